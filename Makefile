@@ -1,0 +1,53 @@
+# condpt: `make demo` sets everything up and runs the pipeline on the sample corpus; `make test` tests it.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= $(CURDIR)/data
+DEMO_DOCS ?= 2000
+DEMO_SHARDS ?= 4
+export CONDPT_DATA_ROOT := $(DATA)
+export DAGSTER_HOME := $(DATA)/dagster_home
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# CPU build of torch where no NVIDIA GPU is present; a CUDA build from the index otherwise.
+TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
+
+.PHONY: install demo test test-slow lint ui clean-data bench
+
+$(BIN)/condpt: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+install: $(BIN)/condpt
+
+demo: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/condpt sample --docs $(DEMO_DOCS) --shards $(DEMO_SHARDS)
+	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
+	$(BIN)/condpt materialize
+	@echo
+	@echo "Outputs under $(DATA): raw/ and quarantine/ (one Parquet file per shard)."
+	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
+
+test: install
+	$(BIN)/pytest
+
+test-slow: install
+	$(BIN)/pytest -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check condpt_dagster tests bench
+
+ui: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean-data:
+	rm -rf $(DATA)

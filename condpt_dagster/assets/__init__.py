@@ -1,0 +1,1 @@
+"""Thin Dagster assets over the plain stage modules, one module per stage."""

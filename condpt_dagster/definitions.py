@@ -1,0 +1,30 @@
+"""The condpt code location: one ``Definitions`` built from the pipeline settings (see settings.py)."""
+
+import dagster as dg
+
+from condpt_dagster.assets.ingest import build_raw_documents
+from condpt_dagster.ingest import IngestOptions
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.sensors import build_inbox_sensor
+from condpt_dagster.settings import Settings, load_settings
+
+SHARD_JOB = "shard_job"
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    raw_documents = build_raw_documents(IngestOptions(**settings.ingest))
+    shard_assets = [raw_documents]
+    shard_job = dg.define_asset_job(
+        SHARD_JOB,
+        selection=dg.AssetSelection.assets(*shard_assets),
+        description="Every per-shard stage for one shard partition.",
+    )
+    return dg.Definitions(
+        assets=shard_assets,
+        jobs=[shard_job],
+        sensors=[build_inbox_sensor(shard_job)],
+        resources={"lake": DataLakeResource(root=settings.data_root)},
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,51 @@
+"""Pipeline settings: one optional TOML file, read when the code location loads.
+
+Lookup: ``$CONDPT_CONFIG``, else ``./condpt.toml`` if present, else defaults. ``$CONDPT_DATA_ROOT`` overrides
+``[lake] root``. Settings that determine an asset's output feed its ``code_version``, so editing them and
+reloading the code location marks the affected partitions unsynced in the UI.
+
+Example::
+
+    [lake]
+    root = "/srv/condpt"
+
+    [ingest]
+    unicode_form = "NFC"
+    max_chars = 1000000
+    oversize = "truncate"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_ROOT = "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_root: str = DEFAULT_DATA_ROOT
+    ingest: dict[str, Any] = field(default_factory=dict)
+    source: str = "defaults"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    path = path or os.environ.get("CONDPT_CONFIG")
+    if path is None and Path("condpt.toml").is_file():
+        path = "condpt.toml"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read condpt settings: {exc}") from exc
+    data_root = os.environ.get("CONDPT_DATA_ROOT") or raw.get("lake", {}).get("root", DEFAULT_DATA_ROOT)
+    return Settings(
+        data_root=str(Path(data_root).expanduser().resolve()),
+        ingest=dict(raw.get("ingest", {})),
+        source=str(path or "defaults"),
+    )
