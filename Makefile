@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= $(CURDIR)/data
-DEMO_DOCS ?= 2000
+DEMO_DOCS ?= 1200
 DEMO_SHARDS ?= 4
 export CONDPT_DATA_ROOT := $(DATA)
 export DAGSTER_HOME := $(DATA)/dagster_home
@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
 	$(BIN)/condpt materialize
 	@echo
-	@echo "Outputs under $(DATA): raw/ and quarantine/ (one Parquet file per shard)."
+	@echo "Outputs under $(DATA): raw/, quarantine/ and labels/ (one Parquet file per shard)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 test: install
@@ -48,6 +48,7 @@ ui: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/label.py
 
 clean-data:
 	rm -rf $(DATA)

@@ -25,6 +25,7 @@ def _instance(lake: DataLake):
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # defaults: SQLite storage under DAGSTER_HOME, no warning on each load
     return dg.DagsterInstance.get()
 
 

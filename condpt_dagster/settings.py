@@ -13,6 +13,10 @@ Example::
     unicode_form = "NFC"
     max_chars = 1000000
     oversize = "truncate"
+
+    [labeler]
+    name = "composite"          # or "generative" with model_dir (+ adapter_dir)
+    quantize = false
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ DEFAULT_DATA_ROOT = "data"
 class Settings:
     data_root: str = DEFAULT_DATA_ROOT
     ingest: dict[str, Any] = field(default_factory=dict)
+    labeler: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -47,5 +52,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return Settings(
         data_root=str(Path(data_root).expanduser().resolve()),
         ingest=dict(raw.get("ingest", {})),
+        labeler=dict(raw.get("labeler", {})),
         source=str(path or "defaults"),
     )

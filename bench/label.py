@@ -1,0 +1,119 @@
+"""Labeler throughput vs the raw encoder, rule taggers alone, int8 quantization, peak RSS.
+
+    python bench/label.py [--docs 400] [--rule-docs 2000]
+
+In one run, on sample documents normalized as ingestion does:
+1. the full composite labeler (fresh tag cache) -> docs/s and encoder tokens/s;
+2. the raw encoder forward pass over exactly the token sequences the labeler encoded (sentences of every
+   window and tag candidates), same batching -> tokens/s; ratio 1 / 2;
+3. the rule/lexicon taggers alone on one core -> docs/s;
+4. the labeler with a dynamic int8 encoder -> speed ratio vs fp32 and agreement with the fp32 labels;
+5. peak RSS after the fp32 labeler run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from condpt_dagster.ingest import IngestOptions, normalize_texts  # noqa: E402
+from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler  # noqa: E402
+from condpt_dagster.labelers.rules import rule_labels  # noqa: E402
+from condpt_dagster.sample import ensure_sample_wheels, sample_documents  # noqa: E402
+
+
+class RecordingEncoder:
+    """Wraps the labeler's encoder and remembers every token sequence it was asked to encode."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.sequences: list[list[int]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode(self, texts):
+        ids = self.inner.tokenize(texts) if len(texts) else []
+        self.sequences.extend(ids)
+        return self.inner.encode_ids(ids) if ids else self.inner.encode(texts)
+
+
+def run_labeler(labeler: CompositeLabeler, texts: list[str], batch: int = 32):
+    start = time.perf_counter()
+    tokens0 = labeler.encoder.tokens_encoded
+    labels = []
+    for i in range(0, len(texts), batch):
+        labels += labeler.label(texts[i : i + batch])
+    return labels, time.perf_counter() - start, labeler.encoder.tokens_encoded - tokens0
+
+
+def agreement(a, b) -> dict[str, float]:
+    n = len(a)
+
+    def jaccard(x, y):
+        return len(set(x) & set(y)) / max(1, len(set(x) | set(y)))
+
+    return {
+        "top topic": sum(x.topics[:1] == y.topics[:1] for x, y in zip(a, b, strict=True)) / n,
+        "sentiment": sum(x.sentiment == y.sentiment for x, y in zip(a, b, strict=True)) / n,
+        "synopsis": sum(x.synopsis == y.synopsis for x, y in zip(a, b, strict=True)) / n,
+        "tags (mean Jaccard)": sum(jaccard(x.tags, y.tags) for x, y in zip(a, b, strict=True)) / n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=400)
+    parser.add_argument("--rule-docs", type=int, default=2000)
+    args = parser.parse_args()
+    wheels = REPO / ".cache" / "sample_wheels"
+    ensure_sample_wheels(wheels)
+    docs = sample_documents(wheels, max(args.docs, args.rule_docs), seed=11)
+    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads; {args.docs} docs")
+
+    labeler = CompositeLabeler()
+    labeler.label(["Warm-up sentence so that taxonomy and sentiment embeddings are cached."])
+    recorder = RecordingEncoder(labeler.encoder)
+    labeler._encoder = recorder
+    fp32, t_full, tokens = run_labeler(labeler, texts[: args.docs])
+    labeler._encoder = recorder.inner
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    start = time.perf_counter()
+    recorder.inner.encode_ids(recorder.sequences)
+    t_raw = time.perf_counter() - start
+    raw_tokens = sum(len(s) for s in recorder.sequences)
+    print(
+        f"full labeler      {t_full:7.2f}s  {args.docs / t_full:7.1f} docs/s  {tokens / t_full:8.0f} encoder tokens/s"
+    )
+    print(f"raw encoder       {t_raw:7.2f}s  {'':15s}  {raw_tokens / t_raw:8.0f} tokens/s ({raw_tokens:,} tokens)")
+    print(f"ratio (labeler / raw encoder tokens/s): {(tokens / t_full) / (raw_tokens / t_raw):.2f}x")
+    print(f"peak RSS after fp32 labeling: {rss_mib:,.0f} MiB")
+
+    rule_texts = texts[: args.rule_docs]
+    rule_labels(rule_texts[0])
+    start = time.perf_counter()
+    for text in rule_texts:
+        rule_labels(text)
+    t_rules = time.perf_counter() - start
+    print(f"rule taggers alone: {len(rule_texts) / t_rules:,.0f} docs/s on one core ({len(rule_texts)} docs)")
+
+    int8 = CompositeLabeler(CompositeConfig(quantize=True))
+    int8.label(["Warm-up sentence so that taxonomy and sentiment embeddings are cached."])
+    q_labels, t_q, _ = run_labeler(int8, texts[: args.docs])
+    print(f"int8 labeler      {t_q:7.2f}s  {args.docs / t_q:7.1f} docs/s  speed vs fp32: {t_full / t_q:.2f}x")
+    for name, value in agreement(fp32, q_labels).items():
+        print(f"  int8 vs fp32 agreement, {name}: {value:.3f}")
+
+
+if __name__ == "__main__":
+    main()

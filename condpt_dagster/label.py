@@ -1,0 +1,114 @@
+"""Stage 2: ``raw/<shard>.parquet`` -> ``labels/<shard>.parquet``, exactly one label row per document.
+
+Streams the raw shard in batches through a :class:`~condpt_dagster.labelers.base.Labeler` and writes
+rows with ``LABEL_SCHEMA`` atomically. Returns distribution statistics for the asset's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
+from condpt_dagster.lake import atomic_output
+
+
+@dataclass
+class LabelStats:
+    documents: int = 0
+    errors: int = 0
+    tags: Counter[str] = field(default_factory=Counter)
+    topics: Counter[str] = field(default_factory=Counter)
+    ratings: Counter[str] = field(default_factory=Counter)
+    sentiments: Counter[str] = field(default_factory=Counter)
+    languages: Counter[str] = field(default_factory=Counter)
+    nsfw: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, doc_id: str, labels: DocumentLabels, keep_examples: int = 5) -> None:
+        self.documents += 1
+        self.errors += labels.error is not None
+        self.tags.update(labels.tags)
+        self.topics.update(labels.topics)
+        self.ratings[labels.rating] += 1
+        self.sentiments[labels.sentiment] += 1
+        self.languages[labels.language] += 1
+        self.nsfw += not labels.sfw
+        if len(self.examples) < keep_examples:
+            self.examples.append(
+                {
+                    "id": doc_id,
+                    "rating": labels.rating,
+                    "topics": ", ".join(labels.topics),
+                    "tags": ", ".join(labels.tags),
+                    "synopsis": labels.synopsis,
+                }
+            )
+
+
+def label_rows(ids: list[str], labels: list[DocumentLabels], labeler: Labeler, version: str) -> pa.Table:
+    return pa.table(
+        {
+            "id": ids,
+            "tags": [lab.tags for lab in labels],
+            "topics": [lab.topics for lab in labels],
+            "rating": [lab.rating for lab in labels],
+            "sfw": [lab.sfw for lab in labels],
+            "sentiment": [lab.sentiment for lab in labels],
+            "language": [lab.language for lab in labels],
+            "synopsis": [lab.synopsis for lab in labels],
+            "length": [lab.length for lab in labels],
+            "readability": [lab.readability for lab in labels],
+            "scores": [orjson.dumps(lab.scores).decode() for lab in labels],
+            "labeler": [labeler.name] * len(ids),
+            "labeler_version": [version] * len(ids),
+            "error": [lab.error for lab in labels],
+        },
+        schema=LABEL_SCHEMA,
+    )
+
+
+def label_shard(
+    raw_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    labeler: Labeler,
+    batch_docs: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> LabelStats:
+    """Label every document of a raw shard; ``progress(n)`` is called after each batch of n documents."""
+    version = labeler.version()
+    stats = LabelStats()
+    source = pq.ParquetFile(raw_path)
+    with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, LABEL_SCHEMA, compression="zstd") as writer:
+        for batch in source.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
+            ids = batch.column("id").to_pylist()
+            labels = labeler.label(batch.column("text").to_pylist())
+            if len(labels) != len(ids):
+                raise RuntimeError(f"{labeler.name} returned {len(labels)} label rows for {len(ids)} documents")
+            writer.write_table(label_rows(ids, labels, labeler, version))
+            for doc_id, lab in zip(ids, labels, strict=True):
+                stats.add(doc_id, lab)
+            if progress:
+                progress(len(ids))
+    return stats
+
+
+def label_coverage(raw_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]) -> dict[str, int]:
+    """How label rows line up with documents: all counts but ``documents``/``label_rows`` must be 0."""
+    raw_ids = pq.read_table(raw_path, columns=["id"]).column("id").to_pylist()
+    label_ids = pq.read_table(labels_path, columns=["id"]).column("id").to_pylist()
+    raw_set, label_set = set(raw_ids), set(label_ids)
+    return {
+        "documents": len(raw_ids),
+        "label_rows": len(label_ids),
+        "unlabeled": len(raw_set - label_set),
+        "labels_without_document": len(label_set - raw_set),
+        "duplicate_label_rows": len(label_ids) - len(label_set),
+    }

@@ -1,0 +1,32 @@
+"""Document labelers. ``build_labeler(name, options)`` is how the pipeline selects one.
+
+- ``composite`` (default): rule/lexicon taggers + all-MiniLM-L6-v2 encoder taggers, offline on CPU.
+- ``generative``: a local Hugging Face seq2seq/causal model (+ optional peft LoRA adapter), the reference
+  approach; needs ``model_dir``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
+
+LABELERS = ("composite", "generative")
+
+
+def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if name == "composite":
+        from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler
+
+        return CompositeLabeler(CompositeConfig(**options))
+    if name == "generative":
+        from condpt_dagster.labelers.generative import GenerativeConfig, GenerativeLabeler
+
+        if "model_dir" not in options:
+            raise ValueError("labeler 'generative' needs model_dir (a local Hugging Face model folder)")
+        return GenerativeLabeler(GenerativeConfig(**options))
+    raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
+
+
+__all__ = ["LABELERS", "LABEL_SCHEMA", "DocumentLabels", "Labeler", "build_labeler"]

@@ -1,0 +1,81 @@
+"""What every labeler produces: one :class:`DocumentLabels` per document, stored with ``LABEL_SCHEMA``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+SYNOPSIS_MAX_CHARS = 200
+EMPTY_SYNOPSIS = "(no text)"
+
+LABEL_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("tags", pa.list_(pa.string())),  # open-vocabulary keywords
+        ("topics", pa.list_(pa.string())),  # from the taxonomy
+        ("rating", pa.string()),  # G / PG / PG-13 / R
+        ("sfw", pa.bool_()),
+        ("sentiment", pa.string()),  # positive / negative / neutral (unknown if the labeler has none)
+        ("language", pa.string()),  # ISO 639-1, "und" when undetermined
+        ("synopsis", pa.string()),  # one line, never empty
+        ("length", pa.string()),  # short / medium / long / very long
+        ("readability", pa.float32()),  # Flesch-Kincaid grade
+        ("scores", pa.string()),  # JSON object: "topic:politics" -> 0.41, "tag:election" -> 0.52, ...
+        ("labeler", pa.string()),
+        ("labeler_version", pa.string()),
+        ("error", pa.string()),  # null, or why a labeler fell back (e.g. unparseable model output)
+    ]
+)
+
+
+@dataclass
+class DocumentLabels:
+    tags: list[str]
+    topics: list[str]
+    rating: str
+    sfw: bool
+    sentiment: str
+    language: str
+    synopsis: str
+    length: str
+    readability: float
+    scores: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def one_line(text: str, limit: int = SYNOPSIS_MAX_CHARS) -> str:
+    """Collapse whitespace and cut at a word boundary to at most ``limit`` characters (ellipsis included)."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Labeler(ABC):
+    """A named labeler; :meth:`version` changes whenever its output could change."""
+
+    name: str
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, Any]:
+        """Config, model file hashes and data file hashes that determine the output."""
+
+    def version(self) -> str:
+        return config_hash({"labeler": self.name, **self.fingerprint()})
+
+    @abstractmethod
+    def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+        """Labels for a batch of documents, one per text, in order; never raises on odd text."""

