@@ -60,6 +60,25 @@ def one_line(text: str, limit: int = SYNOPSIS_MAX_CHARS) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
+def rule_based_labels(text: str, sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS) -> DocumentLabels:
+    """What the rule taggers alone say: the starting point of every labeler and its fallback."""
+    from condpt_dagster.labelers.rules import rule_labels
+
+    rule = rule_labels(text)
+    return DocumentLabels(
+        tags=[],
+        topics=[],
+        rating=rule.rating,
+        sfw=rule.sfw,
+        sentiment=sentiment,
+        language=rule.language,
+        synopsis=one_line(text, synopsis_chars) or EMPTY_SYNOPSIS,
+        length=rule.length,
+        readability=rule.readability,
+        scores={"language": rule.language_score},
+    )
+
+
 def config_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

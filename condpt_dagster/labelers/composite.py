@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from condpt_dagster.labelers import rules
-from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
 from condpt_dagster.labelers.encoder import (
     MINILM_SHA256,
     SentenceEncoder,
@@ -181,19 +181,7 @@ class CompositeLabeler(Labeler):
         return out
 
     def _label_one(self, text: str, wins: list[list[str]], sent_vecs: np.ndarray, cands: list[str]) -> DocumentLabels:
-        rule = rules.rule_labels(text)
-        labels = DocumentLabels(
-            tags=[],
-            topics=[],
-            rating=rule.rating,
-            sfw=rule.sfw,
-            sentiment="neutral",
-            language=rule.language,
-            synopsis=one_line(text, self.config.synopsis_chars) or EMPTY_SYNOPSIS,
-            length=rule.length,
-            readability=rule.readability,
-            scores={"language": rule.language_score},
-        )
+        labels = rule_based_labels(text, "neutral", self.config.synopsis_chars)
         if len(sent_vecs) == 0:  # nothing with letters: rules only, defined fallbacks for the rest
             labels.error = "no sentences with letters; encoder labels skipped"
             return labels

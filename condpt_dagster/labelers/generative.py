@@ -25,7 +25,7 @@ import orjson
 import torch
 
 from condpt_dagster.labelers import rules
-from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
 from condpt_dagster.labelers.encoder import sha256_file
 
 GENERATIVE_REVISION = "1"
@@ -254,19 +254,7 @@ class GenerativeLabeler(Labeler):
         return out
 
     def _aggregate(self, text: str, samples: list[_Sample]) -> DocumentLabels:
-        rule = rules.rule_labels(text)
-        labels = DocumentLabels(
-            tags=[],
-            topics=[],
-            rating=rule.rating,
-            sfw=rule.sfw,
-            sentiment="unknown",
-            language=rule.language,
-            synopsis=one_line(text) or EMPTY_SYNOPSIS,
-            length=rule.length,
-            readability=rule.readability,
-            scores={"language": rule.language_score},
-        )
+        labels = rule_based_labels(text, "unknown")
         good = [s for s in samples if not s.parsed.empty]
         if not good:
             example = samples[0].raw[:200] if samples else ""
