@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 DATA ?= $(CURDIR)/data
 DEMO_DOCS ?= 1200
 DEMO_SHARDS ?= 4
+CONFIG ?= $(CURDIR)/configs/demo.toml
 export CONDPT_DATA_ROOT := $(DATA)
+export CONDPT_CONFIG := $(CONFIG)
 export DAGSTER_HOME := $(DATA)/dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -28,9 +30,11 @@ demo: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/condpt sample --docs $(DEMO_DOCS) --shards $(DEMO_SHARDS)
 	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
-	$(BIN)/condpt materialize
+	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
+	$(BIN)/condpt materialize --select tokenizer
+	$(BIN)/condpt materialize --select token_blocks
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/ and labels/ (one Parquet file per shard)."
+	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 test: install
@@ -47,8 +51,10 @@ ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/label.py
+	$(BIN)/python bench/tokenize.py
 
 clean-data:
 	rm -rf $(DATA)

@@ -86,29 +86,52 @@ def add_shards(paths: tuple[Path, ...], data: str | None) -> None:
 
 @main.command()
 @click.option("--shard", "shard_keys", multiple=True, help="Shard partition(s); default: every registered shard.")
-@click.option("--job", "job_name", default="shard_job", show_default=True)
+@click.option(
+    "--select",
+    default="raw_documents,document_labels,conditioned_examples,token_blocks",
+    show_default=True,
+    help="Comma-separated assets, all per-shard or all unpartitioned (e.g. tokenizer).",
+)
 @data_option
-def materialize(shard_keys: tuple[str, ...], job_name: str, data: str | None) -> None:
-    """Run JOB in this process for each shard, recording runs in the instance the UI shows."""
+def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> None:
+    """Materialize assets in this process (per shard when partitioned); runs show up in the UI."""
+    import dagster as dg
+
     from condpt_dagster.definitions import build_definitions
     from condpt_dagster.partitions import shards
 
     lake = _lake(data)
     instance = _instance(lake)
-    keys = list(shard_keys) or instance.get_dynamic_partitions(shards.name)
-    if not keys:
-        raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")
-    job = build_definitions(load_settings()).resolve_job_def(job_name)
+    defs = build_definitions(load_settings())
+    assets = {a.key.to_user_string(): a for a in defs.assets}
+    names = [n.strip() for n in select.split(",") if n.strip()]
+    unknown = [n for n in names if n not in assets]
+    if unknown:
+        raise click.ClickException(f"unknown asset(s) {unknown}; known: {', '.join(sorted(assets))}")
+    partitioned = {assets[n].partitions_def is not None for n in names}
+    if len(partitioned) != 1:
+        raise click.ClickException("select either per-shard assets or unpartitioned ones, not both")
+    keys: list[str | None] = [None]
+    if partitioned.pop():
+        keys = list(shard_keys) or instance.get_dynamic_partitions(shards.name)
+        if not keys:
+            raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")
     failed = []
-    for key in tqdm(keys, desc=job_name, unit="shard"):
-        result = job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=_QUIET_LOGS
+    for key in tqdm(keys, desc=",".join(names), unit="shard" if keys != [None] else "run"):
+        result = dg.materialize(
+            list(assets.values()),
+            selection=names,
+            partition_key=key,
+            instance=instance,
+            resources=defs.resources,
+            run_config=_QUIET_LOGS,
+            raise_on_error=False,
         )
         if not result.success:
-            failed.append(key)
+            failed.append(key or "(unpartitioned)")
     if failed:
-        raise click.ClickException(f"{len(failed)} shard run(s) failed: {', '.join(failed)}; see `make ui`")
-    click.echo(f"{job_name}: {len(keys)} shard(s) materialized under {lake.root}")
+        raise click.ClickException(f"{len(failed)} run(s) failed: {', '.join(failed)}; see `make ui`")
+    click.echo(f"materialized {', '.join(names)} for {len(keys)} partition(s) under {lake.root}")
 
 
 if __name__ == "__main__":

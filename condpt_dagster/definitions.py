@@ -4,25 +4,42 @@ import dagster as dg
 
 from condpt_dagster.assets.ingest import build_raw_documents
 from condpt_dagster.assets.labels import build_document_labels
+from condpt_dagster.assets.training_data import build_conditioned_examples, build_token_blocks, build_tokenizer_asset
+from condpt_dagster.blocks import BlockOptions
+from condpt_dagster.condition import ConditioningOptions
 from condpt_dagster.ingest import IngestOptions
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.sensors import build_inbox_sensor
 from condpt_dagster.settings import Settings, load_settings
+from condpt_dagster.tokenizer import TokenizerOptions
 
 SHARD_JOB = "shard_job"
+TOKENIZER_JOB = "tokenizer_job"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     labeler = LabelerResource(**settings.labeler)
-    shard_assets = [build_raw_documents(IngestOptions(**settings.ingest)), build_document_labels(labeler)]
+    conditioning = settings.conditioning
+    if "fields" in conditioning:
+        conditioning = {**conditioning, "fields": tuple(conditioning["fields"])}
+    shard_assets = [
+        build_raw_documents(IngestOptions(**settings.ingest)),
+        build_document_labels(labeler),
+        build_conditioned_examples(ConditioningOptions(**conditioning)),
+        build_token_blocks(BlockOptions(**settings.blocks)),
+    ]
+    tokenizer = build_tokenizer_asset(TokenizerOptions(**settings.tokenizer))
     shard_job = dg.define_asset_job(
         SHARD_JOB,
         selection=dg.AssetSelection.assets(*shard_assets),
-        description="Every per-shard stage for one shard partition.",
+        description="Every per-shard stage for one shard partition (token_blocks needs the tokenizer).",
+    )
+    tokenizer_job = dg.define_asset_job(
+        TOKENIZER_JOB, selection=dg.AssetSelection.assets(tokenizer), description="Train the tokenizer once."
     )
     return dg.Definitions(
-        assets=shard_assets,
-        jobs=[shard_job],
+        assets=[*shard_assets, tokenizer],
+        jobs=[shard_job, tokenizer_job],
         sensors=[build_inbox_sensor(shard_job)],
         resources={"lake": DataLakeResource(root=settings.data_root), "labeler": labeler},
     )

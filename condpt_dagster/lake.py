@@ -16,6 +16,8 @@ from pathlib import Path
 
 SUPPORTED_EXTENSIONS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 _SHARD_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ShardNameError(ValueError):
@@ -102,6 +104,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_UMASK)  # mkstemp creates 0600; outputs are meant to be shared read-only
     try:
         yield tmp
         os.replace(tmp, final)

@@ -35,6 +35,9 @@ class Settings:
     data_root: str = DEFAULT_DATA_ROOT
     ingest: dict[str, Any] = field(default_factory=dict)
     labeler: dict[str, Any] = field(default_factory=dict)
+    conditioning: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -53,5 +56,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         data_root=str(Path(data_root).expanduser().resolve()),
         ingest=dict(raw.get("ingest", {})),
         labeler=dict(raw.get("labeler", {})),
+        conditioning=dict(raw.get("conditioning", {})),
+        tokenizer=dict(raw.get("tokenizer", {})),
+        blocks=dict(raw.get("blocks", {})),
         source=str(path or "defaults"),
     )

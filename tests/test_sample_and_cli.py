@@ -43,7 +43,7 @@ def test_cli_sample_add_materialize(sample_wheels, lake, tmp_path, monkeypatch):
     assert out.exit_code == 0 and "registered 2 new shard(s)" in out.output, out.output
     out = runner.invoke(main, ["add-shards", shards[0]])
     assert "registered 0 new shard(s)" in out.output
-    out = runner.invoke(main, ["materialize"])
+    out = runner.invoke(main, ["materialize", "--select", "raw_documents"])
     assert out.exit_code == 0, out.output
     total = sum(len(pl.read_parquet(lake.raw(f"sample-00{i}"))) for i in range(2))
     assert total == 60
