@@ -33,8 +33,10 @@ demo: install
 	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
+	$(BIN)/condpt materialize --select checkpoint
+	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --topics movies --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/."
+	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 test: install
@@ -55,6 +57,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/label.py
 	$(BIN)/python bench/tokenize.py
+	$(BIN)/python bench/train.py
 
 clean-data:
 	rm -rf $(DATA)

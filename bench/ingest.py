@@ -11,11 +11,15 @@ so deduplication does not shrink the work), then in one run:
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
+
+# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,8 +29,8 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.ingest import ingest_shard  # noqa: E402
-from condpt_dagster.sample import ensure_sample_wheels, iter_news, iter_reviews  # noqa: E402
+from condpt_dagster.ingest import ingest_shard
+from condpt_dagster.sample import ensure_sample_wheels, iter_news, iter_reviews
 
 
 def build_shard(path: Path, target_bytes: int, wheels: Path) -> int:

@@ -19,23 +19,23 @@ import sys
 # its folder is first on sys.path: drop the folder before anything imports it.
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.blocks import BlockOptions, pack_shard  # noqa: E402
-from condpt_dagster.condition import BODY_TOKEN  # noqa: E402
-from condpt_dagster.ingest import IngestOptions, normalize_texts  # noqa: E402
-from condpt_dagster.sample import ensure_sample_wheels, sample_documents  # noqa: E402
-from condpt_dagster.tokenizer import ConditionTokenizer, TokenizerOptions, build_tokenizer  # noqa: E402
+from condpt_dagster.blocks import BlockOptions, pack_shard
+from condpt_dagster.condition import BODY_TOKEN
+from condpt_dagster.ingest import IngestOptions, normalize_texts
+from condpt_dagster.sample import ensure_sample_wheels, sample_documents
+from condpt_dagster.tokenizer import ConditionTokenizer, TokenizerOptions, build_tokenizer
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, object]:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from condpt_dagster.condition import unit_hash
-from condpt_dagster.lake import atomic_output
+from condpt_dagster.lake import atomic_output, file_sha256
 from condpt_dagster.tokenizer import ConditionTokenizer
 
 BLOCKS_REVISION = "1"
@@ -94,6 +94,12 @@ def block_paths(blocks_dir: str | os.PathLike[str], shard: str) -> dict[str, Pat
             ("meta", "json"),
         )
     }
+
+
+def blocks_data_version(blocks_dir: str | os.PathLike[str], shard: str) -> str:
+    """Content hash of a shard's blocks (tokens and spans): the token_blocks partition's data version."""
+    paths = block_paths(blocks_dir, shard)
+    return file_sha256(paths["tokens"])[:16] + file_sha256(paths["spans"])[:16]
 
 
 def token_dtype(vocab_size: int) -> np.dtype:

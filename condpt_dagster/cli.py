@@ -134,5 +134,61 @@ def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> N
     click.echo(f"materialized {', '.join(names)} for {len(keys)} partition(s) under {lake.root}")
 
 
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@main.command()
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="checkpoints/<run> or its hf/.")
+@click.option("--tags", help="Comma-separated tags.")
+@click.option("--topics", help="Comma-separated taxonomy topics.")
+@click.option("--rating", type=click.Choice(["G", "PG", "PG-13", "R"]))
+@click.option("--sfw/--nsfw", default=None)
+@click.option("--sentiment", type=click.Choice(["positive", "negative", "neutral"]))
+@click.option("--synopsis", help="One-line synopsis.")
+@click.option("--samples", default=1, show_default=True)
+@click.option("--max-new-tokens", default=120, show_default=True)
+@click.option("--temperature", default=0.8, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.argument("prompt", default="")
+def generate(
+    checkpoint: str,
+    tags,
+    topics,
+    rating,
+    sfw,
+    sentiment,
+    synopsis,
+    samples: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    prompt: str,
+) -> None:
+    """Sample text steered by labels: the header is built with the template the model was trained with."""
+    from condpt_dagster.training.generate import ConditionalGenerator
+
+    labels = {
+        "tags": _split(tags),
+        "topics": _split(topics),
+        "rating": rating,
+        "sfw": sfw,
+        "sentiment": sentiment,
+        "synopsis": synopsis,
+    }
+    labels = {k: v for k, v in labels.items() if v is not None}
+    try:
+        generator = ConditionalGenerator(Path(checkpoint))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    header = generator.header(labels) if labels else ""
+    click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)
+    for i in range(samples):
+        ids = generator.generate(
+            labels or None, prompt, seed=seed + i, max_new_tokens=max_new_tokens, temperature=temperature
+        )
+        click.echo(f"--- sample {i + 1}\n{prompt}{generator.text(ids)}")
+
+
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ import dagster as dg
 
 from condpt_dagster.assets.ingest import build_raw_documents
 from condpt_dagster.assets.labels import build_document_labels
+from condpt_dagster.assets.training import build_checkpoint
 from condpt_dagster.assets.training_data import build_conditioned_examples, build_token_blocks, build_tokenizer_asset
 from condpt_dagster.blocks import BlockOptions
 from condpt_dagster.condition import ConditioningOptions
@@ -12,9 +13,11 @@ from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.sensors import build_inbox_sensor
 from condpt_dagster.settings import Settings, load_settings
 from condpt_dagster.tokenizer import TokenizerOptions
+from condpt_dagster.training.config import TrainConfig
 
 SHARD_JOB = "shard_job"
 TOKENIZER_JOB = "tokenizer_job"
+TRAIN_JOB = "train_job"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -22,13 +25,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     conditioning = settings.conditioning
     if "fields" in conditioning:
         conditioning = {**conditioning, "fields": tuple(conditioning["fields"])}
+    condition_options = ConditioningOptions(**conditioning)
     shard_assets = [
         build_raw_documents(IngestOptions(**settings.ingest)),
         build_document_labels(labeler),
-        build_conditioned_examples(ConditioningOptions(**conditioning)),
+        build_conditioned_examples(condition_options),
         build_token_blocks(BlockOptions(**settings.blocks)),
     ]
     tokenizer = build_tokenizer_asset(TokenizerOptions(**settings.tokenizer))
+    checkpoint = build_checkpoint(
+        TrainConfig.from_dict(settings.training),
+        {"template": condition_options.template, "fields": list(condition_options.fields)},
+    )
     shard_job = dg.define_asset_job(
         SHARD_JOB,
         selection=dg.AssetSelection.assets(*shard_assets),
@@ -37,11 +45,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     tokenizer_job = dg.define_asset_job(
         TOKENIZER_JOB, selection=dg.AssetSelection.assets(tokenizer), description="Train the tokenizer once."
     )
+    train_job = dg.define_asset_job(
+        TRAIN_JOB, selection=dg.AssetSelection.assets(checkpoint), description="Train on every shard's blocks."
+    )
     return dg.Definitions(
-        assets=[*shard_assets, tokenizer],
-        jobs=[shard_job, tokenizer_job],
+        assets=[*shard_assets, tokenizer, checkpoint],
+        jobs=[shard_job, tokenizer_job, train_job],
         sensors=[build_inbox_sensor(shard_job)],
-        resources={"lake": DataLakeResource(root=settings.data_root), "labeler": labeler},
+        resources={
+            "lake": DataLakeResource(root=settings.data_root),
+            "labeler": labeler,
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        },
     )
 
 

@@ -38,6 +38,7 @@ class Settings:
     conditioning: dict[str, Any] = field(default_factory=dict)
     tokenizer: dict[str, Any] = field(default_factory=dict)
     blocks: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -59,5 +60,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         conditioning=dict(raw.get("conditioning", {})),
         tokenizer=dict(raw.get("tokenizer", {})),
         blocks=dict(raw.get("blocks", {})),
+        training=dict(raw.get("training", {})),
         source=str(path or "defaults"),
     )

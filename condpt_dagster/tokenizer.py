@@ -48,7 +48,7 @@ def default_control_vocabulary() -> list[str]:
     """Control tokens for the built-in taxonomy's topics and every language py3langid can return."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from condpt_dagster.labelers.composite import TAXONOMY, Taxonomy
+    from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
     languages = LanguageIdentifier.from_model_file(MODEL_FILE).labels
     return control_vocabulary(Taxonomy(TAXONOMY).topics, [*sorted(languages), "und"])

@@ -9,9 +9,10 @@ import pytest
 
 from condpt_dagster.ingest import IngestOptions, normalize_texts
 from condpt_dagster.labelers import build_labeler
-from condpt_dagster.labelers.composite import TAXONOMY, CompositeConfig, CompositeLabeler, split_sentences, windows
+from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler, split_sentences, windows
 from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir
 from condpt_dagster.labelers.rules import rule_labels
+from condpt_dagster.labelers.taxonomy import TAXONOMY
 from condpt_dagster.sample import sample_documents
 
 RATINGS = {"G", "PG", "PG-13", "R"}

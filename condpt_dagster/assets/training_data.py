@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow.parquet as pq
 
-from condpt_dagster.blocks import BlockOptions, block_paths, pack_shard
+from condpt_dagster.blocks import BlockOptions, block_paths, blocks_data_version, pack_shard
 from condpt_dagster.condition import ConditioningOptions, condition_shard
 from condpt_dagster.lake import file_sha256
 from condpt_dagster.partitions import shards
@@ -100,7 +100,7 @@ def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
         stats = pack_shard(paths.conditioned(shard), tokenizer, paths.blocks_dir, shard, options)
         files = block_paths(paths.blocks_dir, shard)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(file_sha256(files["tokens"])[:16] + file_sha256(files["spans"])[:16]),
+            data_version=dg.DataVersion(blocks_data_version(paths.blocks_dir, shard)),
             metadata={
                 "dagster/row_count": stats.blocks,
                 "blocks": stats.blocks,

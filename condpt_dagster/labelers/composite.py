@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,8 +36,8 @@ from condpt_dagster.labelers.encoder import (
     sha256_file,
     verify_weights,
 )
+from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
-TAXONOMY = rules.DATA / "taxonomy.toml"
 # Revision of this module's logic; bump when the same config would give different labels.
 COMPOSITE_REVISION = "1"
 
@@ -60,25 +59,6 @@ class CompositeConfig:
     tag_diversity: float = 0.5  # MMR trade-off: 0 = pure relevance, 1 = pure diversity
     min_tag_score: float = 0.15
     synopsis_chars: int = 160
-
-
-class Taxonomy:
-    """Topics, sentiment examples, calibration and generic tags from a taxonomy TOML file."""
-
-    def __init__(self, path: Path) -> None:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        self.path = path
-        self.topics: dict[str, list[str]] = {
-            name: [f"{name}: {spec['description']}", *spec.get("examples", [])] for name, spec in raw["topics"].items()
-        }
-        self.positive: list[str] = raw["sentiment"]["positive"]["examples"]
-        self.negative: list[str] = raw["sentiment"]["negative"]["examples"]
-        cal = raw["calibration"]
-        self.min_score = float(cal["min_score"])
-        self.margin = float(cal["margin"])
-        self.max_topics = int(cal["max_topics"])
-        self.neutral_band = float(cal["neutral_band"])
-        self.generic_tags = frozenset(raw.get("tags", {}).get("generic", []))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

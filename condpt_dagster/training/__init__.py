@@ -1,0 +1,1 @@
+"""Training the conditional model: config, model presets, the DeepSpeed entry point, export, generation."""
