@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 DATA ?= $(CURDIR)/data
 DEMO_DOCS ?= 1200
 DEMO_SHARDS ?= 4
+DEMO_TAGGED_DOCS ?= 240
 CONFIG ?= $(CURDIR)/configs/demo.toml
 export CONDPT_DATA_ROOT := $(DATA)
 export CONDPT_CONFIG := $(CONFIG)
@@ -28,15 +29,16 @@ install: $(BIN)/condpt
 
 demo: install
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/condpt sample --docs $(DEMO_DOCS) --shards $(DEMO_SHARDS)
+	$(BIN)/condpt sample --docs $(DEMO_DOCS) --shards $(DEMO_SHARDS) --tagged-docs $(DEMO_TAGGED_DOCS)
 	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
 	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
 	$(BIN)/condpt materialize --select checkpoint
+	$(BIN)/condpt materialize --select labeler_adapter
 	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --topics movies --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png)."
+	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), labeler_adapter/."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 test: install
@@ -58,6 +60,7 @@ bench: install
 	$(BIN)/python bench/label.py
 	$(BIN)/python bench/tokenize.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/finetune.py
 
 clean-data:
 	rm -rf $(DATA)

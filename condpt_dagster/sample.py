@@ -110,3 +110,14 @@ def write_sample_shards(docs: list[dict[str, Any]], inbox: Path, n_shards: int, 
                 out.write(orjson.dumps(doc) + b"\n")
         paths.append(path)
     return paths
+
+
+def tagged_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sample corpus's own labels as a tagged set for the labeler adapter: reviews are tagged
+    ``topic:movies`` and ``sentiment:<label>``; news articles have no tag (negatives for every tag)."""
+    rows = []
+    for doc in docs:
+        meta = doc["meta"]
+        tags = ["topic:movies", f"sentiment:{meta['sentiment']}"] if meta["domain"] == "review" else []
+        rows.append({"text": doc["text"], "tags": tags})
+    return rows

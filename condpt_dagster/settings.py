@@ -39,6 +39,7 @@ class Settings:
     tokenizer: dict[str, Any] = field(default_factory=dict)
     blocks: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    labeler_adapter: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -61,5 +62,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         tokenizer=dict(raw.get("tokenizer", {})),
         blocks=dict(raw.get("blocks", {})),
         training=dict(raw.get("training", {})),
+        labeler_adapter=dict(raw.get("labeler_adapter", {})),
         source=str(path or "defaults"),
     )

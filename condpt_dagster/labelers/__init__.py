@@ -1,6 +1,8 @@
 """Document labelers. ``build_labeler(name, options)`` is how the pipeline selects one.
 
 - ``composite`` (default): rule/lexicon taggers + all-MiniLM-L6-v2 encoder taggers, offline on CPU.
+- ``finetuned``: tags from a LoRA adapter trained on the user's tagged documents (``adapter_dir``, made by
+  the ``labeler_adapter`` asset); the composite labeler can also include it (``adapter_dir``).
 - ``generative``: a local Hugging Face seq2seq/causal model (+ optional peft LoRA adapter), the reference
   approach; needs ``model_dir``.
 """
@@ -11,7 +13,7 @@ from typing import Any
 
 from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
 
-LABELERS = ("composite", "generative")
+LABELERS = ("composite", "generative", "finetuned")
 
 
 def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
@@ -26,6 +28,12 @@ def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
         if "model_dir" not in options:
             raise ValueError("labeler 'generative' needs model_dir (a local Hugging Face model folder)")
         return GenerativeLabeler(GenerativeConfig(**options))
+    if name == "finetuned":
+        from condpt_dagster.labelers.finetune import FinetunedLabeler
+
+        if "adapter_dir" not in options:
+            raise ValueError("labeler 'finetuned' needs adapter_dir (a labeler_adapter folder)")
+        return FinetunedLabeler(options["adapter_dir"])
     raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
 
 

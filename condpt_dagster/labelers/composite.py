@@ -59,6 +59,7 @@ class CompositeConfig:
     tag_diversity: float = 0.5  # MMR trade-off: 0 = pure relevance, 1 = pure diversity
     min_tag_score: float = 0.15
     synopsis_chars: int = 160
+    adapter_dir: str | None = None  # a labeler_adapter folder: its tags join (and its field tags override)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -109,6 +110,11 @@ class CompositeLabeler(Labeler):
         self.taxonomy = Taxonomy(self.taxonomy_path)
         self.model_dir = Path(self.config.model_dir) if self.config.model_dir else default_model_dir()
         self._encoder = encoder
+        self.finetuned = None
+        if self.config.adapter_dir:
+            from condpt_dagster.labelers.finetune import FinetunedLabeler
+
+            self.finetuned = FinetunedLabeler(self.config.adapter_dir)
         self._tag_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._analyzer = CountVectorizer(
             ngram_range=(1, 2), stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+\b"
@@ -119,10 +125,13 @@ class CompositeLabeler(Labeler):
     def fingerprint(self) -> dict[str, Any]:
         return {
             "revision": COMPOSITE_REVISION,
-            "config": {k: v for k, v in asdict(self.config).items() if k not in ("taxonomy_path", "model_dir")},
+            "config": {
+                k: v for k, v in asdict(self.config).items() if k not in ("taxonomy_path", "model_dir", "adapter_dir")
+            },
             "weights_sha256": verify_weights(self.model_dir, self.config.model_sha256),
             "taxonomy_sha256": sha256_file(str(self.taxonomy_path)),
             "rating_rules_sha256": sha256_file(str(rules.RATING_RULES)),
+            "adapter": self.finetuned.fingerprint() if self.finetuned else None,
         }
 
     @property
@@ -158,6 +167,11 @@ class CompositeLabeler(Labeler):
             n = sum(len(w) for w in wins)
             out.append(self._label_one(text, wins, vectors[pos : pos + n], cands))
             pos += n
+        if self.finetuned is not None:
+            from condpt_dagster.labelers.finetune import apply_tags
+
+            for labels, predicted in zip(out, self.finetuned.predicted_tags(texts), strict=True):
+                apply_tags(labels, predicted)
         return out
 
     def _label_one(self, text: str, wins: list[list[str]], sent_vecs: np.ndarray, cands: list[str]) -> DocumentLabels:
