@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.evaluation import build_eval_report
 from condpt_dagster.assets.ingest import build_raw_documents
 from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
 from condpt_dagster.assets.labels import build_document_labels
@@ -9,6 +10,7 @@ from condpt_dagster.assets.training import build_checkpoint
 from condpt_dagster.assets.training_data import build_conditioned_examples, build_token_blocks, build_tokenizer_asset
 from condpt_dagster.blocks import BlockOptions
 from condpt_dagster.condition import ConditioningOptions
+from condpt_dagster.evaluate import EvalOptions
 from condpt_dagster.ingest import IngestOptions
 from condpt_dagster.labelers.finetune import FinetuneOptions
 from condpt_dagster.resources import DataLakeResource, LabelerResource
@@ -35,8 +37,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_token_blocks(BlockOptions(**settings.blocks)),
     ]
     tokenizer = build_tokenizer_asset(TokenizerOptions(**settings.tokenizer))
+    train_config = TrainConfig.from_dict(settings.training)
     checkpoint = build_checkpoint(
-        TrainConfig.from_dict(settings.training),
+        train_config,
         {"template": condition_options.template, "fields": list(condition_options.fields)},
     )
     shard_job = dg.define_asset_job(
@@ -44,16 +47,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.assets(*shard_assets),
         description="Every per-shard stage for one shard partition (token_blocks needs the tokenizer).",
     )
+    eval_report = build_eval_report(train_config.run, EvalOptions(**settings.eval))
     adapter_settings = dict(settings.labeler_adapter)
     adapter = build_labeler_adapter(adapter_settings.pop("tagged_path", None), FinetuneOptions(**adapter_settings))
     tokenizer_job = dg.define_asset_job(
         TOKENIZER_JOB, selection=dg.AssetSelection.assets(tokenizer), description="Train the tokenizer once."
     )
     train_job = dg.define_asset_job(
-        TRAIN_JOB, selection=dg.AssetSelection.assets(checkpoint), description="Train on every shard's blocks."
+        TRAIN_JOB,
+        selection=dg.AssetSelection.assets(checkpoint, eval_report),
+        description="Train on every shard's blocks, then evaluate.",
     )
     return dg.Definitions(
-        assets=[*shard_assets, tokenizer, checkpoint, adapter],
+        assets=[*shard_assets, tokenizer, checkpoint, eval_report, adapter],
         jobs=[shard_job, tokenizer_job, train_job],
         sensors=[build_inbox_sensor(shard_job)],
         resources={

@@ -40,6 +40,7 @@ class Settings:
     blocks: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     labeler_adapter: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -63,5 +64,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         blocks=dict(raw.get("blocks", {})),
         training=dict(raw.get("training", {})),
         labeler_adapter=dict(raw.get("labeler_adapter", {})),
+        eval=dict(raw.get("eval", {})),
         source=str(path or "defaults"),
     )
