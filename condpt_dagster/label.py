@@ -112,3 +112,34 @@ def label_coverage(raw_path: str | os.PathLike[str], labels_path: str | os.PathL
         "labels_without_document": len(label_set - raw_set),
         "duplicate_label_rows": len(label_ids) - len(label_set),
     }
+
+
+MAX_TAGS = 16
+RATINGS = ("G", "PG", "PG-13", "R")
+
+
+def label_quality(labels_path: str | os.PathLike[str], synopsis_max: int, max_tags: int = MAX_TAGS) -> dict[str, int]:
+    """Rows breaking a label contract; every count must be 0 for the blocking checks to pass."""
+    table = pq.read_table(labels_path, columns=["rating", "synopsis", "tags"]).to_pylist()
+    return {
+        "rating_not_allowed": sum(row["rating"] not in RATINGS for row in table),
+        "synopsis_empty": sum(not (row["synopsis"] or "").strip() for row in table),
+        "synopsis_too_long": sum(len(row["synopsis"] or "") > synopsis_max for row in table),
+        "too_many_tags": sum(len(row["tags"] or []) > max_tags for row in table),
+    }
+
+
+def label_distribution(labels_path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+    """Shares of each rating, top topic and sentiment: the fingerprint the drift check compares."""
+    table = pq.read_table(labels_path, columns=["rating", "topics", "sentiment"]).to_pylist()
+    n = max(1, len(table))
+    fields = {
+        "rating": Counter(row["rating"] for row in table),
+        "topic": Counter((row["topics"] or ["(none)"])[0] for row in table),
+        "sentiment": Counter(row["sentiment"] for row in table),
+    }
+    return {name: {k: round(v / n, 6) for k, v in counts.items()} for name, counts in fields.items()}
+
+
+def total_variation(a: dict[str, float], b: dict[str, float]) -> float:
+    return round(0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b)), 6)

@@ -7,6 +7,7 @@ import json
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from condpt_dagster.assets.ingest import build_raw_documents
 from condpt_dagster.assets.labels import build_document_labels
@@ -39,6 +40,10 @@ def test_labels_materialize_with_one_row_per_document(lake):
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert checks["one_label_per_document"].passed
         assert checks["one_label_per_document"].metadata["unlabeled"].value == 0
+        for name in ("rating_in_allowed_set", "synopsis_present", "synopsis_within_limit", "tag_count_within_limit"):
+            assert checks[name].passed, name
+        assert checks["distribution_drift"].passed
+        assert checks["distribution_drift"].severity == dg.AssetCheckSeverity.WARN
         meta = result.asset_materializations_for_node("document_labels")[0].metadata
         assert meta["dagster/row_count"].value == 4
         assert meta["labeler_version"].value == labeler.version()
@@ -60,3 +65,38 @@ def test_labeler_settings_change_the_code_version(tmp_path):
 
     assert version() == version(name="composite")
     assert version() != version(quantize=True)
+
+
+def test_label_contract_violations_are_counted(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from condpt_dagster.label import label_quality
+
+    table = pa.table(
+        {
+            "rating": ["PG", "X", "G"],
+            "synopsis": ["ok", "", "y" * 300],
+            "tags": [["a"], [], [f"t{i}" for i in range(20)]],
+        }
+    )
+    pq.write_table(table, tmp_path / "l.parquet")
+    assert label_quality(tmp_path / "l.parquet", synopsis_max=200) == {
+        "rating_not_allowed": 1,
+        "synopsis_empty": 1,
+        "synopsis_too_long": 1,
+        "too_many_tags": 1,
+    }
+
+
+def test_drift_check_compares_with_the_previous_labeler_version(tmp_path):
+    from condpt_dagster.assets.labels import _drift_check
+
+    calm = {"rating": {"G": 0.8, "PG": 0.2}, "topic": {"movies": 1.0}, "sentiment": {"positive": 1.0}}
+    shifted = {"rating": {"R": 0.9, "G": 0.1}, "topic": {"movies": 1.0}, "sentiment": {"positive": 1.0}}
+    assert _drift_check(tmp_path, "s", "v1", calm).passed  # nothing to compare with
+    assert _drift_check(tmp_path, "s", "v1", calm).passed  # same version again: still nothing older
+    result = _drift_check(tmp_path, "s", "v2", shifted)
+    assert not result.passed and result.metadata["compared_with"].value == "v1"
+    assert result.metadata["tv_rating"].value == pytest.approx(0.9)
+    assert _drift_check(tmp_path, "s", "v3", shifted).passed  # v2 -> v3 did not move

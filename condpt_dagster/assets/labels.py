@@ -2,14 +2,30 @@ from collections import Counter
 
 import dagster as dg
 
-from condpt_dagster.label import label_coverage, label_shard
+from condpt_dagster.label import (
+    MAX_TAGS,
+    label_coverage,
+    label_distribution,
+    label_quality,
+    label_shard,
+    total_variation,
+)
 from condpt_dagster.labelers import LABEL_SCHEMA
+from condpt_dagster.labelers.base import SYNOPSIS_MAX_CHARS
 from condpt_dagster.lake import file_sha256
 from condpt_dagster.partitions import shards
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 
 LABEL_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in LABEL_SCHEMA])
 COVERAGE_CHECK = "one_label_per_document"
+CONTRACT_CHECKS = {
+    "rating_in_allowed_set": ("rating_not_allowed", "Every rating is one of G, PG, PG-13, R."),
+    "synopsis_present": ("synopsis_empty", "Every synopsis is non-empty."),
+    "synopsis_within_limit": ("synopsis_too_long", f"Every synopsis has at most {SYNOPSIS_MAX_CHARS} characters."),
+    "tag_count_within_limit": ("too_many_tags", f"No document has more than {MAX_TAGS} tags."),
+}
+DRIFT_CHECK = "distribution_drift"
+DRIFT_LIMIT = 0.25  # total variation distance per field that raises the warning
 
 
 def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
@@ -30,7 +46,17 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
                 asset="document_labels",
                 blocking=True,
                 description="Exactly one label row per raw document.",
-            )
+            ),
+            *(
+                dg.AssetCheckSpec(name, asset="document_labels", blocking=True, description=text)
+                for name, (_, text) in CONTRACT_CHECKS.items()
+            ),
+            dg.AssetCheckSpec(
+                DRIFT_CHECK,
+                asset="document_labels",
+                description=f"Warns when rating, top-topic or sentiment shares move by more than {DRIFT_LIMIT} "
+                "(total variation) from the shard's labels of the previous labeler version.",
+            ),
         ],
     )
     def document_labels(
@@ -49,6 +75,8 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
 
         stats = label_shard(paths.raw(shard), paths.labels(shard), impl, labeler.batch_docs, progress)
         coverage = label_coverage(paths.raw(shard), paths.labels(shard))
+        quality = label_quality(paths.labels(shard), SYNOPSIS_MAX_CHARS)
+        drift = _drift_check(paths.labels_dir, shard, impl.version(), label_distribution(paths.labels(shard)))
         passed = coverage["documents"] == coverage["label_rows"] and not any(
             coverage[k] for k in ("unlabeled", "labels_without_document", "duplicate_label_rows")
         )
@@ -69,10 +97,46 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
                 "languages": _counts("language", stats.languages, 10),
                 "examples": dg.MetadataValue.md(_examples_markdown(stats.examples)),
             },
-            check_results=[dg.AssetCheckResult(check_name=COVERAGE_CHECK, passed=passed, metadata=coverage)],
+            check_results=[
+                dg.AssetCheckResult(check_name=COVERAGE_CHECK, passed=passed, metadata=coverage),
+                *(
+                    dg.AssetCheckResult(check_name=name, passed=quality[key] == 0, metadata={key: quality[key]})
+                    for name, (key, _) in CONTRACT_CHECKS.items()
+                ),
+                drift,
+            ],
         )
 
     return document_labels
+
+
+def _drift_check(labels_dir, shard: str, version: str, current: dict) -> dg.AssetCheckResult:
+    """Compare with the distribution saved for the previous labeler version, then save this one."""
+    import json
+
+    from condpt_dagster.lake import atomic_output
+
+    history = labels_dir / "_distributions" / f"{shard}.json"
+    saved = json.loads(history.read_text(encoding="utf-8")) if history.is_file() else []
+    previous = next((entry for entry in reversed(saved) if entry["labeler_version"] != version), None)
+    saved = [entry for entry in saved if entry["labeler_version"] != version]
+    saved.append({"labeler_version": version, "distribution": current})
+    with atomic_output(history) as tmp:
+        tmp.write_text(json.dumps(saved[-10:], indent=1), encoding="utf-8")
+    if previous is None:
+        return dg.AssetCheckResult(
+            check_name=DRIFT_CHECK,
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"compared_with": "none (first labeler version for this shard)"},
+        )
+    distances = {f: total_variation(current[f], previous["distribution"][f]) for f in current}
+    return dg.AssetCheckResult(
+        check_name=DRIFT_CHECK,
+        passed=max(distances.values()) <= DRIFT_LIMIT,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"compared_with": previous["labeler_version"], **{f"tv_{f}": d for f, d in distances.items()}},
+    )
 
 
 def _counts(label: str, counts: Counter[str], top: int | None = None) -> dg.TableMetadataValue:
