@@ -38,9 +38,12 @@ demo: install
 	$(BIN)/condpt materialize --select eval_report
 	@$(BIN)/python -c "import json; h = json.load(open('$(DATA)/eval/demo/metrics.json'))['headline']; print('\nEvaluation headline:'); [print(f'  {k}: {v}') for k, v in h.items()]; print('  report: $(DATA)/eval/demo/report.html')"
 	$(BIN)/condpt materialize --select labeler_adapter
+	$(BIN)/condpt materialize --select label_audit
+	$(BIN)/condpt audit tags --top 10
+	$(BIN)/condpt audit lineage --checkpoint demo
 	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --topics movies --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), eval/demo/ (report.html), labeler_adapter/."
+	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), eval/demo/ (report.html), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 test: install
@@ -64,6 +67,7 @@ bench: install
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/finetune.py
 	$(BIN)/python bench/eval.py --data $(DATA) --run demo
+	$(BIN)/python bench/audit.py
 
 clean-data:
 	rm -rf $(DATA)

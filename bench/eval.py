@@ -47,8 +47,14 @@ def main() -> None:
     start = time.perf_counter()
     generator = ConditionalGenerator(checkpoint)
     labeler = CompositeLabeler()
-    metrics = evaluate(generator, load_heldout(lake, manifest["shards"]), labeler.label, labeler.encoder.encode,
-                       options, progress=lambda message: None)
+    metrics = evaluate(
+        generator,
+        load_heldout(lake, manifest["shards"]),
+        labeler.label,
+        labeler.encoder.encode,
+        options,
+        progress=lambda message: None,
+    )
     out = Path(args.data) / "eval" / f"{args.run}-bench"
     write_report(metrics, out, f"bench {args.run}")
     wall = time.perf_counter() - start
@@ -61,12 +67,16 @@ def main() -> None:
         generated += len(ids)
     gen_seconds = time.perf_counter() - gen_start
     params = sum(p.numel() for p in generator.model.parameters())
-    print(f"checkpoint {args.run}: {params / 1e6:.2f}M parameters, {manifest['steps']} steps; torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"checkpoint {args.run}: {params / 1e6:.2f}M parameters, {manifest['steps']} steps; torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"eval options: {options}")
     print(f"report wall time: {wall:.1f}s   peak RSS: {rss:,.0f} MiB   headline: {metrics['headline']}")
-    print(f"generation: {generated} tokens in {gen_seconds:.1f}s = {generated / gen_seconds:,.0f} tokens/s "
-          "(batch 1, sampling)")
+    print(
+        f"generation: {generated} tokens in {gen_seconds:.1f}s = {generated / gen_seconds:,.0f} tokens/s "
+        "(batch 1, sampling)"
+    )
 
 
 if __name__ == "__main__":

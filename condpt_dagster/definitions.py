@@ -1,7 +1,9 @@
 """The condpt code location: one ``Definitions`` built from the pipeline settings (see settings.py)."""
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
+from condpt_dagster.assets.audit import label_audit
 from condpt_dagster.assets.evaluation import build_eval_report
 from condpt_dagster.assets.ingest import build_raw_documents
 from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
@@ -13,7 +15,9 @@ from condpt_dagster.condition import ConditioningOptions
 from condpt_dagster.evaluate import EvalOptions
 from condpt_dagster.ingest import IngestOptions
 from condpt_dagster.labelers.finetune import FinetuneOptions
+from condpt_dagster.lake import DataLake
 from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.schedules import build_relabel_schedule
 from condpt_dagster.sensors import build_inbox_sensor
 from condpt_dagster.settings import Settings, load_settings
 from condpt_dagster.tokenizer import TokenizerOptions
@@ -44,7 +48,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     shard_job = dg.define_asset_job(
         SHARD_JOB,
-        selection=dg.AssetSelection.assets(*shard_assets),
+        selection=dg.AssetSelection.assets(*shard_assets, label_audit),
         description="Every per-shard stage for one shard partition (token_blocks needs the tokenizer).",
     )
     eval_report = build_eval_report(train_config.run, EvalOptions(**settings.eval))
@@ -59,13 +63,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Train on every shard's blocks, then evaluate.",
     )
     return dg.Definitions(
-        assets=[*shard_assets, tokenizer, checkpoint, eval_report, adapter],
+        assets=[*shard_assets, label_audit, tokenizer, checkpoint, eval_report, adapter],
         jobs=[shard_job, tokenizer_job, train_job],
         sensors=[build_inbox_sensor(shard_job)],
+        schedules=[build_relabel_schedule(shard_job, settings.relabel.get("cron", "0 3 * * 0"))],
         resources={
             "lake": DataLakeResource(root=settings.data_root),
             "labeler": labeler,
             "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            "duckdb": DuckDBResource(database=str(DataLake.at(settings.data_root).audit_db)),
         },
     )
 

@@ -41,6 +41,7 @@ class Settings:
     training: dict[str, Any] = field(default_factory=dict)
     labeler_adapter: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
+    relabel: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -65,5 +66,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         training=dict(raw.get("training", {})),
         labeler_adapter=dict(raw.get("labeler_adapter", {})),
         eval=dict(raw.get("eval", {})),
+        relabel=dict(raw.get("relabel", {})),
         source=str(path or "defaults"),
     )

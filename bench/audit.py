@@ -1,0 +1,142 @@
+"""Audit database at scale: canned queries over 1,000,000 label rows, and the upsert of a 100,000-document shard.
+
+    python bench/audit.py [--rows 1000000] [--shard-docs 100000]
+
+Label rows are built by replicating realistic label rows (tags, topics, ratings, scores JSON) with fresh
+ids and one block span each, written as shards of ``--shard-docs`` documents and upserted one by one (each
+upsert timed), then every canned `condpt audit` query runs on the auditors' read-only connection (best of 3).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from condpt_dagster.audit import CANNED, audit_query, open_for_audit, record_checkpoints, upsert_shard, writable_copy
+from condpt_dagster.blocks import SPANS_SCHEMA, block_paths
+from condpt_dagster.labelers.base import LABEL_SCHEMA
+from condpt_dagster.lake import DataLake
+
+TOPICS = ["movies", "politics", "business", "technology", "science", "health", "sports", "crime", "world"]
+WORDS = [f"keyword{i}" for i in range(3000)]
+
+
+def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
+    ids = [f"{shard}-{i}" for i in range(n)]
+    raw = {
+        "id": ids,
+        "text": ["x" * rng.randint(100, 3000) for _ in ids],
+        "source": ["bench"] * n,
+        "meta": ["{}"] * n,
+        "shard": [shard] * n,
+        "line": list(range(1, n + 1)),
+    }
+    lake.raw_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(raw), lake.raw(shard))
+    rows = {c: [] for c in LABEL_SCHEMA.names}
+    for doc_id in ids:
+        tags = rng.sample(WORDS[: rng.choice([50, 300, 3000])], 6)
+        topic = rng.choice(TOPICS)
+        scores = {f"tag:{t}": round(rng.random(), 3) for t in tags} | {f"topic:{topic}": 0.4, "sentiment": 0.1}
+        row = {
+            "id": doc_id,
+            "tags": tags,
+            "topics": [topic],
+            "rating": rng.choice(["G", "G", "PG", "PG-13", "R"]),
+            "sfw": True,
+            "sentiment": rng.choice(["positive", "negative"]),
+            "language": "en",
+            "synopsis": "A synopsis line of moderate length for the benchmark.",
+            "length": "medium",
+            "readability": 9.0,
+            "scores": json.dumps(scores),
+            "labeler": "composite",
+            "labeler_version": "bench",
+            "error": None,
+        }
+        for c in LABEL_SCHEMA.names:
+            rows[c].append(row[c])
+    lake.labels_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(rows, schema=LABEL_SCHEMA), lake.labels(shard))
+    spans = {"block": [i // 4 for i in range(n)], "id": ids, "start": [(i % 4) * 512 for i in range(n)],
+             "end": [(i % 4 + 1) * 512 for i in range(n)], "doc_start": [0] * n, "doc_tokens": [512] * n,
+             "header_tokens": [24] * n}
+    lake.blocks_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(spans, schema=SPANS_SCHEMA), block_paths(lake.blocks_dir, shard)["spans"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--shard-docs", type=int, default=100_000)
+    args = parser.parse_args()
+    lake = DataLake.at(tempfile.mkdtemp(prefix="bench_audit_"))
+    rng = random.Random(0)
+    shards = [f"s{i:02d}" for i in range(args.rows // args.shard_docs)]
+    start = time.perf_counter()
+    for shard in shards:
+        write_shard(lake, shard, args.shard_docs, rng)
+    print(f"built {len(shards)} shards x {args.shard_docs:,} label rows in {time.perf_counter() - start:.0f}s")
+    (lake.checkpoints_dir / "bench").mkdir(parents=True)
+    (lake.checkpoints_dir / "bench" / "manifest.json").write_text(
+        json.dumps(
+            {
+                "run": "bench",
+                "partition_data_versions": {s: "v" for s in shards},
+                "tokenizer_sha256": "t",
+                "steps": 1,
+                "final_loss": 1.0,
+            }
+        )
+    )
+    upserts = []
+    for shard in shards:
+        start = time.perf_counter()
+        with writable_copy(lake.audit_db) as con:
+            upsert_shard(con, lake, shard)
+            record_checkpoints(con, lake)
+        upserts.append(time.perf_counter() - start)
+    print(
+        f"upsert of one {args.shard_docs:,}-document shard: first {upserts[0]:.2f}s, last {upserts[-1]:.2f}s "
+        f"(includes copying the database: {lake.audit_db.stat().st_size / 1e6:,.0f} MB at the end)"
+    )
+    con = open_for_audit(lake)
+    print(
+        f"label rows: {audit_query(con, 'SELECT count(*) FROM labels').item():,}, tag rows: "
+        f"{audit_query(con, 'SELECT count(*) FROM tags').item():,}"
+    )
+    queries = {
+        "audit tags --top 50": (CANNED["tags"], ["tag", 50]),
+        "audit ratings": (CANNED["ratings"], []),
+        "audit ratings --by shard": (CANNED["ratings_by_shard"], []),
+        "audit lineage --checkpoint bench": (CANNED["lineage"], ["bench"]),
+        "labeler_versions view": (CANNED["versions"], []),
+        "tag_cooccurrence top 20": ("SELECT * FROM tag_cooccurrence LIMIT 20", []),
+    }
+    for name, (sql, params) in queries.items():
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            audit_query(con, sql, params)
+            best = min(best, time.perf_counter() - start)
+        print(f"{name:36s} {best:7.3f}s")
+
+
+if __name__ == "__main__":
+    main()
