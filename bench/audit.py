@@ -74,9 +74,15 @@ def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
             rows[c].append(row[c])
     lake.labels_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(rows, schema=LABEL_SCHEMA), lake.labels(shard))
-    spans = {"block": [i // 4 for i in range(n)], "id": ids, "start": [(i % 4) * 512 for i in range(n)],
-             "end": [(i % 4 + 1) * 512 for i in range(n)], "doc_start": [0] * n, "doc_tokens": [512] * n,
-             "header_tokens": [24] * n}
+    spans = {
+        "block": [i // 4 for i in range(n)],
+        "id": ids,
+        "start": [(i % 4) * 512 for i in range(n)],
+        "end": [(i % 4 + 1) * 512 for i in range(n)],
+        "doc_start": [0] * n,
+        "doc_tokens": [512] * n,
+        "header_tokens": [24] * n,
+    }
     lake.blocks_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(spans, schema=SPANS_SCHEMA), block_paths(lake.blocks_dir, shard)["spans"])
 
