@@ -27,14 +27,18 @@ def training_processes(spec_path: str) -> list[psutil.Process]:
 def test_cancel_stops_training(tmp_path):
     lake = make_lake(tmp_path / "data")
     config = tmp_path / "condpt.toml"
-    config.write_text('[training]\nrun = "long"\nmax_steps = 100000\ncheckpoint_every = 100000\n'
-                      "micro_batch_size = 2\nlog_every = 1\n")
+    config.write_text(
+        '[training]\nrun = "long"\nmax_steps = 100000\ncheckpoint_every = 100000\nmicro_batch_size = 2\nlog_every = 1\n'
+    )
     lake.inbox.mkdir(parents=True, exist_ok=True)
     for shard in ("a", "b"):  # register the shards whose blocks exist
         (tmp_path / f"{shard}.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n'))
     env = service_env(lake.root, tmp_path / "dagster_home", CONDPT_INBOX_SENSOR="stopped", CONDPT_CONFIG=str(config))
-    subprocess.run([str(BIN / "condpt"), "add-shards", str(tmp_path / "a.jsonl.gz"), str(tmp_path / "b.jsonl.gz")],
-                   env=env, check=True)
+    subprocess.run(
+        [str(BIN / "condpt"), "add-shards", str(tmp_path / "a.jsonl.gz"), str(tmp_path / "b.jsonl.gz")],
+        env=env,
+        check=True,
+    )
     spec = str(lake.checkpoints_dir / "long" / "run.json")
     with dagster_dev(env, tmp_path / "dagster-dev.log") as port:
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
@@ -43,8 +47,14 @@ def test_cancel_stops_training(tmp_path):
         time.sleep(5)  # let it train a few steps
         assert client.get_run_status(run_id).value == "STARTED"
         client.terminate_run(run_id)
-        status = wait_until(lambda: client.get_run_status(run_id).value in ("CANCELED", "FAILURE")
-                            and client.get_run_status(run_id).value, 120, "the run to stop", interval=1)
+        status = wait_until(
+            lambda: (
+                client.get_run_status(run_id).value in ("CANCELED", "FAILURE") and client.get_run_status(run_id).value
+            ),
+            120,
+            "the run to stop",
+            interval=1,
+        )
         assert status == "CANCELED"
         wait_until(lambda: not training_processes(spec), 60, "every training process to exit", interval=1)
     assert not (lake.checkpoints_dir / "long" / "manifest.json").exists()
