@@ -6,6 +6,7 @@ write goes through :func:`atomic_output`, so a killed run never leaves a half-wr
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -113,7 +114,5 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    import hashlib
-
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()

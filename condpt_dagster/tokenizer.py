@@ -21,7 +21,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from condpt_dagster.condition import BODY_TOKEN, control_token
-from condpt_dagster.lake import atomic_output
+from condpt_dagster.lake import atomic_output, file_sha256
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -97,7 +97,7 @@ def save_tokenizer(tok: Tokenizer, out_dir: str | os.PathLike[str], controls: Se
 
 
 def tokenizer_sha256(tokenizer_dir: str | os.PathLike[str]) -> str:
-    return hashlib.sha256((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()
+    return file_sha256(Path(tokenizer_dir) / "tokenizer.json")
 
 
 @dataclass

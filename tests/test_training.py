@@ -152,14 +152,18 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
 
 
 def test_killed_run_resumes_to_the_planned_step_count(small_lake):
-    config = TrainConfig(run="crash", max_steps=40, checkpoint_every=5, log_every=5, micro_batch_size=2)
+    config = TrainConfig(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
     _spec, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING, "v")
     command = launch_command(config, spec_path)
     ckpt = small_lake.checkpoints_dir / "crash" / "deepspeed"
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    def latest_step() -> int:  # DeepSpeed writes `latest` once a checkpoint is complete
+        latest = ckpt / "latest"
+        return int(latest.read_text().strip().removeprefix("step") or 0) if latest.is_file() else 0
+
     deadline = time.monotonic() + 240
-    while not (ckpt / "step10").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    while latest_step() < 10 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     assert proc.poll() is None, "training ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -169,10 +173,10 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed from checkpoint at step" in done.stdout
     manifest = json.loads((small_lake.checkpoints_dir / "crash" / "manifest.json").read_text())
-    assert manifest["steps"] == 40 and manifest["resumed_from"] >= 10
+    assert manifest["steps"] == 80 and manifest["resumed_from"] >= 10
     history = [json.loads(line) for line in (small_lake.checkpoints_dir / "crash" / "metrics.jsonl").open()]
-    assert [h["step"] for h in history] == list(range(1, 41))
+    assert [h["step"] for h in history] == list(range(1, 81))
 
-    changed = TrainConfig(run="crash", max_steps=41, checkpoint_every=5, micro_batch_size=2)
+    changed = TrainConfig(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
     prepare_run(small_lake, ["a", "b"], changed, CONDITIONING, "v")  # another run: old checkpoints go
     assert not (ckpt / "latest").exists()

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from condpt_dagster.assets.metadata import count_table
 from condpt_dagster.audit import record_checkpoints, upsert_shard, writable_copy
 from condpt_dagster.partitions import shards
 from condpt_dagster.resources import DataLakeResource
@@ -36,18 +37,12 @@ def label_audit(
             "SELECT rating, count(*) FROM labels WHERE shard = ? GROUP BY rating ORDER BY 2 DESC", [shard]
         ).fetchall()
 
-    def table(label: str, rows: list[tuple]) -> dg.TableMetadataValue:
-        return dg.MetadataValue.table(
-            records=[dg.TableRecord({label: k, "documents": n}) for k, n in rows],
-            schema=dg.TableSchema(columns=[dg.TableColumn(label, "string"), dg.TableColumn("documents", "int")]),
-        )
-
     return dg.MaterializeResult(
         metadata={
             **{f"{name}_rows": n for name, n in counts.items()},
             "checkpoint_rows": checkpoints,
-            "top_tags": table("tag", top_tags),
-            "ratings": table("rating", ratings),
+            "top_tags": count_table("tag", top_tags),
+            "ratings": count_table("rating", ratings),
             "database": dg.MetadataValue.path(duckdb.database),
         }
     )

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from condpt_dagster.assets.metadata import count_table
 from condpt_dagster.ingest import RAW_SCHEMA, IngestOptions, ingest_shard, parquet_row_count
 from condpt_dagster.partitions import shards
 from condpt_dagster.resources import DataLakeResource
@@ -50,8 +51,8 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
                 "quarantined": quarantined,
                 "truncated": stats.truncated,
                 "blank_lines": stats.blank_lines,
-                "quarantine_reasons": _count_table("reason", dict(stats.quarantine_reasons.most_common())),
-                "length_histogram_chars": _count_table("chars", stats.ordered_length_histogram()),
+                "quarantine_reasons": count_table("reason", stats.quarantine_reasons.most_common(), "records"),
+                "length_histogram_chars": count_table("chars", stats.ordered_length_histogram().items()),
             },
             check_results=[
                 dg.AssetCheckResult(
@@ -68,10 +69,3 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
         )
 
     return raw_documents
-
-
-def _count_table(label: str, counts: dict[str, int]) -> dg.TableMetadataValue:
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({label: key, "count": n}) for key, n in counts.items()],
-        schema=dg.TableSchema(columns=[dg.TableColumn(label, "string"), dg.TableColumn("count", "int")]),
-    )

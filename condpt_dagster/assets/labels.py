@@ -1,7 +1,6 @@
-from collections import Counter
-
 import dagster as dg
 
+from condpt_dagster.assets.metadata import count_table
 from condpt_dagster.label import (
     MAX_TAGS,
     label_coverage,
@@ -90,11 +89,11 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
                 "labeler_version": impl.version(),
                 "fallback_rows": stats.errors,
                 "nsfw_documents": stats.nsfw,
-                "top_tags": _counts("tag", stats.tags, 25),
-                "topics": _counts("topic", stats.topics),
-                "ratings": _counts("rating", stats.ratings),
-                "sentiments": _counts("sentiment", stats.sentiments),
-                "languages": _counts("language", stats.languages, 10),
+                "top_tags": count_table("tag", stats.tags.most_common(25)),
+                "topics": count_table("topic", stats.topics.most_common()),
+                "ratings": count_table("rating", stats.ratings.most_common()),
+                "sentiments": count_table("sentiment", stats.sentiments.most_common()),
+                "languages": count_table("language", stats.languages.most_common(10)),
                 "examples": dg.MetadataValue.md(_examples_markdown(stats.examples)),
             },
             check_results=[
@@ -136,13 +135,6 @@ def _drift_check(labels_dir, shard: str, version: str, current: dict) -> dg.Asse
         passed=max(distances.values()) <= DRIFT_LIMIT,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"compared_with": previous["labeler_version"], **{f"tv_{f}": d for f, d in distances.items()}},
-    )
-
-
-def _counts(label: str, counts: Counter[str], top: int | None = None) -> dg.TableMetadataValue:
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({label: k, "documents": n}) for k, n in counts.most_common(top)],
-        schema=dg.TableSchema(columns=[dg.TableColumn(label, "string"), dg.TableColumn("documents", "int")]),
     )
 
 

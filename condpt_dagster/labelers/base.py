@@ -93,7 +93,10 @@ class Labeler(ABC):
         """Config, model file hashes and data file hashes that determine the output."""
 
     def version(self) -> str:
-        return config_hash({"labeler": self.name, **self.fingerprint()})
+        """Hashes the files once per instance: the version of the model this instance loaded."""
+        if getattr(self, "_version", None) is None:
+            self._version = config_hash({"labeler": self.name, **self.fingerprint()})
+        return self._version
 
     @abstractmethod
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:

@@ -33,10 +33,10 @@ from condpt_dagster.labelers.encoder import (
     MINILM_SHA256,
     SentenceEncoder,
     default_model_dir,
-    sha256_file,
     verify_weights,
 )
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
+from condpt_dagster.lake import file_sha256
 
 # Revision of this module's logic; bump when the same config would give different labels.
 COMPOSITE_REVISION = "1"
@@ -129,8 +129,8 @@ class CompositeLabeler(Labeler):
                 k: v for k, v in asdict(self.config).items() if k not in ("taxonomy_path", "model_dir", "adapter_dir")
             },
             "weights_sha256": verify_weights(self.model_dir, self.config.model_sha256),
-            "taxonomy_sha256": sha256_file(str(self.taxonomy_path)),
-            "rating_rules_sha256": sha256_file(str(rules.RATING_RULES)),
+            "taxonomy_sha256": file_sha256(self.taxonomy_path),
+            "rating_rules_sha256": file_sha256(rules.RATING_RULES),
             "adapter": self.finetuned.fingerprint() if self.finetuned else None,
         }
 

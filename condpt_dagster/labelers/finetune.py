@@ -31,7 +31,8 @@ from sklearn.metrics import precision_recall_curve, precision_recall_fscore_supp
 
 from condpt_dagster.condition import unit_hash
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_labels
-from condpt_dagster.labelers.encoder import MINILM_SHA256, default_model_dir, sha256_file, verify_weights
+from condpt_dagster.labelers.encoder import MINILM_SHA256, default_model_dir, verify_weights
+from condpt_dagster.lake import file_sha256
 
 FIELD_PREFIXES = ("topic:", "sentiment:", "rating:")
 
@@ -324,7 +325,7 @@ class FinetunedLabeler(Labeler):
 
     def fingerprint(self) -> dict[str, Any]:
         files = sorted(p for p in self.dir.rglob("*") if p.suffix in (".safetensors", ".json"))
-        return {"files": {str(p.relative_to(self.dir)): sha256_file(str(p)) for p in files}}
+        return {"files": {str(p.relative_to(self.dir)): file_sha256(p) for p in files}}
 
     def _load(self) -> tuple[TagModel, Any]:
         if self._model is None:

@@ -26,7 +26,7 @@ import torch
 
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
-from condpt_dagster.labelers.encoder import sha256_file
+from condpt_dagster.lake import file_sha256
 
 GENERATIVE_REVISION = "1"
 DEFAULT_PROMPT = (
@@ -194,8 +194,8 @@ class GenerativeLabeler(Labeler):
         return {
             "revision": GENERATIVE_REVISION,
             "config": {k: v for k, v in asdict(self.config).items() if k not in ("model_dir", "adapter_dir", "device")},
-            "files": {f"{p.parent.name}/{p.name}": sha256_file(str(p)) for p in files},
-            "rating_rules_sha256": sha256_file(str(rules.RATING_RULES)),
+            "files": {f"{p.parent.name}/{p.name}": file_sha256(p) for p in files},
+            "rating_rules_sha256": file_sha256(rules.RATING_RULES),
         }
 
     def _load(self) -> None:
