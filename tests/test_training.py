@@ -157,6 +157,7 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     command = launch_command(config, spec_path)
     ckpt = small_lake.checkpoints_dir / "crash" / "deepspeed"
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
     def latest_step() -> int:  # DeepSpeed writes `latest` once a checkpoint is complete
         latest = ckpt / "latest"
         return int(latest.read_text().strip().removeprefix("step") or 0) if latest.is_file() else 0
