@@ -49,7 +49,7 @@ def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
     }
     lake.raw_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(raw), lake.raw(shard))
-    rows = {c: [] for c in LABEL_SCHEMA.names}
+    rows = []
     for doc_id in ids:
         tags = rng.sample(WORDS[: rng.choice([50, 300, 3000])], 6)
         topic = rng.choice(TOPICS)
@@ -70,10 +70,9 @@ def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
             "labeler_version": "bench",
             "error": None,
         }
-        for c in LABEL_SCHEMA.names:
-            rows[c].append(row[c])
+        rows.append(row)
     lake.labels_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(rows, schema=LABEL_SCHEMA), lake.labels(shard))
+    pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(shard))
     spans = {
         "block": [i // 4 for i in range(n)],
         "id": ids,

@@ -47,7 +47,7 @@ def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None
         ),
         lake.raw(shard),
     )
-    rows = {c: [] for c in LABEL_SCHEMA.names}
+    rows = []
     for i, doc_id in enumerate(ids):
         topic = TOPICS[i % 3]
         row = {
@@ -66,10 +66,9 @@ def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None
             "labeler_version": version,
             "error": None,
         }
-        for c in LABEL_SCHEMA.names:
-            rows[c].append(row[c])
+        rows.append(row)
     lake.labels_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(rows, schema=LABEL_SCHEMA), lake.labels(shard))
+    pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(shard))
 
 
 @pytest.fixture

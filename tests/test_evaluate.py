@@ -104,7 +104,7 @@ def trained_lake(tmp_path_factory):
             lake.conditioned(name), tok, lake.blocks_dir, name, BlockOptions(block_size=64, heldout_fraction=0.25)
         )
         ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
-        rows = {c: [] for c in LABEL_SCHEMA.names}
+        rows = []
         for doc_id in ids:
             topic = "sports" if int(doc_id[1:]) % 2 else "politics"
             row = {
@@ -123,10 +123,9 @@ def trained_lake(tmp_path_factory):
                 "labeler_version": "v",
                 "error": None,
             }
-            for c in LABEL_SCHEMA.names:
-                rows[c].append(row[c])
+            rows.append(row)
         lake.labels_dir.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table(rows, schema=LABEL_SCHEMA), lake.labels(name))
+        pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(name))
     config = TrainConfig(
         run="ev",
         max_steps=30,

@@ -81,7 +81,7 @@ def built(tmp_path_factory):
     ids = [*TEXTS, "empty"]
     texts = [*TEXTS.values(), ""]
     pq.write_table(pa.table({"id": ids, "text": texts}), root / "raw.parquet")
-    label_rows = {name: [] for name in LABEL_SCHEMA.names}
+    label_rows = []
     for doc_id in ids:
         row = {
             **LABELS,
@@ -92,9 +92,8 @@ def built(tmp_path_factory):
             "labeler_version": "v",
             "error": None,
         }
-        for name in LABEL_SCHEMA.names:
-            label_rows[name].append(row[name])
-    pq.write_table(pa.table(label_rows, schema=LABEL_SCHEMA), root / "labels.parquet")
+        label_rows.append(row)
+    pq.write_table(pa.Table.from_pylist(label_rows, schema=LABEL_SCHEMA), root / "labels.parquet")
     condition_shard(
         root / "raw.parquet", root / "labels.parquet", root / "cond.parquet", ConditioningOptions(conditional_dropout=0)
     )
