@@ -63,10 +63,10 @@ bench: install
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/label.py
-	$(BIN)/python bench/tokenize.py
+	$(BIN)/python bench/tokenize_blocks.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/finetune.py
-	$(BIN)/python bench/eval.py --data $(DATA) --run demo
+	$(BIN)/python bench/eval_report.py --data $(DATA) --run demo
 	$(BIN)/python bench/audit.py
 
 clean-data:

@@ -9,15 +9,10 @@ upsert timed), then every canned `condpt audit` query runs on the auditors' read
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,10 +23,17 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.audit import CANNED, audit_query, open_for_audit, record_checkpoints, upsert_shard, writable_copy
-from condpt_dagster.blocks import SPANS_SCHEMA, block_paths
+from condpt_dagster.core.lake import DataLake
 from condpt_dagster.labelers.base import LABEL_SCHEMA
-from condpt_dagster.lake import DataLake
+from condpt_dagster.stages.label_audit import (
+    CANNED,
+    audit_query,
+    open_for_audit,
+    record_checkpoints,
+    upsert_shard,
+    writable_copy,
+)
+from condpt_dagster.stages.token_blocks import SPANS_SCHEMA
 
 TOPICS = ["movies", "politics", "business", "technology", "science", "health", "sports", "crime", "world"]
 WORDS = [f"keyword{i}" for i in range(3000)]
@@ -83,7 +85,7 @@ def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
         "header_tokens": [24] * n,
     }
     lake.blocks_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(spans, schema=SPANS_SCHEMA), block_paths(lake.blocks_dir, shard)["spans"])
+    pq.write_table(pa.table(spans, schema=SPANS_SCHEMA), lake.blocks(shard).spans)
 
 
 def main() -> None:

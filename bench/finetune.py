@@ -9,14 +9,9 @@ untagged), every document truncated or padded per batch to at most ``--max-token
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
 import resource
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,8 +21,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.labelers.finetune import FinetuneOptions, finetune
-from condpt_dagster.sample import ensure_sample_wheels, sample_documents, tagged_rows
+from condpt_dagster.core.settings import FinetuneOptions
+from condpt_dagster.labelers.finetune import finetune
+from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents, tagged_rows
 
 
 def main() -> None:

@@ -7,13 +7,8 @@ synopsis).
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,11 +17,12 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.blocks import BlockOptions, pack_shard
-from condpt_dagster.condition import ConditioningOptions, build_header
-from condpt_dagster.lake import DataLake
-from condpt_dagster.sample import sample_documents
-from condpt_dagster.tokenizer import ConditionTokenizer, TokenizerOptions, build_tokenizer
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.sample_corpus import sample_documents
+from condpt_dagster.stages.conditioned_examples import build_header
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
 
 
 def main() -> None:
@@ -49,8 +45,7 @@ def main() -> None:
     stats = pack_shard(
         lake.conditioned("gpu"),
         ConditionTokenizer(lake.tokenizer_dir),
-        lake.blocks_dir,
-        "gpu",
+        lake.blocks("gpu"),
         BlockOptions(block_size=args.block_size, heldout_fraction=0.0),
     )
     print(f"blocks: {stats.blocks} x {args.block_size} tokens from {stats.documents} documents")

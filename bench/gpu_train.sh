@@ -34,19 +34,18 @@ start=$(date +%s)
 "$PY" - "$WORK" "$STEPS" "$PRESET" "$PRECISION" "$MICRO_BATCH" "$NPROC" <<'PYEOF'
 import json, subprocess, sys
 from pathlib import Path
-from condpt_dagster.lake import DataLake
-from condpt_dagster.training.config import TrainConfig
-from condpt_dagster.training.launch import launch_command, prepare_run
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.stages.checkpoint import launch_command, prepare_run
 
 work, steps, preset, precision, micro, nproc = sys.argv[1:]
 lake = DataLake.at(Path(work) / "data")
 config = TrainConfig(run="gpu-bench", preset=preset, precision=precision, max_steps=int(steps),
                      micro_batch_size=int(micro), checkpoint_every=10**9, log_every=max(1, int(steps) // 10),
                      learning_rate=6e-4, warmup_steps=min(50, int(steps) // 5), nproc_per_node=int(nproc))
-spec, path = prepare_run(lake, ["gpu"], config, {"template": "laion", "fields": ["sentiment", "topics", "synopsis"]},
-                         "gpu-bench")
+spec, path = prepare_run(lake, ["gpu"], config, {"template": "laion", "fields": ["sentiment", "topics", "synopsis"]})
 subprocess.run(launch_command(config, path), check=True)
-manifest = json.loads((Path(spec.out_dir) / "manifest.json").read_text())
+manifest = json.loads(spec.files.manifest.read_text())
 print(f"device: {manifest['device']}  preset: {preset} ({manifest['parameters'] / 1e6:.1f}M parameters)  "
       f"precision: {precision}  steps: {manifest['steps']}")
 print(f"tokens/s: {manifest['tokens_per_second']:,.0f}  model TFLOP/s: {manifest['model_tflops_per_second']:.1f}  "

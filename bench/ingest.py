@@ -11,15 +11,11 @@ so deduplication does not shrink the work), then in one run:
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
+import os
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,8 +25,8 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.ingest import ingest_shard
-from condpt_dagster.sample import ensure_sample_wheels, iter_news, iter_reviews
+from condpt_dagster.sample_corpus import ensure_sample_wheels, iter_news, iter_reviews
+from condpt_dagster.stages.raw_documents import ingest_shard
 
 
 def build_shard(path: Path, target_bytes: int, wheels: Path) -> int:
@@ -60,7 +56,7 @@ def best_of(fn, repeat: int = 3) -> float:
 def child_peak_rss(shard: Path, work: Path) -> float:
     code = (
         "import sys; sys.path.insert(0, {!r})\n"
-        "from condpt_dagster.ingest import ingest_shard\n"
+        "from condpt_dagster.stages.raw_documents import ingest_shard\n"
         "s = ingest_shard({!r}, 'big', {!r}, {!r})\n"
         "print(s.written)\n"
     ).format(str(REPO), str(shard), str(work / "big_raw.parquet"), str(work / "big_q.parquet"))

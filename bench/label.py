@@ -13,14 +13,9 @@ In one run, on sample documents normalized as ingestion does:
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -29,10 +24,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.ingest import IngestOptions, normalize_texts
+from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler
 from condpt_dagster.labelers.rules import rule_labels
-from condpt_dagster.sample import ensure_sample_wheels, sample_documents
+from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
+from condpt_dagster.stages.raw_documents import normalize_texts
 
 
 class RecordingEncoder:

@@ -9,15 +9,11 @@ reports the median step time, tokens/s, and the ratio DeepSpeed / plain. Peak RS
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/tokenize.py shadows the standard library's `tokenize` while this folder is first on sys.path.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 import argparse
+import os
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +22,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.training.config import TrainConfig
+from condpt_dagster.core.settings import TrainConfig
 from condpt_dagster.training.model import build_model, count_parameters
 from condpt_dagster.training.train import deepspeed_config, masked_loss
 

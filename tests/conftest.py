@@ -15,7 +15,7 @@ SAMPLE_WHEELS = REPO / ".cache" / "sample_wheels"
 
 @pytest.fixture(scope="session")
 def sample_wheels() -> Path:
-    from condpt_dagster.sample import ensure_sample_wheels
+    from condpt_dagster.sample_corpus import ensure_sample_wheels
 
     ensure_sample_wheels(SAMPLE_WHEELS)
     return SAMPLE_WHEELS
@@ -23,7 +23,7 @@ def sample_wheels() -> Path:
 
 @pytest.fixture
 def lake(tmp_path: Path):
-    from condpt_dagster.lake import DataLake
+    from condpt_dagster.core.lake import DataLake
 
     lake = DataLake.at(tmp_path / "data")
     lake.inbox.mkdir(parents=True)

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from condpt_dagster.core.settings import LabelerSettings
 from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
 
 LABELERS = ("composite", "generative", "finetuned")
@@ -37,4 +39,39 @@ def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
     raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
 
 
-__all__ = ["LABELERS", "LABEL_SCHEMA", "DocumentLabels", "Labeler", "build_labeler"]
+def labeler_options(settings: LabelerSettings) -> dict[str, Any]:
+    """The ``[labeler]`` settings that apply to the chosen labeler, as its constructor options."""
+    if settings.name == "composite":
+        fields = {
+            "taxonomy_path": settings.taxonomy_path,
+            "model_dir": settings.encoder_dir,
+            "quantize": settings.quantize,
+            "max_windows": settings.max_windows,
+            "adapter_dir": settings.adapter_dir,
+        }
+    elif settings.name == "finetuned":
+        fields = {"adapter_dir": settings.adapter_dir}
+    else:
+        fields = {
+            "model_dir": settings.model_dir,
+            "adapter_dir": settings.adapter_dir,
+            "max_windows": settings.max_windows,
+            "num_samples": settings.num_samples,
+            "max_new_tokens": settings.max_new_tokens,
+            "device": settings.device,
+        }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@cache
+def _cached_labeler(name: str, options: tuple[tuple[str, Any], ...]) -> Labeler:
+    # One loaded model per process and configuration: Dagster re-creates resources for every run.
+    return build_labeler(name, dict(options))
+
+
+def labeler_for(settings: LabelerSettings) -> Labeler:
+    """The labeler these settings describe, built once per process and configuration."""
+    return _cached_labeler(settings.name, tuple(sorted(labeler_options(settings).items())))
+
+
+__all__ = ["LABELERS", "LABEL_SCHEMA", "DocumentLabels", "Labeler", "build_labeler", "labeler_for"]

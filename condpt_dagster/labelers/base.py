@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +9,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SYNOPSIS_MAX_CHARS = 200
+from condpt_dagster.core.hashing import config_version
+from condpt_dagster.core.vocab import SYNOPSIS_MAX_CHARS
+
 EMPTY_SYNOPSIS = "(no text)"
 
 LABEL_SCHEMA = pa.schema(
@@ -79,23 +79,24 @@ def rule_based_labels(text: str, sentiment: str, synopsis_chars: int = SYNOPSIS_
     )
 
 
-def config_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class Labeler(ABC):
     """A named labeler; :meth:`version` changes whenever its output could change."""
 
     name: str
+    revision: str = "1"  # bump in a subclass when the same config would give different labels
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
-        """Config, model file hashes and data file hashes that determine the output."""
+        """Config, model file hashes and data file hashes that determine the output.
+
+        Hash large files with :func:`~condpt_dagster.core.hashing.cached_sha256`: the version is computed
+        every time the code location loads.
+        """
 
     def version(self) -> str:
         """Hashes the files once per instance: the version of the model this instance loaded."""
         if getattr(self, "_version", None) is None:
-            self._version = config_hash({"labeler": self.name, **self.fingerprint()})
+            self._version = config_version(self.revision, {"labeler": self.name, **self.fingerprint()})
         return self._version
 
     @abstractmethod

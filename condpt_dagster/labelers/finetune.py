@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,30 +29,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
-from condpt_dagster.condition import unit_hash
+from condpt_dagster.core.hashing import cached_sha256, unit_hash
+from condpt_dagster.core.io import atomic_dir
+from condpt_dagster.core.lake import AdapterFiles
+from condpt_dagster.core.settings import FinetuneOptions
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_labels
 from condpt_dagster.labelers.encoder import MINILM_SHA256, default_model_dir, verify_weights
-from condpt_dagster.lake import file_sha256
 
 FIELD_PREFIXES = ("topic:", "sentiment:", "rating:")
 
 
 class TaggedSetError(ValueError):
     """The tagged set cannot be used; the message names the file and the reason."""
-
-
-@dataclass(frozen=True)
-class FinetuneOptions:
-    validation_fraction: float = 0.2
-    epochs: int = 3
-    batch_size: int = 16
-    max_tokens: int = 256
-    learning_rate: float = 5e-4
-    head_learning_rate: float = 3e-3
-    lora_r: int = 8
-    lora_alpha: int = 16
-    seed: int = 0
-    encoder_dir: str | None = None
 
 
 @dataclass
@@ -197,16 +185,7 @@ class FinetuneReport:
     history: list[float] = field(default_factory=list)
 
 
-def finetune(
-    tagged_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], options: FinetuneOptions | None = None
-) -> FinetuneReport:
-    """Train, calibrate on validation and save; the saved folder appears atomically."""
-    import time
-
-    from transformers import AutoTokenizer
-
-    options = options or FinetuneOptions()
-    tagged = load_tagged(tagged_path)
+def _check_split(tagged_path, tagged: TaggedSet, options: FinetuneOptions) -> tuple[list[str], list[int], list[int]]:
     tags = sorted({t for doc in tagged.tags for t in doc})
     if not tags:
         raise TaggedSetError(f"{tagged_path}: no document has a tag")
@@ -216,17 +195,11 @@ def finetune(
             f"{tagged_path}: {len(tagged.texts)} distinct texts are too few for a train/validation "
             f"split of {options.validation_fraction}"
         )
-    counts = {t: sum(t in doc for doc in tagged.tags) for t in tags}
-    y = np.array([[t in doc for t in tags] for doc in tagged.tags], dtype=np.float32)
-    encoder_dir = Path(options.encoder_dir) if options.encoder_dir else default_model_dir()
-    encoder_sha = verify_weights(encoder_dir, MINILM_SHA256 if options.encoder_dir is None else None)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_dir, local_files_only=True)
-    torch.manual_seed(options.seed)
-    model = TagModel(_encoder_with_lora(encoder_dir, options.lora_r, options.lora_alpha), len(tags))
-    val_texts = [tagged.texts[i] for i in val_idx]
-    untrained = predict_proba(model, tokenizer, val_texts, options.max_tokens)
-    untrained_f1 = tag_metrics(tags, y[val_idx], (untrained >= 0.5).astype(int))["macro_f1"]
+    return tags, train_idx, val_idx
 
+
+def _train_epochs(model: TagModel, tokenizer, texts: list[str], y: np.ndarray, train_idx: list[int], options):
+    """Train with class-balanced BCE; returns (loss history, seconds per epoch)."""
     positives = y[train_idx].sum(0)
     pos_weight = torch.tensor(np.clip((len(train_idx) - positives) / np.maximum(positives, 1), 1.0, 20.0))
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -242,19 +215,37 @@ def finetune(
         start = time.perf_counter()
         model.train()
         order = [train_idx[i] for i in torch.randperm(len(train_idx), generator=generator).tolist()]
-        texts = [tagged.texts[i] for i in order]
-        for offset, ids, mask in _batches(tokenizer, texts, options.max_tokens, options.batch_size):
-            target = torch.from_numpy(y[order[offset : offset + len(ids)]])
-            loss = loss_fn(model(ids, mask), target)
+        batch_texts = [texts[i] for i in order]
+        for offset, ids, mask in _batches(tokenizer, batch_texts, options.max_tokens, options.batch_size):
+            loss = loss_fn(model(ids, mask), torch.from_numpy(y[order[offset : offset + len(ids)]]))
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
             history.append(round(loss.item(), 5))
         epoch_seconds.append(time.perf_counter() - start)
+    return history, epoch_seconds
 
+
+def finetune(
+    tagged_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], options: FinetuneOptions | None = None
+) -> FinetuneReport:
+    """Train, calibrate on validation and save; the saved folder appears atomically."""
+    from transformers import AutoTokenizer
+
+    options = options or FinetuneOptions()
+    tagged = load_tagged(tagged_path)
+    tags, train_idx, val_idx = _check_split(tagged_path, tagged, options)
+    y = np.array([[t in doc for t in tags] for doc in tagged.tags], dtype=np.float32)
+    encoder_dir = Path(options.encoder_dir) if options.encoder_dir else default_model_dir()
+    encoder_sha = verify_weights(encoder_dir, MINILM_SHA256 if options.encoder_dir is None else None)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir, local_files_only=True)
+    torch.manual_seed(options.seed)
+    model = TagModel(_encoder_with_lora(encoder_dir, options.lora_r, options.lora_alpha), len(tags))
+    val_texts = [tagged.texts[i] for i in val_idx]
+    untrained = predict_proba(model, tokenizer, val_texts, options.max_tokens)
+    history, epoch_seconds = _train_epochs(model, tokenizer, tagged.texts, y, train_idx, options)
     proba = predict_proba(model, tokenizer, val_texts, options.max_tokens)
     thresholds = calibrate(y[val_idx], proba)
-    metrics = tag_metrics(tags, y[val_idx], (proba >= np.array(thresholds)).astype(int))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     report = FinetuneReport(
         tags=tags,
@@ -262,47 +253,40 @@ def finetune(
         train_docs=len(train_idx),
         validation_docs=len(val_idx),
         duplicates_removed=tagged.duplicates_removed,
-        single_example_tags=[t for t, n in counts.items() if n == 1],
-        metrics=metrics,
-        untrained_macro_f1=untrained_f1,
+        single_example_tags=[t for t in tags if sum(t in doc for doc in tagged.tags) == 1],
+        metrics=tag_metrics(tags, y[val_idx], (proba >= np.array(thresholds)).astype(int)),
+        untrained_macro_f1=tag_metrics(tags, y[val_idx], (untrained >= 0.5).astype(int))["macro_f1"],
         trainable_share=round(trainable / sum(p.numel() for p in model.parameters()), 6),
         seconds_per_epoch=round(float(np.mean(epoch_seconds)), 2) if epoch_seconds else 0.0,
         history=history,
     )
-    _save(model, Path(out_dir), report, options, encoder_sha, val_idx, tagged)
+    _save(model, AdapterFiles(Path(out_dir)), report, options, encoder_sha, val_idx, tagged)
     return report
 
 
 def _save(
     model: TagModel,
-    out: Path,
+    out: AdapterFiles,
     report: FinetuneReport,
     options: FinetuneOptions,
     encoder_sha: str,
     val_idx: list[int],
     tagged: TaggedSet,
 ) -> None:
-    tmp = out.parent / f".{out.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.encoder.save_pretrained(tmp / "adapter")
-    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, tmp / "head.safetensors")
     info = {
         "tags": report.tags,
         "thresholds": report.thresholds,
         "encoder_sha256": encoder_sha,
-        "options": asdict(options),
+        "options": options.model_dump(mode="json"),
         "report": {k: v for k, v in asdict(report).items() if k != "history"},
     }
-    (tmp / "labeler.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     validation = pl.DataFrame({"text": [tagged.texts[i] for i in val_idx], "tags": [tagged.tags[i] for i in val_idx]})
-    validation.write_parquet(tmp / "validation.parquet")
-    old = out.parent / f".{out.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(out.folder) as tmp:
+        files = AdapterFiles(tmp)
+        model.encoder.save_pretrained(files.adapter_dir)
+        save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, files.head)
+        files.info.write_text(json.dumps(info, indent=1), encoding="utf-8")
+        validation.write_parquet(files.validation)
 
 
 class FinetunedLabeler(Labeler):
@@ -313,7 +297,8 @@ class FinetunedLabeler(Labeler):
 
     def __init__(self, adapter_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(adapter_dir)
-        info_path = self.dir / "labeler.json"
+        self.files = AdapterFiles(self.dir)
+        info_path = self.files.info
         if not info_path.is_file():
             raise FileNotFoundError(f"{self.dir}: no labeler.json; materialize the labeler_adapter asset first")
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -324,8 +309,10 @@ class FinetunedLabeler(Labeler):
         self._tokenizer = None
 
     def fingerprint(self) -> dict[str, Any]:
-        files = sorted(p for p in self.dir.rglob("*") if p.suffix in (".safetensors", ".json"))
-        return {"files": {str(p.relative_to(self.dir)): file_sha256(p) for p in files}}
+        files = sorted(
+            p for p in self.dir.rglob("*") if p.suffix in (".safetensors", ".json") and not p.name.startswith(".")
+        )
+        return {"files": {str(p.relative_to(self.dir)): cached_sha256(p) for p in files}}
 
     def _load(self) -> tuple[TagModel, Any]:
         if self._model is None:
@@ -333,8 +320,8 @@ class FinetunedLabeler(Labeler):
 
             encoder_dir = Path(self.options.encoder_dir) if self.options.encoder_dir else default_model_dir()
             verify_weights(encoder_dir, self.info["encoder_sha256"])
-            model = TagModel(_encoder_with_lora(encoder_dir, 0, 0, adapter_dir=self.dir / "adapter"), len(self.tags))
-            model.head.load_state_dict(load_file(self.dir / "head.safetensors"))
+            model = TagModel(_encoder_with_lora(encoder_dir, 0, 0, adapter_dir=self.files.adapter_dir), len(self.tags))
+            model.head.load_state_dict(load_file(self.files.head))
             self._model, self._tokenizer = (
                 model.eval(),
                 AutoTokenizer.from_pretrained(encoder_dir, local_files_only=True),

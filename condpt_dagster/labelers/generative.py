@@ -24,11 +24,10 @@ from typing import Any
 import orjson
 import torch
 
+from condpt_dagster.core.hashing import cached_sha256, file_sha256
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
-from condpt_dagster.lake import file_sha256
 
-GENERATIVE_REVISION = "1"
 DEFAULT_PROMPT = (
     "Read the document and label it.\n"
     "Answer with a line of comma-separated tags in square brackets, a line 'rating: G, PG, PG-13 or R', "
@@ -175,6 +174,7 @@ def text_windows(text: str, size: int, overlap: int, limit: int) -> list[str]:
 
 class GenerativeLabeler(Labeler):
     name = "generative"
+    revision = "1"
 
     def __init__(self, config: GenerativeConfig) -> None:
         if "{text}" not in config.prompt:
@@ -190,11 +190,15 @@ class GenerativeLabeler(Labeler):
 
     def fingerprint(self) -> dict[str, Any]:
         folders = [self.model_dir] + ([Path(self.config.adapter_dir)] if self.config.adapter_dir else [])
-        files = sorted(p for d in folders for p in d.iterdir() if p.suffix in (".safetensors", ".json", ".model"))
+        files = sorted(
+            p
+            for d in folders
+            for p in d.iterdir()
+            if p.suffix in (".safetensors", ".json", ".model") and not p.name.startswith(".")
+        )
         return {
-            "revision": GENERATIVE_REVISION,
             "config": {k: v for k, v in asdict(self.config).items() if k not in ("model_dir", "adapter_dir", "device")},
-            "files": {f"{p.parent.name}/{p.name}": file_sha256(p) for p in files},
+            "files": {f"{p.parent.name}/{p.name}": cached_sha256(p) for p in files},
             "rating_rules_sha256": file_sha256(rules.RATING_RULES),
         }
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pyphen
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from condpt_dagster.core.vocab import LENGTH_LIMITS, UNDETERMINED_LANGUAGE
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 RATING_RULES = DATA / "rating_rules.toml"
-RATINGS = ("G", "PG", "PG-13", "R")
-LENGTH_BUCKETS = ((100, "short"), (500, "medium"), (2000, "long"))  # words; beyond: "very long"
 LANGUAGE_SAMPLE_CHARS = 1000
 READABILITY_SAMPLE_WORDS = 200
 
@@ -110,13 +110,13 @@ def language_of(text: str) -> tuple[str, float]:
     """ISO 639-1 code and confidence; ``und`` for text without letters."""
     sample = strip_markup(text[:LANGUAGE_SAMPLE_CHARS])
     if not _HAS_LETTER.search(sample):
-        return "und", 0.0
+        return UNDETERMINED_LANGUAGE, 0.0
     lang, prob = _language_identifier().classify(sample)
     return lang, round(float(prob), 4)
 
 
 def length_bucket(words: int) -> str:
-    return next((name for limit, name in LENGTH_BUCKETS if words < limit), "very long")
+    return next((name for limit, name in LENGTH_LIMITS if words < limit), "very long")
 
 
 @cache

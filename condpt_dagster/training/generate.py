@@ -11,15 +11,16 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig
 
-from condpt_dagster.condition import TEMPLATES
-from condpt_dagster.tokenizer import ConditionTokenizer
+from condpt_dagster.core.lake import HF_SETTINGS_NAME, CheckpointFiles
+from condpt_dagster.stages.conditioned_examples import TEMPLATES
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 
 def resolve_hf_dir(checkpoint: str | Path) -> Path:
     """Accept ``checkpoints/<run>`` or its ``hf/`` export."""
     path = Path(checkpoint)
-    for candidate in (path, path / "hf"):
-        if (candidate / "config.json").is_file() and (candidate / "condpt.json").is_file():
+    for candidate in (path, CheckpointFiles(path).hf_dir):
+        if (candidate / "config.json").is_file() and (candidate / HF_SETTINGS_NAME).is_file():
             return candidate
     raise FileNotFoundError(f"{checkpoint}: no exported condpt model (expected config.json and condpt.json)")
 
@@ -31,7 +32,7 @@ class ConditionalGenerator:
 
     def __post_init__(self) -> None:
         self.hf_dir = resolve_hf_dir(self.hf_dir)
-        self.settings: dict[str, Any] = json.loads((self.hf_dir / "condpt.json").read_text())["conditioning"]
+        self.settings: dict[str, Any] = json.loads((self.hf_dir / HF_SETTINGS_NAME).read_text())["conditioning"]
         self.tokenizer = ConditionTokenizer(self.hf_dir)
         self.model = AutoModelForCausalLM.from_pretrained(self.hf_dir, use_safetensors=True).to(self.device).eval()
         self.generation_config = GenerationConfig.from_pretrained(self.hf_dir)

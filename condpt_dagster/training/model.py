@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import AutoModelForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedModel
 
-from condpt_dagster.training.config import TrainConfig
+from condpt_dagster.core.settings import TrainConfig
 
 # Pythia-like shapes: hidden size, layers, heads.
 PRESET_SHAPES = {

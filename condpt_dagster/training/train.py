@@ -9,33 +9,31 @@ were built without masking). Learning rate: linear warmup, then cosine decay to 
 last ``cooldown_fraction`` of steps header tokens are removed from the input (the metadata-conditioning
 cooldown), so the model also works without labels.
 
-Checkpoints (``<out>/deepspeed/step<N>``) carry the step, sampler position and loss history; a restarted
-run resumes from the latest one and stops at the planned step count. Rank 0 alone talks to Dagster through
-Pipes (logs and the final materialization), exports a Hugging Face folder (``<out>/hf``), writes
-``manifest.json``, ``metrics.jsonl`` and ``loss.png``.
+Checkpoints (``checkpoints/<run>/deepspeed/step<N>``) carry the step, sampler position and loss history; a
+restarted run resumes from the latest one and stops at the planned step count. Rank 0 alone talks to Dagster
+through Pipes (logs and the final materialization) and writes the export (training/export.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import io
-import json
 import math
 import os
-import shutil
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from condpt_dagster.dataset import BlockDataset, ResumableSampler
-from condpt_dagster.training.config import RunSpec, TrainConfig
+from condpt_dagster.core.lake import CheckpointFiles
+from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
+from condpt_dagster.training.export import export_hf, pipes_metadata, write_outputs
 from condpt_dagster.training.model import build_model, count_parameters
+from condpt_dagster.training.run_spec import RunSpec
 
 
 class Reporter:
@@ -127,92 +125,25 @@ def _setup_distributed_env() -> tuple[int, int]:
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 
 
-def _loss_png(history: list[dict[str, float]]) -> bytes:
-    import matplotlib
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint so a restart continues exactly."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    step: int
+    history: list[dict[str, float]]
+    sampler: ResumableSampler
+    resumed_from: int | None = None
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (nats/token)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    def client_state(self) -> dict[str, Any]:
+        return {"step": self.step, "sampler": self.sampler.state_dict(), "history": self.history}
 
 
-def export_hf(engine, config: TrainConfig, spec: RunSpec, out: Path, rank: int) -> Path:
-    """Save a Hugging Face folder (safetensors, tokenizer, generation config) that from_pretrained loads."""
-    import deepspeed
-    from transformers import GenerationConfig, PreTrainedTokenizerFast
-
-    module = engine.module
-    hf_dir = out / "hf"
-    gather = (
-        deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-        if config.zero_stage == 3
-        else contextlib.nullcontext()
-    )
-    with gather:
-        if rank != 0:
-            return hf_dir
-        tmp = out / ".hf.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model = module
-        if config.lora:
-            model.save_pretrained(tmp / "adapter")
-            model = model.merge_and_unload()
-        model.save_pretrained(tmp, safe_serialization=True)
-    specials = json.loads((Path(spec.tokenizer_dir) / "special_tokens.json").read_text(encoding="utf-8"))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(Path(spec.tokenizer_dir) / "tokenizer.json"),
-        eos_token=specials["eos"],
-        pad_token=specials["pad"],
-        bos_token=specials["eos"],
-    )
-    tokenizer.save_pretrained(tmp)
-    shutil.copy(Path(spec.tokenizer_dir) / "special_tokens.json", tmp / "special_tokens.json")
-    never = [tokenizer.convert_tokens_to_ids(t) for t in [specials["pad"], specials["body"], *specials["controls"]]]
-    GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.eos_token_id,
-        suppress_tokens=never,  # control tokens are never generated
-        do_sample=True,
-        temperature=0.8,
-        top_p=0.95,
-        max_new_tokens=128,
-    ).save_pretrained(tmp)
-    (tmp / "condpt.json").write_text(json.dumps({"conditioning": spec.conditioning, "run": config.run}, indent=1))
-    shutil.rmtree(hf_dir, ignore_errors=True)
-    os.replace(tmp, hf_dir)
-    return hf_dir
-
-
-def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
+def build_engine(config: TrainConfig, dataset: BlockDataset, total_steps: int):
+    """The GPT-NeoX model with AdamW and warmup+cosine, wrapped in a DeepSpeed engine."""
     import deepspeed
 
-    rank, world = _setup_distributed_env()
-    config = TrainConfig.from_dict(spec.config)
-    report = Reporter(rank, pipes)
-    torch.manual_seed(config.seed)
-    out = Path(spec.out_dir)
-    ckpt_dir = out / "deepspeed"
-    dataset = BlockDataset(spec.blocks_dir, spec.shards)
-    if dataset.tokenizer_sha256 != spec.tokenizer_sha256:
-        raise SystemExit(
-            f"blocks were made with tokenizer {dataset.tokenizer_sha256[:12]}, run expects "
-            f"{spec.tokenizer_sha256[:12]}; rebuild token_blocks"
-        )
     meta = dataset.parts[0].meta
     model = build_model(config, meta["vocab_size"], dataset.block_size, meta["eos_id"], meta["pad_id"])
-    total_params, trainable = count_parameters(model)
-    tokens_per_step = config.micro_batch_size * config.gradient_accumulation * world * dataset.block_size
-    total_steps = config.total_steps(tokens_per_step)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.learning_rate,
@@ -225,67 +156,105 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config)
     )
-    sampler = ResumableSampler(len(dataset), seed=config.seed)
-    step, history, resumed_from = 0, [], None
-    if (ckpt_dir / "latest").is_file():
-        _, client = engine.load_checkpoint(str(ckpt_dir))
-        step, history, resumed_from = client["step"], client["history"], client["step"]
-        sampler.load_state_dict(client["sampler"])
-        report.log(f"resumed from checkpoint at step {step}")
+    return engine, scheduler
+
+
+def resume(engine, files: CheckpointFiles, sampler: ResumableSampler) -> Progress:
+    """Continue from the latest DeepSpeed checkpoint of this run, if there is one."""
+    if not files.latest.is_file():
+        return Progress(0, [], sampler)
+    _, client = engine.load_checkpoint(str(files.deepspeed_dir))
+    sampler.load_state_dict(client["sampler"])
+    return Progress(client["step"], client["history"], sampler, resumed_from=client["step"])
+
+
+def optimizer_step(engine, dataset: BlockDataset, indices, config: TrainConfig, drop_header: bool) -> torch.Tensor:
+    """One optimizer step (all micro batches of this rank); returns the loss averaged over ranks."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    pad_id = dataset.parts[0].meta["pad_id"]
+    losses = []
+    for _ in range(config.gradient_accumulation):
+        batch_indices = [next(indices) for _ in range(config.micro_batch_size * world)][rank::world]
+        items = [dataset[i] for i in batch_indices]
+        input_ids = torch.stack([it["input_ids"] for it in items])
+        loss_mask = torch.stack([it["loss_mask"] for it in items])
+        if drop_header:
+            input_ids, loss_mask = drop_headers(input_ids, loss_mask, pad_id)
+        input_ids, loss_mask = input_ids.to(engine.device), loss_mask.to(engine.device)
+        loss = masked_loss(engine(input_ids=input_ids).logits, input_ids, loss_mask)
+        engine.backward(loss)
+        engine.step()
+        losses.append(loss.detach())
+    mean_loss = torch.stack(losses).mean()
+    if world > 1:
+        torch.distributed.all_reduce(mean_loss)
+        mean_loss /= world
+    return mean_loss
+
+
+def open_dataset(spec: RunSpec) -> BlockDataset:
+    dataset = BlockDataset(spec.lake, spec.shards)
+    if dataset.tokenizer_sha256 != spec.tokenizer_sha256:
+        raise SystemExit(
+            f"blocks were made with tokenizer {dataset.tokenizer_sha256[:12]}, run expects "
+            f"{spec.tokenizer_sha256[:12]}; rebuild token_blocks"
+        )
+    return dataset
+
+
+def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
+    rank, world = _setup_distributed_env()
+    config, files = spec.train_config, spec.files
+    report = Reporter(rank, pipes)
+    torch.manual_seed(config.seed)
+    dataset = open_dataset(spec)
+    tokens_per_step = config.micro_batch_size * config.gradient_accumulation * world * dataset.block_size
+    total_steps = config.total_steps(tokens_per_step)
+    engine, scheduler = build_engine(config, dataset, total_steps)
+    progress = resume(engine, files, ResumableSampler(len(dataset), seed=config.seed))
+    if progress.resumed_from is not None:
+        report.log(f"resumed from checkpoint at step {progress.step}")
+    total_params, trainable = count_parameters(engine.module)
     report.log(
         f"training {total_params / 1e6:.2f}M parameters ({trainable / 1e6:.2f}M trainable) on "
         f"{len(dataset)} blocks of {dataset.block_size} tokens, {world} rank(s), {total_steps} steps, "
         f"{tokens_per_step} tokens/step"
     )
-    indices = iter(sampler)
-    device = engine.device
+    indices = iter(progress.sampler)
     cooldown_start = int(total_steps * (1 - config.cooldown_fraction)) if config.cooldown_fraction else total_steps
     engine.train()
-    start_time, start_step = time.perf_counter(), step
-    while step < total_steps:
-        losses = []
-        for _ in range(config.gradient_accumulation):
-            batch_indices = [next(indices) for _ in range(config.micro_batch_size * world)][rank::world]
-            items = [dataset[i] for i in batch_indices]
-            input_ids = torch.stack([it["input_ids"] for it in items])
-            loss_mask = torch.stack([it["loss_mask"] for it in items])
-            if step >= cooldown_start:
-                input_ids, loss_mask = drop_headers(input_ids, loss_mask, meta["pad_id"])
-            input_ids, loss_mask = input_ids.to(device), loss_mask.to(device)
-            logits = engine(input_ids=input_ids).logits
-            loss = masked_loss(logits, input_ids, loss_mask)
-            engine.backward(loss)
-            engine.step()
-            losses.append(loss.detach())
-        step += 1
-        mean_loss = torch.stack(losses).mean()
-        if world > 1:
-            torch.distributed.all_reduce(mean_loss)
-            mean_loss /= world
-        history.append({"step": step, "loss": round(float(mean_loss), 5), "lr": scheduler.get_last_lr()[0]})
+    start_time, start_step = time.perf_counter(), progress.step
+    while progress.step < total_steps:
+        mean_loss = optimizer_step(engine, dataset, indices, config, progress.step >= cooldown_start)
+        progress.step += 1
+        step = progress.step
+        progress.history.append({"step": step, "loss": round(float(mean_loss), 5), "lr": scheduler.get_last_lr()[0]})
         if step % config.log_every == 0 or step == total_steps:
-            elapsed = time.perf_counter() - start_time
-            rate = (step - start_step) * tokens_per_step / max(elapsed, 1e-9)
+            rate = (step - start_step) * tokens_per_step / max(time.perf_counter() - start_time, 1e-9)
             report.log(
-                f"step {step}/{total_steps} loss {float(mean_loss):.4f} lr {history[-1]['lr']:.2e} {rate:,.0f} tokens/s"
+                f"step {step}/{total_steps} loss {float(mean_loss):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                f"{rate:,.0f} tokens/s"
             )
         if step % config.checkpoint_every == 0 or step == total_steps:
-            client_state = {
-                "step": step,
-                "sampler": {"seed": sampler.seed, "position": sampler.position},
-                "history": history,
-            }
-            engine.save_checkpoint(str(ckpt_dir), tag=f"step{step}", client_state=client_state)
+            engine.save_checkpoint(str(files.deepspeed_dir), tag=f"step{step}", client_state=progress.client_state())
     elapsed = time.perf_counter() - start_time
-    hf_dir = export_hf(engine, config, spec, out, rank)
-    tokens_per_second = (step - start_step) * tokens_per_step / max(elapsed, 1e-9)
-    model_tflops = tokens_per_second * model_flops_per_token(engine.module, dataset.block_size) / 1e12
+    export_hf(engine, config, spec, rank)
+    tokens_per_second = (progress.step - start_step) * tokens_per_step / max(elapsed, 1e-9)
+    summary = _summary(engine, progress, tokens_per_second, tokens_per_step, dataset.block_size, world)
+    if rank == 0:
+        write_outputs(spec, progress.history, summary)
+    return summary
+
+
+def _summary(engine, progress: Progress, tokens_per_second: float, tokens_per_step: int, context: int, world: int):
+    total_params, trainable = count_parameters(engine.module)
+    model_tflops = tokens_per_second * model_flops_per_token(engine.module, context) / 1e12
     peak = peak_tflops()
-    summary = {
-        "steps": step,
-        "resumed_from": resumed_from,
-        "final_loss": history[-1]["loss"] if history else None,
-        "tokens_trained": step * tokens_per_step,
+    return {
+        "steps": progress.step,
+        "resumed_from": progress.resumed_from,
+        "final_loss": progress.history[-1]["loss"] if progress.history else None,
+        "tokens_trained": progress.step * tokens_per_step,
         "tokens_per_second": round(tokens_per_second, 1),
         "model_tflops_per_second": round(model_tflops, 3),
         "mfu": round(model_tflops / (peak * world), 4) if peak else None,
@@ -293,36 +262,6 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
         "parameters": total_params,
         "trainable_parameters": trainable,
         "world_size": world,
-    }
-    if rank == 0:
-        _write_outputs(out, spec, config, history, summary, hf_dir)
-    return summary
-
-
-def _write_outputs(out: Path, spec: RunSpec, config: TrainConfig, history, summary, hf_dir: Path) -> None:
-    manifest = {
-        "run": config.run,
-        "config": spec.config,
-        "config_version": config.version(),
-        "code_version": spec.code_version,
-        "tokenizer_sha256": spec.tokenizer_sha256,
-        "shards": spec.shards,
-        "partition_data_versions": spec.partition_data_versions,
-        "hf_dir": str(hf_dir),
-        **summary,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
-    (out / "loss.png").write_bytes(_loss_png(history))
-
-
-def _metadata(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    png = base64.b64encode((out / "loss.png").read_bytes()).decode()
-    return {
-        **{k: v for k, v in summary.items() if v is not None},
-        "hf_model": {"raw_value": str(out / "hf"), "type": "path"},
-        "manifest": {"raw_value": str(out / "manifest.json"), "type": "path"},
-        "loss_curve": {"raw_value": f"![loss curve](data:image/png;base64,{png})", "type": "md"},
     }
 
 
@@ -341,14 +280,14 @@ def main(argv: list[str] | None = None) -> None:
         try:
             summary = train(spec, pipes)
         except torch.OutOfMemoryError as exc:
-            config = TrainConfig.from_dict(spec.config)
+            config = spec.train_config
             raise SystemExit(
                 f"out of memory with micro_batch_size={config.micro_batch_size}, zero_stage={config.zero_stage}, "
                 f"precision={config.precision}: lower micro_batch_size (raise gradient_accumulation to keep the "
                 f"batch) or raise zero_stage. ({exc})"
             ) from exc
         if pipes is not None:
-            pipes.report_asset_materialization(metadata=_metadata(Path(spec.out_dir), summary))
+            pipes.report_asset_materialization(metadata=pipes_metadata(spec.files, summary))
 
 
 if __name__ == "__main__":

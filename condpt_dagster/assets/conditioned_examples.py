@@ -1,0 +1,38 @@
+"""conditioned_examples: each document's labels rendered as a header by the configured template."""
+
+import dagster as dg
+
+from condpt_dagster.core.hashing import file_data_version
+from condpt_dagster.core.settings import ConditioningOptions
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages import conditioned_examples as stage
+
+
+def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="conditioned_examples",
+        deps=["raw_documents", "document_labels"],
+        partitions_def=shards,
+        group_name="training_data",
+        kinds={"parquet"},
+        code_version=options.version(stage.REVISION),
+        description=f"Label header + text per document (conditioned/<shard>.parquet), template "
+        f"`{options.template}`, fields {list(options.fields)}.",
+    )
+    def conditioned_examples(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
+        shard, paths = context.partition_key, lake.lake
+        stats = stage.condition_shard(paths.raw(shard), paths.labels(shard), paths.conditioned(shard), options)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(file_data_version(paths.conditioned(shard))),
+            metadata={
+                "dagster/row_count": stats.documents,
+                "path": dg.MetadataValue.path(str(paths.conditioned(shard))),
+                "template": options.template,
+                "without_header": stats.without_header,
+                "header_dropout_observed": round(stats.without_header / max(1, stats.documents), 4),
+                "example_headers": dg.MetadataValue.md("\n\n".join(f"```\n{h}```" for h in stats.examples)),
+            },
+        )
+
+    return conditioned_examples

@@ -1,0 +1,57 @@
+"""eval_report: conditioning gain, control adherence, diversity and attribution of a checkpoint."""
+
+import base64
+
+import dagster as dg
+
+from condpt_dagster.core.settings import EvalOptions
+from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.stages import eval_report as stage
+
+CHECK = "conditioning_helps"
+CHECK_FIELDS = ("gain_vs_no_header", "mean_lift")
+
+
+def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="eval_report",
+        deps=["checkpoint"],
+        group_name="training",
+        kinds={"pytorch", "html"},
+        code_version=options.version(f"{stage.REVISION}:{run}"),
+        description=f"Does checkpoint `{run}` follow its conditionals? eval/{run}/: report.md, report.html, "
+        "plots, metrics.json.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK, asset="eval_report", description="Conditioning gain > 0 and mean lift > 1 (warning)."
+            )
+        ],
+    )
+    def eval_report(
+        context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
+    ) -> dg.MaterializeResult:
+        outcome = stage.evaluate_checkpoint(lake.lake, run, labeler.labeler(), options, progress=context.log.info)
+        headline = outcome.metrics["headline"]
+        plot = base64.b64encode(outcome.files.adherence_plot.read_bytes()).decode()
+        return dg.MaterializeResult(
+            metadata={
+                "headline": records_table(
+                    [{"metric": k, "value": "–" if v is None else str(v)} for k, v in headline.items()],
+                    {"metric": "string", "value": "string"},
+                ),
+                "adherence_plot": dg.MetadataValue.md(f"![adherence](data:image/png;base64,{plot})"),
+                "report": dg.MetadataValue.path(str(outcome.files.html)),
+                "heldout_documents": outcome.heldout_documents,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CHECK,
+                    passed=stage.conditioning_helps(headline),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={k: "n/a" if headline[k] is None else headline[k] for k in CHECK_FIELDS},
+                )
+            ],
+        )
+
+    return eval_report

@@ -1,0 +1,63 @@
+"""raw_documents: one inbox shard -> normalized, deduplicated documents + quarantine."""
+
+import dagster as dg
+
+from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.defs.metadata import count_table
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages import raw_documents as stage
+
+RAW_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in stage.RAW_SCHEMA])
+ACCOUNTING_CHECK = "rows_accounted_for"
+
+
+def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="raw_documents",
+        partitions_def=shards,
+        group_name="ingest",
+        kinds={"parquet", "polars"},
+        code_version=options.version(stage.REVISION),
+        description="Normalized, deduplicated documents of one inbox shard (raw/<shard>.parquet); "
+        "unusable records go to quarantine/<shard>.parquet with their reason.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                ACCOUNTING_CHECK,
+                asset="raw_documents",
+                blocking=True,
+                description="Every record read is written, counted as a duplicate, or quarantined.",
+            )
+        ],
+    )
+    def raw_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
+        shard, paths = context.partition_key, lake.lake
+        source = paths.inbox_file(shard)
+        stats = stage.ingest_shard(source, shard, paths.raw(shard), paths.quarantine(shard), options)
+        counts = {
+            "read": stats.read,
+            "written": stats.rows_in_raw,
+            "duplicates": stats.duplicates,
+            "quarantined": stats.rows_in_quarantine,
+        }
+        context.log.info(f"{shard}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(stats.content_hash),
+            metadata={
+                "dagster/row_count": stats.rows_in_raw,
+                "dagster/column_schema": RAW_COLUMNS,
+                "path": dg.MetadataValue.path(str(paths.raw(shard))),
+                "quarantine_path": dg.MetadataValue.path(str(paths.quarantine(shard))),
+                "source_file": dg.MetadataValue.path(str(source)),
+                "records_read": stats.read,
+                "duplicates": stats.duplicates,
+                "quarantined": stats.rows_in_quarantine,
+                "truncated": stats.truncated,
+                "blank_lines": stats.blank_lines,
+                "quarantine_reasons": count_table("reason", stats.quarantine_reasons.most_common(), "records"),
+                "length_histogram_chars": count_table("chars", stats.ordered_length_histogram().items()),
+            },
+            check_results=[dg.AssetCheckResult(check_name=ACCOUNTING_CHECK, passed=stats.balanced, metadata=counts)],
+        )
+
+    return raw_documents

@@ -1,0 +1,45 @@
+"""token_blocks: packed token blocks of one shard with loss mask, block->document spans and held-out split."""
+
+import dagster as dg
+
+from condpt_dagster.core.settings import BlockOptions
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages import token_blocks as stage
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+
+
+def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="token_blocks",
+        deps=["conditioned_examples", "tokenizer"],
+        partitions_def=shards,
+        group_name="training_data",
+        kinds={"numpy", "parquet"},
+        code_version=options.version(stage.REVISION),
+        description="Packed token blocks of one shard with loss mask, block->document spans and a held-out "
+        "split (blocks/<shard>.*).",
+    )
+    def token_blocks(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
+        shard, paths = context.partition_key, lake.lake
+        tokenizer = ConditionTokenizer(paths.tokenizer_dir)
+        files = paths.blocks(shard)
+        stats = stage.pack_shard(paths.conditioned(shard), tokenizer, files, options)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(stage.blocks_data_version(files)),
+            metadata={
+                "dagster/row_count": stats.blocks,
+                "blocks": stats.blocks,
+                "block_size": options.block_size,
+                "documents": stats.documents,
+                "heldout_documents": stats.heldout_documents,
+                "tokens": stats.tokens,
+                "header_tokens": stats.header_tokens,
+                "padding_tokens": stats.padding_tokens,
+                "tokenizer_sha256": tokenizer.sha256,
+                "tokens_path": dg.MetadataValue.path(str(files.tokens)),
+                "spans_path": dg.MetadataValue.path(str(files.spans)),
+            },
+        )
+
+    return token_blocks

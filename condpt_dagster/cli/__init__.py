@@ -1,0 +1,20 @@
+"""The ``condpt`` command line: sample data, register shards, run the pipeline, generate, audit.
+
+One module per command group: ``pipeline`` (sample, add-shards, materialize), ``generate``, ``audit``.
+"""
+
+from condpt_dagster.cli.audit import audit
+from condpt_dagster.cli.common import main
+from condpt_dagster.cli.generate import generate
+from condpt_dagster.cli.pipeline import add_shards, materialize, sample
+
+main.add_command(sample)
+main.add_command(add_shards)
+main.add_command(materialize)
+main.add_command(generate)
+main.add_command(audit)
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    main()

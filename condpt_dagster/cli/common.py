@@ -1,0 +1,51 @@
+"""What every command shares: the group, the data lake option, settings and the Dagster instance."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import Settings, SettingsError, load_settings
+
+
+def settings_for(data: str | None) -> Settings:
+    """The settings file's values, with ``--data`` overriding the lake root; errors without a traceback."""
+    if data:
+        os.environ["CONDPT_DATA_ROOT"] = str(Path(data).resolve())
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def lake_for(data: str | None) -> DataLake:
+    return DataLake.at(settings_for(data).data_root)
+
+
+def dagster_instance(lake: DataLake):
+    """The persistent Dagster instance of this data lake (``$DAGSTER_HOME``, default ``<data>/dagster_home``)."""
+    import dagster as dg
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # SQLite storage under DAGSTER_HOME; no telemetry (no network at run time)
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return dg.DagsterInstance.get()
+
+
+def split_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+data_option = click.option(
+    "--data", envvar="CONDPT_DATA_ROOT", default=None, help="Data lake root (default: ./data or condpt.toml)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """condpt: conditional pretraining data pipeline (Dagster code location: condpt_dagster)."""

@@ -1,0 +1,62 @@
+"""``condpt generate``: sample from a trained checkpoint with labels written in front of the prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from condpt_dagster.cli.common import split_list
+from condpt_dagster.core.vocab import RATINGS, STEERABLE_SENTIMENTS
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="checkpoints/<run> or its hf/.")
+@click.option("--tags", help="Comma-separated tags.")
+@click.option("--topics", help="Comma-separated taxonomy topics.")
+@click.option("--rating", type=click.Choice(RATINGS))
+@click.option("--sfw/--nsfw", default=None)
+@click.option("--sentiment", type=click.Choice(STEERABLE_SENTIMENTS))
+@click.option("--synopsis", help="One-line synopsis.")
+@click.option("--samples", default=1, show_default=True)
+@click.option("--max-new-tokens", default=120, show_default=True)
+@click.option("--temperature", default=0.8, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.argument("prompt", default="")
+def generate(
+    checkpoint: str,
+    tags,
+    topics,
+    rating,
+    sfw,
+    sentiment,
+    synopsis,
+    samples: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    prompt: str,
+) -> None:
+    """Sample text steered by labels: the header is built with the template the model was trained with."""
+    from condpt_dagster.training.generate import ConditionalGenerator
+
+    labels = {
+        "tags": split_list(tags),
+        "topics": split_list(topics),
+        "rating": rating,
+        "sfw": sfw,
+        "sentiment": sentiment,
+        "synopsis": synopsis,
+    }
+    labels = {k: v for k, v in labels.items() if v is not None}
+    try:
+        generator = ConditionalGenerator(Path(checkpoint))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    header = generator.header(labels) if labels else ""
+    click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)
+    for i in range(samples):
+        ids = generator.generate(
+            labels or None, prompt, seed=seed + i, max_new_tokens=max_new_tokens, temperature=temperature
+        )
+        click.echo(f"--- sample {i + 1}\n{prompt}{generator.text(ids)}")

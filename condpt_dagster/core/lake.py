@@ -1,0 +1,209 @@
+"""The data lake: one root folder whose layout is the contract between pipeline stages.
+
+Every path of the lake is built here and nowhere else: :class:`DataLake` names the per-shard files and the
+folders, and small layout classes name the files inside a folder (a shard's blocks, a tokenizer, a
+checkpoint, a labeler adapter, an evaluation). The same layout classes read folders outside the lake that
+have the same shape (an exported model, a copied checkpoint). Schemas: docs/design.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_EXTENSIONS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+HF_SETTINGS_NAME = "condpt.json"  # beside an exported model's config.json: how to build its headers
+_SHARD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class ShardNameError(ValueError):
+    """A file name that cannot become a shard partition key."""
+
+
+def shard_extension(path: str | os.PathLike[str]) -> str | None:
+    """The supported extension a file name ends with (longest match), or None."""
+    name = Path(path).name
+    return next((ext for ext in sorted(SUPPORTED_EXTENSIONS, key=len, reverse=True) if name.endswith(ext)), None)
+
+
+def split_shard_name(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Return ``(shard_key, extension)`` for an inbox file, e.g. ``news-0.jsonl.gz`` -> ``("news-0", ".jsonl.gz")``."""
+    ext = shard_extension(path)
+    if ext is None:
+        raise ShardNameError(
+            f"{path}: unsupported file type; supported extensions are {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    key = Path(path).name[: -len(ext)]
+    if not _SHARD_KEY.fullmatch(key):
+        raise ShardNameError(
+            f"{path}: shard name {key!r} must start with a letter or digit and contain only "
+            "letters, digits, '.', '_' and '-'"
+        )
+    return key, ext
+
+
+@dataclass(frozen=True)
+class BlockFiles:
+    """A shard's packed blocks in ``blocks/``; ``meta`` is written last and marks the set complete."""
+
+    folder: Path
+    shard: str
+
+    def _file(self, kind: str, ext: str) -> Path:
+        return self.folder / f"{self.shard}.{kind}.{ext}"
+
+    tokens = property(lambda self: self._file("tokens", "bin"))
+    mask = property(lambda self: self._file("mask", "bin"))
+    spans = property(lambda self: self._file("spans", "parquet"))
+    heldout = property(lambda self: self._file("heldout", "parquet"))
+    meta = property(lambda self: self._file("meta", "json"))
+
+
+@dataclass(frozen=True)
+class TokenizerFiles:
+    """``tokenizer.json`` (its sha256 identifies the tokenizer) and ``special_tokens.json``."""
+
+    folder: Path
+
+    tokenizer_json = property(lambda self: self.folder / "tokenizer.json")
+    special_tokens = property(lambda self: self.folder / "special_tokens.json")
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """One training run's folder: launch spec, DeepSpeed checkpoints, HF export, manifest, metrics."""
+
+    folder: Path
+
+    run_spec = property(lambda self: self.folder / "run.json")
+    deepspeed_dir = property(lambda self: self.folder / "deepspeed")
+    identity = property(lambda self: self.folder / "deepspeed" / "identity")
+    latest = property(lambda self: self.folder / "deepspeed" / "latest")
+    hf_dir = property(lambda self: self.folder / "hf")
+    weights = property(lambda self: self.folder / "hf" / "model.safetensors")
+    hf_settings = property(lambda self: self.folder / "hf" / HF_SETTINGS_NAME)
+    manifest = property(lambda self: self.folder / "manifest.json")
+    metrics = property(lambda self: self.folder / "metrics.jsonl")
+    loss_plot = property(lambda self: self.folder / "loss.png")
+
+
+@dataclass(frozen=True)
+class AdapterFiles:
+    """A labeler adapter: peft ``adapter/``, the multi-label head, its tags and thresholds, validation set."""
+
+    folder: Path
+
+    adapter_dir = property(lambda self: self.folder / "adapter")
+    head = property(lambda self: self.folder / "head.safetensors")
+    info = property(lambda self: self.folder / "labeler.json")
+    validation = property(lambda self: self.folder / "validation.parquet")
+
+
+@dataclass(frozen=True)
+class EvalFiles:
+    """An evaluation report folder."""
+
+    folder: Path
+
+    metrics = property(lambda self: self.folder / "metrics.json")
+    markdown = property(lambda self: self.folder / "report.md")
+    html = property(lambda self: self.folder / "report.html")
+    loss_plot = property(lambda self: self.folder / "loss_by_condition.png")
+    adherence_plot = property(lambda self: self.folder / "adherence.png")
+    topic_confusion_plot = property(lambda self: self.folder / "confusion_topics.png")
+
+    @property
+    def plots(self) -> list[Path]:
+        return [self.loss_plot, self.adherence_plot, self.topic_confusion_plot]
+
+    @property
+    def all_files(self) -> list[Path]:
+        return [self.metrics, self.markdown, self.html, *self.plots]
+
+
+@dataclass(frozen=True)
+class DataLake:
+    """Paths of the data lake rooted at ``root``."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> DataLake:
+        return cls(Path(root).expanduser().resolve())
+
+    inbox = property(lambda self: self.root / "inbox")
+    raw_dir = property(lambda self: self.root / "raw")
+    quarantine_dir = property(lambda self: self.root / "quarantine")
+    labels_dir = property(lambda self: self.root / "labels")
+    conditioned_dir = property(lambda self: self.root / "conditioned")
+    tokenizer_dir = property(lambda self: self.root / "tokenizer")
+    blocks_dir = property(lambda self: self.root / "blocks")
+    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    eval_dir = property(lambda self: self.root / "eval")
+    audit_db = property(lambda self: self.root / "audit.duckdb")
+    dagster_home = property(lambda self: self.root / "dagster_home")
+    sample_wheels = property(lambda self: self.root / "sample_wheels")
+    tagged_sample = property(lambda self: self.root / "tagged" / "sample.parquet")
+    labeler_adapter_dir = property(lambda self: self.root / "labeler_adapter")
+
+    def raw(self, shard: str) -> Path:
+        return self.raw_dir / f"{shard}.parquet"
+
+    def quarantine(self, shard: str) -> Path:
+        return self.quarantine_dir / f"{shard}.parquet"
+
+    def labels(self, shard: str) -> Path:
+        return self.labels_dir / f"{shard}.parquet"
+
+    def label_distributions(self, shard: str) -> Path:
+        """Rating/topic/sentiment shares per labeler version of a shard (the drift check's history)."""
+        return self.labels_dir / "_distributions" / f"{shard}.json"
+
+    def conditioned(self, shard: str) -> Path:
+        return self.conditioned_dir / f"{shard}.parquet"
+
+    def conditioned_files(self) -> list[Path]:
+        return sorted(self.conditioned_dir.glob("*.parquet"))
+
+    def blocks(self, shard: str) -> BlockFiles:
+        return BlockFiles(self.blocks_dir, shard)
+
+    @property
+    def tokenizer(self) -> TokenizerFiles:
+        return TokenizerFiles(self.tokenizer_dir)
+
+    def checkpoint(self, run: str) -> CheckpointFiles:
+        return CheckpointFiles(self.checkpoints_dir / run)
+
+    def checkpoint_manifests(self) -> list[Path]:
+        return sorted(self.checkpoints_dir.glob("*/manifest.json"))
+
+    @property
+    def labeler_adapter(self) -> AdapterFiles:
+        return AdapterFiles(self.labeler_adapter_dir)
+
+    def evaluation(self, run: str) -> EvalFiles:
+        return EvalFiles(self.eval_dir / run)
+
+    def inbox_files(self) -> list[Path]:
+        """Inbox files with a supported extension, sorted by name (hidden and temporary files skipped)."""
+        if not self.inbox.is_dir():
+            return []
+        return sorted(
+            p
+            for p in self.inbox.iterdir()
+            if p.is_file() and not p.name.startswith(".") and shard_extension(p) is not None
+        )
+
+    def inbox_file(self, shard: str) -> Path:
+        """The one inbox file behind partition ``shard``."""
+        found = [p for p in (self.inbox / f"{shard}{ext}" for ext in SUPPORTED_EXTENSIONS) if p.is_file()]
+        if not found:
+            raise FileNotFoundError(
+                f"shard {shard!r}: no inbox file {self.inbox}/{shard}{{{','.join(SUPPORTED_EXTENSIONS)}}}"
+            )
+        if len(found) > 1:
+            raise FileExistsError(f"shard {shard!r}: ambiguous, several inbox files: {[p.name for p in found]}")
+        return found[0]

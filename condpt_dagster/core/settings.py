@@ -1,0 +1,312 @@
+"""Typed settings: one model per ``condpt.toml`` section, with every default and its meaning in this file.
+
+Lookup: ``$CONDPT_CONFIG``, else ``./condpt.toml`` if present, else defaults; ``$CONDPT_DATA_ROOT`` overrides
+``[lake] root``. Each section is validated when the file is loaded: unknown sections and keys (with the
+closest valid name), wrong types (booleans must be booleans, enums one of their values) and out-of-range
+numbers are all reported together in one :class:`SettingsError` naming the file, section and key.
+
+The settings that determine a stage's output feed its ``code_version`` (:meth:`Section.version`), so
+editing them and reloading the code location marks the affected partitions unsynced in the UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+
+from condpt_dagster.core.hashing import config_version
+from condpt_dagster.core.vocab import CONDITION_FIELDS
+
+DEFAULT_DATA_ROOT = "data"
+
+
+class SettingsError(Exception):
+    """Invalid settings; the message names the file, section and key of every problem.
+
+    Not a ValueError on purpose: pydantic passes it through validators unchanged.
+    """
+
+
+def _describe(error: dict[str, Any], section: str, fields: list[str]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(section)"
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][0]), fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(fields)})"
+        return f"[{section}] {key}: unknown setting{hint}"
+    return f"[{section}] {key}: {error['msg']} (got {error['input']!r})"
+
+
+class Section(BaseModel):
+    """A settings section: immutable, unknown keys refused, every problem reported together."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    SECTION: ClassVar[str] = ""
+    UNVERSIONED: ClassVar[frozenset[str]] = frozenset()  # settings that do not change the output
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collect_problems(cls, data: Any, handler: Any) -> Any:
+        problems: list[str] = []
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            problems += [_describe(e, cls.SECTION, list(cls.model_fields)) for e in exc.errors()]
+            model = None
+        defaults = {k: f.get_default(call_default_factory=True) for k, f in cls.model_fields.items()}
+        raw = {**defaults, **(data if isinstance(data, dict) else {})}
+        problems += [f"[{cls.SECTION}] {p}" for p in cls.cross_checks(raw)]
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        return model
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        """Problems that involve several settings (raw values, defaults filled in)."""
+        return []
+
+    def output_settings(self) -> dict[str, Any]:
+        """The settings that determine the stage's output (JSON values)."""
+        return self.model_dump(mode="json", exclude=set(self.UNVERSIONED))
+
+    def version(self, revision: str) -> str:
+        """The code version of the stage these settings drive (``revision``: the stage's logic revision)."""
+        return config_version(revision, self.output_settings())
+
+
+class LakeSettings(Section):
+    SECTION = "lake"
+    root: str = Field(DEFAULT_DATA_ROOT, description="Data lake root folder (absolute or relative to the cwd).")
+
+
+class IngestOptions(Section):
+    SECTION = "ingest"
+    UNVERSIONED = frozenset({"batch_size"})
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD", False] | None = Field(
+        "NFC", description="Unicode normalization form, or false to keep text as is."
+    )
+    strip_html: StrictBool = Field(True, description="<br /> -> newline, inline tags removed, entities decoded.")
+    normalize_whitespace: StrictBool = Field(True, description="CRLF -> LF, space runs -> one, <= 1 blank line.")
+    max_chars: int = Field(1_000_000, ge=1, description="Records longer than this (before normalization) are ...")
+    oversize: Literal["quarantine", "truncate"] = Field("quarantine", description="... quarantined or cut.")
+    batch_size: int = Field(4096, ge=1, description="Records per batch (memory, not output).")
+
+
+class LabelerSettings(Section):
+    SECTION = "labeler"
+    name: Literal["composite", "generative", "finetuned"] = Field("composite", description="Which labeler.")
+    taxonomy_path: str | None = Field(None, description="composite: taxonomy TOML (default built-in).")
+    encoder_dir: str | None = Field(None, description="composite: sentence encoder folder (default MiniLM).")
+    quantize: StrictBool = Field(False, description="composite: dynamic int8 encoder.")
+    max_windows: int | None = Field(None, ge=1, description="Windows of ~2,000 words read per document.")
+    model_dir: str | None = Field(None, description="generative: local HF seq2seq/causal model folder.")
+    adapter_dir: str | None = Field(
+        None, description="generative: peft LoRA adapter; finetuned/composite: a labeler_adapter folder."
+    )
+    num_samples: int | None = Field(None, ge=1, description="generative: answers sampled per window.")
+    max_new_tokens: int | None = Field(None, ge=1, description="generative: answer length limit.")
+    device: str | None = Field(None, description="generative: torch device, e.g. cuda.")
+    batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        needs = {"generative": "model_dir", "finetuned": "adapter_dir"}.get(values.get("name"))
+        return [f"name: labeler {values['name']!r} needs {needs}"] if needs and not values.get(needs) else []
+
+
+class ConditioningOptions(Section):
+    SECTION = "conditioning"
+    template: Literal["laion", "control_tokens", "metadata"] = Field("laion", description="Header template.")
+    fields: tuple[str, ...] = Field(("rating", "topics", "tags", "synopsis"), description="Labels in the header.")
+    conditional_dropout: float = Field(0.01, ge=0, le=1, description="Share of documents with no header.")
+    field_dropout: dict[str, float] = Field(default_factory=dict, description="Field -> share without it.")
+    seed: int = Field(0, description="Seed of the deterministic dropout draws.")
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        fields, dropout = values.get("fields"), values.get("field_dropout")
+        fields = fields if isinstance(fields, list | tuple) else []  # a wrong type is reported by its field
+        dropout = dropout if isinstance(dropout, dict) else {}
+        unknown = [f for f in [*fields, *dropout] if isinstance(f, str) and f not in CONDITION_FIELDS]
+        bad_rates = [f for f, r in dropout.items() if not isinstance(r, int | float) or not 0 <= r <= 1]
+        problems = [f"unknown conditioning field(s) {unknown}; known: {', '.join(CONDITION_FIELDS)}"] if unknown else []
+        return problems + ([f"field_dropout rates must be between 0 and 1: {bad_rates}"] if bad_rates else [])
+
+
+class TokenizerOptions(Section):
+    SECTION = "tokenizer"
+    vocab_size: int = Field(8192, ge=300, le=2**32, description="BPE vocabulary size (with special tokens).")
+    sample_docs: int = Field(20_000, ge=1, description="Conditioned examples the BPE is trained on.")
+    base_tokenizer_dir: str | None = Field(None, description="A local base model folder: reuse its tokenizer.")
+
+
+class BlockOptions(Section):
+    SECTION = "blocks"
+    UNVERSIONED = frozenset({"batch_docs"})
+    block_size: int = Field(2048, ge=8, description="Tokens per training block.")
+    mask_header: StrictBool = Field(True, description="No loss on header tokens: learn p(text | labels).")
+    heldout_fraction: float = Field(0.02, ge=0, lt=1, description="Documents held out for evaluation.")
+    batch_docs: int = Field(1024, ge=1, description="Documents tokenized per batch (memory, not output).")
+
+
+class FinetuneOptions(Section):
+    SECTION = "labeler_adapter"
+    tagged_path: str | None = Field(None, description="Tagged set (default <data>/tagged/sample.parquet).")
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="Share of texts for calibration.")
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(16, ge=1)
+    max_tokens: int = Field(256, ge=8, description="Encoder tokens read per text.")
+    learning_rate: float = Field(5e-4, gt=0, description="LoRA learning rate.")
+    head_learning_rate: float = Field(3e-3, gt=0, description="Multi-label head learning rate.")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    seed: int = 0
+    encoder_dir: str | None = Field(None, description="Encoder folder (default MiniLM).")
+
+
+class EvalOptions(Section):
+    SECTION = "eval"
+    max_docs: int = Field(200, ge=1, description="Held-out documents for losses.")
+    max_body_tokens: int = Field(192, ge=1)
+    bootstrap_reps: int = Field(1000, ge=10)
+    samples_per_value: int = Field(4, ge=1, description="Generations per requested value.")
+    max_new_tokens: int = Field(48, ge=1)
+    temperature: float = Field(0.9, gt=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    topic_values: int = Field(6, ge=0, description="Most frequent held-out topics to request.")
+    tag_values: int = Field(4, ge=0, description="Most frequent keyword tags to request.")
+    synopses: int = Field(4, ge=0)
+    attribution_docs: int = Field(50, ge=0)
+    seed: int = 0
+
+
+class RelabelSettings(Section):
+    SECTION = "relabel"
+    cron: str = Field("0 3 * * 0", description="When relabel_schedule ticks (default Sunday 03:00).")
+
+
+class TrainConfig(Section):
+    SECTION = "training"
+    UNVERSIONED = frozenset({"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args"})
+    run: str = Field("demo", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="checkpoints/<run>/.")
+    preset: Literal["tiny", "125m", "350m", "1.3b"] = Field("tiny", description="GPT-NeoX shapes.")
+    base_model: str | None = Field(None, description="Local HF causal LM to continue pretraining.")
+    lora: StrictBool = Field(False, description="With base_model: train a peft LoRA adapter only.")
+    lora_r: int = Field(16, ge=1)
+    zero_stage: Literal[0, 1, 2, 3] = Field(0, description="DeepSpeed ZeRO stage.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp32 on CPU, bf16 on GPU.")
+    micro_batch_size: int = Field(8, ge=1, description="Blocks per rank per micro step.")
+    gradient_accumulation: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Cosine decays to learning_rate * this.")
+    warmup_steps: int = Field(20, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(200, ge=1, description="Step budget (or max_tokens, exactly one).")
+    max_tokens: int | None = Field(None, ge=1, description="Token budget: steps = max_tokens / tokens per step.")
+    checkpoint_every: int = Field(100, ge=1)
+    cooldown_fraction: float = Field(0.0, ge=0, lt=1, description="Last share of steps without header tokens.")
+    seed: int = 0
+    log_every: int = Field(10, ge=1)
+    launcher: Literal["torchrun", "deepspeed"] = "torchrun"
+    nproc_per_node: int = Field(1, ge=1, description="Ranks per node (GPUs).")
+    hostfile: str | None = Field(None, description="deepspeed launcher: multi-node hostfile.")
+    extra_launcher_args: tuple[str, ...] = ()
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        problems = []
+        base = values.get("base_model")
+        if base is not None and not (Path(str(base)) / "config.json").is_file():
+            problems.append(f"base_model {base!r} is not a Hugging Face model folder (no config.json)")
+        if values.get("lora") is True and base is None:
+            problems.append("lora = true needs base_model (a preset is trained from scratch)")
+        if (values.get("max_steps") is None) == (values.get("max_tokens") is None):
+            problems.append("set exactly one budget: max_steps or max_tokens")
+        if values.get("hostfile") and values.get("launcher") != "deepspeed":
+            problems.append("hostfile needs launcher = deepspeed")
+        return problems
+
+    def total_steps(self, tokens_per_step: int) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        return max(1, -(-int(self.max_tokens or 0) // tokens_per_step))
+
+
+SECTIONS: dict[str, type[Section]] = {
+    cls.SECTION: cls
+    for cls in (
+        LakeSettings,
+        IngestOptions,
+        LabelerSettings,
+        ConditioningOptions,
+        TokenizerOptions,
+        BlockOptions,
+        TrainConfig,
+        FinetuneOptions,
+        EvalOptions,
+        RelabelSettings,
+    )
+}
+
+
+class Settings(BaseModel):
+    """Every section; ``data_root`` is the resolved lake root, ``source`` the file read (or "defaults")."""
+
+    model_config = ConfigDict(frozen=True)
+    data_root: str = str(Path(DEFAULT_DATA_ROOT).resolve())
+    ingest: IngestOptions = IngestOptions()
+    labeler: LabelerSettings = LabelerSettings()
+    conditioning: ConditioningOptions = ConditioningOptions()
+    tokenizer: TokenizerOptions = TokenizerOptions()
+    blocks: BlockOptions = BlockOptions()
+    training: TrainConfig = TrainConfig()
+    labeler_adapter: FinetuneOptions = FinetuneOptions()
+    eval: EvalOptions = EvalOptions()
+    relabel: RelabelSettings = RelabelSettings()
+    source: str = "defaults"
+
+
+def settings_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    path = path or os.environ.get("CONDPT_CONFIG")
+    if path is None and Path("condpt.toml").is_file():
+        path = "condpt.toml"
+    return Path(path) if path is not None else None
+
+
+def parse_settings(raw: dict[str, Any], source: str = "defaults") -> Settings:
+    """Validate every section of a parsed TOML document; all problems are reported together."""
+    problems, sections = [], {}
+    for name, values in raw.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            close = difflib.get_close_matches(name, list(SECTIONS), n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(SECTIONS)}"
+            problems.append(f"unknown section [{name}] ({hint})")
+        elif not isinstance(values, dict):
+            problems.append(f"[{name}] must be a table of settings, got {values!r}")
+        else:
+            try:
+                sections[name] = cls.model_validate(values)
+            except SettingsError as exc:
+                problems.append(str(exc).removeprefix("invalid settings: "))
+    if problems:
+        raise SettingsError(f"{source}: invalid settings: " + "; ".join(problems))
+    lake = sections.pop("lake", LakeSettings())
+    root = os.environ.get("CONDPT_DATA_ROOT") or lake.root
+    return Settings(data_root=str(Path(root).expanduser().resolve()), source=source, **sections)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    file = settings_file(path)
+    if file is None:
+        return parse_settings({})
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{file}: cannot read condpt settings: {exc}") from exc
+    return parse_settings(raw, str(file))

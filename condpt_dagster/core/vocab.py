@@ -1,0 +1,52 @@
+"""The closed vocabularies of labels and the special tokens that carry them.
+
+One place for every value set that labelers emit, templates render, the tokenizer registers as control
+tokens, checks validate and the CLI offers: changing a set here changes all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+RATINGS = ("G", "PG", "PG-13", "R")
+SENTIMENTS = ("positive", "negative", "neutral", "unknown")  # unknown: the labeler gave none
+STEERABLE_SENTIMENTS = ("positive", "negative", "neutral")
+LENGTHS = ("short", "medium", "long", "very long")
+LENGTH_LIMITS = ((100, "short"), (500, "medium"), (2000, "long"))  # words below each limit; beyond: very long
+UNDETERMINED_LANGUAGE = "und"
+
+# Label contract (blocking checks on document_labels).
+SYNOPSIS_MAX_CHARS = 200
+MAX_TAGS = 16
+
+# Conditioning fields, in the order a header may render them, and those with a finite value set.
+CONDITION_FIELDS = ("rating", "sfw", "topics", "tags", "sentiment", "language", "length", "synopsis")
+CLOSED_FIELDS = ("rating", "sfw", "topics", "sentiment", "language", "length")
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+BODY_TOKEN = "<|body|>"  # ends every header: text after it can never pose as a label
+TAGS_MARKER = "<|tags|>"
+SYNOPSIS_MARKER = "<|synopsis|>"
+MARKERS = (TAGS_MARKER, SYNOPSIS_MARKER)
+
+
+def control_token(field_name: str, value: Any) -> str:
+    """``<|rating:PG|>``, ``<|topic:politics|>``, ``<|sfw:true|>``: one special token per closed value."""
+    if isinstance(value, bool):
+        value = str(value).lower()
+    return f"<|{field_name}:{str(value).replace(' ', '_')}|>"
+
+
+def control_vocabulary(topics: Iterable[str], languages: Iterable[str]) -> list[str]:
+    """Every special token the templates can emit, in a stable order."""
+    closed = {
+        "rating": RATINGS,
+        "sfw": (True, False),
+        "sentiment": SENTIMENTS,
+        "length": LENGTHS,
+        "topic": tuple(topics),
+        "language": tuple(languages),
+    }
+    return [BODY_TOKEN, *MARKERS] + [control_token(f, v) for f, values in closed.items() for v in values]

@@ -1,0 +1,52 @@
+"""The condpt code location: one ``Definitions`` built from the typed settings (core/settings.py)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from condpt_dagster.assets.checkpoint import build_checkpoint
+from condpt_dagster.assets.conditioned_examples import build_conditioned_examples
+from condpt_dagster.assets.document_labels import build_document_labels
+from condpt_dagster.assets.eval_report import build_eval_report
+from condpt_dagster.assets.label_audit import label_audit
+from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
+from condpt_dagster.assets.raw_documents import build_raw_documents
+from condpt_dagster.assets.token_blocks import build_token_blocks
+from condpt_dagster.assets.tokenizer import build_tokenizer_asset
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import Settings, load_settings
+from condpt_dagster.defs.jobs import build_jobs
+from condpt_dagster.defs.schedules import build_relabel_schedule
+from condpt_dagster.defs.sensors import build_inbox_sensor
+from condpt_dagster.resources import DataLakeResource, LabelerResource
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    labeler = LabelerResource(**settings.labeler.model_dump())
+    conditioning = settings.conditioning
+    shard_assets = [
+        build_raw_documents(settings.ingest),
+        build_document_labels(labeler),
+        build_conditioned_examples(conditioning),
+        build_token_blocks(settings.blocks),
+        label_audit,
+    ]
+    tokenizer = build_tokenizer_asset(settings.tokenizer)
+    header_format = {"template": conditioning.template, "fields": list(conditioning.fields)}
+    checkpoint = build_checkpoint(settings.training, header_format)
+    eval_report = build_eval_report(settings.training.run, settings.eval)
+    jobs = build_jobs(shard_assets, tokenizer, [checkpoint, eval_report])
+    return dg.Definitions(
+        assets=[*shard_assets, tokenizer, checkpoint, eval_report, build_labeler_adapter(settings.labeler_adapter)],
+        jobs=list(jobs.values()),
+        sensors=[build_inbox_sensor(jobs["shard_job"])],
+        schedules=[build_relabel_schedule(jobs["shard_job"], settings.relabel.cron)],
+        resources={
+            "lake": DataLakeResource(root=settings.data_root),
+            "labeler": labeler,
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            "duckdb": DuckDBResource(database=str(DataLake.at(settings.data_root).audit_db)),
+        },
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,53 @@
+"""The inbox sensor: new shard files become partitions and runs, each file exactly once."""
+
+import json
+import os
+
+import dagster as dg
+
+from condpt_dagster.core.hashing import file_sha256
+from condpt_dagster.core.lake import ShardNameError, split_shard_name
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+
+
+def build_inbox_sensor(job) -> dg.SensorDefinition:
+    # `dagster dev` starts it unless CONDPT_INBOX_SENSOR=stopped (tests that launch runs themselves).
+    running = os.environ.get("CONDPT_INBOX_SENSOR", "running").lower() != "stopped"
+
+    @dg.sensor(
+        name="inbox_sensor",
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
+        description="Registers new inbox files as `shards` partitions and requests one run per file. "
+        "The cursor remembers each file's size and mtime so unchanged files are not re-hashed; the "
+        "run key is the file's sha256, so the same content is never ingested twice.",
+    )
+    def inbox_sensor(context: dg.SensorEvaluationContext, lake: DataLakeResource) -> dg.SensorResult:
+        seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
+        known = set(context.instance.get_dynamic_partitions(shards.name))
+        new_keys, requests = [], []
+        for path in lake.lake.inbox_files():
+            stat = path.stat()
+            fingerprint = [stat.st_size, stat.st_mtime_ns]
+            if seen.get(path.name) == fingerprint:
+                continue
+            try:
+                key, _ = split_shard_name(path)
+            except ShardNameError as exc:
+                context.log.warning(str(exc))
+                continue
+            seen[path.name] = fingerprint
+            if key not in known:
+                new_keys.append(key)
+                known.add(key)
+            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}@{file_sha256(path)}"))
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[shards.build_add_request(new_keys)] if new_keys else [],
+            cursor=json.dumps(seen, sort_keys=True),
+            skip_reason=None if requests else "no new or changed inbox files",
+        )
+
+    return inbox_sensor

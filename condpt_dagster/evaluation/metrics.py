@@ -1,0 +1,107 @@
+"""Pure evaluation metrics: bootstrap intervals, conditioning gain, adherence and lift, diversity, ranking."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def bootstrap_ci(values: Sequence[float], reps: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and 95% percentile bootstrap interval."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = arr[rng.integers(0, arr.size, size=(reps, arr.size))].mean(axis=1)
+    return float(arr.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def conditioning_gain(nll_true: Sequence[float], nll_other: Sequence[float], reps: int = 1000) -> dict[str, float]:
+    """Per-document loss difference other - true (positive: the true header helps), with its interval."""
+    diff = np.asarray(nll_other) - np.asarray(nll_true)
+    mean, lo, hi = bootstrap_ci(diff, reps)
+    return {"gain": round(mean, 5), "ci_low": round(lo, 5), "ci_high": round(hi, 5), "docs": int(diff.size)}
+
+
+def adherence(requested: Sequence[str], judged: Sequence[str], unconditional: Sequence[str]) -> dict[str, Any]:
+    """Per requested value: recall (= adherence), precision, lift over the unconditional rate; confusion."""
+    values = sorted(set(requested))
+    base = Counter(unconditional)
+    rows = []
+    for value in values:
+        asked = [j for r, j in zip(requested, judged, strict=True) if r == value]
+        judged_as = [r for r, j in zip(requested, judged, strict=True) if j == value]
+        recall = sum(j == value for j in asked) / len(asked)
+        precision = sum(r == value for r in judged_as) / len(judged_as) if judged_as else 0.0
+        base_rate = base[value] / len(unconditional) if unconditional else 0.0
+        rows.append(
+            {
+                "value": value,
+                "samples": len(asked),
+                "recall": round(recall, 4),
+                "precision": round(precision, 4),
+                "unconditional_rate": round(base_rate, 4),
+                # Undefined when the value never appears without a header (no base rate to compare with).
+                "lift": round(recall / base_rate, 4) if base_rate > 0 else None,
+            }
+        )
+    judged_values = sorted(set(judged) | set(values))
+    matrix = [
+        [sum(1 for r, j in zip(requested, judged, strict=True) if r == a and j == b) for b in judged_values]
+        for a in values
+    ]
+    finite = [r["lift"] for r in rows if r["lift"] is not None]
+    return {
+        "values": rows,
+        "confusion": {"requested": values, "judged": judged_values, "counts": matrix},
+        "mean_recall": round(float(np.mean([r["recall"] for r in rows])), 4) if rows else 0.0,
+        "mean_lift": round(float(np.mean(finite)), 4) if finite else float("nan"),
+    }
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    grams = [tuple(words[i : i + n]) for words in (t.split() for t in texts) for i in range(len(words) - n + 1)]
+    return round(len(set(grams)) / len(grams), 4) if grams else 0.0
+
+
+def rank_agreement(scores: Sequence[dict[str, float]], truth: Sequence[str]) -> dict[str, float]:
+    """Top-1 / top-3 agreement of values ranked by score (higher = more likely) with the true value."""
+    top1 = top3 = 0
+    for by_value, true in zip(scores, truth, strict=True):
+        ranked = sorted(by_value, key=lambda v: -by_value[v])
+        top1 += ranked[:1] == [true]
+        top3 += true in ranked[:3]
+    n = max(1, len(truth))
+    return {"top1": round(top1 / n, 4), "top3": round(top3 / n, 4), "docs": len(truth)}
+
+
+def derangement(n: int, seed: int) -> list[int]:
+    """A permutation with no fixed point (for n > 1): shuffled headers never match their own document."""
+    order = list(range(n))
+    if n < 2:
+        return order
+    rng = random.Random(seed)
+    while True:
+        rng.shuffle(order)
+        if all(i != j for i, j in enumerate(order)):
+            return order
+
+
+def finite_json(value: Any) -> Any:
+    """Replace inf/nan (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def to_json(metrics: dict[str, Any]) -> str:
+    return json.dumps(finite_json(metrics), indent=1)

@@ -1,0 +1,113 @@
+"""Stage ``checkpoint``: checks before a launch, the run spec, and the launcher command (torchrun or deepspeed).
+
+The training itself runs in other processes (:mod:`condpt_dagster.training.train`); this module decides
+whether a launch can work and writes ``checkpoints/<run>/run.json`` for it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from condpt_dagster.core.lake import CheckpointFiles, DataLake
+from condpt_dagster.core.settings import SettingsError, TrainConfig
+from condpt_dagster.stages.token_blocks import blocks_data_version
+from condpt_dagster.stages.tokenizer import tokenizer_sha256
+from condpt_dagster.training.run_spec import REVISION, RunSpec
+
+
+class LaunchError(SettingsError):
+    """Training cannot start: missing inputs or inputs that do not fit together."""
+
+
+def _shards_with_current_blocks(lake: DataLake, shards: list[str], tok_sha: str) -> list[str]:
+    with_blocks = [s for s in shards if lake.blocks(s).meta.is_file()]
+    if not with_blocks:
+        raise LaunchError(f"{lake.blocks_dir}: no token blocks for any shard; materialize token_blocks first")
+    stale = [
+        s
+        for s in with_blocks
+        if json.loads(lake.blocks(s).meta.read_text(encoding="utf-8"))["tokenizer_sha256"] != tok_sha
+    ]
+    if stale:
+        raise LaunchError(
+            f"blocks of shard(s) {', '.join(stale)} were made with another tokenizer "
+            f"(current {tok_sha[:12]}); rematerialize token_blocks for them"
+        )
+    return with_blocks
+
+
+def prepare_run(
+    lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]
+) -> tuple[RunSpec, Path]:
+    """Validate inputs and write ``checkpoints/<run>/run.json``; raise LaunchError with the reason."""
+    if not lake.tokenizer.tokenizer_json.is_file():
+        raise LaunchError(f"{lake.tokenizer_dir}: no tokenizer.json; materialize the tokenizer asset first")
+    tok_sha = tokenizer_sha256(lake.tokenizer_dir)
+    with_blocks = _shards_with_current_blocks(lake, shards, tok_sha)
+    files = lake.checkpoint(config.run)
+    files.folder.mkdir(parents=True, exist_ok=True)
+    spec = RunSpec(
+        config=config.model_dump(mode="json"),
+        lake_root=str(lake.root),
+        shards=with_blocks,
+        partition_data_versions={s: blocks_data_version(lake.blocks(s)) for s in with_blocks},
+        tokenizer_sha256=tok_sha,
+        code_version=config.version(REVISION),
+        conditioning=conditioning,
+    )
+    _discard_other_runs(files, spec.identity())
+    spec.save(files.run_spec)
+    return spec, files.run_spec
+
+
+def _discard_other_runs(files: CheckpointFiles, identity: str) -> None:
+    """Checkpoints of a run with other config, data or tokenizer must not be resumed: remove them."""
+    marker = files.identity
+    if files.deepspeed_dir.exists() and (not marker.is_file() or marker.read_text().strip() != identity):
+        shutil.rmtree(files.deepspeed_dir)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(identity)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(config: TrainConfig, spec_path: Path) -> list[str]:
+    """torchrun (one node, CPU or GPU) or the deepspeed launcher (GPUs, hostfile for several nodes)."""
+    entry = ["condpt_dagster.training.train", "--spec", str(spec_path)]
+    if config.launcher == "torchrun":
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={config.nproc_per_node}",
+            *config.extra_launcher_args,
+            "-m",
+            *entry,
+        ]
+    launcher = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
+    placement = ["--hostfile", config.hostfile] if config.hostfile else ["--num_gpus", str(config.nproc_per_node)]
+    return [launcher, *placement, "--master_port", str(free_port()), *config.extra_launcher_args, "--module", *entry]
+
+
+@dataclass(frozen=True)
+class Launch:
+    spec: RunSpec
+    spec_path: Path
+    command: list[str]
+
+
+def prepare_launch(lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]) -> Launch:
+    """Everything the checkpoint asset needs to start training: the spec on disk and the command."""
+    spec, spec_path = prepare_run(lake, shards, config, conditioning)
+    return Launch(spec, spec_path, launch_command(config, spec_path))

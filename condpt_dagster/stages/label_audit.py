@@ -1,0 +1,220 @@
+"""Stage ``label_audit``: the auditors' DuckDB (``audit.duckdb``).
+
+Tables of documents, labels, tags, block spans and checkpoints, with views for auditors.
+
+Writers never open the published file: each upsert works on a copy under an exclusive file lock, commits,
+checkpoints and atomically renames it over ``audit.duckdb``. Readers open the published file read-only, so
+they never meet a writer's lock and always see a complete snapshot (a reader that opened the previous file
+keeps reading it until it reconnects).
+
+Read-only access for auditors (:func:`open_for_audit`): the connection is read-only, file access is
+limited to the data root and locked, and only SELECT/EXPLAIN statements are accepted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from condpt_dagster.core.lake import DataLake
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (shard VARCHAR, id VARCHAR, source VARCHAR, chars BIGINT, line BIGINT);
+CREATE TABLE IF NOT EXISTS labels (
+    shard VARCHAR, id VARCHAR, rating VARCHAR, sfw BOOLEAN, sentiment VARCHAR, language VARCHAR, synopsis VARCHAR,
+    topics VARCHAR[], tags VARCHAR[], labeler VARCHAR, labeler_version VARCHAR);
+CREATE TABLE IF NOT EXISTS tags (shard VARCHAR, id VARCHAR, kind VARCHAR, tag VARCHAR, score DOUBLE);
+CREATE TABLE IF NOT EXISTS block_spans (
+    shard VARCHAR, block BIGINT, id VARCHAR, token_start INTEGER, token_end INTEGER, doc_start INTEGER,
+    doc_tokens INTEGER, header_tokens INTEGER);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run VARCHAR, shard VARCHAR, data_version VARCHAR, tokenizer_sha256 VARCHAR, steps BIGINT, final_loss DOUBLE);
+
+CREATE OR REPLACE VIEW tag_distribution AS
+    SELECT kind, tag, count(*) AS documents, round(avg(score), 4) AS mean_score
+    FROM tags GROUP BY kind, tag ORDER BY documents DESC, tag;
+CREATE OR REPLACE VIEW tag_by_shard AS
+    SELECT shard, kind, tag, count(*) AS documents FROM tags GROUP BY shard, kind, tag ORDER BY shard, documents DESC;
+CREATE OR REPLACE VIEW rating_distribution AS
+    SELECT rating, count(*) AS documents, round(count(*) / sum(count(*)) OVER (), 4) AS share
+    FROM labels GROUP BY rating ORDER BY documents DESC;
+CREATE OR REPLACE VIEW tag_cooccurrence AS
+    SELECT a.tag AS tag_a, b.tag AS tag_b, count(*) AS documents
+    FROM tags a JOIN tags b ON a.shard = b.shard AND a.id = b.id AND a.kind = b.kind AND a.tag < b.tag
+    WHERE a.kind = 'tag' GROUP BY a.tag, b.tag ORDER BY documents DESC;
+CREATE OR REPLACE VIEW labeler_versions AS
+    SELECT labeler, labeler_version, count(DISTINCT shard) AS shards, count(*) AS documents,
+           list(DISTINCT shard ORDER BY shard) AS shard_list
+    FROM labels GROUP BY labeler, labeler_version ORDER BY labeler, labeler_version;
+CREATE OR REPLACE VIEW training_lineage AS
+    SELECT c.run, s.shard, s.block, s.id, s.token_start, s.token_end, l.rating, l.topics, l.tags, l.synopsis,
+           l.labeler, l.labeler_version, c.data_version
+    FROM checkpoints c JOIN block_spans s ON s.shard = c.shard
+    JOIN labels l ON l.shard = s.shard AND l.id = s.id;
+"""
+
+READ_STATEMENTS = {"StatementType.SELECT", "StatementType.EXPLAIN"}
+
+
+class AuditQueryError(ValueError):
+    """An auditor's statement that is not allowed (writes, ATTACH, COPY, files outside the data root)."""
+
+
+@contextmanager
+def writable_copy(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a private copy of the database, published atomically when the block succeeds."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(db_path.with_name(db_path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; readers are never blocked
+        tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        if db_path.exists():
+            shutil.copy2(db_path, tmp)
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute(SCHEMA)
+            yield con
+            con.execute("CHECKPOINT")
+            con.close()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, db_path)
+        finally:
+            con.close()
+            tmp.unlink(missing_ok=True)
+
+
+def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> dict[str, int]:
+    """Replace one shard's rows in every table, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("documents", "labels", "tags", "block_spans"):
+            con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
+        con.execute(
+            "INSERT INTO documents SELECT ?, id, source, length(text), line FROM read_parquet(?)",
+            [shard, str(lake.raw(shard))],
+        )
+        con.execute(
+            "INSERT INTO labels SELECT ?, id, rating, sfw, sentiment, language, synopsis, topics, tags, labeler, "
+            "labeler_version FROM read_parquet(?)",
+            [shard, str(lake.labels(shard))],
+        )
+        con.execute(
+            """
+            INSERT INTO tags
+            WITH l AS (SELECT id, rating, sentiment, topics, tags, scores::JSON AS s FROM read_parquet(?))
+            SELECT ?, id, 'tag', t, TRY_CAST(s ->> ('tag:' || t) AS DOUBLE)
+                FROM (SELECT id, s, unnest(tags) AS t FROM l)
+            UNION ALL
+            SELECT ?, id, 'topic', t, TRY_CAST(s ->> ('topic:' || t) AS DOUBLE)
+                FROM (SELECT id, s, unnest(topics) AS t FROM l)
+            UNION ALL SELECT ?, id, 'rating', rating, NULL FROM l
+            UNION ALL SELECT ?, id, 'sentiment', sentiment, TRY_CAST(s ->> 'sentiment' AS DOUBLE) FROM l
+            """,
+            [str(lake.labels(shard)), shard, shard, shard, shard],
+        )
+        spans = lake.blocks(shard).spans
+        if spans.is_file():
+            con.execute(
+                'INSERT INTO block_spans SELECT ?, block, id, start, "end", doc_start, doc_tokens, header_tokens '
+                "FROM read_parquet(?)",
+                [shard, str(spans)],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {
+        t: con.execute(f"SELECT count(*) FROM {t} WHERE shard = ?", [shard]).fetchone()[0]
+        for t in ("documents", "labels", "tags", "block_spans")
+    }
+
+
+def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
+    """(Re)load every checkpoint manifest: which data versions of which shards each run trained on."""
+    rows = []
+    for manifest_path in lake.checkpoint_manifests():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        for shard, version in manifest["partition_data_versions"].items():
+            rows.append(
+                (
+                    manifest["run"],
+                    shard,
+                    version,
+                    manifest["tokenizer_sha256"],
+                    manifest["steps"],
+                    manifest["final_loss"],
+                )
+            )
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM checkpoints")
+    if rows:
+        con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute("COMMIT")
+    return len(rows)
+
+
+@dataclass
+class AuditSummary:
+    rows: dict[str, int]  # this shard's rows per table
+    checkpoint_rows: int
+    top_tags: list[tuple[str, int]]
+    ratings: list[tuple[str, int]]
+
+
+def audit_shard(db_path: Path, lake: DataLake, shard: str) -> AuditSummary:
+    """Upsert one shard and reload checkpoint lineage in a private copy, then publish it."""
+    with writable_copy(db_path) as con:
+        rows = upsert_shard(con, lake, shard)
+        checkpoint_rows = record_checkpoints(con, lake)
+        top_tags = con.execute(
+            "SELECT tag, count(*) FROM tags WHERE kind = 'tag' AND shard = ? GROUP BY tag ORDER BY 2 DESC LIMIT 20",
+            [shard],
+        ).fetchall()
+        ratings = con.execute(
+            "SELECT rating, count(*) FROM labels WHERE shard = ? GROUP BY rating ORDER BY 2 DESC", [shard]
+        ).fetchall()
+    return AuditSummary(rows, checkpoint_rows, top_tags, ratings)
+
+
+def open_for_audit(lake: DataLake) -> duckdb.DuckDBPyConnection:
+    if not lake.audit_db.is_file():
+        raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
+    con = duckdb.connect(str(lake.audit_db), read_only=True)
+    con.execute("SET allowed_directories = [?]", [str(lake.root) + os.sep])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def audit_query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """Run one read-only statement; anything else is refused with the statement type."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise AuditQueryError(f"give exactly one statement (got {len(statements)})")
+    kind = str(statements[0].type)
+    if kind not in READ_STATEMENTS:
+        raise AuditQueryError(f"only read queries (SELECT, EXPLAIN) are allowed; got {kind.split('.')[-1]}")
+    try:
+        return con.sql(sql, params=params or None).pl()
+    except duckdb.PermissionException as exc:
+        raise AuditQueryError(f"file access outside the data root is not allowed: {exc}") from exc
+
+
+CANNED = {
+    "tags": "SELECT kind, tag, documents, mean_score FROM tag_distribution WHERE kind = ? LIMIT ?",
+    "ratings": "SELECT * FROM rating_distribution",
+    "ratings_by_shard": "SELECT shard, rating, count(*) AS documents FROM labels GROUP BY shard, rating "
+    "ORDER BY shard, documents DESC",
+    "lineage": "SELECT shard, count(DISTINCT id) AS documents, count(DISTINCT block) AS blocks, "
+    "list(DISTINCT labeler_version) AS labeler_versions, any_value(data_version) AS data_version "
+    "FROM training_lineage WHERE run = ? GROUP BY shard ORDER BY shard",
+    "versions": "SELECT * FROM labeler_versions",
+}

@@ -1,0 +1,268 @@
+"""Stage ``raw_documents``: a shard file -> normalized documents (``raw/<shard>.parquet``) + rejects
+(``quarantine/<shard>.parquet``).
+
+Input is Dolma/RedPajama-shaped records (``id``, ``text``, ``source``, ``meta``; other top-level fields are
+kept inside ``meta``) read by :mod:`~condpt_dagster.stages.shard_records`. The shard is streamed in batches,
+so memory does not grow with its size. Text normalization runs vectorized in polars.
+
+Every record read ends up in exactly one place: written, dropped as an exact duplicate (counted), or
+quarantined with its line number, reason and raw bytes; :func:`ingest_shard` recounts the files it wrote so
+the ``rows_accounted_for`` check compares what is really on disk. Schemas: docs/design.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from condpt_dagster.core.io import atomic_output
+from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.stages.shard_records import Candidate, IngestError, ReadCounts, Reject, read_records
+
+# Bump when the ingestion logic changes its output for the same input and options.
+REVISION = "1"
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("meta", pa.string()),
+        ("shard", pa.string()),
+        ("line", pa.int64()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("raw", pa.binary()),
+    ]
+)
+LENGTH_BUCKETS = (256, 1024, 4096, 16384, 65536)  # upper bounds in characters; the last bucket is open
+
+
+@dataclass
+class IngestStats(ReadCounts):
+    written: int = 0
+    duplicates: int = 0  # exact duplicates of an earlier document's normalized text
+    truncated: int = 0  # over max_chars and cut (oversize="truncate")
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    length_histogram: Counter[str] = field(default_factory=Counter)
+    content_hash: str = ""  # hash of (id, text) of every written document, in order
+    rows_in_raw: int = 0  # read back from the published files
+    rows_in_quarantine: int = 0
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.quarantine_reasons.values())
+
+    @property
+    def balanced(self) -> bool:
+        """Every record read is in the raw file, counted as a duplicate, or in the quarantine file."""
+        return self.read == self.rows_in_raw + self.duplicates + self.rows_in_quarantine
+
+    def ordered_length_histogram(self) -> dict[str, int]:
+        """Document counts per length bucket, shortest bucket first, empty buckets included."""
+        labels = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
+        return {label: self.length_histogram.get(label, 0) for label in labels}
+
+
+def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
+    """Normalize a batch of texts; the result may be empty for markup-only input.
+
+    Regex passes run vectorized in polars; patterns are written to match only what changes (a single
+    space is never "replaced" by a space), which keeps each pass near memory speed. Unicode
+    normalization uses ``unicodedata``, whose quick check skips already-normalized text.
+    """
+    if options.unicode_form:
+        texts = [unicodedata.normalize(options.unicode_form, text) for text in texts]
+    s = pl.Series("text", texts, dtype=pl.String)
+    # NUL and other C0 control characters (except tab/newline/CR) never belong in text.
+    s = s.str.replace_all(r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
+    if options.strip_html:
+        s = s.str.replace_all(r"(?i)<br\s*/?>", "\n")
+        s = s.str.replace_all(r"(?i)</?(?:p|div|span|i|b|u|em|strong|font|center)(?:\s[^<>]*)?>", "")
+        needs_unescape = s.str.contains(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+\d*);")
+        if needs_unescape.any():  # full HTML5 entity table, only for the rows that need it
+            s = pl.select(
+                pl.when(needs_unescape).then(s.map_elements(html.unescape, return_dtype=pl.String)).otherwise(s)
+            ).to_series()
+    if options.normalize_whitespace:
+        s = (
+            s.str.replace_all(r"\r\n?", "\n")
+            .str.replace_all(r"[^\S\n]{2,}|[^\S \n]", " ")  # runs of spaces, tabs, NBSP... -> one space
+            .str.replace_all(r" \n ?|\n ", "\n")
+            .str.replace_all(r"\n{3,}", "\n\n")
+            .str.strip_chars()
+        )
+    return s.to_list()
+
+
+def _length_bucket(n_chars: int) -> str:
+    lower = 0
+    for upper in LENGTH_BUCKETS:
+        if n_chars < upper:
+            return f"{lower}-{upper - 1}"
+        lower = upper
+    return f"{lower}+"
+
+
+class _ShardWriter:
+    """Dedups, assigns ids and writes batches of candidates; accumulates stats."""
+
+    def __init__(
+        self,
+        shard: str,
+        raw_writer: pq.ParquetWriter,
+        quarantine_writer: pq.ParquetWriter,
+        options: IngestOptions,
+        stats: IngestStats,
+    ) -> None:
+        self.shard = shard
+        self.raw_writer = raw_writer
+        self.quarantine_writer = quarantine_writer
+        self.options = options
+        self.stats = stats
+        self.text_hashes: set[bytes] = set()
+        self.id_owner: set[str] = set()
+        self.content = hashlib.blake2b(digest_size=16)
+
+    def write_batch(self, batch: list[Candidate | Reject]) -> None:
+        rejects = [r for r in batch if isinstance(r, Reject)]
+        candidates = [c for c in batch if isinstance(c, Candidate)]
+        candidates = self._apply_size_limit(candidates, rejects)
+        texts = normalize_texts([c.text for c in candidates], self.options) if candidates else []
+        kept: list[tuple[Candidate, str, str]] = []
+        blake2b, seen, id_owner = hashlib.blake2b, self.text_hashes, self.id_owner
+        for cand, text in zip(candidates, texts, strict=True):
+            if not text:
+                rejects.append(Reject(cand.line, cand.raw, "blank_text", "empty after normalization"))
+                continue
+            digest = blake2b(text.encode("utf-8"), digest_size=16).digest()
+            if digest in seen:
+                self.stats.duplicates += 1
+                continue
+            doc_id = cand.id or digest.hex()
+            if doc_id in id_owner:
+                detail = f"id {doc_id!r} already used by a different text"
+                rejects.append(Reject(cand.line, cand.raw, "duplicate_id", detail))
+                continue
+            seen.add(digest)
+            id_owner.add(doc_id)
+            self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
+            kept.append((cand, doc_id, text))
+        if kept:
+            table = pa.table(
+                {
+                    "id": [doc_id for _, doc_id, _ in kept],
+                    "text": [text for _, _, text in kept],
+                    "source": [c.source for c, _, _ in kept],
+                    "meta": [orjson.dumps(c.meta, default=str).decode() if c.meta else "{}" for c, _, _ in kept],
+                    "shard": [self.shard] * len(kept),
+                    "line": [c.line for c, _, _ in kept],
+                },
+                schema=RAW_SCHEMA,
+            )
+            self.raw_writer.write_table(table)
+            self.stats.written += len(kept)
+            self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
+        if rejects:
+            self._write_rejects(rejects)
+
+    def _apply_size_limit(self, candidates: list[Candidate], rejects: list[Reject]) -> list[Candidate]:
+        limit = self.options.max_chars
+        kept = []
+        for cand in candidates:
+            if len(cand.text) > limit:
+                if self.options.oversize == "quarantine":
+                    detail = f"{len(cand.text)} chars > max_chars={limit}"
+                    rejects.append(Reject(cand.line, cand.raw, "too_large", detail))
+                    continue
+                cand.text = cand.text[:limit]
+                self.stats.truncated += 1
+            kept.append(cand)
+        return kept
+
+    def _write_rejects(self, rejects: list[Reject]) -> None:
+        rejects.sort(key=lambda r: r.line)
+        self.quarantine_writer.write_table(
+            pa.table(
+                {
+                    "shard": [self.shard] * len(rejects),
+                    "line": [r.line for r in rejects],
+                    "reason": [r.reason for r in rejects],
+                    "detail": [r.detail for r in rejects],
+                    "raw": [r.raw for r in rejects],
+                },
+                schema=QUARANTINE_SCHEMA,
+            )
+        )
+        self.stats.quarantine_reasons.update(r.reason for r in rejects)
+
+
+def ingest_shard(
+    source: str | os.PathLike[str],
+    shard: str,
+    raw_out: str | os.PathLike[str],
+    quarantine_out: str | os.PathLike[str],
+    options: IngestOptions | None = None,
+) -> IngestStats:
+    """Ingest one shard file; both outputs appear atomically, or neither changes.
+
+    After publishing, the row counts of both files are read back into the stats, so the accounting
+    check (:attr:`IngestStats.balanced`) compares what is really on disk.
+    """
+    options = options or IngestOptions()
+    path = Path(source)
+    stats = IngestStats()
+    records = read_records(path, options.batch_size, stats)
+    with atomic_output(raw_out) as raw_tmp, atomic_output(quarantine_out) as q_tmp:
+        with (
+            pq.ParquetWriter(raw_tmp, RAW_SCHEMA, compression="zstd") as raw_writer,
+            pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd") as q_writer,
+        ):
+            writer = _ShardWriter(shard, raw_writer, q_writer, options, stats)
+            _write_pipelined(records, writer, options.batch_size)
+        if stats.read == 0:
+            raise IngestError(f"{path}: no records ({stats.blank_lines} blank lines)")
+        stats.content_hash = writer.content.hexdigest()
+    stats.rows_in_raw = parquet_row_count(raw_out)
+    stats.rows_in_quarantine = parquet_row_count(quarantine_out)
+    return stats
+
+
+def _write_pipelined(records: Iterator[Candidate | Reject], writer: _ShardWriter, batch_size: int) -> None:
+    """Parsing holds the GIL; normalizing and Parquet writing mostly do not. One batch in flight on a
+    worker thread overlaps them on two cores while keeping memory to two batches."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
+        pending: Future[None] | None = None
+        batch: list[Candidate | Reject] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= batch_size:
+                if pending is not None:
+                    pending.result()
+                pending, batch = pool.submit(writer.write_batch, batch), []
+        if pending is not None:
+            pending.result()
+        if batch:
+            writer.write_batch(batch)
+
+
+def parquet_row_count(path: str | os.PathLike[str]) -> int:
+    return pq.ParquetFile(path).metadata.num_rows

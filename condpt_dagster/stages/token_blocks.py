@@ -1,0 +1,214 @@
+"""Stage ``token_blocks``: conditioned examples -> packed token blocks with a loss mask and lineage.
+
+Per shard, in ``blocks/``:
+- ``<shard>.tokens.bin``: ``n_blocks x block_size`` token ids, uint16 when the vocabulary fits, else uint32
+  (raw little-endian, memory-mappable: ``np.memmap(path, dtype, mode="r", shape=(n_blocks, block_size))``);
+- ``<shard>.mask.bin``: uint8, same shape; 1 where the token is trained on. Header tokens (up to and
+  including ``<|body|>``) are 0 unless ``mask_header`` is off; padding of the last block is 0;
+- ``<shard>.spans.parquet``: one row per (block, document) piece: ``block``, ``id``, ``start``/``end``
+  (token positions in the block), ``doc_start`` (position of ``start`` within the document's tokens),
+  ``doc_tokens``, ``header_tokens`` — enough to rebuild every document from the blocks;
+- ``<shard>.heldout.parquet``: held-out documents (``id``, ``header``, ``text``, ``header_ids``,
+  ``body_ids``), chosen by a hash of the id, never packed into blocks; for evaluation;
+- ``<shard>.meta.json``: shapes, dtype, counts and the tokenizer's sha256; written last, so its presence
+  means the other files are complete.
+
+Documents are ``header ids + <|body|> + body ids + <|endoftext|>``, concatenated in document order and cut
+into blocks; a document may span several blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from condpt_dagster.core.hashing import file_sha256, unit_hash
+from condpt_dagster.core.io import atomic_output, atomic_write_text
+from condpt_dagster.core.lake import BlockFiles
+from condpt_dagster.core.settings import BlockOptions
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+
+# Bump when packing changes the blocks for the same examples, tokenizer and options.
+REVISION = "1"
+SPANS_SCHEMA = pa.schema(
+    [
+        ("block", pa.int64()),
+        ("id", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("doc_start", pa.int32()),
+        ("doc_tokens", pa.int32()),
+        ("header_tokens", pa.int32()),
+    ]
+)
+HELDOUT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("header", pa.string()),
+        ("text", pa.string()),
+        ("header_ids", pa.list_(pa.int32())),
+        ("body_ids", pa.list_(pa.int32())),
+    ]
+)
+
+
+def is_heldout(doc_id: str, fraction: float) -> bool:
+    return unit_hash("heldout", doc_id) < fraction
+
+
+def blocks_data_version(files: BlockFiles) -> str:
+    """Content hash of a shard's blocks (tokens and spans): the token_blocks partition's data version."""
+    return file_sha256(files.tokens)[:16] + file_sha256(files.spans)[:16]
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
+
+
+class _Packer:
+    """Cuts a stream of documents into full blocks, writing them as they fill."""
+
+    def __init__(self, size: int, dtype: np.dtype, tokens_fh, mask_fh) -> None:
+        self.size, self.dtype = size, dtype
+        self.tokens_fh, self.mask_fh = tokens_fh, mask_fh
+        self.pending_ids: list[np.ndarray] = []
+        self.pending_mask: list[np.ndarray] = []
+        self.pending = 0
+        self.position = 0  # tokens emitted so far, over the whole shard
+        self.blocks = 0
+        self.spans: dict[str, list] = {name: [] for name in SPANS_SCHEMA.names}
+
+    def add(self, doc_id: str, ids: np.ndarray, mask: np.ndarray, header_tokens: int) -> None:
+        start = self.position + self.pending
+        end = start + len(ids)
+        for block in range(start // self.size, (end - 1) // self.size + 1):
+            lo, hi = max(start, block * self.size), min(end, (block + 1) * self.size)
+            for name, value in zip(
+                SPANS_SCHEMA.names,
+                (block, doc_id, lo - block * self.size, hi - block * self.size, lo - start, len(ids), header_tokens),
+                strict=True,
+            ):
+                self.spans[name].append(value)
+        self.pending_ids.append(ids)
+        self.pending_mask.append(mask)
+        self.pending += len(ids)
+        if self.pending >= self.size:
+            self._flush()
+
+    def _flush(self) -> None:
+        ids = np.concatenate(self.pending_ids) if self.pending_ids else np.zeros(0, self.dtype)
+        mask = np.concatenate(self.pending_mask) if self.pending_mask else np.zeros(0, np.uint8)
+        full = len(ids) // self.size * self.size
+        self.tokens_fh.write(ids[:full].astype(self.dtype).tobytes())
+        self.mask_fh.write(mask[:full].astype(np.uint8).tobytes())
+        self.blocks += full // self.size
+        self.position += full
+        self.pending_ids, self.pending_mask = [ids[full:]], [mask[full:]]
+        self.pending = len(ids) - full
+
+    def finish(self, pad_id: int) -> int:
+        """Write the last, padded block; return the number of padding tokens."""
+        self._flush()
+        if not self.pending:
+            return 0
+        padding = self.size - self.pending
+        self.pending_ids.append(np.full(padding, pad_id, dtype=self.dtype))
+        self.pending_mask.append(np.zeros(padding, dtype=np.uint8))
+        self.pending += padding
+        self._flush()
+        return padding
+
+
+@dataclass
+class BlockStats:
+    documents: int = 0
+    heldout_documents: int = 0
+    blocks: int = 0
+    tokens: int = 0  # document tokens packed (without padding)
+    header_tokens: int = 0
+    padding_tokens: int = 0
+
+
+def pack_shard(
+    conditioned_path: str | os.PathLike[str], tokenizer: ConditionTokenizer, files: BlockFiles, options: BlockOptions
+) -> BlockStats:
+    """Pack one shard's conditioned examples into ``files``; ``meta`` is written last."""
+    dtype = token_dtype(tokenizer.vocab_size)
+    stats = BlockStats()
+    heldout_rows: dict[str, list] = {name: [] for name in HELDOUT_SCHEMA.names}
+    with (
+        atomic_output(files.tokens) as tok_tmp,
+        atomic_output(files.mask) as mask_tmp,
+        open(tok_tmp, "wb") as tokens_fh,
+        open(mask_tmp, "wb") as mask_fh,
+    ):
+        packer = _Packer(options.block_size, dtype, tokens_fh, mask_fh)
+        source = pq.ParquetFile(conditioned_path)
+        for batch in source.iter_batches(batch_size=options.batch_docs, columns=["id", "header", "text"]):
+            ids, headers, texts = (batch.column(c).to_pylist() for c in ("id", "header", "text"))
+            encoded = tokenizer.encode_docs(headers, texts)
+            for i, doc_id in enumerate(ids):
+                header_ids, body_ids = encoded.header_ids[i], encoded.body_ids[i]
+                if is_heldout(doc_id, options.heldout_fraction):
+                    for name, value in zip(
+                        HELDOUT_SCHEMA.names, (doc_id, headers[i], texts[i], header_ids, body_ids), strict=True
+                    ):
+                        heldout_rows[name].append(value)
+                    continue
+                doc = np.array([*header_ids, *body_ids, tokenizer.eos_id], dtype=dtype)
+                mask = np.ones(len(doc), dtype=np.uint8)
+                if options.mask_header:
+                    mask[: len(header_ids)] = 0
+                packer.add(doc_id, doc, mask, len(header_ids))
+                stats.documents += 1
+                stats.tokens += len(doc)
+                stats.header_tokens += len(header_ids)
+        stats.padding_tokens = packer.finish(tokenizer.pad_id)
+        stats.blocks = packer.blocks
+    stats.heldout_documents = len(heldout_rows["id"])
+    with atomic_output(files.spans) as tmp:
+        pq.write_table(pa.table(packer.spans, schema=SPANS_SCHEMA), tmp, compression="zstd")
+    with atomic_output(files.heldout) as tmp:
+        pq.write_table(pa.table(heldout_rows, schema=HELDOUT_SCHEMA), tmp, compression="zstd")
+    meta = {
+        "shard": files.shard,
+        "block_size": options.block_size,
+        "dtype": dtype.name,
+        "n_blocks": stats.blocks,
+        "vocab_size": tokenizer.vocab_size,
+        "eos_id": tokenizer.eos_id,
+        "pad_id": tokenizer.pad_id,
+        "body_id": tokenizer.body_id,
+        "tokenizer_sha256": tokenizer.sha256,
+        "options": options.output_settings(),
+        **asdict(stats),
+    }
+    atomic_write_text(files.meta, json.dumps(meta, indent=1))
+    return stats
+
+
+@dataclass(frozen=True)
+class ShardBlocks:
+    """Memory-mapped view of one shard's blocks."""
+
+    meta: dict
+    tokens: np.memmap
+    mask: np.memmap
+
+    @classmethod
+    def open(cls, files: BlockFiles) -> ShardBlocks:
+        if not files.meta.is_file():
+            raise FileNotFoundError(f"{files.meta}: no blocks for shard {files.shard!r}; materialize token_blocks")
+        meta = json.loads(files.meta.read_text(encoding="utf-8"))
+        shape = (meta["n_blocks"], meta["block_size"])
+        if meta["n_blocks"] == 0:
+            empty = np.zeros(shape, dtype=meta["dtype"])
+            return cls(meta, empty, empty.astype(np.uint8))  # type: ignore[arg-type]
+        tokens = np.memmap(files.tokens, dtype=meta["dtype"], mode="r", shape=shape)
+        mask = np.memmap(files.mask, dtype=np.uint8, mode="r", shape=shape)
+        return cls(meta, tokens, mask)

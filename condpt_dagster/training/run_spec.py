@@ -1,0 +1,56 @@
+"""The run spec: everything a training process needs, written as JSON by the checkpoint stage.
+
+Every rank reads it; paths are not stored, only the lake root, so every rank builds them with
+:class:`~condpt_dagster.core.lake.DataLake` like every other stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from condpt_dagster.core.lake import CheckpointFiles, DataLake
+from condpt_dagster.core.settings import TrainConfig
+
+# Bump when the training loop changes what the same config and data produce.
+REVISION = "1"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    config: dict[str, Any]  # the [training] settings
+    lake_root: str
+    shards: list[str]
+    partition_data_versions: dict[str, str]  # token_blocks data version per shard
+    tokenizer_sha256: str
+    code_version: str
+    conditioning: dict[str, Any]  # template and fields, so generation builds headers the same way
+
+    @property
+    def lake(self) -> DataLake:
+        return DataLake.at(self.lake_root)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.model_validate(self.config)
+
+    @property
+    def files(self) -> CheckpointFiles:
+        return self.lake.checkpoint(self.config["run"])
+
+    def identity(self) -> str:
+        """Same identity = same training run: config, data and tokenizer. A checkpoint resumes only if equal."""
+        payload = json.dumps(
+            [self.train_config.version(REVISION), self.partition_data_versions, self.tokenizer_sha256], sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunSpec:
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))

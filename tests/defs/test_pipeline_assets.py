@@ -1,0 +1,47 @@
+"""Every asset so far, materialized in order for one shard in a test instance."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import dagster as dg
+import numpy as np
+
+from condpt_dagster.core.settings import Settings
+from condpt_dagster.defs.definitions import build_definitions
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.stages.token_blocks import ShardBlocks
+
+
+def test_shard_to_blocks(lake, sample_wheels):
+    from condpt_dagster.sample_corpus import sample_documents
+
+    docs = sample_documents(sample_wheels, 40, seed=2)
+    (lake.inbox / "s1.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(d) + "\n" for d in docs).encode()))
+    defs = build_definitions(
+        Settings(
+            data_root=str(lake.root),
+            blocks={"block_size": 128, "heldout_fraction": 0.1},
+            tokenizer={"vocab_size": 1000},
+        )
+    )
+    assets = list(defs.assets)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["s1"])
+
+        def run(selection, partition_key=None):
+            result = dg.materialize(
+                assets, selection=selection, partition_key=partition_key, instance=instance, resources=defs.resources
+            )
+            assert result.success
+            return result
+
+        run(["raw_documents", "document_labels", "conditioned_examples"], "s1")
+        tok = run(["tokenizer"]).asset_materializations_for_node("tokenizer")[0].metadata
+        blocks = run(["token_blocks"], "s1").asset_materializations_for_node("token_blocks")[0].metadata
+    assert blocks["tokenizer_sha256"].value == tok["sha256"].value
+    assert blocks["documents"].value + blocks["heldout_documents"].value == 40
+    packed = ShardBlocks.open(lake.blocks("s1"))
+    assert packed.tokens.shape == (blocks["blocks"].value, 128)
+    assert int(np.asarray(packed.mask).sum()) == blocks["tokens"].value - blocks["header_tokens"].value

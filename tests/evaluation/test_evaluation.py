@@ -1,0 +1,174 @@
+"""Evaluation metrics on known inputs, the loss measurement on a model that ignores headers, and the
+eval_report asset on a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from factories import CONDITIONING, make_lake
+
+from condpt_dagster.assets.checkpoint import build_checkpoint
+from condpt_dagster.assets.eval_report import build_eval_report
+from condpt_dagster.core.settings import BlockOptions, EvalOptions, TrainConfig
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.evaluation.run import (
+    adherence,
+    body_nll,
+    conditioning_gain,
+    derangement,
+    distinct_n,
+    rank_agreement,
+)
+from condpt_dagster.labelers.base import LABEL_SCHEMA
+from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+
+
+def test_obeying_generator_has_full_adherence_and_inverse_base_rate_lift():
+    values = ["a", "b", "c"]
+    requested = [v for v in values for _ in range(10)]
+    unconditional = ["a"] * 5 + ["b"] * 3 + ["c"] * 2
+    result = adherence(requested, requested, unconditional)
+    rows = {r["value"]: r for r in result["values"]}
+    assert all(r["recall"] == 1 and r["precision"] == 1 for r in rows.values())
+    assert rows["a"]["lift"] == pytest.approx(1 / 0.5) and rows["c"]["lift"] == pytest.approx(1 / 0.2)
+    assert result["confusion"]["counts"] == [[10, 0, 0], [0, 10, 0], [0, 0, 10]]
+
+
+def test_generator_ignoring_the_header_has_lift_near_one():
+    import random
+
+    rng = random.Random(0)
+    pool = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
+    requested = [v for v in "abc" for _ in range(6000)]
+    judged = [rng.choice(pool) for _ in requested]
+    result = adherence(requested, judged, [rng.choice(pool) for _ in range(20000)])
+    assert all(abs(r["lift"] - 1) < 0.1 for r in result["values"])
+    assert abs(result["mean_lift"] - 1) < 0.1
+
+
+def test_gain_interval_and_small_metrics():
+    gain = conditioning_gain([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5])
+    assert gain["gain"] == pytest.approx(0.5) and gain["ci_low"] == pytest.approx(0.5)
+    assert distinct_n(["a b a b"], 1) == 0.5 and distinct_n(["a b a b"], 2) == pytest.approx(2 / 3, abs=1e-3)
+    assert rank_agreement([{"x": -1, "y": -5, "z": -3}, {"x": -9, "y": -1, "z": -2}], ["x", "z"]) == {
+        "top1": 0.5,
+        "top3": 1.0,
+        "docs": 2,
+    }
+    perm = derangement(7, seed=3)
+    assert sorted(perm) == list(range(7)) and all(i != j for i, j in enumerate(perm))
+
+
+class BigramLM(torch.nn.Module):
+    """Predicts each token from the previous one only: it cannot see a header before <|body|>."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, input_ids, attention_mask=None):
+        return type("Out", (), {"logits": self.table(input_ids)})()
+
+
+def test_shuffled_headers_give_zero_gain_on_a_model_that_ignores_headers():
+    model, body_id, pad = BigramLM(50), 3, 0
+    headers = [[10, 11, body_id], [12, 13, 14, body_id], [15, body_id]]
+    bodies = [[20, 21, 22], [23, 24], [25, 26, 27, 28]]
+    true = body_nll(model, headers, bodies, pad)
+    none = body_nll(model, [[body_id]] * 3, bodies, pad)
+    shuffled = body_nll(model, [headers[j] for j in derangement(3, 0)], bodies, pad)
+    per_doc = [[s / c for s, c in run] for run in (true, none, shuffled)]
+    assert [c for _, c in true] == [3, 2, 4]  # only body tokens are scored
+    assert conditioning_gain(per_doc[0], per_doc[1])["gain"] == pytest.approx(0, abs=1e-5)
+    assert conditioning_gain(per_doc[0], per_doc[2])["gain"] == pytest.approx(0, abs=1e-5)
+    assert all(math.isfinite(x) for x in per_doc[0])
+
+
+@pytest.fixture(scope="module")
+def trained_lake(tmp_path_factory):
+    lake = make_lake(tmp_path_factory.mktemp("eval") / "data")
+    tok = ConditionTokenizer(lake.tokenizer_dir)
+    for name in ("a", "b"):  # re-pack with a held-out split, and write matching label rows
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.25))
+        ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
+        rows = []
+        for doc_id in ids:
+            topic = "sports" if int(doc_id[1:]) % 2 else "politics"
+            row = {
+                "id": doc_id,
+                "tags": [topic],
+                "topics": [topic],
+                "rating": "G",
+                "sfw": True,
+                "sentiment": "neutral",
+                "language": "en",
+                "synopsis": f"A text about {topic}.",
+                "length": "short",
+                "readability": 5.0,
+                "scores": "{}",
+                "labeler": "t",
+                "labeler_version": "v",
+                "error": None,
+            }
+            rows.append(row)
+        lake.labels_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(name))
+    config = TrainConfig(
+        run="ev",
+        max_steps=30,
+        checkpoint_every=30,
+        log_every=10,
+        micro_batch_size=4,
+        learning_rate=3e-3,
+        warmup_steps=3,
+    )
+    resources = {
+        "lake": DataLakeResource(root=str(lake.root)),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        "labeler": LabelerResource(),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["a", "b"])
+        assert dg.materialize([build_checkpoint(config, CONDITIONING)], instance=instance, resources=resources).success
+    return lake, resources
+
+
+def test_eval_report_writes_every_file(trained_lake):
+    lake, resources = trained_lake
+    options = EvalOptions(
+        max_docs=20, samples_per_value=2, max_new_tokens=12, attribution_docs=10, synopses=1, bootstrap_reps=200
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([build_eval_report("ev", options)], instance=instance, resources=resources)
+        assert result.success
+        meta = result.asset_materializations_for_node("eval_report")[0].metadata
+        [check] = result.get_asset_check_evaluations()
+    out = lake.eval_dir / "ev"
+    for name in (
+        "report.md",
+        "report.html",
+        "metrics.json",
+        "loss_by_condition.png",
+        "adherence.png",
+        "confusion_topics.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"headline", "losses", "gains", "breakdown", "control", "diversity", "attribution"} <= set(metrics)
+    assert set(metrics["losses"]) == {"true_header", "no_header", "shuffled"}
+    assert {"topics", "rating", "sentiment", "synopsis_fidelity"} <= set(metrics["control"])
+    assert metrics["attribution"]["topics"]["candidates"] == 2
+    assert check.check_name == "conditioning_helps" and check.severity == dg.AssetCheckSeverity.WARN
+    assert "headline" in meta and meta["heldout_documents"].value > 0
+    assert "## Conditioning gain" in (out / "report.md").read_text()
+    assert pl.read_parquet(lake.blocks("a").heldout).height > 0

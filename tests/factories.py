@@ -1,0 +1,164 @@
+"""Shared test factories: label rows and raw shards, a small trained-ready lake, tiny Hugging Face models
+built offline (no weights downloaded)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    AutoModelForCausalLM,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.labelers.base import LABEL_SCHEMA
+from condpt_dagster.stages.conditioned_examples import build_header
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+
+SPECIALS = ["<pad>", "</s>", "<unk>"]
+CONDITIONING = {"template": "laion", "fields": ["rating", "topics"]}
+WORDS = {"sports": "team match goal player score win coach league", "politics": "senate vote law bill party election"}
+
+# ----------------------------------------------------------------------------------------- label rows
+
+
+def label_row(doc_id: str, **fields: Any) -> dict[str, Any]:
+    """A complete LABEL_SCHEMA row; ``fields`` override the neutral defaults."""
+    row = {
+        "id": doc_id,
+        "tags": [],
+        "topics": [],
+        "rating": "G",
+        "sfw": True,
+        "sentiment": "neutral",
+        "language": "en",
+        "synopsis": "A text.",
+        "length": "short",
+        "readability": 5.0,
+        "scores": "{}",
+        "labeler": "t",
+        "labeler_version": "v",
+        "error": None,
+    }
+    return {**row, **fields}
+
+
+def write_labels(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), path)
+
+
+def write_raw(path: Path, shard: str, ids: list[str], texts: list[str]) -> None:
+    """A raw_documents file with the given documents."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(ids)
+    table = {"id": ids, "text": texts, "source": ["s"] * n, "meta": ["{}"] * n, "shard": [shard] * n}
+    pq.write_table(pa.table({**table, "line": list(range(1, n + 1))}), path)
+
+
+# ------------------------------------------------------------------------------------------ a small lake
+
+
+def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0) -> DataLake:
+    """Synthetic two-topic corpus -> conditioned shards -> tokenizer -> 64-token blocks."""
+    lake = DataLake.at(root)
+    rng = random.Random(0)
+    options = ConditioningOptions(fields=("rating", "topics"), conditional_dropout=0)
+    rows = []
+    for i in range(n_docs):
+        topic = "sports" if i % 2 else "politics"
+        text = " ".join(rng.choice(WORDS[topic].split()) for _ in range(40)) + "."
+        header = build_header(f"d{i}", {"rating": "G", "topics": [topic]}, options)
+        rows.append({"id": f"d{i}", "header": header, "text": text})
+    for k, name in enumerate(shard_names):
+        part = rows[k :: len(shard_names)]
+        lake.conditioned_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(part), lake.conditioned(name))
+    build_tokenizer(((r["header"], r["text"]) for r in rows), lake.tokenizer_dir, TokenizerOptions(vocab_size=400))
+    tok = ConditionTokenizer(lake.tokenizer_dir)
+    blocks = BlockOptions(block_size=64, heldout_fraction=heldout_fraction)
+    for name in shard_names:
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), blocks)
+    return lake
+
+
+# -------------------------------------------------------------------------------------- tiny HF models
+
+
+def tiny_tokenizer(corpus: list[str], vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def save_tiny_causal(path: Path, corpus: list[str]) -> Path:
+    tokenizer = tiny_tokenizer(corpus)
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=1024,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+    GPTNeoXForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def save_tiny_seq2seq(path: Path, corpus: list[str]) -> Path:
+    tokenizer = tiny_tokenizer(corpus)
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_heads=4,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def teach_causal(path: Path, prompt: str, answer: str, steps: int = 120) -> None:
+    """Overfit a saved tiny causal model so that it answers ``prompt`` with ``answer``."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    ids = tokenizer(prompt + answer + tokenizer.eos_token, return_tensors="pt")["input_ids"]
+    n_prompt = len(tokenizer(prompt)["input_ids"])
+    labels = ids.clone()
+    labels[:, :n_prompt] = -100
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+    model.save_pretrained(path)

@@ -1,0 +1,135 @@
+"""The composite labeler: label quality on the sample corpus, fallbacks on odd input, versioning."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.labelers import build_labeler
+from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler, split_sentences, windows
+from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir
+from condpt_dagster.labelers.rules import rule_labels
+from condpt_dagster.labelers.taxonomy import TAXONOMY
+from condpt_dagster.sample_corpus import sample_documents
+from condpt_dagster.stages.raw_documents import normalize_texts
+
+RATINGS = {"G", "PG", "PG-13", "R"}
+
+
+@pytest.fixture(scope="module")
+def labeler() -> CompositeLabeler:
+    return CompositeLabeler()
+
+
+@pytest.fixture(scope="module")
+def labeled_sample(sample_wheels, labeler):
+    docs = sample_documents(sample_wheels, 160, seed=7)
+    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    return docs, labeler.label(texts)
+
+
+def test_topics_separate_news_from_reviews(labeled_sample):
+    docs, labels = labeled_sample
+    is_review = np.array([d["meta"]["domain"] == "review" for d in docs])
+    says_review = np.array([lab.topics[:1] == ["movies"] for lab in labels])
+    accuracy = float((is_review == says_review).mean())
+    print(f"topic accuracy news vs review: {accuracy:.3f} on {len(docs)} documents")
+    assert accuracy >= 0.8
+
+
+def test_sentiment_agrees_with_review_labels(labeled_sample):
+    docs, labels = labeled_sample
+    pairs = [
+        (d["meta"]["sentiment"], lab.sentiment)
+        for d, lab in zip(docs, labels, strict=True)
+        if d["meta"]["domain"] == "review"
+    ]
+    accuracy = sum(truth == guess for truth, guess in pairs) / len(pairs)
+    print(f"sentiment accuracy on {len(pairs)} reviews: {accuracy:.3f}")
+    assert accuracy >= 0.65
+
+
+def test_every_document_gets_complete_labels(labeled_sample):
+    docs, labels = labeled_sample
+    for lab in labels:
+        assert lab.rating in RATINGS and lab.synopsis and len(lab.synopsis) <= 200
+        assert len(lab.tags) <= 6 and lab.language == "en"
+        assert all(-1 <= lab.scores[f"tag:{t}"] <= 1 for t in lab.tags)
+    # Only snippets made of stop words ("been there, done that") have no keyword to offer.
+    assert sum(bool(lab.tags) for lab in labels) >= 0.95 * len(labels)
+    news = [lab for d, lab in zip(docs, labels, strict=True) if d["source"] == "news"]
+    assert len({lab.topics[0] for lab in news if lab.topics}) >= 4  # news spreads over the taxonomy
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("", "und"),
+        ("!!! ... ??? --- ***", "und"),
+        ("<div><p></p></div>", "und"),
+        ("😀😂🎉🔥 👍👍", "und"),
+        (
+            "Der Bundestag hat am Donnerstag ein neues Gesetz zur Förderung erneuerbarer Energien beschlossen. "
+            "Die Opposition kritisierte den Entwurf scharf.",
+            "de",
+        ),
+    ],
+)
+def test_odd_input_gets_a_defined_label_row(labeler, text, language):
+    [lab] = labeler.label([text])
+    assert lab.language == language
+    assert lab.rating in RATINGS and lab.synopsis  # never empty
+    if language == "und":
+        assert lab.topics == [] and lab.tags == [] and lab.sentiment == "neutral" and lab.error
+    else:
+        assert lab.error is None and lab.tags
+
+
+def test_very_long_document_is_read_in_bounded_windows(labeler):
+    sentence = "The committee debated the national budget and the new tax law for many hours. "
+    text = sentence * 15_000  # ~200,000 words
+    sentences = split_sentences(text)
+    wins = windows(sentences, 2000, 3, 64)
+    assert len(wins) == 3 and all(sum(len(s.split()) for s in w) <= 2000 for w in wins)
+    before = labeler.encoder.tokens_encoded
+    [lab] = labeler.label([text])
+    assert labeler.encoder.tokens_encoded - before < 3 * 64 * 40  # bounded, not 200,000 words
+    assert lab.length == "very long" and lab.topics and lab.topics[0] in {"politics", "business"}
+
+
+def test_rating_rules():
+    assert rule_labels("A calm walk in the park with friends on a sunny day.").rating == "G"
+    assert rule_labels("Damn, the weather was bad and the food was crap.").rating == "PG"
+    mature = rule_labels("There are several sex scenes and nudity, and the fuck count is high.")
+    assert mature.rating == "PG-13" and mature.sfw
+    explicit = rule_labels("This is porn: hardcore sex, orgasm after orgasm.")
+    assert explicit.rating == "R" and not explicit.sfw
+    assert rule_labels("What the fuck, fuck this, fucking shit, fuck off.").rating == "R"
+    news = rule_labels("God bless America, said the senator, who is gay, at a hell of a rally.")
+    assert news.rating == "PG"  # allowlisted words alone do not make it PG-13
+
+
+def test_version_tracks_taxonomy_and_config(tmp_path):
+    base = CompositeLabeler()
+    edited = tmp_path / "taxonomy.toml"
+    shutil.copy(TAXONOMY, edited)
+    edited.write_text(edited.read_text().replace("min_score = 0.15", "min_score = 0.2"))
+    assert CompositeLabeler(CompositeConfig(taxonomy_path=str(edited))).version() != base.version()
+    assert CompositeLabeler(CompositeConfig(quantize=True)).version() != base.version()
+    assert CompositeLabeler().version() == base.version()
+    assert build_labeler("composite").version() == base.version()
+
+
+def test_encoder_weights_are_verified(tmp_path):
+    fake = tmp_path / "model"
+    shutil.copytree(default_model_dir(), fake)
+    with open(fake / "model.safetensors", "r+b") as fh:
+        fh.seek(10_000)
+        fh.write(b"tampered")
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        SentenceEncoder(fake)
+    with pytest.raises(ValueError, match="unknown labeler"):
+        build_labeler("magic")

@@ -1,0 +1,38 @@
+"""document_labels stage: the label contract counts and the drift history."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from condpt_dagster.stages.document_labels import label_quality, record_drift
+
+
+def test_label_contract_violations_are_counted(tmp_path):
+    table = pa.table(
+        {
+            "rating": ["PG", "X", "G"],
+            "synopsis": ["ok", "", "y" * 300],
+            "tags": [["a"], [], [f"t{i}" for i in range(20)]],
+        }
+    )
+    pq.write_table(table, tmp_path / "l.parquet")
+    assert label_quality(tmp_path / "l.parquet", synopsis_max=200) == {
+        "rating_not_allowed": 1,
+        "synopsis_empty": 1,
+        "synopsis_too_long": 1,
+        "too_many_tags": 1,
+    }
+
+
+def test_drift_check_compares_with_the_previous_labeler_version(tmp_path):
+    history = tmp_path / "_distributions" / "s.json"
+    calm = {"rating": {"G": 0.8, "PG": 0.2}, "topic": {"movies": 1.0}, "sentiment": {"positive": 1.0}}
+    shifted = {"rating": {"R": 0.9, "G": 0.1}, "topic": {"movies": 1.0}, "sentiment": {"positive": 1.0}}
+    assert record_drift(history, "v1", calm).passed  # nothing to compare with
+    assert record_drift(history, "v1", calm).compared_with is None  # same version again: still nothing older
+    result = record_drift(history, "v2", shifted)
+    assert not result.passed and result.compared_with == "v1"
+    assert result.distances["rating"] == pytest.approx(0.9)
+    assert record_drift(history, "v3", shifted).passed  # v2 -> v3 did not move

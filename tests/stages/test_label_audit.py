@@ -1,0 +1,220 @@
+"""The auditors' DuckDB: upserts, views, lineage, read-only guards, readers during writes, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from condpt_dagster.cli import main as cli
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.labelers.base import LABEL_SCHEMA
+from condpt_dagster.stages.conditioned_examples import condition_shard
+from condpt_dagster.stages.label_audit import (
+    AuditQueryError,
+    audit_query,
+    open_for_audit,
+    record_checkpoints,
+    upsert_shard,
+    writable_copy,
+)
+from condpt_dagster.stages.token_blocks import blocks_data_version, pack_shard
+from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+
+TOPICS = ("sports", "politics", "movies")
+
+
+def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None:
+    ids = [f"{shard}-{i}" for i in range(n)]
+    texts = [f"Document {i} of {shard} about {TOPICS[i % 3]} and more words here." for i in range(n)]
+    lake.raw_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "id": ids,
+                "text": texts,
+                "source": ["s"] * n,
+                "meta": ["{}"] * n,
+                "shard": [shard] * n,
+                "line": list(range(1, n + 1)),
+            }
+        ),
+        lake.raw(shard),
+    )
+    rows = []
+    for i, doc_id in enumerate(ids):
+        topic = TOPICS[i % 3]
+        row = {
+            "id": doc_id,
+            "tags": [topic, "common"],
+            "topics": [topic],
+            "rating": ["G", "PG"][i % 2],
+            "sfw": True,
+            "sentiment": "neutral",
+            "language": "en",
+            "synopsis": f"About {topic}.",
+            "length": "short",
+            "readability": 5.0,
+            "scores": json.dumps({f"tag:{topic}": 0.5, "tag:common": 0.25}),
+            "labeler": "composite",
+            "labeler_version": version,
+            "error": None,
+        }
+        rows.append(row)
+    lake.labels_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(shard))
+
+
+@pytest.fixture
+def audited(tmp_path):
+    lake = DataLake.at(tmp_path / "data")
+    for shard, n in (("a", 30), ("b", 12)):
+        write_shard(lake, shard, n)
+        condition_shard(lake.raw(shard), lake.labels(shard), lake.conditioned(shard), ConditioningOptions())
+    examples = [
+        (h, t)
+        for s in "ab"
+        for h, t in zip(
+            *pq.read_table(lake.conditioned(s)).select(["header", "text"]).to_pydict().values(), strict=True
+        )
+    ]
+    build_tokenizer(examples, lake.tokenizer_dir, TokenizerOptions(vocab_size=400))
+    tok = ConditionTokenizer(lake.tokenizer_dir)
+    for shard in "ab":
+        pack_shard(lake.conditioned(shard), tok, lake.blocks(shard), BlockOptions(block_size=32, heldout_fraction=0))
+    run_dir = lake.checkpoints_dir / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "run": "r1",
+                "partition_data_versions": {"a": blocks_data_version(lake.blocks("a"))},
+                "tokenizer_sha256": tok.sha256,
+                "steps": 10,
+                "final_loss": 3.2,
+            }
+        )
+    )
+    with writable_copy(lake.audit_db) as con:
+        for shard in "ab":
+            upsert_shard(con, lake, shard)
+        record_checkpoints(con, lake)
+    return lake
+
+
+def test_views_answer_the_auditors_questions(audited):
+    con = open_for_audit(audited)
+    tags = audit_query(con, "SELECT tag, documents, mean_score FROM tag_distribution WHERE kind = 'tag'")
+    assert tags.row(0) == ("common", 42, 0.25)
+    ratings = dict(audit_query(con, "SELECT rating, documents FROM rating_distribution").rows())
+    assert ratings == {"G": 21, "PG": 21}
+    versions = audit_query(con, "SELECT labeler_version, shards, documents FROM labeler_versions").rows()
+    assert versions == [("v1", 2, 42)]
+    lineage = audit_query(con, "SELECT DISTINCT shard, id FROM training_lineage WHERE run = 'r1'")
+    assert set(lineage["shard"]) == {"a"} and len(lineage) == 30  # r1 trained on shard a only
+    spans = audit_query(con, "SELECT count(*) FROM block_spans WHERE shard = 'a'").item()
+    assert audit_query(con, "SELECT count(*) FROM training_lineage").item() == spans
+
+
+def test_upsert_replaces_a_shard(audited):
+    write_shard(audited, "b", 6, version="v2")
+    with writable_copy(audited.audit_db) as con:
+        counts = upsert_shard(con, audited, "b")
+    assert counts["documents"] == 6 and counts["labels"] == 6
+    con = open_for_audit(audited)
+    rows = dict(
+        (v, s) for v, s, _ in audit_query(con, "SELECT labeler_version, shards, documents FROM labeler_versions").rows()
+    )
+    assert rows == {"v1": 1, "v2": 1}
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("INSERT INTO labels (id) VALUES ('x')", "only read queries"),
+        ("ATTACH 'other.duckdb' AS o", "only read queries"),
+        ("COPY labels TO 'out.csv'", "only read queries"),
+        ("DELETE FROM tags", "only read queries"),
+        ("SELECT 1; SELECT 2", "exactly one statement"),
+        ("SELECT * FROM read_text('/etc/hostname')", "outside the data root"),
+    ],
+)
+def test_auditors_cannot_write_or_read_outside_the_data_root(audited, sql, message):
+    con = open_for_audit(audited)
+    with pytest.raises(AuditQueryError, match=message):
+        audit_query(con, sql)
+
+
+def test_files_inside_the_data_root_can_be_read(audited):
+    con = open_for_audit(audited)
+    assert audit_query(con, f"SELECT count(*) FROM read_parquet('{audited.labels('a')}')").item() == 30
+
+
+def test_readers_see_no_lock_errors_during_upserts(audited, tmp_path):
+    reader = f"""
+import sys, time
+sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
+from condpt_dagster.stages.label_audit import open_for_audit, audit_query
+from condpt_dagster.core.lake import DataLake
+lake = DataLake.at({str(audited.root)!r})
+seen, errors, deadline = set(), 0, time.monotonic() + 8
+while time.monotonic() < deadline:
+    try:
+        seen.add(audit_query(open_for_audit(lake), "SELECT count(*) FROM labels").item())
+    except Exception as exc:
+        errors += 1
+        print(repr(exc), file=sys.stderr)
+print(sorted(seen), errors)
+"""
+    readers = [
+        subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    time.sleep(1)
+    for n in (20, 8, 12, 5, 12):
+        write_shard(audited, "b", n)
+        with writable_copy(audited.audit_db) as con:
+            upsert_shard(con, audited, "b")
+    for proc in readers:
+        out, err = proc.communicate(timeout=60)
+        seen, errors = out.rsplit(" ", 1)
+        assert int(errors) == 0, err[-2000:]
+        assert set(json.loads(seen)) <= {30 + n for n in (12, 20, 8, 12, 5)}  # only complete snapshots
+
+
+def test_audit_cli(audited, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(cli, ["audit", "tags", "--top", "2", "--format", "csv", "--data", str(audited.root)])
+    assert out.exit_code == 0 and out.output.splitlines()[:2] == ["kind,tag,documents,mean_score", "tag,common,42,0.25"]
+    out = runner.invoke(cli, ["audit", "ratings", "--by", "shard", "--format", "json", "--data", str(audited.root)])
+    assert {(r["shard"], r["rating"]) for r in json.loads(out.output)} == {
+        ("a", "G"),
+        ("a", "PG"),
+        ("b", "G"),
+        ("b", "PG"),
+    }
+    out = runner.invoke(
+        cli,
+        [
+            "audit",
+            "lineage",
+            "--checkpoint",
+            "r1",
+            "--data",
+            str(audited.root),
+            "--output",
+            str(tmp_path / "l.csv"),
+            "--format",
+            "csv",
+        ],
+    )
+    assert out.exit_code == 0 and (tmp_path / "l.csv").read_text().startswith("shard,documents,blocks")
+    out = runner.invoke(cli, ["audit", "sql", "DROP TABLE labels", "--data", str(audited.root)])
+    assert out.exit_code != 0 and "only read queries" in out.output

@@ -1,0 +1,154 @@
+"""Training: config checks, loss details, the checkpoint asset (2 ranks over gloo, through Pipes),
+crash and resume, the Hugging Face export and label-steered generation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import dagster as dg
+import pytest
+import torch
+from click.testing import CliRunner
+from factories import CONDITIONING, make_lake
+from transformers import AutoModelForCausalLM
+
+from condpt_dagster.assets.checkpoint import build_checkpoint
+from condpt_dagster.cli import main as cli
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import SettingsError, TrainConfig
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages.checkpoint import launch_command, prepare_run
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+from condpt_dagster.training.generate import ConditionalGenerator
+from condpt_dagster.training.train import drop_headers, masked_loss
+
+
+@pytest.fixture(scope="module")
+def small_lake(tmp_path_factory):
+    return make_lake(tmp_path_factory.mktemp("train") / "data")
+
+
+def test_invalid_config_values_are_reported_together(tmp_path):
+    with pytest.raises(SettingsError) as err:
+        TrainConfig(preset="7b", zero_stage=5, micro_batch_size=0, max_steps=10, max_tokens=100)
+    message = str(err.value)
+    for part in ("preset", "zero_stage", "micro_batch_size", "exactly one budget"):
+        assert part in message
+    with pytest.raises(SettingsError, match="not a Hugging Face model folder"):
+        TrainConfig(base_model=str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="lora = true needs base_model"):
+        TrainConfig(lora=True)
+    with pytest.raises(SettingsError, match="unknown setting"):
+        TrainConfig.model_validate({"learning_rat": 0.1})
+
+
+def test_inputs_are_checked_before_launch(tmp_path, small_lake):
+    empty = DataLake.at(tmp_path / "empty")
+    with pytest.raises(SettingsError, match=r"no tokenizer\.json"):
+        prepare_run(empty, ["a"], TrainConfig(), CONDITIONING)
+    (empty.tokenizer_dir).mkdir(parents=True)
+    (empty.tokenizer_dir / "tokenizer.json").write_text((small_lake.tokenizer_dir / "tokenizer.json").read_text())
+    with pytest.raises(SettingsError, match="no token blocks"):
+        prepare_run(empty, ["a"], TrainConfig(), CONDITIONING)
+    other = make_lake(tmp_path / "other", n_docs=30, shard_names=("a",))
+    meta_path = other.blocks("a").meta
+    meta = json.loads(meta_path.read_text())
+    meta["tokenizer_sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SettingsError, match="made with another tokenizer"):
+        prepare_run(other, ["a"], TrainConfig(), CONDITIONING)
+
+
+def test_masked_loss_ignores_masked_positions_and_headers_can_be_dropped():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 5, 7)
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    full = masked_loss(logits, ids, torch.ones(1, 5, dtype=torch.bool))
+    half = masked_loss(logits, ids, torch.tensor([[True, False, False, True, True]]))
+    manual = torch.nn.functional.cross_entropy(logits[0, 2:4], ids[0, 3:5])
+    assert torch.isclose(half, manual) and not torch.isclose(full, half)
+    out_ids, out_mask = drop_headers(ids, torch.tensor([[False, False, True, True, False]]), pad_id=0)
+    assert out_ids.tolist() == [[3, 4, 0, 0, 0]] and out_mask.tolist() == [[True, True, False, False, False]]
+
+
+def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
+    config = TrainConfig(
+        run="t2",
+        max_steps=12,
+        checkpoint_every=6,
+        log_every=4,
+        micro_batch_size=2,
+        nproc_per_node=2,
+        learning_rate=3e-3,
+        warmup_steps=2,
+    )
+    asset = build_checkpoint(config, CONDITIONING)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["a", "b"])
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={
+                "lake": DataLakeResource(root=str(small_lake.root)),
+                "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            },
+        )
+        assert result.success
+        meta = result.asset_materializations_for_node("checkpoint")[0].metadata
+    assert meta["world_size"].value == 2 and meta["steps"].value == 12
+    assert meta["final_loss"].value < 6.0  # log(400) = 6.0: it learned something
+    assert meta["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
+    out = small_lake.checkpoints_dir / "t2"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["partition_data_versions"]) == {"a", "b"}
+    assert manifest["tokenizer_sha256"] == ConditionTokenizer(small_lake.tokenizer_dir).sha256
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+    model = AutoModelForCausalLM.from_pretrained(out / "hf")
+    assert model.config.model_type == "gpt_neox"
+    generator = ConditionalGenerator(out)
+    controls = set(generator.tokenizer.special_ids) - {generator.tokenizer.eos_id}
+    new_ids = generator.generate({"rating": "G", "topics": ["sports"]}, "team", max_new_tokens=40)
+    assert not controls & set(new_ids)  # control tokens are never generated
+    result = CliRunner().invoke(
+        cli,
+        ["generate", "--checkpoint", str(out), "--rating", "G", "--topics", "sports", "--max-new-tokens", "10", "team"],
+    )
+    assert result.exit_code == 0 and "--- sample 1" in result.output, result.output
+
+
+def test_killed_run_resumes_to_the_planned_step_count(small_lake):
+    config = TrainConfig(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
+    _spec, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)
+    command = launch_command(config, spec_path)
+    ckpt = small_lake.checkpoints_dir / "crash" / "deepspeed"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def latest_step() -> int:  # DeepSpeed writes `latest` once a checkpoint is complete
+        latest = ckpt / "latest"
+        return int(latest.read_text().strip().removeprefix("step") or 0) if latest.is_file() else 0
+
+    deadline = time.monotonic() + 240
+    while latest_step() < 10 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (small_lake.checkpoints_dir / "crash" / "manifest.json").exists()
+    _, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)  # same run: kept
+    done = subprocess.run(launch_command(config, spec_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resumed from checkpoint at step" in done.stdout
+    manifest = json.loads((small_lake.checkpoints_dir / "crash" / "manifest.json").read_text())
+    assert manifest["steps"] == 80 and manifest["resumed_from"] >= 10
+    history = [json.loads(line) for line in (small_lake.checkpoints_dir / "crash" / "metrics.jsonl").open()]
+    assert [h["step"] for h in history] == list(range(1, 81))
+
+    changed = TrainConfig(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
+    prepare_run(small_lake, ["a", "b"], changed, CONDITIONING)  # another run: old checkpoints go
+    assert not (ckpt / "latest").exists()
