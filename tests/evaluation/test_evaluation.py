@@ -8,11 +8,10 @@ import math
 
 import dagster as dg
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from factories import CONDITIONING, make_lake
+from factories import CONDITIONING, label_row, make_lake, write_labels
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.assets.eval_report import build_eval_report
@@ -26,7 +25,6 @@ from condpt_dagster.evaluation.run import (
     distinct_n,
     rank_agreement,
 )
-from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
@@ -101,28 +99,12 @@ def trained_lake(tmp_path_factory):
     for name in ("a", "b"):  # re-pack with a held-out split, and write matching label rows
         pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.25))
         ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
-        rows = []
-        for doc_id in ids:
-            topic = "sports" if int(doc_id[1:]) % 2 else "politics"
-            row = {
-                "id": doc_id,
-                "tags": [topic],
-                "topics": [topic],
-                "rating": "G",
-                "sfw": True,
-                "sentiment": "neutral",
-                "language": "en",
-                "synopsis": f"A text about {topic}.",
-                "length": "short",
-                "readability": 5.0,
-                "scores": "{}",
-                "labeler": "t",
-                "labeler_version": "v",
-                "error": None,
-            }
-            rows.append(row)
-        lake.labels_dir.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(name))
+        topics = ["sports" if int(doc_id[1:]) % 2 else "politics" for doc_id in ids]
+        rows = [
+            label_row(doc_id, tags=[topic], topics=[topic], synopsis=f"A text about {topic}.")
+            for doc_id, topic in zip(ids, topics, strict=True)
+        ]
+        write_labels(lake.labels(name), rows)
     config = TrainConfig(
         run="ev",
         max_steps=30,

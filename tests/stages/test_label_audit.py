@@ -7,15 +7,14 @@ import subprocess
 import sys
 import time
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from factories import label_row, write_labels, write_raw
 
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
-from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.conditioned_examples import condition_shard
 from condpt_dagster.stages.label_audit import (
     AuditQueryError,
@@ -34,42 +33,21 @@ TOPICS = ("sports", "politics", "movies")
 def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None:
     ids = [f"{shard}-{i}" for i in range(n)]
     texts = [f"Document {i} of {shard} about {TOPICS[i % 3]} and more words here." for i in range(n)]
-    lake.raw_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "id": ids,
-                "text": texts,
-                "source": ["s"] * n,
-                "meta": ["{}"] * n,
-                "shard": [shard] * n,
-                "line": list(range(1, n + 1)),
-            }
-        ),
-        lake.raw(shard),
-    )
-    rows = []
-    for i, doc_id in enumerate(ids):
-        topic = TOPICS[i % 3]
-        row = {
-            "id": doc_id,
-            "tags": [topic, "common"],
-            "topics": [topic],
-            "rating": ["G", "PG"][i % 2],
-            "sfw": True,
-            "sentiment": "neutral",
-            "language": "en",
-            "synopsis": f"About {topic}.",
-            "length": "short",
-            "readability": 5.0,
-            "scores": json.dumps({f"tag:{topic}": 0.5, "tag:common": 0.25}),
-            "labeler": "composite",
-            "labeler_version": version,
-            "error": None,
-        }
-        rows.append(row)
-    lake.labels_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), lake.labels(shard))
+    write_raw(lake.raw(shard), shard, ids, texts)
+    rows = [
+        label_row(
+            doc_id,
+            tags=[TOPICS[i % 3], "common"],
+            topics=[TOPICS[i % 3]],
+            rating=["G", "PG"][i % 2],
+            synopsis=f"About {TOPICS[i % 3]}.",
+            scores=json.dumps({f"tag:{TOPICS[i % 3]}": 0.5, "tag:common": 0.25}),
+            labeler="composite",
+            labeler_version=version,
+        )
+        for i, doc_id in enumerate(ids)
+    ]
+    write_labels(lake.labels(shard), rows)
 
 
 @pytest.fixture

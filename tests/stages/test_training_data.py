@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from factories import label_row, write_labels
 
 from condpt_dagster.core.lake import BlockFiles, DataLake
 from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, SettingsError, TokenizerOptions
 from condpt_dagster.core.vocab import BODY_TOKEN, EOS
-from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.conditioned_examples import build_header, condition_shard
 from condpt_dagster.stages.token_blocks import ShardBlocks, pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
@@ -88,19 +88,7 @@ def built(tmp_path_factory):
     ids = [*TEXTS, "empty"]
     texts = [*TEXTS.values(), ""]
     pq.write_table(pa.table({"id": ids, "text": texts}), root / "raw.parquet")
-    label_rows = []
-    for doc_id in ids:
-        row = {
-            **LABELS,
-            "id": doc_id,
-            "readability": 8.0,
-            "scores": "{}",
-            "labeler": "t",
-            "labeler_version": "v",
-            "error": None,
-        }
-        label_rows.append(row)
-    pq.write_table(pa.Table.from_pylist(label_rows, schema=LABEL_SCHEMA), root / "labels.parquet")
+    write_labels(root / "labels.parquet", [label_row(doc_id, **LABELS, readability=8.0) for doc_id in ids])
     condition_shard(
         root / "raw.parquet", root / "labels.parquet", root / "cond.parquet", ConditioningOptions(conditional_dropout=0)
     )
