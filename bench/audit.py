@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -25,14 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.labelers.base import LABEL_SCHEMA
-from condpt_dagster.stages.label_audit import (
-    CANNED,
-    audit_query,
-    open_for_audit,
-    record_checkpoints,
-    upsert_shard,
-    writable_copy,
-)
+from condpt_dagster.stages.audit_access import CANNED, AuditQueryError, audit_query, open_for_audit, stream_query
+from condpt_dagster.stages.label_audit import record_checkpoints, upsert_shard, writable_copy
 from condpt_dagster.stages.token_blocks import SPANS_SCHEMA
 
 TOPICS = ["movies", "politics", "business", "technology", "science", "health", "sports", "crime", "world"]
@@ -143,6 +138,24 @@ def main() -> None:
             audit_query(con, sql, params)
             best = min(best, time.perf_counter() - start)
         print(f"{name:36s} {best:7.3f}s")
+    # What `condpt audit sql` costs on the whole table: the row limit keeps memory bounded, streaming to a
+    # file touches every row in batches, and a runaway query is stopped by the deadline.
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    shown = audit_query(con, "SELECT * FROM labels", max_rows=10_000)
+    print(
+        f"{'SELECT * FROM labels (--max-rows 10000)':36s} {time.perf_counter() - start:7.3f}s, {len(shown) - 1:,} rows"
+    )
+    start = time.perf_counter()
+    streamed = sum(len(batch) for batch in stream_query(con, "SELECT * FROM labels"))
+    print(f"{'SELECT * FROM labels streamed':36s} {time.perf_counter() - start:7.3f}s, {streamed:,} rows")
+    start = time.perf_counter()
+    try:
+        audit_query(con, "SELECT count(*) FROM labels a, labels b", timeout=2)
+    except AuditQueryError as exc:
+        print(f"{'cross join, --timeout 2':36s} {time.perf_counter() - start:7.3f}s: {exc}")
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS growth over these three queries: {rss_after - rss_before:,.0f} MiB")
 
 
 if __name__ == "__main__":

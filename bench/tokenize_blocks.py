@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from condpt_dagster.core.lake import BlockFiles
 from condpt_dagster.core.settings import BlockOptions, IngestOptions, TokenizerOptions
 from condpt_dagster.core.vocab import BODY_TOKEN
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
@@ -64,7 +65,7 @@ def main() -> None:
     print(f"{len(texts):,} docs, {size_mb:.1f} MB of text, block size {args.block_size}")
 
     options = BlockOptions(block_size=args.block_size, heldout_fraction=0.0, batch_docs=2048)
-    t_ours, stats = best_of(lambda: pack_shard(work / "cond.parquet", tok, work / "blocks", "s", options))
+    t_ours, stats = best_of(lambda: pack_shard(work / "cond.parquet", tok, BlockFiles(work / "blocks", "s"), options))
     tokens = stats.tokens  # type: ignore[union-attr]
     joined = [h + BODY_TOKEN + t for h, t in zip(headers, texts, strict=True)]
     t_raw, encoded = best_of(lambda: tok.header_tok.encode_batch(joined, add_special_tokens=False))

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from condpt_dagster.core.hashing import file_data_version
+from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import ConditioningOptions
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
@@ -22,9 +23,11 @@ def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinit
     )
     def conditioned_examples(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
-        stats = stage.condition_shard(paths.raw(shard), paths.labels(shard), paths.conditioned(shard), options)
+        with shard_write_lock(paths, shard, log=context.log.info):
+            stats = stage.condition_shard(paths.raw(shard), paths.labels(shard), paths.conditioned(shard), options)
+            data_version = file_data_version(paths.conditioned(shard))
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(file_data_version(paths.conditioned(shard))),
+            data_version=dg.DataVersion(data_version),
             metadata={
                 "dagster/row_count": stats.documents,
                 "path": dg.MetadataValue.path(str(paths.conditioned(shard))),

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.vocab import MAX_TAGS, SYNOPSIS_MAX_CHARS
 from condpt_dagster.defs.metadata import count_table, records_table
 from condpt_dagster.defs.partitions import shards
@@ -77,7 +78,11 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
             if done % log_every < labeler.batch_docs:
                 context.log.info(f"{shard}: labeled {done} documents")
 
-        report = stage.label_and_check(paths, shard, impl, labeler.batch_docs, progress)
+        try:
+            with shard_write_lock(paths, shard, log=context.log.info):
+                report = stage.label_and_check(paths, shard, impl, labeler.batch_docs, progress)
+        except stage.LabelsRejected as exc:
+            raise dg.Failure(str(exc), metadata={**exc.coverage, **exc.contract}) from exc
         stats = report.stats
         return dg.MaterializeResult(
             data_version=dg.DataVersion(report.data_version),

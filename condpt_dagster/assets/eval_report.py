@@ -4,6 +4,7 @@ import base64
 
 import dagster as dg
 
+from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.settings import EvalOptions
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.resources import DataLakeResource, LabelerResource
@@ -31,7 +32,11 @@ def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
     def eval_report(
         context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
     ) -> dg.MaterializeResult:
-        outcome = stage.evaluate_checkpoint(lake.lake, run, labeler.labeler(), options, progress=context.log.info)
+        paths = lake.lake
+        with write_lock(
+            paths.asset_lock("eval_report"), paths.evaluation(run).all_files, f"eval/{run}", context.log.info
+        ):
+            outcome = stage.evaluate_checkpoint(paths, run, labeler.labeler(), options, progress=context.log.info)
         headline = outcome.metrics["headline"]
         plot = base64.b64encode(outcome.files.adherence_plot.read_bytes()).decode()
         return dg.MaterializeResult(

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
@@ -25,7 +26,8 @@ from condpt_dagster.stages.label_audit import audit_shard
 def label_audit(
     context: dg.AssetExecutionContext, lake: DataLakeResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    summary = audit_shard(Path(duckdb.database), lake.lake, context.partition_key)
+    with shard_write_lock(lake.lake, context.partition_key, log=context.log.info):  # reads a consistent shard
+        summary = audit_shard(Path(duckdb.database), lake.lake, context.partition_key)
     return dg.MaterializeResult(
         metadata={
             **{f"{name}_rows": n for name, n in summary.rows.items()},

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
@@ -32,8 +33,9 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
     )
     def raw_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
-        source = paths.inbox_file(shard)
-        stats = stage.ingest_shard(source, shard, paths.raw(shard), paths.quarantine(shard), options)
+        with shard_write_lock(paths, shard, log=context.log.info):
+            source = paths.inbox_file(shard)
+            stats = stage.ingest_shard(source, shard, paths.raw(shard), paths.quarantine(shard), options)
         counts = {
             "read": stats.read,
             "written": stats.rows_in_raw,

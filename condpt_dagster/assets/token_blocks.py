@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import BlockOptions
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
@@ -24,9 +25,11 @@ def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
         shard, paths = context.partition_key, lake.lake
         tokenizer = ConditionTokenizer(paths.tokenizer_dir)
         files = paths.blocks(shard)
-        stats = stage.pack_shard(paths.conditioned(shard), tokenizer, files, options)
+        with shard_write_lock(paths, shard, log=context.log.info):
+            stats = stage.pack_shard(paths.conditioned(shard), tokenizer, files, options)
+            data_version = stage.blocks_data_version(files)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(stage.blocks_data_version(files)),
+            data_version=dg.DataVersion(data_version),
             metadata={
                 "dagster/row_count": stats.blocks,
                 "blocks": stats.blocks,

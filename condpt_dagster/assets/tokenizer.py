@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.settings import TokenizerOptions
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import tokenizer as stage
@@ -18,7 +19,10 @@ def build_tokenizer_asset(options: TokenizerOptions) -> dg.AssetsDefinition:
         "control tokens as special tokens (tokenizer/tokenizer.json). Trained once; its sha256 is the data version.",
     )
     def tokenizer(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
-        tok = stage.train_tokenizer(lake.lake, options, log=context.log.info)
+        paths = lake.lake
+        outputs = [paths.tokenizer.tokenizer_json, paths.tokenizer.special_tokens]
+        with write_lock(paths.asset_lock("tokenizer"), outputs, "tokenizer", log=context.log.info):
+            tok = stage.train_tokenizer(paths, options, log=context.log.info)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(tok.sha256[:32]),
             metadata={

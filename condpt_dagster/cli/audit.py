@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -15,84 +14,98 @@ def audit() -> None:
     """Read-only queries on the auditors' DuckDB (audit.duckdb): canned reports or free SQL."""
 
 
-_format = click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
-)
-_output = click.option("--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def _query_options(command):
+    """--format, --output, --timeout and --max-rows, shared by every audit command."""
+    options = [
+        click.option(
+            "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+        ),
+        click.option("--output", type=click.Path(dir_okay=False), help="Stream every row to a file (no row limit)."),
+        click.option("--timeout", default=60.0, show_default=True, help="Seconds before the query is stopped."),
+        click.option("--max-rows", default=10_000, show_default=True, help="Rows printed at most (stdout)."),
+        data_option,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
-def _audit_run(data: str | None, sql: str, params: list, fmt: str, output: str | None) -> None:
+def _render(frame, fmt: str, first: bool = True) -> str:
+    """One batch as text; CSV has no lists, so nested values become JSON text."""
     import polars as pl
 
-    from condpt_dagster.stages.label_audit import AuditQueryError, audit_query, open_for_audit
-
-    try:
-        con = open_for_audit(lake_for(data))
-        frame = audit_query(con, sql, params)
-    except (AuditQueryError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
     if fmt == "table":
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
-            text = str(frame)
-    elif fmt == "csv":  # CSV has no lists: nested values become JSON text
+            return str(frame) + "\n"
+    if fmt == "csv":
         nested = [c for c, t in frame.schema.items() if t.is_nested()]
-        text = frame.with_columns(
-            pl.col(c).map_elements(
-                lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v), return_dtype=pl.String
-            )
+        as_text = [
+            pl.col(c).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v), pl.String)
             for c in nested
-        ).write_csv()
-    else:
-        text = frame.write_json()
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {len(frame)} rows to {output}")
-    else:
-        click.echo(text)
+        ]
+        return frame.with_columns(as_text).write_csv(include_header=first)
+    rows = frame.write_json().strip()[1:-1]  # a JSON array, streamed batch by batch
+    return ("[" if first else ("," if rows else "")) + rows
+
+
+def _audit_run(sql: str, params: list, opts: dict) -> None:
+    from condpt_dagster.core.io import atomic_output
+    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit, stream_query
+
+    fmt, output, timeout, max_rows = opts["fmt"], opts["output"], opts["timeout"], opts["max_rows"]
+    try:
+        con = open_for_audit(lake_for(opts["data"]))
+        if output:
+            rows = 0
+            with atomic_output(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+                for i, batch in enumerate(stream_query(con, sql, params, timeout)):
+                    fh.write(_render(batch, fmt, first=i == 0))
+                    rows += len(batch)
+                fh.write("]\n" if fmt == "json" and rows else "[]\n" if fmt == "json" else "")
+            click.echo(f"wrote {rows} rows to {output}")
+            return
+        frame = audit_query(con, sql, params, timeout=timeout, max_rows=max_rows)
+    except (AuditQueryError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(_render(frame.head(max_rows), fmt) + ("]" if fmt == "json" else ""))
+    if len(frame) > max_rows:
+        click.echo(f"(first {max_rows} rows shown; raise --max-rows or use --output FILE for all)", err=True)
 
 
 @audit.command("tags")
 @click.option("--top", default=50, show_default=True)
 @click.option("--kind", type=click.Choice(["tag", "topic", "rating", "sentiment"]), default="tag", show_default=True)
-@_format
-@_output
-@data_option
-def audit_tags(top: int, kind: str, fmt: str, output: str | None, data: str | None) -> None:
+@_query_options
+def audit_tags(top: int, kind: str, **opts) -> None:
     """Most frequent labels of one kind across the corpus."""
-    from condpt_dagster.stages.label_audit import CANNED
+    from condpt_dagster.stages.audit_access import CANNED
 
-    _audit_run(data, CANNED["tags"], [kind, top], fmt, output)
+    _audit_run(CANNED["tags"], [kind, top], opts)
 
 
 @audit.command("ratings")
 @click.option("--by", type=click.Choice(["corpus", "shard"]), default="corpus", show_default=True)
-@_format
-@_output
-@data_option
-def audit_ratings(by: str, fmt: str, output: str | None, data: str | None) -> None:
+@_query_options
+def audit_ratings(by: str, **opts) -> None:
     """Rating distribution, for the whole corpus or per shard."""
-    from condpt_dagster.stages.label_audit import CANNED
+    from condpt_dagster.stages.audit_access import CANNED
 
-    _audit_run(data, CANNED["ratings" if by == "corpus" else "ratings_by_shard"], [], fmt, output)
+    _audit_run(CANNED["ratings" if by == "corpus" else "ratings_by_shard"], [], opts)
 
 
 @audit.command("lineage")
 @click.option("--checkpoint", "run", required=True, help="Training run name (checkpoints/<run>).")
-@_format
-@_output
-@data_option
-def audit_lineage(run: str, fmt: str, output: str | None, data: str | None) -> None:
+@_query_options
+def audit_lineage(run: str, **opts) -> None:
     """What a checkpoint was trained on: per shard, documents, blocks, labeler versions, data version."""
-    from condpt_dagster.stages.label_audit import CANNED
+    from condpt_dagster.stages.audit_access import CANNED
 
-    _audit_run(data, CANNED["lineage"], [run], fmt, output)
+    _audit_run(CANNED["lineage"], [run], opts)
 
 
 @audit.command("sql")
 @click.argument("query")
-@_format
-@_output
-@data_option
-def audit_sql(query: str, fmt: str, output: str | None, data: str | None) -> None:
+@_query_options
+def audit_sql(query: str, **opts) -> None:
     """Free read-only SQL (SELECT / EXPLAIN) on the audit tables and views."""
-    _audit_run(data, query, [], fmt, output)
+    _audit_run(query, [], opts)

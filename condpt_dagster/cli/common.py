@@ -29,11 +29,9 @@ def dagster_instance(lake: DataLake):
     """The persistent Dagster instance of this data lake (``$DAGSTER_HOME``, default ``<data>/dagster_home``)."""
     import dagster as dg
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # SQLite storage under DAGSTER_HOME; no telemetry (no network at run time)
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    from condpt_dagster.defs.instance import ensure_instance_config
+
+    ensure_instance_config(Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home))))
     return dg.DagsterInstance.get()
 
 

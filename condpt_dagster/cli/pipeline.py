@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
 from condpt_dagster.cli.common import dagster_instance, data_option, lake_for, settings_for
-from condpt_dagster.core.lake import DataLake, ShardNameError, split_shard_name
+from condpt_dagster.core.lake import DataLake
 
 # Dagster's console logger prints every event at DEBUG; keep the terminal to warnings and the progress bar.
 _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -50,26 +49,30 @@ def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, dat
 
 @click.command("add-shards")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Register new content under an existing name (old file kept).")
+@click.option("--allow-duplicate", is_flag=True, help="Register content another shard already has.")
 @data_option
-def add_shards(paths: tuple[Path, ...], data: str | None) -> None:
+def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, data: str | None) -> None:
     """Copy shard files into the inbox (if elsewhere) and register them as `shards` partitions."""
     from condpt_dagster.defs.partitions import shards
+    from condpt_dagster.stages.inbox import RegistrationError, apply_registration, plan_registration
 
     lake = lake_for(data)
     try:
-        keys = [split_shard_name(p)[0] for p in paths]
-    except ShardNameError as exc:
+        plans = plan_registration(lake, list(paths), replace, allow_duplicate)
+    except RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
-    lake.inbox.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        target = lake.inbox / path.name
-        if path.resolve() != target.resolve():
-            shutil.copy2(path, target)
+    apply_registration(plans)
+    for plan in plans:
+        if plan.replaces is not None:
+            click.echo(f"replaced shard {plan.key} (old file kept as {plan.replaces}); materialize it again")
+    keys = list(dict.fromkeys(plan.key for plan in plans))
     instance = dagster_instance(lake)
-    new = [k for k in dict.fromkeys(keys) if not instance.has_dynamic_partition(shards.name, k)]
+    new = [k for k in keys if not instance.has_dynamic_partition(shards.name, k)]
     if new:
         instance.add_dynamic_partitions(shards.name, new)
-    click.echo(f"registered {len(new)} new shard(s): {', '.join(new) or '-'} ({len(keys) - len(new)} already known)")
+    known = len(keys) - len(new)
+    click.echo(f"registered {len(new)} new shard(s): {', '.join(new) or '-'} ({known} already known)")
 
 
 @click.command()
@@ -87,6 +90,7 @@ def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> N
 
     from condpt_dagster.defs.definitions import build_definitions
     from condpt_dagster.defs.partitions import shards
+    from condpt_dagster.defs.run_launcher import worker_tags
 
     settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
@@ -115,6 +119,7 @@ def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> N
             resources=defs.resources,
             run_config=_QUIET_LOGS,
             raise_on_error=False,
+            tags=worker_tags(),  # lets run monitoring mark the run failed if this process is killed
         )
         if not result.success:
             failed.append(key or "(unpartitioned)")

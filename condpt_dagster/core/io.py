@@ -2,17 +2,22 @@
 
 Every file the pipeline writes goes through :func:`atomic_output` (or :func:`atomic_write_text`), and every
 output folder through :func:`atomic_dir`, so a killed run never leaves a half-written file that a later
-step would read.
+step would read. What a killed run does leave — its temporaries — is removed by the next writer of the same
+files (:func:`clear_orphans`), which holds the shard's lock (:func:`shard_write_lock`) so no live writer's
+temporaries are touched.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from condpt_dagster.core.lake import DataLake
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -61,3 +66,61 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def temporaries_of(path: Path) -> list[Path]:
+    """The temporaries atomic_output / atomic_dir create for ``path``."""
+    pattern = [f".{path.name}.*.tmp", f".{path.name}.tmp", f".{path.name}.old"]
+    return [p for glob in pattern for p in path.parent.glob(glob)] if path.parent.is_dir() else []
+
+
+def clear_orphans(paths: Iterable[Path]) -> list[Path]:
+    """Remove temporaries left by killed writers of ``paths``; call only while holding their lock."""
+    removed = []
+    for path in paths:
+        for orphan in temporaries_of(Path(path)):
+            if orphan.is_dir():
+                shutil.rmtree(orphan, ignore_errors=True)
+            else:
+                orphan.unlink(missing_ok=True)
+            removed.append(orphan)
+    return removed
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """An advisory lock (flock) on ``lock_path``, released when the block ends or the process dies."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def write_lock(
+    lock_path: Path, outputs: Iterable[Path], what: str, log: Callable[[str], None] = print
+) -> Iterator[list[Path]]:
+    """Exclusive access to ``outputs`` for a whole asset run (read inputs, write, check, publish); first
+    removes the temporaries a killed run left behind, and yields them."""
+
+    def waiting() -> None:
+        log(f"{what}: another run is writing it; waiting for its lock {lock_path}")
+
+    with exclusive_lock(lock_path, on_wait=waiting):
+        removed = clear_orphans(outputs)
+        if removed:
+            log(f"{what}: removed {len(removed)} temporary file(s) left by a killed run")
+        yield removed
+
+
+def shard_write_lock(lake: DataLake, shard: str, log: Callable[[str], None] = print):
+    """The write lock of one shard: every per-shard asset holds it while it runs."""
+    return write_lock(lake.shard_lock(shard), lake.shard_outputs(shard), f"shard {shard!r}", log)

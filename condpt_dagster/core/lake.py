@@ -134,6 +134,7 @@ class DataLake:
         return cls(Path(root).expanduser().resolve())
 
     inbox = property(lambda self: self.root / "inbox")
+    replaced_dir = property(lambda self: self.root / "inbox" / ".replaced")  # shard files replaced by newer ones
     raw_dir = property(lambda self: self.root / "raw")
     quarantine_dir = property(lambda self: self.root / "quarantine")
     labels_dir = property(lambda self: self.root / "labels")
@@ -186,6 +187,26 @@ class DataLake:
 
     def evaluation(self, run: str) -> EvalFiles:
         return EvalFiles(self.eval_dir / run)
+
+    def shard_lock(self, shard: str) -> Path:
+        """Held by every run that writes one of the shard's files (core.io.shard_write_lock)."""
+        return self.root / ".locks" / f"{shard}.lock"
+
+    def asset_lock(self, asset: str) -> Path:
+        """Held by a run of an unpartitioned asset (tokenizer, eval_report) while it writes."""
+        return self.root / ".locks" / f"_{asset}.lock"
+
+    def shard_outputs(self, shard: str) -> list[Path]:
+        """Every file the per-shard assets write for ``shard``."""
+        blocks = self.blocks(shard)
+        return [
+            self.raw(shard),
+            self.quarantine(shard),
+            self.labels(shard),
+            self.label_distributions(shard),
+            self.conditioned(shard),
+            *(blocks.tokens, blocks.mask, blocks.spans, blocks.heldout, blocks.meta),
+        ]
 
     def inbox_files(self) -> list[Path]:
         """Inbox files with a supported extension, sorted by name (hidden and temporary files skipped)."""

@@ -1,14 +1,25 @@
 """The inbox sensor: new shard files become partitions and runs, each file exactly once."""
 
+import contextlib
 import json
 import os
 
 import dagster as dg
 
-from condpt_dagster.core.hashing import file_sha256
+from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.lake import ShardNameError, split_shard_name
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
+
+
+def first_owner_by_content(paths) -> dict[str, str]:
+    """sha256 -> the first shard (by name) with that content; later copies are duplicates."""
+    owners: dict[str, str] = {}
+    for path in paths:
+        with contextlib.suppress(ShardNameError):
+            if path.stat().st_size:
+                owners.setdefault(cached_sha256(path), split_shard_name(path)[0])
+    return owners
 
 
 def build_inbox_sensor(job) -> dg.SensorDefinition:
@@ -28,6 +39,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
         known = set(context.instance.get_dynamic_partitions(shards.name))
         new_keys, requests = [], []
+        owner_of = first_owner_by_content(lake.lake.inbox_files())
         for path in lake.lake.inbox_files():
             stat = path.stat()
             fingerprint = [stat.st_size, stat.st_mtime_ns]
@@ -39,10 +51,17 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
                 context.log.warning(str(exc))
                 continue
             seen[path.name] = fingerprint
+            if stat.st_size == 0:
+                context.log.warning(f"{path}: empty file, not registered")
+                continue
+            sha = cached_sha256(path)
+            if owner_of[sha] != key:
+                context.log.warning(f"{path}: same content as shard {owner_of[sha]!r}, not registered twice")
+                continue
             if key not in known:
                 new_keys.append(key)
                 known.add(key)
-            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}@{file_sha256(path)}"))
+            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}@{sha}"))
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[shards.build_add_request(new_keys)] if new_keys else [],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from condpt_dagster.core.io import clear_orphans
 from condpt_dagster.core.lake import CheckpointFiles, DataLake
 from condpt_dagster.core.settings import SettingsError, TrainConfig
 from condpt_dagster.stages.token_blocks import blocks_data_version
@@ -52,6 +53,7 @@ def prepare_run(
     with_blocks = _shards_with_current_blocks(lake, shards, tok_sha)
     files = lake.checkpoint(config.run)
     files.folder.mkdir(parents=True, exist_ok=True)
+    clear_orphans([files.run_spec, files.manifest, files.metrics, files.loss_plot, files.hf_dir])
     spec = RunSpec(
         config=config.model_dump(mode="json"),
         lake_root=str(lake.root),

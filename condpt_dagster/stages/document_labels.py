@@ -191,18 +191,30 @@ class LabelsReport:
         return counts["documents"] == counts["label_rows"] and not any(counts[k] for k in extra)
 
 
+class LabelsRejected(RuntimeError):
+    """The new labels fail a blocking check; they were not published and the previous file is unchanged."""
+
+    def __init__(self, shard: str, coverage: dict[str, int], contract: dict[str, int]) -> None:
+        failed = {k: v for k, v in {**coverage, **contract}.items() if v and k not in ("documents", "label_rows")}
+        super().__init__(f"shard {shard!r}: new labels fail blocking checks {failed}; not published")
+        self.coverage, self.contract = coverage, contract
+
+
 def label_and_check(
     lake: DataLake, shard: str, labeler: Labeler, batch_docs: int, progress: Callable[[int], None] | None = None
 ) -> LabelsReport:
-    """Label a shard, then measure coverage, the label contract and drift (what the asset checks report)."""
-    stats = label_shard(lake.raw(shard), lake.labels(shard), labeler, batch_docs, progress)
-    return LabelsReport(
-        stats=stats,
-        coverage=label_coverage(lake.raw(shard), lake.labels(shard)),
-        contract=label_quality(lake.labels(shard)),
-        drift=record_drift(lake.label_distributions(shard), labeler.version(), label_distribution(lake.labels(shard))),
-        data_version=file_data_version(lake.labels(shard)),
-    )
+    """Label a shard into a temporary file, check coverage and the label contract, and publish only if both
+    pass (else raise LabelsRejected); then record the drift against the previous labeler version."""
+    raw = lake.raw(shard)
+    with atomic_output(lake.labels(shard)) as tmp:
+        stats = label_shard(raw, tmp, labeler, batch_docs, progress)
+        coverage, contract = label_coverage(raw, tmp), label_quality(tmp)
+        report = LabelsReport(stats, coverage, contract, Drift(None, {}), file_data_version(tmp))
+        if not report.covered or any(contract.values()):
+            raise LabelsRejected(shard, coverage, contract)
+    distribution = label_distribution(lake.labels(shard))
+    report.drift = record_drift(lake.label_distributions(shard), labeler.version(), distribution)
+    return report
 
 
 def stored_labeler_version(path) -> str | None:

@@ -7,8 +7,7 @@ checkpoints and atomically renames it over ``audit.duckdb``. Readers open the pu
 they never meet a writer's lock and always see a complete snapshot (a reader that opened the previous file
 keeps reading it until it reconnects).
 
-Read-only access for auditors (:func:`open_for_audit`): the connection is read-only, file access is
-limited to the data root and locked, and only SELECT/EXPLAIN statements are accepted.
+Auditors read it through :mod:`condpt_dagster.stages.audit_access`.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from condpt_dagster.core.io import clear_orphans
 from condpt_dagster.core.lake import DataLake
 
 SCHEMA = """
@@ -61,12 +61,6 @@ CREATE OR REPLACE VIEW training_lineage AS
     JOIN labels l ON l.shard = s.shard AND l.id = s.id;
 """
 
-READ_STATEMENTS = {"StatementType.SELECT", "StatementType.EXPLAIN"}
-
-
-class AuditQueryError(ValueError):
-    """An auditor's statement that is not allowed (writes, ATTACH, COPY, files outside the data root)."""
-
 
 @contextmanager
 def writable_copy(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -74,6 +68,7 @@ def writable_copy(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with open(db_path.with_name(db_path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; readers are never blocked
+        clear_orphans([db_path])  # copies left by a killed writer
         tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
         if db_path.exists():
@@ -182,39 +177,3 @@ def audit_shard(db_path: Path, lake: DataLake, shard: str) -> AuditSummary:
             "SELECT rating, count(*) FROM labels WHERE shard = ? GROUP BY rating ORDER BY 2 DESC", [shard]
         ).fetchall()
     return AuditSummary(rows, checkpoint_rows, top_tags, ratings)
-
-
-def open_for_audit(lake: DataLake) -> duckdb.DuckDBPyConnection:
-    if not lake.audit_db.is_file():
-        raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
-    con = duckdb.connect(str(lake.audit_db), read_only=True)
-    con.execute("SET allowed_directories = [?]", [str(lake.root) + os.sep])
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
-
-
-def audit_query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
-    """Run one read-only statement; anything else is refused with the statement type."""
-    statements = con.extract_statements(sql)
-    if len(statements) != 1:
-        raise AuditQueryError(f"give exactly one statement (got {len(statements)})")
-    kind = str(statements[0].type)
-    if kind not in READ_STATEMENTS:
-        raise AuditQueryError(f"only read queries (SELECT, EXPLAIN) are allowed; got {kind.split('.')[-1]}")
-    try:
-        return con.sql(sql, params=params or None).pl()
-    except duckdb.PermissionException as exc:
-        raise AuditQueryError(f"file access outside the data root is not allowed: {exc}") from exc
-
-
-CANNED = {
-    "tags": "SELECT kind, tag, documents, mean_score FROM tag_distribution WHERE kind = ? LIMIT ?",
-    "ratings": "SELECT * FROM rating_distribution",
-    "ratings_by_shard": "SELECT shard, rating, count(*) AS documents FROM labels GROUP BY shard, rating "
-    "ORDER BY shard, documents DESC",
-    "lineage": "SELECT shard, count(DISTINCT id) AS documents, count(DISTINCT block) AS blocks, "
-    "list(DISTINCT labeler_version) AS labeler_versions, any_value(data_version) AS data_version "
-    "FROM training_lineage WHERE run = ? GROUP BY shard ORDER BY shard",
-    "versions": "SELECT * FROM labeler_versions",
-}

@@ -145,7 +145,7 @@ class _ShardWriter:
     def write_batch(self, batch: list[Candidate | Reject]) -> None:
         rejects = [r for r in batch if isinstance(r, Reject)]
         candidates = [c for c in batch if isinstance(c, Candidate)]
-        candidates = self._apply_size_limit(candidates, rejects)
+        candidates = self._serialize_meta(self._apply_size_limit(candidates, rejects), rejects)
         texts = normalize_texts([c.text for c in candidates], self.options) if candidates else []
         kept: list[tuple[Candidate, str, str]] = []
         blake2b, seen, id_owner = hashlib.blake2b, self.text_hashes, self.id_owner
@@ -172,7 +172,7 @@ class _ShardWriter:
                     "id": [doc_id for _, doc_id, _ in kept],
                     "text": [text for _, _, text in kept],
                     "source": [c.source for c, _, _ in kept],
-                    "meta": [orjson.dumps(c.meta, default=str).decode() if c.meta else "{}" for c, _, _ in kept],
+                    "meta": [c.meta_json for c, _, _ in kept],
                     "shard": [self.shard] * len(kept),
                     "line": [c.line for c, _, _ in kept],
                 },
@@ -183,6 +183,19 @@ class _ShardWriter:
             self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
         if rejects:
             self._write_rejects(rejects)
+
+    @staticmethod
+    def _serialize_meta(candidates: list[Candidate], rejects: list[Reject]) -> list[Candidate]:
+        """Meta as JSON text; a record whose meta cannot be written (e.g. nested too deep) is quarantined."""
+        kept = []
+        for cand in candidates:
+            try:
+                cand.meta_json = orjson.dumps(cand.meta, default=str).decode() if cand.meta else "{}"
+            except orjson.JSONEncodeError as exc:
+                rejects.append(Reject(cand.line, cand.raw, "invalid_meta", f"'meta' cannot be serialized: {exc}"))
+                continue
+            kept.append(cand)
+        return kept
 
     def _apply_size_limit(self, candidates: list[Candidate], rejects: list[Reject]) -> list[Candidate]:
         limit = self.options.max_chars
@@ -224,8 +237,8 @@ def ingest_shard(
 ) -> IngestStats:
     """Ingest one shard file; both outputs appear atomically, or neither changes.
 
-    After publishing, the row counts of both files are read back into the stats, so the accounting
-    check (:attr:`IngestStats.balanced`) compares what is really on disk.
+    Before publishing, the row counts of both files are read back into the stats and must account for
+    every record read (:attr:`IngestStats.balanced`); otherwise nothing is published.
     """
     options = options or IngestOptions()
     path = Path(source)
@@ -241,8 +254,12 @@ def ingest_shard(
         if stats.read == 0:
             raise IngestError(f"{path}: no records ({stats.blank_lines} blank lines)")
         stats.content_hash = writer.content.hexdigest()
-    stats.rows_in_raw = parquet_row_count(raw_out)
-    stats.rows_in_quarantine = parquet_row_count(quarantine_out)
+        stats.rows_in_raw, stats.rows_in_quarantine = parquet_row_count(raw_tmp), parquet_row_count(q_tmp)
+        if not stats.balanced:  # checked on the files before they are published
+            raise IngestError(
+                f"{path}: {stats.read} records read but {stats.rows_in_raw} written + {stats.duplicates} duplicates "
+                f"+ {stats.rows_in_quarantine} quarantined; nothing published"
+            )
     return stats
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles, DataLake
 from condpt_dagster.core.settings import TrainConfig
 
@@ -49,7 +50,7 @@ class RunSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+        atomic_write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> RunSpec:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from condpt_dagster.defs.instance import ensure_instance_config
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -71,7 +73,7 @@ def dagster_dev(env: dict[str, str], log_path: Path, startup_timeout: float = 18
 
 
 def service_env(data_root: Path, dagster_home: Path, **extra: str) -> dict[str, str]:
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    ensure_instance_config(dagster_home)  # the instance `condpt` creates: run monitoring on
     return {
         **os.environ,
         "CONDPT_DATA_ROOT": str(data_root),

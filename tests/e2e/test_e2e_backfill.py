@@ -15,7 +15,7 @@ from dagster_graphql import DagsterGraphQLClient
 from e2e_util import BIN, dagster_dev, service_env, wait_until
 
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.stages.label_audit import audit_query, open_for_audit
+from condpt_dagster.stages.audit_access import audit_query, open_for_audit
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,159 @@
+"""Read-only access to ``audit.duckdb`` for auditors: what ``condpt audit`` runs.
+
+Two layers keep an auditor's SQL from writing anything:
+1. by construction, the connection is read-only and opened with ``enable_external_access = false`` (and
+   the configuration locked): DuckDB refuses every file operation — COPY ... TO, ATTACH, read_parquet,
+   INSTALL — whatever the statement is. Everything auditors query lives in tables of ``audit.duckdb``.
+2. an allow-list on DuckDB's own parse of the statement: one SELECT (WITH ... SELECT, DESCRIBE, SUMMARIZE
+   parse as SELECT) or a plain EXPLAIN of one; EXPLAIN ANALYZE (which executes its statement) and table
+   functions other than pure generators are refused.
+
+Every query runs under a deadline (the connection is interrupted when it passes) and results can be
+fetched with a row limit or streamed in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from condpt_dagster.core.lake import DataLake
+
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})  # generate rows, touch nothing
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?P<analyze>ANALY[SZ]E\b)?", re.IGNORECASE)
+DEFAULT_TIMEOUT = 60.0
+
+
+class AuditQueryError(ValueError):
+    """An auditor's statement that is refused or fails; the message is DuckDB's or says why."""
+
+
+def open_for_audit(lake: DataLake) -> duckdb.DuckDBPyConnection:
+    if not lake.audit_db.is_file():
+        raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
+    config = {"enable_external_access": False, "lock_configuration": True}
+    return duckdb.connect(str(lake.audit_db), read_only=True, config=config)
+
+
+def _table_functions(node: Any) -> set[str]:
+    """Names of every table function in a serialized statement."""
+    if isinstance(node, list):
+        return set().union(*(_table_functions(n) for n in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {node["function"]["function_name"]} if node.get("type") == "TABLE_FUNCTION" else set()
+    return found.union(*(_table_functions(v) for v in node.values()))
+
+
+def _check_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    parsed = json.loads(con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
+    if parsed.get("error"):
+        raise AuditQueryError(f"only read queries are allowed: {parsed.get('error_message', 'not a SELECT')}")
+    refused = _table_functions(parsed["statements"]) - ALLOWED_TABLE_FUNCTIONS
+    if refused:
+        raise AuditQueryError(
+            f"table function(s) {', '.join(sorted(refused))} are not allowed: auditors query the tables and views "
+            "of audit.duckdb"
+        )
+
+
+def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """The allow-list: exactly one SELECT, or a plain EXPLAIN of one."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise AuditQueryError(f"SQL error: {exc}") from exc
+    if len(statements) != 1:
+        raise AuditQueryError(f"give exactly one statement (got {len(statements)})")
+    statement = statements[0]
+    kind = str(statement.type).split(".")[-1]
+    query = statement.query
+    if kind == "EXPLAIN":
+        match = _EXPLAIN.match(query)
+        if match is None or match.group("analyze"):
+            raise AuditQueryError("EXPLAIN ANALYZE runs its statement and is not allowed; use plain EXPLAIN")
+        query = query[match.end() :]
+        inner = con.extract_statements(query)
+        kind = str(inner[0].type).split(".")[-1] if len(inner) == 1 else "several statements"
+    if kind != "SELECT":
+        raise AuditQueryError(f"only read queries (SELECT, EXPLAIN SELECT) are allowed; got {kind}")
+    _check_select(con, query)
+
+
+@contextmanager
+def _deadline(con: duckdb.DuckDBPyConnection, seconds: float | None) -> Iterator[None]:
+    """Interrupt the connection when ``seconds`` pass; translate DuckDB errors into AuditQueryError."""
+    timer = threading.Timer(seconds, con.interrupt) if seconds else None
+    if timer:
+        timer.start()
+    try:
+        yield
+    except duckdb.InterruptException as exc:
+        raise AuditQueryError(f"query stopped after {seconds:g} s (raise --timeout)") from exc
+    except duckdb.PermissionException as exc:
+        raise AuditQueryError(f"file access is not allowed to auditors: {exc}") from exc
+    except duckdb.Error as exc:
+        raise AuditQueryError(f"SQL error: {exc}") from exc
+    finally:
+        if timer:
+            timer.cancel()
+
+
+def audit_query(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list | None = None,
+    *,
+    check: bool = True,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_rows: int | None = None,
+) -> pl.DataFrame:
+    """Run one read-only statement; at most ``max_rows + 1`` rows come back (one more shows truncation)."""
+    if check:
+        check_statement(con, sql)
+    with con.cursor() as cursor, _deadline(cursor, timeout):  # a cursor per query: nothing left unfinished
+        result = cursor.sql(sql, params=params or None)
+        if max_rows is None:
+            return result.pl()
+        reader = result.to_arrow_reader(max(1, min(max_rows + 1, 100_000)))
+        frames, rows = [], 0
+        for batch in reader:
+            frames.append(pl.from_arrow(batch))
+            rows += batch.num_rows
+            if rows > max_rows:
+                break
+        frame = pl.concat(frames) if frames else pl.from_arrow(reader.schema.empty_table())
+        return frame.head(max_rows + 1)
+
+
+def stream_query(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    batch_rows: int = 50_000,
+) -> Iterator[pl.DataFrame]:
+    """Every row of one checked statement, in batches, so large results never sit in memory at once."""
+    check_statement(con, sql)
+    with con.cursor() as cursor, _deadline(cursor, timeout):
+        for batch in cursor.sql(sql, params=params or None).to_arrow_reader(batch_rows):
+            yield pl.from_arrow(batch)
+
+
+CANNED = {
+    "tags": "SELECT kind, tag, documents, mean_score FROM tag_distribution WHERE kind = ? LIMIT ?",
+    "ratings": "SELECT * FROM rating_distribution",
+    "ratings_by_shard": "SELECT shard, rating, count(*) AS documents FROM labels GROUP BY shard, rating "
+    "ORDER BY shard, documents DESC",
+    "lineage": "SELECT shard, count(DISTINCT id) AS documents, count(DISTINCT block) AS blocks, "
+    "list(DISTINCT labeler_version) AS labeler_versions, any_value(data_version) AS data_version "
+    "FROM training_lineage WHERE run = ? GROUP BY shard ORDER BY shard",
+    "versions": "SELECT * FROM labeler_versions",
+}

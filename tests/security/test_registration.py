@@ -1,0 +1,90 @@
+"""Issue 17, part 2: registering shards never loses or duplicates data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from condpt_dagster.cli import main as cli
+from condpt_dagster.core.settings import Settings
+from condpt_dagster.defs.definitions import build_definitions
+from condpt_dagster.resources import DataLakeResource
+
+
+def shard_file(path: Path, texts: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(json.dumps({"text": t}) + "\n" for t in texts)
+    return path
+
+
+@pytest.fixture
+def add(lake, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, ["add-shards", *args, "--data", str(lake.root)])
+
+    return run
+
+
+def test_other_content_under_an_existing_name_is_refused_or_replaced_keeping_the_old(lake, tmp_path, add):
+    first = shard_file(tmp_path / "one" / "base-000.jsonl.gz", ["original"])
+    other = shard_file(tmp_path / "two" / "base-000.jsonl.gz", ["different"])
+    assert add(str(first)).exit_code == 0
+    refused = add(str(other))
+    assert refused.exit_code == 1 and "already exists with other content" in refused.output
+    assert (lake.inbox / "base-000.jsonl.gz").read_bytes() == first.read_bytes()  # nothing overwritten
+    replaced = add("--replace", str(other))
+    assert replaced.exit_code == 0 and "replaced shard base-000" in replaced.output
+    assert (lake.inbox / "base-000.jsonl.gz").read_bytes() == other.read_bytes()
+    [archived] = list(lake.replaced_dir.iterdir())
+    assert archived.read_bytes() == first.read_bytes()
+
+
+def test_same_content_under_a_new_name_is_refused_with_the_existing_name(lake, tmp_path, add):
+    original = shard_file(tmp_path / "a.jsonl.gz", ["same text"])
+    copy = tmp_path / "b.jsonl.gz"
+    copy.write_bytes(original.read_bytes())
+    assert add(str(original)).exit_code == 0
+    refused = add(str(copy))
+    assert refused.exit_code == 1 and "same content as shard 'a'" in refused.output
+    assert not (lake.inbox / "b.jsonl.gz").exists()
+    assert add("--allow-duplicate", str(copy)).exit_code == 0 and (lake.inbox / "b.jsonl.gz").exists()
+
+
+@pytest.mark.parametrize("name", ["nl\n.jsonl", "-x.jsonl", "a b.jsonl"])
+def test_bad_names_and_empty_files_are_refused_at_registration(lake, tmp_path, add, name):
+    bad = tmp_path / name
+    bad.write_text('{"text": "x"}\n')
+    result = add(str(bad))
+    assert result.exit_code == 1 and "shard name" in result.output and "Traceback" not in result.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    result = add(str(empty))
+    assert result.exit_code == 1 and "file is empty" in result.output
+    assert not lake.inbox.exists() or not list(lake.inbox.iterdir())
+
+
+def test_registering_the_same_file_again_is_a_no_op(lake, tmp_path, add):
+    path = shard_file(tmp_path / "s.jsonl.gz", ["text"])
+    assert "registered 1 new shard(s): s" in add(str(path)).output
+    again = add(str(path))
+    assert again.exit_code == 0 and "registered 0 new shard(s): - (1 already known)" in again.output
+
+
+def test_sensor_requests_a_duplicate_content_only_once(lake):
+    shard_file(lake.inbox / "a.jsonl.gz", ["same"])
+    (lake.inbox / "b.jsonl.gz").write_bytes((lake.inbox / "a.jsonl.gz").read_bytes())
+    (lake.inbox / "c.jsonl").write_bytes(b"")
+    defs = build_definitions(Settings(data_root=str(lake.root)))
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    with dg.instance_for_test() as instance:
+        resources = {"lake": DataLakeResource(root=str(lake.root))}
+        result = sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
+    assert [r.partition_key for r in result.run_requests] == ["a"]
