@@ -7,7 +7,6 @@ import dagster as dg
 from condpt_dagster.core.settings import FinetuneOptions
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.labelers.base import Labeler
-from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import labeler_adapter as stage
 
@@ -26,7 +25,7 @@ def build_labeler_adapter(options: FinetuneOptions, baseline: Labeler | None = N
     def labeler_adapter(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         source = Path(options.tagged_path) if options.tagged_path else lake.lake.tagged_sample
         out = lake.lake.labeler_adapter
-        outcome = stage.train_adapter(source, out, options, baseline or CompositeLabeler())
+        outcome = stage.train_adapter(source, out, options, baseline)
         report = outcome.report
         if report.single_example_tags:
             context.log.warning(f"tags with a single example (not learnable/validated): {report.single_example_tags}")

@@ -17,6 +17,7 @@ import polars as pl
 from condpt_dagster.core.lake import AdapterFiles
 from condpt_dagster.core.settings import FinetuneOptions
 from condpt_dagster.labelers.base import Labeler
+from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.finetune import FinetuneReport, composite_tag_sets, finetune, tag_metrics
 
 # Bump when training or the comparison changes for the same tagged set and options.
@@ -51,7 +52,11 @@ def zero_shot_metrics(labeler: Labeler, validation: Path, tags: list[str]) -> di
     return tag_metrics(tags, y_true, y_pred)
 
 
-def train_adapter(tagged_path: Path, out: AdapterFiles, options: FinetuneOptions, baseline: Labeler) -> AdapterOutcome:
-    """Train and save the adapter into ``out``, then measure ``baseline`` on the same validation documents."""
+def train_adapter(
+    tagged_path: Path, out: AdapterFiles, options: FinetuneOptions, baseline: Labeler | None = None
+) -> AdapterOutcome:
+    """Train and save the adapter into ``out``, then measure ``baseline`` (default: the zero-shot composite
+    labeler, what the adapter is meant to improve on) on the same validation documents."""
     report = finetune(tagged_path, out.folder, options)
+    baseline = baseline or CompositeLabeler()
     return AdapterOutcome(report, zero_shot_metrics(baseline, out.validation, report.tags))
