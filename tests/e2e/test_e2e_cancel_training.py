@@ -32,7 +32,7 @@ def test_cancel_stops_training(tmp_path):
     )
     lake.inbox.mkdir(parents=True, exist_ok=True)
     for shard in ("a", "b"):  # register the shards whose blocks exist
-        (tmp_path / f"{shard}.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n'))
+        (tmp_path / f"{shard}.jsonl.gz").write_bytes(gzip.compress(f'{{"text": "{shard}"}}\n'.encode()))
     env = service_env(lake.root, tmp_path / "dagster_home", CONDPT_INBOX_SENSOR="stopped", CONDPT_CONFIG=str(config))
     subprocess.run(
         [str(BIN / "condpt"), "add-shards", str(tmp_path / "a.jsonl.gz"), str(tmp_path / "b.jsonl.gz")],
