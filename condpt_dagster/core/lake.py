@@ -78,6 +78,7 @@ class CheckpointFiles:
     folder: Path
 
     run_spec = property(lambda self: self.folder / "run.json")
+    lock = property(lambda self: self.folder / ".lock")  # held by the launcher of a live training run
     deepspeed_dir = property(lambda self: self.folder / "deepspeed")
     identity = property(lambda self: self.folder / "deepspeed" / "identity")
     latest = property(lambda self: self.folder / "deepspeed" / "latest")

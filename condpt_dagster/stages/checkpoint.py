@@ -19,6 +19,7 @@ from condpt_dagster.core.lake import CheckpointFiles, DataLake
 from condpt_dagster.core.settings import SettingsError, TrainConfig
 from condpt_dagster.stages.token_blocks import blocks_data_version
 from condpt_dagster.stages.tokenizer import tokenizer_sha256
+from condpt_dagster.training.guard import RunFolderBusy, check_run_lock
 from condpt_dagster.training.run_spec import REVISION, RunSpec
 
 
@@ -53,6 +54,10 @@ def prepare_run(
     with_blocks = _shards_with_current_blocks(lake, shards, tok_sha)
     files = lake.checkpoint(config.run)
     files.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        check_run_lock(files.lock)  # never rewrite the folder of a run that is still training
+    except RunFolderBusy as exc:
+        raise LaunchError(str(exc)) from exc
     clear_orphans([files.run_spec, files.manifest, files.metrics, files.loss_plot, files.hf_dir])
     spec = RunSpec(
         config=config.model_dump(mode="json"),
@@ -84,7 +89,13 @@ def free_port() -> int:
 
 
 def launch_command(config: TrainConfig, spec_path: Path) -> list[str]:
-    """torchrun (one node, CPU or GPU) or the deepspeed launcher (GPUs, hostfile for several nodes)."""
+    """torchrun (one node, CPU or GPU) or the deepspeed launcher (GPUs, hostfile for several nodes), behind
+    the guard that ties every process to its parent and holds the run folder's lock."""
+    guard = [sys.executable, "-m", "condpt_dagster.training.guard", "--lock", str(spec_path.parent / ".lock"), "--"]
+    return guard + _launcher(config, spec_path)
+
+
+def _launcher(config: TrainConfig, spec_path: Path) -> list[str]:
     entry = ["condpt_dagster.training.train", "--spec", str(spec_path)]
     if config.launcher == "torchrun":
         return [

@@ -32,6 +32,7 @@ from condpt_dagster.core.lake import CheckpointFiles
 from condpt_dagster.core.settings import TrainConfig
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
 from condpt_dagster.training.export import export_hf, pipes_metadata, write_outputs
+from condpt_dagster.training.guard import die_with_parent
 from condpt_dagster.training.model import build_model, count_parameters
 from condpt_dagster.training.run_spec import RunSpec
 
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="run spec JSON written by the checkpoint asset")
     args = parser.parse_args(argv)
+    die_with_parent()  # torchrun starts ranks in their own sessions: tie them to the launcher's life
     spec = RunSpec.load(args.spec)
     rank = int(os.environ.get("RANK", "0"))
     with contextlib.ExitStack() as stack:

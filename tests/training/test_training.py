@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import dagster as dg
+import psutil
 import pytest
 import torch
 from click.testing import CliRunner
@@ -122,6 +123,15 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
     assert result.exit_code == 0 and "--- sample 1" in result.output, result.output
 
 
+def ranks_of(spec_path) -> list[psutil.Process]:
+    """Live processes of a training run (their command line names its spec)."""
+    procs = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if str(spec_path) in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            procs.append(proc)
+    return procs
+
+
 def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     config = TrainConfig(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
     _spec, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)
@@ -137,8 +147,16 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     while latest_step() < 10 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert proc.poll() is None, "training ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)  # same run, still live
+    assert second.returncode != 0 and "another launcher" in second.stderr
+    with pytest.raises(SettingsError, match="another launcher"):
+        prepare_run(small_lake, ["a", "b"], config, CONDITIONING)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher's group; ranks run in sessions of their own
     proc.wait()
+    wait_until_gone = time.monotonic() + 60
+    while ranks_of(spec_path) and time.monotonic() < wait_until_gone:
+        time.sleep(0.2)
+    assert not ranks_of(spec_path), "a rank outlived its launcher"
     assert not (small_lake.checkpoints_dir / "crash" / "manifest.json").exists()
     _, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)  # same run: kept
     done = subprocess.run(launch_command(config, spec_path), capture_output=True, text=True, timeout=300)
