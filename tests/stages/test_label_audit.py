@@ -185,3 +185,20 @@ def test_audit_cli(audited, tmp_path):
     assert out.exit_code == 0 and (tmp_path / "l.csv").read_text().startswith("shard,documents,blocks")
     out = runner.invoke(cli, ["audit", "sql", "DROP TABLE labels", "--data", str(audited.root)])
     assert out.exit_code != 0 and "only read queries" in out.output
+
+
+def test_tag_cooccurrence_is_precomputed_per_shard_and_follows_upserts(audited):
+    direct = """
+        SELECT a.tag, b.tag, count(*) FROM tags a JOIN tags b
+        ON a.shard = b.shard AND a.id = b.id AND a.tag < b.tag WHERE a.kind = 'tag' AND b.kind = 'tag'
+        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"""
+    con = open_for_audit(audited)
+    view = audit_query(con, "SELECT tag_a, tag_b, documents FROM tag_cooccurrence").rows()
+    assert view == con.execute(direct).fetchall() and ("common", "sports") in {(a, b) for a, b, _ in view}
+    con.close()
+    write_shard(audited, "b", 3)  # shard b replaced: its pairs must be recounted, not added
+    with writable_copy(audited.audit_db) as writer:
+        upsert_shard(writer, audited, "b")
+    con = open_for_audit(audited)
+    view = audit_query(con, "SELECT tag_a, tag_b, documents FROM tag_cooccurrence").rows()
+    assert view == con.execute(direct).fetchall() and sum(n for *_, n in view) == 30 + 3
