@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from condpt_dagster.core.io import atomic_write_text
+
 HASH_CACHE_NAME = ".condpt-sha256.json"  # beside the hashed files: {name: [size, mtime_ns, sha256]}
 USER_HASH_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "condpt" / "sha256"
 
@@ -62,8 +64,6 @@ def _read_cache(path: Path) -> dict[str, list]:
 
 def cached_sha256(path: str | os.PathLike[str]) -> str:
     """sha256 of a file, recomputed only when its size or mtime changed since the cached value."""
-    from condpt_dagster.core.io import atomic_write_text
-
     file = Path(path).resolve()
     stat = file.stat()
     cache_path = _cache_file(file.parent)
