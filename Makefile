@@ -56,7 +56,7 @@ lint: install
 	$(BIN)/ruff check condpt_dagster tests bench
 
 ui: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.defs.instance import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
