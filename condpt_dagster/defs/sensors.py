@@ -1,6 +1,5 @@
 """The inbox sensor: new shard files become partitions and runs, each file exactly once."""
 
-import contextlib
 import json
 import os
 
@@ -10,16 +9,7 @@ from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.lake import ShardNameError, split_shard_name
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
-
-
-def first_owner_by_content(paths) -> dict[str, str]:
-    """sha256 -> the first shard (by name) with that content; later copies are duplicates."""
-    owners: dict[str, str] = {}
-    for path in paths:
-        with contextlib.suppress(ShardNameError):
-            if path.stat().st_size:
-                owners.setdefault(cached_sha256(path), split_shard_name(path)[0])
-    return owners
+from condpt_dagster.stages.inbox import inbox_hashes
 
 
 def build_inbox_sensor(job) -> dg.SensorDefinition:
@@ -39,7 +29,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
         known = set(context.instance.get_dynamic_partitions(shards.name))
         new_keys, requests = [], []
-        owner_of = first_owner_by_content(lake.lake.inbox_files())
+        owner_of = inbox_hashes(lake.lake)
         for path in lake.lake.inbox_files():
             stat = path.stat()
             fingerprint = [stat.st_size, stat.st_mtime_ns]

@@ -12,6 +12,7 @@ A shard's name is its partition key and its content is identified by sha256:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,15 @@ class Registration:
 
 
 def inbox_hashes(lake: DataLake) -> dict[str, str]:
-    """sha256 -> shard key of every inbox file (hashes cached beside the files)."""
-    return {cached_sha256(path): split_shard_name(path)[0] for path in lake.inbox_files()}
+    """sha256 -> the first shard (by name) with that content, over the inbox files that can be shards
+    (empty files and bad names skipped); a later file with the same content is a duplicate."""
+    owners: dict[str, str] = {}
+    for path in lake.inbox_files():
+        with contextlib.suppress(ShardNameError):
+            key, _ = split_shard_name(path)
+            if path.stat().st_size:
+                owners.setdefault(cached_sha256(path), key)
+    return owners
 
 
 def _plan_one(lake: DataLake, path: Path, known: dict[str, str], replace: bool, allow_duplicate: bool):

@@ -12,7 +12,6 @@ Auditors read it through :mod:`condpt_dagster.stages.audit_access`.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from condpt_dagster.core.io import clear_orphans
+from condpt_dagster.core.io import clear_orphans, exclusive_lock
 from condpt_dagster.core.lake import DataLake
 
 SCHEMA = """
@@ -66,11 +65,9 @@ CREATE OR REPLACE VIEW training_lineage AS
 def writable_copy(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a private copy of the database, published atomically when the block succeeds."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(db_path.with_name(db_path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; readers are never blocked
+    with exclusive_lock(db_path.with_name(db_path.name + ".lock")):  # one writer; readers never blocked
         clear_orphans([db_path])  # copies left by a killed writer
         tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
         if db_path.exists():
             shutil.copy2(db_path, tmp)
         con = duckdb.connect(str(tmp))

@@ -157,6 +157,8 @@ def train_tokenizer(
     examples: Iterable[tuple[str, str]] = []
     if not options.base_tokenizer_dir:
         files = lake.conditioned_files()
+        if not files:
+            raise FileNotFoundError(f"{lake.conditioned_dir}: no conditioned examples; materialize them first")
         log(f"training tokenizer on up to {options.sample_docs} examples from {len(files)} shard(s)")
         examples = sample_examples(files, options.sample_docs)
     build_tokenizer(examples, lake.tokenizer_dir, options)

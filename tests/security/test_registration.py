@@ -88,3 +88,10 @@ def test_sensor_requests_a_duplicate_content_only_once(lake):
         resources = {"lake": DataLakeResource(root=str(lake.root))}
         result = sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
     assert [r.partition_key for r in result.run_requests] == ["a"]
+
+
+def test_a_stray_file_in_the_inbox_does_not_break_registration(lake, tmp_path, add):
+    (lake.inbox / "notes here.jsonl").write_text('{"text": "not a shard name"}\n')  # dropped by hand
+    (lake.inbox / "empty.jsonl").write_bytes(b"")
+    result = add(str(shard_file(tmp_path / "s.jsonl.gz", ["text"])))
+    assert result.exit_code == 0 and "registered 1 new shard(s): s" in result.output, result.output
