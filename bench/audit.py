@@ -30,7 +30,17 @@ from condpt_dagster.stages.audit_access import CANNED, AuditQueryError, audit_qu
 from condpt_dagster.stages.label_audit import record_checkpoints, upsert_shard, writable_copy
 from condpt_dagster.stages.token_blocks import SPANS_SCHEMA
 
-TOPICS = ["movies", "politics", "business", "technology", "science", "health", "sports", "crime", "world"]
+TOPICS = [
+    "entertainment",
+    "politics",
+    "finance-business",
+    "software",
+    "science-tech",
+    "health",
+    "sports-fitness",
+    "crime-law",
+    "history",
+]
 WORDS = [f"keyword{i}" for i in range(3000)]
 
 
@@ -58,6 +68,7 @@ def write_shard(lake: DataLake, shard: str, n: int, rng: random.Random) -> None:
             "rating": rng.choice(["G", "G", "PG", "PG-13", "R"]),
             "sfw": True,
             "sentiment": rng.choice(["positive", "negative"]),
+            "format": rng.choice(["news", "fiction", "review", "forum"]),
             "language": "en",
             "synopsis": "A synopsis line of moderate length for the benchmark.",
             "length": "medium",

@@ -64,6 +64,7 @@ def agreement(a, b) -> dict[str, float]:
 
     return {
         "top topic": sum(x.topics[:1] == y.topics[:1] for x, y in zip(a, b, strict=True)) / n,
+        "format": sum(x.format == y.format for x, y in zip(a, b, strict=True)) / n,
         "sentiment": sum(x.sentiment == y.sentiment for x, y in zip(a, b, strict=True)) / n,
         "synopsis": sum(x.synopsis == y.synopsis for x, y in zip(a, b, strict=True)) / n,
         "tags (mean Jaccard)": sum(jaccard(x.tags, y.tags) for x, y in zip(a, b, strict=True)) / n,

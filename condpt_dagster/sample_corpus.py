@@ -114,10 +114,13 @@ def write_sample_shards(docs: list[dict[str, Any]], inbox: Path, n_shards: int, 
 
 def tagged_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sample corpus's own labels as a tagged set for the labeler adapter: reviews are tagged
-    ``topic:movies`` and ``sentiment:<label>``; news articles have no tag (negatives for every tag)."""
+    ``topic:entertainment``, ``format:review`` and ``sentiment:<label>``; news articles ``format:news``."""
     rows = []
     for doc in docs:
         meta = doc["meta"]
-        tags = ["topic:movies", f"sentiment:{meta['sentiment']}"] if meta["domain"] == "review" else []
+        if meta["domain"] == "review":
+            tags = ["topic:entertainment", "format:review", f"sentiment:{meta['sentiment']}"]
+        else:
+            tags = ["format:news"]
         rows.append({"text": doc["text"], "tags": tags})
     return rows

@@ -43,6 +43,7 @@ def label_row(doc_id: str, **fields: Any) -> dict[str, Any]:
         "rating": "G",
         "sfw": True,
         "sentiment": "neutral",
+        "format": "news",
         "language": "en",
         "synopsis": "A text.",
         "length": "short",

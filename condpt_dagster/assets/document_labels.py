@@ -14,6 +14,7 @@ LABEL_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for 
 COVERAGE_CHECK = "one_label_per_document"
 CONTRACT_CHECKS = {  # check name -> (count that must be 0, description)
     "rating_in_allowed_set": ("rating_not_allowed", "Every rating is one of G, PG, PG-13, R."),
+    "format_in_allowed_set": ("format_not_allowed", "Every format is one of the known formats (or unknown)."),
     "synopsis_present": ("synopsis_empty", "Every synopsis is non-empty."),
     "synopsis_within_limit": ("synopsis_too_long", f"Every synopsis has at most {SYNOPSIS_MAX_CHARS} characters."),
     "tag_count_within_limit": ("too_many_tags", f"No document has more than {MAX_TAGS} tags."),
@@ -30,7 +31,7 @@ CHECK_SPECS = [
     dg.AssetCheckSpec(
         DRIFT_CHECK,
         asset="document_labels",
-        description=f"Warns when rating, top-topic or sentiment shares move by more than {stage.DRIFT_LIMIT} "
+        description=f"Warns when rating, top-topic, sentiment or format shares move by more than {stage.DRIFT_LIMIT} "
         "(total variation) from the shard's labels of the previous labeler version.",
     ),
 ]
@@ -64,7 +65,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         group_name="labels",
         kinds={"parquet", "pytorch"},
         code_version=labeler.version(),
-        description="Tags, topics, rating, SFW, sentiment, language and synopsis for every document of a "
+        description="Tags, topics, format, rating, SFW, sentiment, language and synopsis for every document of a "
         "shard (labels/<shard>.parquet), written by the configured labeler.",
         check_specs=CHECK_SPECS,
     )
@@ -98,6 +99,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
                 "topics": count_table("topic", stats.topics.most_common()),
                 "ratings": count_table("rating", stats.ratings.most_common()),
                 "sentiments": count_table("sentiment", stats.sentiments.most_common()),
+                "formats": count_table("format", stats.formats.most_common()),
                 "languages": count_table("language", stats.languages.most_common(10)),
                 "examples": records_table(stats.examples),
             },

@@ -74,7 +74,9 @@ def _audit_run(sql: str, params: list, opts: dict) -> None:
 
 @audit.command("tags")
 @click.option("--top", default=50, show_default=True)
-@click.option("--kind", type=click.Choice(["tag", "topic", "rating", "sentiment"]), default="tag", show_default=True)
+@click.option(
+    "--kind", type=click.Choice(["tag", "topic", "rating", "sentiment", "format"]), default="tag", show_default=True
+)
 @_query_options
 def audit_tags(top: int, kind: str, **opts) -> None:
     """Most frequent labels of one kind across the corpus."""

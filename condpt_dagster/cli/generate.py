@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from condpt_dagster.cli.common import split_list
-from condpt_dagster.core.vocab import RATINGS, STEERABLE_SENTIMENTS
+from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS, STEERABLE_SENTIMENTS
 
 
 @click.command()
@@ -17,6 +17,7 @@ from condpt_dagster.core.vocab import RATINGS, STEERABLE_SENTIMENTS
 @click.option("--rating", type=click.Choice(RATINGS))
 @click.option("--sfw/--nsfw", default=None)
 @click.option("--sentiment", type=click.Choice(STEERABLE_SENTIMENTS))
+@click.option("--format", "doc_format", type=click.Choice(STEERABLE_FORMATS), help="Document format (genre).")
 @click.option("--synopsis", help="One-line synopsis.")
 @click.option("--samples", default=1, show_default=True)
 @click.option("--max-new-tokens", default=120, show_default=True)
@@ -30,6 +31,7 @@ def generate(
     rating,
     sfw,
     sentiment,
+    doc_format,
     synopsis,
     samples: int,
     max_new_tokens: int,
@@ -46,6 +48,7 @@ def generate(
         "rating": rating,
         "sfw": sfw,
         "sentiment": sentiment,
+        "format": doc_format,
         "synopsis": synopsis,
     }
     labels = {k: v for k, v in labels.items() if v is not None}

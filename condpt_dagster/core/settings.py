@@ -121,7 +121,9 @@ class LabelerSettings(Section):
 class ConditioningOptions(Section):
     SECTION = "conditioning"
     template: Literal["laion", "control_tokens", "metadata"] = Field("laion", description="Header template.")
-    fields: tuple[str, ...] = Field(("rating", "topics", "tags", "synopsis"), description="Labels in the header.")
+    fields: tuple[str, ...] = Field(
+        ("rating", "format", "topics", "sentiment", "tags", "synopsis"), description="Labels in the header, in order."
+    )
     conditional_dropout: float = Field(0.01, ge=0, le=1, description="Share of documents with no header.")
     field_dropout: dict[str, float] = Field(default_factory=dict, description="Field -> share without it.")
     seed: int = Field(0, description="Seed of the deterministic dropout draws.")

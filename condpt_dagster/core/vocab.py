@@ -12,17 +12,38 @@ from typing import Any
 RATINGS = ("G", "PG", "PG-13", "R")
 SENTIMENTS = ("positive", "negative", "neutral", "unknown")  # unknown: the labeler gave none
 STEERABLE_SENTIMENTS = ("positive", "negative", "neutral")
+# The document's format (genre / register), after WebOrganizer's format domains (Wettig et al. 2025), merged
+# to what a small encoder tells apart; "unknown": the labeler gave none. Slugs, so each is one control token.
+FORMATS = (
+    "news",
+    "fiction",
+    "poetry",
+    "academic",
+    "encyclopedic",
+    "tutorial",
+    "review",
+    "opinion",
+    "personal-blog",
+    "forum",
+    "legal",
+    "product-page",
+    "transcript",
+    "code",
+    "list",
+    "unknown",
+)
+STEERABLE_FORMATS = FORMATS[:-1]
 LENGTHS = ("short", "medium", "long", "very long")
 LENGTH_LIMITS = ((100, "short"), (500, "medium"), (2000, "long"))  # words below each limit; beyond: very long
 UNDETERMINED_LANGUAGE = "und"
 
 # Label contract (blocking checks on document_labels).
 SYNOPSIS_MAX_CHARS = 200
-MAX_TAGS = 16
+MAX_TAGS = 16  # what a labels file may hold; the composite labeler emits at most 10
 
 # Conditioning fields, in the order a header may render them, and those with a finite value set.
-CONDITION_FIELDS = ("rating", "sfw", "topics", "tags", "sentiment", "language", "length", "synopsis")
-CLOSED_FIELDS = ("rating", "sfw", "topics", "sentiment", "language", "length")
+CONDITION_FIELDS = ("rating", "sfw", "format", "topics", "tags", "sentiment", "language", "length", "synopsis")
+CLOSED_FIELDS = ("rating", "sfw", "format", "topics", "sentiment", "language", "length")
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -44,6 +65,7 @@ def control_vocabulary(topics: Iterable[str], languages: Iterable[str]) -> list[
     closed = {
         "rating": RATINGS,
         "sfw": (True, False),
+        "format": FORMATS,
         "sentiment": SENTIMENTS,
         "length": LENGTHS,
         "topic": tuple(topics),

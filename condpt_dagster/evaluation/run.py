@@ -121,7 +121,7 @@ def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[di
 
 
 def _headline(losses, gains, control, requests, attribution) -> dict[str, Any]:
-    lifts = [control[f]["mean_lift"] for f in ("topics", "rating", "sentiment") if f in control]
+    lifts = [control[f]["mean_lift"] for f in ("topics", "rating", "format", "sentiment") if f in control]
     finite = [x for x in lifts if x is not None and np.isfinite(x)]
     return {
         "loss_true_header": losses.get("true_header"),
@@ -183,9 +183,11 @@ def _requests(labels: list[dict[str, Any]], options: EvalOptions) -> dict[str, l
     topics = Counter(t for row in labels for t in (row.get("topics") or [])[:1])
     tags = Counter(t for row in labels for t in (row.get("tags") or []))
     ratings = sorted({row.get("rating") for row in labels if row.get("rating")})
+    formats = Counter(row.get("format") for row in labels if row.get("format") not in (None, "unknown"))
     requests = {
         "topics": [t for t, _ in topics.most_common(options.topic_values)],
         "rating": ratings,
+        "format": [f for f, _ in formats.most_common(options.topic_values)],
         "sentiment": ["positive", "negative"],
         "tags": [t for t, _ in tags.most_common(options.tag_values)],
     }

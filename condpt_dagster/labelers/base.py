@@ -22,11 +22,12 @@ LABEL_SCHEMA = pa.schema(
         ("rating", pa.string()),  # G / PG / PG-13 / R
         ("sfw", pa.bool_()),
         ("sentiment", pa.string()),  # positive / negative / neutral (unknown if the labeler has none)
+        ("format", pa.string()),  # news / fiction / ... (core.vocab.FORMATS; unknown if the labeler has none)
         ("language", pa.string()),  # ISO 639-1, "und" when undetermined
         ("synopsis", pa.string()),  # one line, never empty
         ("length", pa.string()),  # short / medium / long / very long
         ("readability", pa.float32()),  # Flesch-Kincaid grade
-        ("scores", pa.string()),  # JSON object: "topic:politics" -> 0.41, "tag:election" -> 0.52, ...
+        ("scores", pa.string()),  # JSON object: "topic:politics" -> 0.41, "sentiment" -> -0.62, "rating" -> 0.08, ...
         ("labeler", pa.string()),
         ("labeler_version", pa.string()),
         ("error", pa.string()),  # null, or why a labeler fell back (e.g. unparseable model output)
@@ -45,6 +46,7 @@ class DocumentLabels:
     synopsis: str
     length: str
     readability: float
+    format: str = "unknown"
     scores: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -60,23 +62,51 @@ def one_line(text: str, limit: int = SYNOPSIS_MAX_CHARS) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
-def rule_based_labels(text: str, sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS) -> DocumentLabels:
-    """What the rule taggers alone say: the starting point of every labeler and its fallback."""
+def rule_based_labels(
+    text: str, sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS, profanity_probability: float | None = None
+) -> DocumentLabels:
+    """What the rule taggers alone say: the starting point of every labeler and its fallback.
+
+    With ``profanity_probability`` (alt-profanity-check's, see :func:`rule_based_batch`) the lexicon rating is
+    raised by the learned rating score, which goes to ``scores.rating``.
+    """
+    from condpt_dagster.labelers.rating import RatingHead, rating_features
     from condpt_dagster.labelers.rules import rule_labels
 
     rule = rule_labels(text)
+    rating, scores = rule.rating, {"language": rule.language_score}
+    if profanity_probability is not None:
+        head = RatingHead.load()
+        score = head.score(rating_features(profanity_probability, rule.hits, rule.words))
+        rating, scores["rating"] = head.rating(score, rule.rating), round(score, 4)
     return DocumentLabels(
         tags=[],
         topics=[],
-        rating=rule.rating,
-        sfw=rule.sfw,
+        rating=rating,
+        sfw=rule.sfw and rating != "R",
         sentiment=sentiment,
         language=rule.language,
         synopsis=one_line(text, synopsis_chars) or EMPTY_SYNOPSIS,
         length=rule.length,
         readability=rule.readability,
-        scores={"language": rule.language_score},
+        scores=scores,
     )
+
+
+RATING_SAMPLE_CHARS = 50_000  # the learned score reads the opening; the lexicon counts the whole text
+
+
+def rule_based_batch(
+    texts: Sequence[str], sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS
+) -> list[DocumentLabels]:
+    """:func:`rule_based_labels` for a batch, with the learned rating score (one classifier call per batch)."""
+    from condpt_dagster.labelers.rating import profanity_probabilities
+    from condpt_dagster.labelers.rules import strip_markup
+
+    probabilities = profanity_probabilities([strip_markup(t[:RATING_SAMPLE_CHARS]) for t in texts])
+    return [
+        rule_based_labels(t, sentiment, synopsis_chars, float(p)) for t, p in zip(texts, probabilities, strict=True)
+    ]
 
 
 class Labeler(ABC):

@@ -1,41 +1,43 @@
 """The default ``composite`` labeler: rule/lexicon taggers plus encoder taggers on all-MiniLM-L6-v2.
 
 Per batch of documents:
-1. rules.py gives language, length, readability, rating and SFW;
+1. rules.py gives language, length, readability and the lexicon rating; rating.py raises it with a learned
+   score (alt-profanity-check + lexicon cues) kept in ``scores.rating``;
 2. each document is split into sentences and read in windows of up to ``window_words`` words (at most
    ``max_windows`` windows, spread over the document, so a 200,000-word document costs the same as a
    6,000-word one); every sentence of every window in the batch is embedded in one length-sorted pass;
-3. from those sentence embeddings: the window embedding (mean), the document embedding (mean of windows),
-   zero-shot ``topics`` against the taxonomy, ``sentiment`` (sentence-level similarity to positive vs
-   negative examples) and the extractive ``synopsis`` (the sentence closest to the document embedding);
-4. keyword ``tags``: the document's most frequent 1-2-grams (stop words and generic words removed) ranked
-   by similarity to the document embedding with maximal marginal relevance for diversity (KeyBERT's
-   method); candidate embeddings are cached across documents.
+3. from those sentence embeddings: the document embedding (mean of window means), zero-shot ``topics``
+   against the taxonomy, the ``format`` (format.py: prototypes plus layout cues), ``sentiment``
+   (sentiment.py: VADER over the sentences mixed with a head on the document embedding) and the extractive
+   ``synopsis`` (the sentence closest to the document embedding);
+4. ``tags`` (tags.py): lemmatized keyphrases by relevance, then a mood word and, for fiction, a genre word
+   when one clearly fits; at most ``max_tags``.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
 
 from condpt_dagster.core.hashing import file_sha256
+from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
-from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_batch
 from condpt_dagster.labelers.encoder import (
     MINILM_SHA256,
     SentenceEncoder,
     default_model_dir,
     verify_weights,
 )
+from condpt_dagster.labelers.sentiment import LABEL_HEADS, SentimentHead, vader_score
+from condpt_dagster.labelers.tags import KeywordTagger
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
@@ -51,7 +53,7 @@ class CompositeConfig:
     window_words: int = 2000
     max_windows: int = 3
     max_sentences_per_window: int = 64
-    max_tags: int = 6
+    max_tags: int = 10
     tag_candidates: int = 30
     tag_diversity: float = 0.5  # MMR trade-off: 0 = pure relevance, 1 = pure diversity
     min_tag_score: float = 0.15
@@ -86,21 +88,30 @@ def windows(sentences: list[str], window_words: int, max_windows: int, max_sente
     return [g[:max_sentences] for g in groups]
 
 
-def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[int]:
-    """Maximal marginal relevance: indices of ``k`` candidates, relevant to ``doc`` and unlike each other."""
-    relevance = cands @ doc
-    chosen = [int(relevance.argmax())]
-    while len(chosen) < min(k, len(cands)):
-        redundancy = (cands @ cands[chosen].T).max(axis=1)
-        score = (1 - diversity) * relevance - diversity * redundancy
-        score[chosen] = -np.inf
-        chosen.append(int(score.argmax()))
-    return chosen
+def document_vector(wins: list[list[str]], sent_vecs: np.ndarray) -> np.ndarray:
+    """Unit mean of the window means: every window counts the same, however many sentences it has."""
+    bounds = np.cumsum([0, *(len(w) for w in wins)])
+    window_vecs = _unit(np.stack([sent_vecs[a:b].mean(0) for a, b in itertools.pairwise(bounds)]))
+    return _unit(window_vecs.mean(0))
+
+
+@dataclass
+class _Read:
+    """One document as the encoder read it."""
+
+    text: str
+    windows: list[list[str]]
+    sentence_vecs: np.ndarray
+    candidates: list[str] = field(default_factory=list)  # keyword-tag candidates
+
+    @property
+    def sentences(self) -> list[str]:
+        return [s for w in self.windows for s in w]
 
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "1"
+    revision = "2"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags
 
     def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeConfig()
@@ -113,10 +124,13 @@ class CompositeLabeler(Labeler):
             from condpt_dagster.labelers.finetune import FinetunedLabeler
 
             self.finetuned = FinetunedLabeler(self.config.adapter_dir)
-        self._tag_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._analyzer = CountVectorizer(
-            ngram_range=(1, 2), stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+\b"
-        ).build_analyzer()
+        self.tagger = KeywordTagger(
+            lambda phrases: self.encoder.encode(phrases),
+            self.taxonomy.generic_tags,
+            candidates=self.config.tag_candidates,
+            diversity=self.config.tag_diversity,
+            min_score=self.config.min_tag_score,
+        )
 
     # ------------------------------------------------------------------------------------------ identity
 
@@ -128,6 +142,8 @@ class CompositeLabeler(Labeler):
             "weights_sha256": verify_weights(self.model_dir, self.config.model_sha256),
             "taxonomy_sha256": file_sha256(self.taxonomy_path),
             "rating_rules_sha256": file_sha256(rules.RATING_RULES),
+            "label_heads_sha256": file_sha256(LABEL_HEADS),
+            "format_cues": formats.CUE_WEIGHTS,
             "adapter": self.finetuned.fingerprint() if self.finetuned else None,
         }
 
@@ -139,31 +155,60 @@ class CompositeLabeler(Labeler):
             )
         return self._encoder
 
-    @cached_property
-    def _topic_matrix(self) -> np.ndarray:
-        return np.stack([_unit(self.encoder.encode(texts).mean(0)) for texts in self.taxonomy.topics.values()])
+    def _prototypes(self, named: dict[str, list[str]]) -> np.ndarray:
+        return np.stack([_unit(self.encoder.encode(texts).mean(0)) for texts in named.values()])
 
     @cached_property
-    def _sentiment_examples(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.encoder.encode(self.taxonomy.positive), self.encoder.encode(self.taxonomy.negative)
+    def _topic_matrix(self) -> np.ndarray:
+        return self._prototypes(self.taxonomy.topics)
+
+    @cached_property
+    def _format_matrix(self) -> np.ndarray:
+        return self._prototypes(self.taxonomy.formats)
+
+    @cached_property
+    def _mood_matrix(self) -> np.ndarray:
+        return self._prototypes(self.taxonomy.moods) if self.taxonomy.moods else np.zeros((0, self.encoder.dim))
+
+    @cached_property
+    def _genre_matrix(self) -> np.ndarray:
+        genres = self.taxonomy.fiction_genres
+        return self._prototypes(genres) if genres else np.zeros((0, self.encoder.dim))
 
     # ---------------------------------------------------------------------------------------- labelling
 
-    def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+    def read(self, texts: Sequence[str]) -> list[_Read]:
+        """Sentences in windows and their embeddings, for every document of a batch in one encoder pass."""
         cfg = self.config
         texts = [rules.strip_markup(t) for t in texts]
         doc_windows = [
             windows(split_sentences(t), cfg.window_words, cfg.max_windows, cfg.max_sentences_per_window) for t in texts
         ]
-        flat = [s for wins in doc_windows for w in wins for s in w]
-        vectors = self.encoder.encode(flat)
-        candidates = [self._tag_candidates(wins) for wins in doc_windows]
-        self._embed_tags({c for cands in candidates for c in cands})
-        out, pos = [], 0
-        for text, wins, cands in zip(texts, doc_windows, candidates, strict=True):
+        vectors = self.encoder.encode([s for wins in doc_windows for w in wins for s in w])
+        reads, pos = [], 0
+        for text, wins in zip(texts, doc_windows, strict=True):
             n = sum(len(w) for w in wins)
-            out.append(self._label_one(text, wins, vectors[pos : pos + n], cands))
+            reads.append(_Read(text, wins, vectors[pos : pos + n]))
             pos += n
+        return reads
+
+    def document_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit document embeddings (zeros for text without sentences): the sentiment head's input."""
+        return np.stack(
+            [
+                document_vector(r.windows, r.sentence_vecs) if len(r.sentence_vecs) else np.zeros(self.encoder.dim)
+                for r in self.read(texts)
+            ]
+        )
+
+    def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+        reads = self.read(texts)
+        out = rule_based_batch([r.text for r in reads], "neutral", self.config.synopsis_chars)
+        for r in reads:
+            r.candidates = self.tagger.candidates_of(" ".join(r.sentences))
+        self.tagger.embed(c for r in reads for c in r.candidates)
+        for labels, doc in zip(out, reads, strict=True):
+            self._label_one(labels, doc)
         if self.finetuned is not None:
             from condpt_dagster.labelers.finetune import apply_tags
 
@@ -171,23 +216,22 @@ class CompositeLabeler(Labeler):
                 apply_tags(labels, predicted)
         return out
 
-    def _label_one(self, text: str, wins: list[list[str]], sent_vecs: np.ndarray, cands: list[str]) -> DocumentLabels:
-        labels = rule_based_labels(text, "neutral", self.config.synopsis_chars)
-        if len(sent_vecs) == 0:  # nothing with letters: rules only, defined fallbacks for the rest
+    def _label_one(self, labels: DocumentLabels, doc: _Read) -> None:
+        if len(doc.sentence_vecs) == 0:  # nothing with letters: rules only, defined fallbacks for the rest
             labels.error = "no sentences with letters; encoder labels skipped"
-            return labels
-        sizes = [len(w) for w in wins]
-        bounds = np.cumsum([0, *sizes])
-        window_vecs = _unit(np.stack([sent_vecs[a:b].mean(0) for a, b in itertools.pairwise(bounds)]))
-        doc = _unit(window_vecs.mean(0))
-        self._topics(doc, labels)
-        self._sentiment(sent_vecs, labels)
-        sentences = [s for w in wins for s in w]
-        central = int((sent_vecs @ doc).argmax())
-        labels.synopsis = one_line(sentences[central], self.config.synopsis_chars)
-        labels.scores["synopsis"] = round(float(sent_vecs[central] @ doc), 4)
-        self._tags(doc, cands, labels)
-        return labels
+            labels.scores["sentiment"] = 0.0
+            return
+        vec = document_vector(doc.windows, doc.sentence_vecs)
+        self._topics(vec, labels)
+        labels.format, format_scores = formats.best_format(
+            self._format_matrix @ vec, list(self.taxonomy.formats), doc.text
+        )
+        labels.scores[f"format:{labels.format}"] = round(format_scores[labels.format], 4)
+        self._sentiment(doc, vec, labels)
+        central = int((doc.sentence_vecs @ vec).argmax())
+        labels.synopsis = one_line(doc.sentences[central], self.config.synopsis_chars)
+        labels.scores["synopsis"] = round(float(doc.sentence_vecs[central] @ vec), 4)
+        self._tags(doc, vec, labels)
 
     def _topics(self, doc: np.ndarray, labels: DocumentLabels) -> None:
         tax = self.taxonomy
@@ -198,43 +242,31 @@ class CompositeLabeler(Labeler):
         ranked = sorted(zip(tax.topics, scores.tolist(), strict=True), key=lambda kv: -kv[1])
         labels.topics = [n for n, s in ranked if s >= tax.min_score and s >= best - tax.margin][: tax.max_topics]
 
-    def _sentiment(self, sent_vecs: np.ndarray, labels: DocumentLabels) -> None:
-        pos, neg = self._sentiment_examples
-        score = float(((sent_vecs @ pos.T).max(1) - (sent_vecs @ neg.T).max(1)).mean())
-        labels.scores["sentiment"] = round(score, 4)
+    def _sentiment(self, doc: _Read, vec: np.ndarray, labels: DocumentLabels) -> None:
+        lexicon = vader_score(doc.sentences)
+        score, encoder = SentimentHead.load().score(lexicon, vec)
+        labels.scores.update(
+            {
+                "sentiment": round(score, 4),
+                "sentiment:lexicon": round(lexicon, 4),
+                "sentiment:encoder": round(encoder, 4),
+            }
+        )
         band = self.taxonomy.neutral_band
         labels.sentiment = "positive" if score > band else "negative" if score < -band else "neutral"
 
-    def _tag_candidates(self, wins: list[list[str]]) -> list[str]:
-        grams = self._analyzer(" ".join(s for w in wins for s in w))
-        generic = self.taxonomy.generic_tags
-        counts = Counter(g for g in grams if not any(part in generic for part in g.split()))
-        # A two-word phrase must recur to be a keyword; single occurrences are mostly accidental pairs.
-        keep = [g for g, n in counts.most_common() if n >= 2 or " " not in g]
-        return keep[: self.config.tag_candidates]
+    def _clear_winner(self, matrix: np.ndarray, names: list[str], vec: np.ndarray) -> str | None:
+        if len(names) < 2:
+            return names[0] if names else None
+        sims = matrix @ vec
+        first, second = np.argsort(-sims)[:2]
+        return names[int(first)] if sims[first] - sims[second] >= self.taxonomy.mood_margin else None
 
-    def _embed_tags(self, phrases: set[str], capacity: int = 200_000) -> None:
-        missing = sorted(p for p in phrases if p not in self._tag_cache)
-        for phrase, vec in zip(missing, self.encoder.encode(missing), strict=True):
-            self._tag_cache[phrase] = vec
-        for phrase in phrases:
-            self._tag_cache.move_to_end(phrase)
-        while len(self._tag_cache) > capacity:
-            self._tag_cache.popitem(last=False)
-
-    def _tags(self, doc: np.ndarray, cands: list[str], labels: DocumentLabels) -> None:
-        if not cands:
-            return
-        cand_vecs = np.stack([self._tag_cache[c] for c in cands])
-        picked = mmr(doc, cand_vecs, 2 * self.config.max_tags, self.config.tag_diversity)
-        used_words: set[str] = set()
-        for i in picked:
-            score = float(cand_vecs[i] @ doc)
-            words = set(cands[i].split())
-            if score < self.config.min_tag_score or words & used_words:  # no "garment" next to "garment industry"
-                continue
-            labels.tags.append(cands[i])
-            labels.scores[f"tag:{cands[i]}"] = round(score, 4)
-            used_words |= words
-            if len(labels.tags) == self.config.max_tags:
-                break
+    def _tags(self, doc: _Read, vec: np.ndarray, labels: DocumentLabels) -> None:
+        extra = [self._clear_winner(self._mood_matrix, list(self.taxonomy.moods), vec)]
+        if labels.format == "fiction":
+            extra.append(self._clear_winner(self._genre_matrix, list(self.taxonomy.fiction_genres), vec))
+        extra = [t for t in extra if t]
+        keywords = self.tagger.select(vec, doc.candidates, self.config.max_tags - len(extra))
+        labels.tags = [t for t, _ in keywords] + [t for t in extra if t not in {k for k, _ in keywords}]
+        labels.scores.update({f"tag:{t}": round(s, 4) for t, s in keywords})

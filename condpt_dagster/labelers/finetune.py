@@ -2,8 +2,8 @@
 multi-label head, with one calibrated threshold per tag; and the ``finetuned`` labeler that uses it.
 
 Tagged set: Parquet or JSONL with ``text``, ``tags`` (list of strings, may be empty) and optional
-``rating`` (becomes the tag ``rating:<value>``). Tags named ``topic:<x>``, ``sentiment:<x>`` and
-``rating:<x>`` fill those label fields; other tags become keyword tags.
+``rating`` (becomes the tag ``rating:<value>``). Tags named ``topic:<x>``, ``sentiment:<x>``, ``format:<x>``
+and ``rating:<x>`` fill those label fields; other tags become keyword tags.
 
 Texts are deduplicated (after whitespace normalization) before a deterministic hash split into train and
 validation, so no text is in both. Class imbalance is handled with a per-tag positive weight. Thresholds
@@ -33,10 +33,10 @@ from condpt_dagster.core.hashing import cached_sha256, unit_hash
 from condpt_dagster.core.io import atomic_dir
 from condpt_dagster.core.lake import AdapterFiles
 from condpt_dagster.core.settings import FinetuneOptions
-from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_labels
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_batch
 from condpt_dagster.labelers.encoder import MINILM_SHA256, default_model_dir, verify_weights
 
-FIELD_PREFIXES = ("topic:", "sentiment:", "rating:")
+FIELD_PREFIXES = ("topic:", "sentiment:", "format:", "rating:")
 
 
 class TaggedSetError(ValueError):
@@ -340,11 +340,9 @@ class FinetunedLabeler(Labeler):
         ]
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
-        out = []
-        for text, predicted in zip(texts, self.predicted_tags(texts), strict=True):
-            labels = rule_based_labels(text, "unknown")
+        out = rule_based_batch(texts, "unknown")
+        for labels, predicted in zip(out, self.predicted_tags(texts), strict=True):
             apply_tags(labels, predicted)
-            out.append(labels)
         return out
 
 
@@ -353,6 +351,9 @@ def apply_tags(labels: DocumentLabels, predicted: list[tuple[str, float]]) -> No
     topics = [t.removeprefix("topic:") for t, _ in predicted if t.startswith("topic:")]
     sentiments = sorted((p, t.removeprefix("sentiment:")) for t, p in predicted if t.startswith("sentiment:"))
     ratings = sorted((p, t.removeprefix("rating:")) for t, p in predicted if t.startswith("rating:"))
+    formats = sorted((p, t.removeprefix("format:")) for t, p in predicted if t.startswith("format:"))
+    if formats:
+        labels.format = formats[-1][1]
     if topics:
         labels.topics = topics
     if sentiments:
@@ -368,6 +369,12 @@ def apply_tags(labels: DocumentLabels, predicted: list[tuple[str, float]]) -> No
 def composite_tag_sets(labels: Sequence[DocumentLabels]) -> list[set[str]]:
     """A labeler's rows as tag sets in the tagged-set vocabulary, for side-by-side metrics."""
     return [
-        {*(f"topic:{t}" for t in lab.topics), f"sentiment:{lab.sentiment}", f"rating:{lab.rating}", *lab.tags}
+        {
+            *(f"topic:{t}" for t in lab.topics),
+            f"sentiment:{lab.sentiment}",
+            f"format:{lab.format}",
+            f"rating:{lab.rating}",
+            *lab.tags,
+        }
         for lab in labels
     ]

@@ -25,6 +25,7 @@ import orjson
 import torch
 
 from condpt_dagster.core.hashing import cached_sha256, file_sha256
+from condpt_dagster.core.vocab import FORMATS
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_labels
 
@@ -37,7 +38,7 @@ DEFAULT_PROMPT = (
 DEFAULT_GENERIC_TAGS = ("article", "text", "document", "story", "news", "review", "post", "content", "blog", "misc")
 _RATING = re.compile(r"\b(NC-17|PG-13|PG13|PG 13|PG|G|R|X)\b")
 _RATING_LINE = re.compile(r"(?im)^\W*(?:content\s+)?(?:rating|rated)\W*(.+)$")
-_FIELD_LINE = re.compile(r"(?im)^\W*(tags|keywords|topics|sentiment|synopsis|summary)\s*[:=]\s*(.+)$")
+_FIELD_LINE = re.compile(r"(?im)^\W*(tags|keywords|topics|sentiment|format|genre|synopsis|summary)\s*[:=]\s*(.+)$")
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _HASH_LINE = re.compile(r"(?m)^\s*#+\s*(.+)$")
 
@@ -50,6 +51,7 @@ class ParsedLabels:
     synopsis: str | None = None
     topics: list[str] = field(default_factory=list)
     sentiment: str | None = None
+    format: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -62,6 +64,12 @@ def _normalize_rating(value: str) -> str | None:
         return None
     found = match.group(1).replace(" ", "-")
     return {"PG13": "PG-13", "NC-17": "R", "X": "R"}.get(found, found)
+
+
+def _normalize_format(value: str) -> str | None:
+    """A model's format answer as one of ``FORMATS`` ("Fiction", "personal blog" -> fiction, personal-blog)."""
+    slug = "-".join(value.strip().lower().replace("_", " ").split()).strip(".,")
+    return slug if slug in FORMATS else None
 
 
 def _split_list(value: str) -> list[str]:
@@ -96,6 +104,7 @@ def _from_json(text: str) -> ParsedLabels | None:
         synopsis=str(value["synopsis"]).strip() if value.get("synopsis") else None,
         topics=as_list(value.get("topics")),
         sentiment=str(value["sentiment"]).lower() if value.get("sentiment") else None,
+        format=_normalize_format(str(value.get("format") or value.get("genre") or "")),
     )
 
 
@@ -114,6 +123,8 @@ def parse_label_output(text: str) -> ParsedLabels:
             parsed.topics = _split_list(value.strip().strip("[]"))
         elif key == "sentiment":
             parsed.sentiment = value.strip().split()[0].lower().strip(".,")
+        elif key in ("format", "genre"):
+            parsed.format = _normalize_format(value)
         elif key in ("synopsis", "summary") and not parsed.synopsis:
             parsed.synopsis = value.strip()
     if not parsed.tags:
@@ -290,5 +301,6 @@ class GenerativeLabeler(Labeler):
             labels.synopsis = one_line(max(with_synopsis, key=lambda s: s.logprob).parsed.synopsis or "")
         labels.topics = best.parsed.topics
         labels.sentiment = best.parsed.sentiment or "unknown"
+        labels.format = best.parsed.format or "unknown"
         labels.scores["answer_logprob"] = round(best.logprob, 4)
         return labels

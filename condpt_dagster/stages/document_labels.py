@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.vocab import MAX_TAGS, RATINGS, SYNOPSIS_MAX_CHARS
+from condpt_dagster.core.vocab import FORMATS, MAX_TAGS, RATINGS, SYNOPSIS_MAX_CHARS
 from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
 
 DRIFT_LIMIT = 0.25  # total variation distance per field that raises the drift warning
@@ -38,6 +38,7 @@ class LabelStats:
     topics: Counter[str] = field(default_factory=Counter)
     ratings: Counter[str] = field(default_factory=Counter)
     sentiments: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
     languages: Counter[str] = field(default_factory=Counter)
     nsfw: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -49,6 +50,7 @@ class LabelStats:
         self.topics.update(labels.topics)
         self.ratings[labels.rating] += 1
         self.sentiments[labels.sentiment] += 1
+        self.formats[labels.format] += 1
         self.languages[labels.language] += 1
         self.nsfw += not labels.sfw
         if len(self.examples) < keep_examples:
@@ -56,6 +58,7 @@ class LabelStats:
                 {
                     "id": doc_id,
                     "rating": labels.rating,
+                    "format": labels.format,
                     "topics": ", ".join(labels.topics),
                     "tags": ", ".join(labels.tags),
                     "synopsis": labels.synopsis,
@@ -72,6 +75,7 @@ def label_rows(ids: list[str], labels: list[DocumentLabels], labeler: Labeler, v
             "rating": [lab.rating for lab in labels],
             "sfw": [lab.sfw for lab in labels],
             "sentiment": [lab.sentiment for lab in labels],
+            "format": [lab.format for lab in labels],
             "language": [lab.language for lab in labels],
             "synopsis": [lab.synopsis for lab in labels],
             "length": [lab.length for lab in labels],
@@ -128,9 +132,10 @@ def label_quality(
     labels_path: str | os.PathLike[str], synopsis_max: int = SYNOPSIS_MAX_CHARS, max_tags: int = MAX_TAGS
 ) -> dict[str, int]:
     """Rows breaking a label contract; every count must be 0 for the blocking checks to pass."""
-    table = pq.read_table(labels_path, columns=["rating", "synopsis", "tags"]).to_pylist()
+    table = pq.read_table(labels_path, columns=["rating", "format", "synopsis", "tags"]).to_pylist()
     return {
         "rating_not_allowed": sum(row["rating"] not in RATINGS for row in table),
+        "format_not_allowed": sum(row["format"] not in FORMATS for row in table),
         "synopsis_empty": sum(not (row["synopsis"] or "").strip() for row in table),
         "synopsis_too_long": sum(len(row["synopsis"] or "") > synopsis_max for row in table),
         "too_many_tags": sum(len(row["tags"] or []) > max_tags for row in table),
@@ -138,13 +143,14 @@ def label_quality(
 
 
 def label_distribution(labels_path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
-    """Shares of each rating, top topic and sentiment: the fingerprint the drift check compares."""
-    table = pq.read_table(labels_path, columns=["rating", "topics", "sentiment"]).to_pylist()
+    """Shares of each rating, top topic, sentiment and format: the fingerprint the drift check compares."""
+    table = pq.read_table(labels_path, columns=["rating", "topics", "sentiment", "format"]).to_pylist()
     n = max(1, len(table))
     fields = {
         "rating": Counter(row["rating"] for row in table),
         "topic": Counter((row["topics"] or ["(none)"])[0] for row in table),
         "sentiment": Counter(row["sentiment"] for row in table),
+        "format": Counter(row["format"] for row in table),
     }
     return {name: {k: round(v / n, 6) for k, v in counts.items()} for name, counts in fields.items()}
 
@@ -172,7 +178,8 @@ def record_drift(history_path: Path, version: str, current: dict[str, dict[str, 
     atomic_write_text(history_path, json.dumps(saved[-DRIFT_HISTORY:], indent=1))
     if previous is None:
         return Drift(None, {})
-    distances = {f: total_variation(current[f], previous["distribution"].get(f, {})) for f in current}
+    before = previous["distribution"]  # a field new in this version (e.g. format) has nothing to drift from
+    distances = {f: total_variation(current[f], before[f]) for f in current if f in before}
     return Drift(previous["labeler_version"], distances)
 
 

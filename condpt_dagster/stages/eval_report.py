@@ -23,7 +23,7 @@ from condpt_dagster.training.generate import ConditionalGenerator
 
 # Bump when the measurements change for the same checkpoint and options.
 REVISION = "1"
-LABEL_COLUMNS = ["topics", "rating", "sentiment", "tags", "synopsis"]
+LABEL_COLUMNS = ["topics", "rating", "format", "sentiment", "tags", "synopsis"]
 
 
 def load_heldout(lake: DataLake, shards: list[str]) -> HeldOut:

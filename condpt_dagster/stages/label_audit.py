@@ -29,7 +29,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (shard VARCHAR, id VARCHAR, source VARCHAR, chars BIGINT, line BIGINT);
 CREATE TABLE IF NOT EXISTS labels (
     shard VARCHAR, id VARCHAR, rating VARCHAR, sfw BOOLEAN, sentiment VARCHAR, language VARCHAR, synopsis VARCHAR,
-    topics VARCHAR[], tags VARCHAR[], labeler VARCHAR, labeler_version VARCHAR);
+    topics VARCHAR[], tags VARCHAR[], labeler VARCHAR, labeler_version VARCHAR, format VARCHAR);
+ALTER TABLE labels ADD COLUMN IF NOT EXISTS format VARCHAR;  -- databases written before the format field
 CREATE TABLE IF NOT EXISTS tags (shard VARCHAR, id VARCHAR, kind VARCHAR, tag VARCHAR, score DOUBLE);
 CREATE TABLE IF NOT EXISTS tag_pairs (shard VARCHAR, tag_a VARCHAR, tag_b VARCHAR, documents BIGINT);
 CREATE TABLE IF NOT EXISTS block_spans (
@@ -46,6 +47,9 @@ CREATE OR REPLACE VIEW tag_by_shard AS
 CREATE OR REPLACE VIEW rating_distribution AS
     SELECT rating, count(*) AS documents, round(count(*) / sum(count(*)) OVER (), 4) AS share
     FROM labels GROUP BY rating ORDER BY documents DESC;
+CREATE OR REPLACE VIEW format_distribution AS
+    SELECT format, count(*) AS documents, round(count(*) / sum(count(*)) OVER (), 4) AS share
+    FROM labels GROUP BY format ORDER BY documents DESC;
 CREATE OR REPLACE VIEW tag_cooccurrence AS
     SELECT tag_a, tag_b, sum(documents)::BIGINT AS documents FROM tag_pairs
     GROUP BY tag_a, tag_b ORDER BY documents DESC, tag_a, tag_b;
@@ -54,7 +58,7 @@ CREATE OR REPLACE VIEW labeler_versions AS
            list(DISTINCT shard ORDER BY shard) AS shard_list
     FROM labels GROUP BY labeler, labeler_version ORDER BY labeler, labeler_version;
 CREATE OR REPLACE VIEW training_lineage AS
-    SELECT c.run, s.shard, s.block, s.id, s.token_start, s.token_end, l.rating, l.topics, l.tags, l.synopsis,
+    SELECT c.run, s.shard, s.block, s.id, s.token_start, s.token_end, l.rating, l.format, l.topics, l.tags, l.synopsis,
            l.labeler, l.labeler_version, c.data_version
     FROM checkpoints c JOIN block_spans s ON s.shard = c.shard
     JOIN labels l ON l.shard = s.shard AND l.id = s.id;
@@ -94,23 +98,24 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
             [shard, str(lake.raw(shard))],
         )
         con.execute(
-            "INSERT INTO labels SELECT ?, id, rating, sfw, sentiment, language, synopsis, topics, tags, labeler, "
-            "labeler_version FROM read_parquet(?)",
+            "INSERT INTO labels BY NAME SELECT ? AS shard, id, rating, sfw, sentiment, format, language, synopsis, "
+            "topics, tags, labeler, labeler_version FROM read_parquet(?)",
             [shard, str(lake.labels(shard))],
         )
         con.execute(
             """
             INSERT INTO tags
-            WITH l AS (SELECT id, rating, sentiment, topics, tags, scores::JSON AS s FROM read_parquet(?))
+            WITH l AS (SELECT id, rating, sentiment, format, topics, tags, scores::JSON AS s FROM read_parquet(?))
             SELECT ?, id, 'tag', t, TRY_CAST(s ->> ('tag:' || t) AS DOUBLE)
                 FROM (SELECT id, s, unnest(tags) AS t FROM l)
             UNION ALL
             SELECT ?, id, 'topic', t, TRY_CAST(s ->> ('topic:' || t) AS DOUBLE)
                 FROM (SELECT id, s, unnest(topics) AS t FROM l)
-            UNION ALL SELECT ?, id, 'rating', rating, NULL FROM l
+            UNION ALL SELECT ?, id, 'rating', rating, TRY_CAST(s ->> 'rating' AS DOUBLE) FROM l
             UNION ALL SELECT ?, id, 'sentiment', sentiment, TRY_CAST(s ->> 'sentiment' AS DOUBLE) FROM l
+            UNION ALL SELECT ?, id, 'format', format, TRY_CAST(s ->> ('format:' || format) AS DOUBLE) FROM l
             """,
-            [str(lake.labels(shard)), shard, shard, shard, shard],
+            [str(lake.labels(shard)), shard, shard, shard, shard, shard],
         )
         _count_tag_pairs(con, shard)
         spans = lake.blocks(shard).spans

@@ -38,7 +38,13 @@ def test_labels_materialize_with_one_row_per_document(lake):
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert checks["one_label_per_document"].passed
         assert checks["one_label_per_document"].metadata["unlabeled"].value == 0
-        for name in ("rating_in_allowed_set", "synopsis_present", "synopsis_within_limit", "tag_count_within_limit"):
+        for name in (
+            "rating_in_allowed_set",
+            "format_in_allowed_set",
+            "synopsis_present",
+            "synopsis_within_limit",
+            "tag_count_within_limit",
+        ):
             assert checks[name].passed, name
         assert checks["distribution_drift"].passed
         assert checks["distribution_drift"].severity == dg.AssetCheckSeverity.WARN
@@ -51,7 +57,8 @@ def test_labels_materialize_with_one_row_per_document(lake):
     assert sorted(labels["id"]) == ["n1", "r1", "r2", "x1"]
     by_id = {row["id"]: row for row in labels.to_dicts()}
     assert by_id["r1"]["sentiment"] == "positive" and by_id["r2"]["sentiment"] == "negative"
-    assert by_id["r1"]["topics"][0] == "movies" and "politics" in by_id["n1"]["topics"]
+    assert by_id["r1"]["topics"][0] == "entertainment" and "politics" in by_id["n1"]["topics"]
+    assert by_id["r1"]["format"] == "review" and by_id["n1"]["format"] == "news" and by_id["x1"]["format"] == "unknown"
     assert by_id["x1"]["error"] and by_id["x1"]["language"] == "und"
     assert set(labels["labeler_version"]) == {labeler.version()}
 

@@ -43,7 +43,7 @@ def test_training_beats_the_untrained_head_and_reports_side_by_side(trained):
     )
     assert meta["macro_f1_finetuned"].value > meta["macro_f1_untrained_head"].value + 0.1
     rows = {r.data["tag"]: r.data for r in meta["per_tag"].value.records}
-    assert {"topic:movies", "sentiment:positive", "sentiment:negative"} <= set(rows)
+    assert {"topic:entertainment", "format:review", "format:news", "sentiment:positive"} <= set(rows)
     assert all(0 <= rows[t]["zero_shot_f1"] <= 1 for t in rows)
     assert meta["duplicates_removed"].value == 10
     assert 0 < meta["trainable_parameter_share"].value < 0.05
@@ -72,12 +72,13 @@ def test_finetuned_tags_feed_the_labelers(trained):
             "The Senate voted on the budget bill on Tuesday.",
         ]
     )
-    assert review.topics == ["movies"] and news.topics == []
+    assert review.topics == ["entertainment"] and news.topics == []
+    assert review.format == "review" and news.format == "news"
     assert review.rating in {"G", "PG", "PG-13", "R"} and review.synopsis
     plain, combined = CompositeLabeler(), CompositeLabeler(CompositeConfig(adapter_dir=folder))
     assert plain.version() != combined.version()
     [row] = combined.label(["A wonderful film: brilliant acting, a moving story, I loved it."])
-    assert "finetuned:topic:movies" in row.scores
+    assert "finetuned:topic:entertainment" in row.scores
 
 
 def test_bad_tagged_sets(tmp_path):

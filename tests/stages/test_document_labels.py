@@ -13,6 +13,7 @@ def test_label_contract_violations_are_counted(tmp_path):
     table = pa.table(
         {
             "rating": ["PG", "X", "G"],
+            "format": ["news", "fiction", "sonnet"],
             "synopsis": ["ok", "", "y" * 300],
             "tags": [["a"], [], [f"t{i}" for i in range(20)]],
         }
@@ -20,6 +21,7 @@ def test_label_contract_violations_are_counted(tmp_path):
     pq.write_table(table, tmp_path / "l.parquet")
     assert label_quality(tmp_path / "l.parquet", synopsis_max=200) == {
         "rating_not_allowed": 1,
+        "format_not_allowed": 1,
         "synopsis_empty": 1,
         "synopsis_too_long": 1,
         "too_many_tags": 1,

@@ -34,8 +34,9 @@ def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None
             tags=[TOPICS[i % 3], "common"],
             topics=[TOPICS[i % 3]],
             rating=["G", "PG"][i % 2],
+            format=["news", "review", "fiction"][i % 3],
             synopsis=f"About {TOPICS[i % 3]}.",
-            scores=json.dumps({f"tag:{TOPICS[i % 3]}": 0.5, "tag:common": 0.25}),
+            scores=json.dumps({f"tag:{TOPICS[i % 3]}": 0.5, "tag:common": 0.25, "rating": i / n}),
             labeler="composite",
             labeler_version=version,
         )
@@ -87,6 +88,10 @@ def test_views_answer_the_auditors_questions(audited):
     assert tags.row(0) == ("common", 42, 0.25)
     ratings = dict(audit_query(con, "SELECT rating, documents FROM rating_distribution").rows())
     assert ratings == {"G": 21, "PG": 21}
+    formats = dict(audit_query(con, "SELECT format, documents FROM format_distribution").rows())
+    assert formats == {"news": 14, "review": 14, "fiction": 14}
+    ranked = audit_query(con, "SELECT id, score FROM tags WHERE kind = 'rating' ORDER BY score DESC LIMIT 1")
+    assert ranked.row(0) == ("a-29", 29 / 30)  # auditors rank documents by the continuous rating score
     versions = audit_query(con, "SELECT labeler_version, shards, documents FROM labeler_versions").rows()
     assert versions == [("v1", 2, 42)]
     lineage = audit_query(con, "SELECT DISTINCT shard, id FROM training_lineage WHERE run = 'r1'")

@@ -23,6 +23,7 @@ from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
 LABELS = {
     "rating": "PG",
     "sfw": True,
+    "format": "news",
     "topics": ["politics", "world"],
     "tags": ["senate", "abortion"],
     "sentiment": "negative",
@@ -43,16 +44,16 @@ TEXTS = {
 
 def test_laion_template_is_the_reference_format():
     header = build_header("d1", LABELS, ConditioningOptions(conditional_dropout=0))
-    assert header == "[ PG, politics, world, senate, abortion ]\n# Montana bill seeks abortion ban.\n"
+    assert header == "[ PG, news, politics, world, negative, senate, abortion ]\n# Montana bill seeks abortion ban.\n"
 
 
 def test_control_token_and_metadata_templates():
-    fields = ("rating", "sfw", "topics", "length", "tags", "synopsis")
+    fields = ("rating", "sfw", "format", "topics", "length", "tags", "synopsis")
     tokens = build_header(
         "d1", LABELS, ConditioningOptions(template="control_tokens", fields=fields, conditional_dropout=0)
     )
     assert tokens == (
-        "<|rating:PG|><|sfw:true|><|topic:politics|><|topic:world|><|length:very_long|>"
+        "<|rating:PG|><|sfw:true|><|format:news|><|topic:politics|><|topic:world|><|length:very_long|>"
         "<|tags|>senate, abortion<|synopsis|>Montana bill seeks abortion ban."
     )
     meta = build_header(

@@ -1,0 +1,189 @@
+"""Fit the composite labeler's learned parts on the dev *tune* split and write ``data/label_heads.json``.
+
+    python bench/train_label_heads.py [--imdb 3000] [--out condpt_dagster/data/label_heads.json]
+
+- sentiment: logistic regression on the MiniLM document embedding of IMDB reviews (tune split), then a
+  two-input logistic mix of the VADER sentence mean and the head's logit, fitted on cross-fitted logits so
+  the mix does not trust an over-fitted head;
+- rating: logistic regression of "offensive" one-liners (tune split) on alt-profanity-check's logit and the
+  lexicon tier rates; PG / PG-13 / R thresholds at the 90th / 97th / 99.5th percentile of the score on
+  clean text of every kind in the tune split (one-liners, news, novels, speeches, reviews), so that clean
+  text stays G.
+- format: the scale of the prototype similarity and, for the formats the dev sets cover, cue
+  weights by softmax regression over all formats (the others keep their hand-set cue weights), each source
+  weighted equally.
+
+Never reads the test split; label_quality.py reports on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import devsets
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+
+from condpt_dagster.labelers.composite import CompositeLabeler, document_vector, split_sentences
+from condpt_dagster.labelers.format import CUES, REQUIRED_CUES, FormatModel, layout_cues
+from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
+from condpt_dagster.labelers.rules import rule_labels, strip_markup
+from condpt_dagster.labelers.sentiment import LABEL_HEADS, vader_score
+
+
+def embed(labeler: CompositeLabeler, texts: list[str], batch: int = 64) -> np.ndarray:
+    return np.concatenate([labeler.document_vectors(texts[i : i + batch]) for i in range(0, len(texts), batch)])
+
+
+def fit_sentiment(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> dict:
+    texts = [d.text for d in docs]
+    y = np.array([d.sentiment > 0 for d in docs])
+    x = embed(labeler, texts)
+    head = LogisticRegression(C=2.0, max_iter=5000).fit(x, y)
+    logits = cross_val_predict(LogisticRegression(C=2.0, max_iter=5000), x, y, cv=5, method="decision_function")
+    vader = np.array([vader_score(split_sentences(strip_markup(t))) for t in texts])
+    mix = LogisticRegression(max_iter=1000).fit(np.stack([vader, logits], 1), y)
+    # 2 * sigmoid(z) - 1 == tanh(z / 2): halve the mix so SentimentHead.score is tanh of it.
+    w_vader, w_head = (mix.coef_[0] / 2).tolist()
+    return {
+        "coef": [round(float(c), 6) for c in head.coef_[0]],
+        "intercept": round(float(head.intercept_[0]), 6),
+        "w_vader": round(w_vader, 6),
+        "w_head": round(w_head, 6),
+        "bias": round(float(mix.intercept_[0] / 2), 6),
+        "trained_on": f"{len(docs)} IMDB reviews, dev tune split (bench/devsets.py)",
+    }
+
+
+def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tuple[np.ndarray, np.ndarray]:
+    """Prototype similarities and layout cue rates of each document."""
+    sims, cues = [], []
+    for i in range(0, len(docs), 64):
+        for read in labeler.read([d.text for d in docs[i : i + 64]]):
+            vec = document_vector(read.windows, read.sentence_vecs) if len(read.sentence_vecs) else np.zeros(384)
+            sims.append(labeler._format_matrix @ vec)
+            cues.append([layout_cues(read.text)[c] for c in CUES])
+    return np.array(sims, dtype=np.float64), np.array(cues, dtype=np.float64)
+
+
+def _passes_gate(name: str, cue_row: np.ndarray) -> bool:
+    """REQUIRED_CUES as in FormatModel.scores: a gated format needs its cue at the threshold."""
+    return name not in REQUIRED_CUES or cue_row[CUES.index(REQUIRED_CUES[name][0])] >= REQUIRED_CUES[name][1]
+
+
+def fit_format(
+    names: list[str], docs: list[devsets.DevDoc], sims: np.ndarray, cues: np.ndarray, l2: float = 0.05
+) -> dict:
+    import torch
+
+    fitted = sorted({d.format for d in docs})
+    hand = FormatModel()  # hand-set cue weights of the formats that are not fitted, in similarity units
+    hand_extra = np.array(
+        [
+            [
+                sum(w * row[CUES.index(c)] for c, w in hand.hand.get(n, {}).items()) if n not in fitted else 0.0
+                for n in names
+            ]
+            for row in cues
+        ]
+    )
+    gate = np.array([[0.0 if _passes_gate(n, row) else -1e4 for n in names] for row in cues])
+    sim_t, cue_t = torch.tensor(sims + hand_extra), torch.tensor(cues)
+    gate_t = torch.tensor(gate)
+    target = torch.tensor([names.index(d.format) for d in docs])
+    per_source = {s: sum(d.source == s for d in docs) for s in {d.source for d in docs}}
+    sample_weight = torch.tensor([1.0 / per_source[d.source] for d in docs], dtype=torch.float64)
+    cols = [names.index(n) for n in fitted]
+    scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    weights = torch.zeros((len(fitted), len(CUES)), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([scale, weights], max_iter=500, line_search_fn="strong_wolfe")
+
+    def loss_fn():
+        optimizer.zero_grad()
+        logits = scale * sim_t + gate_t
+        logits[:, cols] = logits[:, cols] + cue_t @ weights.T
+        nll = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        loss = (nll * sample_weight).sum() / sample_weight.sum() + l2 * (weights**2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(loss_fn)
+    return {
+        "scale": round(float(scale.detach()), 6),
+        "weights": {
+            n: {c: round(float(w), 6) for c, w in zip(CUES, row, strict=True)}
+            for n, row in zip(fitted, weights.detach().numpy(), strict=True)
+        },
+        "trained_on": f"{len(docs)} documents of {len(per_source)} sources, dev tune split",
+    }
+
+
+def rating_matrix(texts: list[str]) -> np.ndarray:
+    probs = profanity_probabilities([strip_markup(t) for t in texts])
+    rows = []
+    for text, p in zip(texts, probs, strict=True):
+        rule = rule_labels(text)
+        rows.append(rating_features(float(p), rule.hits, rule.words))
+    return np.stack(rows)
+
+
+def fit_rating(jokes: list[devsets.DevDoc], clean_long: list[devsets.DevDoc]) -> dict:
+    x = rating_matrix([d.text for d in jokes])
+    y = np.array([d.offensive for d in jokes])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    clean_x = np.concatenate([x[~y], rating_matrix([d.text for d in clean_long])])
+    clean_scores = model.predict_proba(clean_x)[:, 1]
+    cuts = np.quantile(clean_scores, [0.90, 0.97, 0.995])
+    return {
+        "features": list(FEATURES),
+        "coef": [round(float(c), 6) for c in model.coef_[0]],
+        "intercept": round(float(model.intercept_[0]), 6),
+        "thresholds": {name: round(float(c), 6) for name, c in zip(("PG", "PG-13", "R"), cuts, strict=True)},
+        "trained_on": f"{len(jokes)} one-liners (offensive = tagged sex/dirty/racist) and {len(clean_long)} clean "
+        "documents for the thresholds, dev tune split",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=Path("data/devsets"))
+    parser.add_argument("--imdb", type=int, default=3000)
+    parser.add_argument("--clean-per-source", type=int, default=200)
+    parser.add_argument("--format-per-source", type=int, default=200)
+    parser.add_argument("--parts", default="sentiment,rating,format", help="Refit only these; keep the rest.")
+    parser.add_argument("--out", type=Path, default=LABEL_HEADS)
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    devsets.fetch(args.cache)
+    tune = devsets.load(args.cache, "tune", per_source=max(args.imdb, 2000))
+    imdb = [d for d in tune if d.source == "imdb"][: args.imdb]
+    jokes = [d for d in tune if d.source == "jokes"]
+    clean = [d for s in ("news", "austen", "moby", "sotu", "imdb", "commons")
+             for d in [d for d in tune if d.source == s][: args.clean_per_source]]  # fmt: skip
+    formatted = [d for s in sorted({d.source for d in tune if d.format})
+                 for d in [d for d in tune if d.source == s and d.format][: args.format_per_source]]  # fmt: skip
+    labeler = CompositeLabeler()
+    heads = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    if "sentiment" in parts:
+        heads["sentiment"] = fit_sentiment(labeler, imdb)
+    if "rating" in parts:
+        heads["rating"] = fit_rating(jokes, clean)
+    if "format" in parts:
+        heads["format"] = fit_format(list(labeler.taxonomy.formats), formatted, *format_features(labeler, formatted))
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(heads, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({', '.join(sorted(parts))} refitted)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""A continuous content-rating score and the rating it implies, on top of the lexicon rules.
+
+``scores.rating`` in [0, 1] is a logistic model over (a) alt-profanity-check's probability (a maintained
+linear SVM on ~200k human-labelled offensive / clean comments; its logit is the feature) and (b) the
+lexicon tier counts of rating_rules.toml, including the ``sexual`` and ``drugs`` cues that carry no swear
+word, per 50 words so that long documents are not rated on their length. Coefficients and the score
+thresholds for PG / PG-13 / R live in ``data/label_heads.json`` (fitted by bench/train_label_heads.py on
+the dev tune split; thresholds chosen so that clean text stays G). The final rating is the higher of the
+lexicon rating (rules.rate) and the score's rating, so an explicit document is never rated down.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from condpt_dagster.core.vocab import RATINGS
+from condpt_dagster.labelers.sentiment import LABEL_HEADS
+
+RATING_TIERS = ("strong", "explicit", "suggestive", "sexual", "profanity", "mild", "drugs", "violence")
+FEATURES = ("profanity_check_logit", *RATING_TIERS)
+
+
+def profanity_probabilities(texts: Sequence[str]) -> np.ndarray:
+    """alt-profanity-check's probability that each text is offensive (one vectorized call per batch)."""
+    from profanity_check import predict_prob
+
+    if not texts:
+        return np.zeros(0)
+    return np.asarray(predict_prob(list(texts)), dtype=np.float64)
+
+
+def rating_features(probability: float, hits: dict[str, int], words: int) -> np.ndarray:
+    p = min(max(probability, 1e-4), 1 - 1e-4)
+    per_50_words = 50 / max(words, 50)
+    return np.array([np.log(p / (1 - p)), *(np.log1p(hits.get(t, 0) * per_50_words) for t in RATING_TIERS)])
+
+
+@dataclass(frozen=True)
+class RatingHead:
+    coef: np.ndarray
+    intercept: float
+    thresholds: dict[str, float]  # lowest score of PG, PG-13 and R
+
+    @classmethod
+    @cache
+    def load(cls, path: Path = LABEL_HEADS) -> RatingHead:
+        spec = json.loads(path.read_text(encoding="utf-8"))["rating"]
+        if tuple(spec["features"]) != FEATURES:
+            raise ValueError(f"{path}: rating features {spec['features']} != {FEATURES}; retrain the heads")
+        return cls(np.asarray(spec["coef"]), float(spec["intercept"]), dict(spec["thresholds"]))
+
+    def score(self, features: np.ndarray) -> float:
+        return float(1 / (1 + np.exp(-(features @ self.coef + self.intercept))))
+
+    def rating(self, score: float, lexicon_rating: str) -> str:
+        by_score = "G"
+        for name in ("PG", "PG-13", "R"):
+            if score >= self.thresholds[name]:
+                by_score = name
+        return max(by_score, lexicon_rating, key=RATINGS.index)

@@ -1,0 +1,102 @@
+"""Keyword tags: frequent 1-2-grams, lemmatized and merged, ranked by similarity to the document embedding
+with maximal marginal relevance (KeyBERT's method).
+
+Candidates are counted by lemma (simplemma, offline), so ``film``/``films`` and ``scene``/``scenes`` are one
+tag, shown in its lemma (singular) form; generic words (taxonomy ``[tags] generic``) are dropped. Candidate
+embeddings are cached across documents.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+import numpy as np
+import simplemma
+from sklearn.feature_extraction.text import CountVectorizer
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str) -> str:
+    return simplemma.lemmatize(word, lang="en").lower()
+
+
+def lemma_phrase(phrase: str) -> str:
+    return " ".join(lemma(w) for w in phrase.split())
+
+
+def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[int]:
+    """Maximal marginal relevance: indices of ``k`` candidates, relevant to ``doc`` and unlike each other."""
+    relevance = cands @ doc
+    chosen = [int(relevance.argmax())]
+    while len(chosen) < min(k, len(cands)):
+        redundancy = (cands @ cands[chosen].T).max(axis=1)
+        score = (1 - diversity) * relevance - diversity * redundancy
+        score[chosen] = -np.inf
+        chosen.append(int(score.argmax()))
+    return chosen
+
+
+class KeywordTagger:
+    def __init__(
+        self,
+        encode: Callable[[list[str]], np.ndarray],
+        generic: frozenset[str],
+        candidates: int = 30,
+        diversity: float = 0.5,
+        min_score: float = 0.15,
+        cache_size: int = 200_000,
+    ) -> None:
+        self.encode = encode
+        self.generic = generic
+        self.candidates = candidates
+        self.diversity = diversity
+        self.min_score = min_score
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._analyzer = CountVectorizer(
+            ngram_range=(1, 2), stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+\b"
+        ).build_analyzer()
+
+    def candidates_of(self, text: str) -> list[str]:
+        """The most frequent lemmatized 1-2-grams without generic words."""
+        counts: Counter[str] = Counter()
+        for gram in self._analyzer(text):
+            phrase = lemma_phrase(gram)
+            parts = phrase.split()
+            if any(p in self.generic or len(p) < 3 for p in parts) or (len(parts) == 2 and parts[0] == parts[1]):
+                continue
+            counts[phrase] += 1
+        # A two-word phrase must recur to be a keyword; single occurrences are mostly accidental pairs.
+        keep = [g for g, n in counts.most_common() if n >= 2 or " " not in g]
+        return keep[: self.candidates]
+
+    def embed(self, phrases: Iterable[str]) -> None:
+        phrases = set(phrases)
+        missing = sorted(p for p in phrases if p not in self._cache)
+        for phrase, vec in zip(missing, self.encode(missing), strict=True):
+            self._cache[phrase] = vec
+        for phrase in phrases:
+            self._cache.move_to_end(phrase)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def select(self, doc: np.ndarray, cands: list[str], k: int) -> list[tuple[str, float]]:
+        """Up to ``k`` (tag, similarity) pairs by relevance; no tag repeats a word of a better one."""
+        if not cands:
+            return []
+        cand_vecs = np.stack([self._cache[c] for c in cands])
+        picked = mmr(doc, cand_vecs, 2 * k, self.diversity)
+        out: list[tuple[str, float]] = []
+        used_words: set[str] = set()
+        for i in picked:
+            score = float(cand_vecs[i] @ doc)
+            words = set(cands[i].split())
+            if score < self.min_score or words & used_words:  # no "garment" next to "garment industry"
+                continue
+            out.append((cands[i], score))
+            used_words |= words
+            if len(out) == k:
+                break
+        return sorted(out, key=lambda kv: -kv[1])

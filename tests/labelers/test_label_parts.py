@@ -1,0 +1,78 @@
+"""The composite labeler's parts without the encoder: format cues and gates, rating and sentiment heads,
+lemmatized tag candidates, the taxonomy file's format check."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
+from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, layout_cues
+from condpt_dagster.labelers.rating import FEATURES, RatingHead, rating_features
+from condpt_dagster.labelers.sentiment import SentimentHead
+from condpt_dagster.labelers.tags import KeywordTagger
+from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
+
+CODE = "import os\n\ndef main():\n    path = os.getcwd()\n    print(path)\n    return 0\n"
+VERSE = "The sea is calm tonight\nThe tide is full, the moon lies fair\nUpon the straits\nA light gleams and is gone\n"
+PROSE = "The committee met on Tuesday. It discussed the budget at length. Members voted on the plan."
+INTERVIEW = "HOST: Welcome back.\nSMITH: Thank you for having me.\nHOST: What happened next?\nSMITH: We left.\n"
+
+
+def test_layout_cues_see_line_structure():
+    assert layout_cues(CODE)["code_lines"] > 0.5 and layout_cues(PROSE)["code_lines"] == 0
+    assert layout_cues(VERSE)["verse_lines"] == 1.0 and layout_cues(PROSE)["verse_lines"] == 0
+    assert layout_cues(INTERVIEW)["speaker_lines"] == 1.0 and layout_cues(PROSE)["speaker_lines"] == 0
+    assert all(0 <= v <= 1 for text in (CODE, VERSE, PROSE, INTERVIEW, "") for v in layout_cues(text).values())
+
+
+def test_gated_formats_need_their_cue():
+    model = FormatModel.load()
+    similar_to_poetry = {name: 0.1 for name in STEERABLE_FORMATS} | {"poetry": 0.9}
+    prose = model.scores(similar_to_poetry, layout_cues(PROSE))
+    assert prose["poetry"] == -np.inf and max(prose, key=prose.get) != "poetry"
+    verse = model.scores(similar_to_poetry, layout_cues(VERSE))
+    assert max(verse, key=verse.get) == "poetry"
+    assert set(REQUIRED_CUES) <= set(STEERABLE_FORMATS)
+
+
+def test_rating_score_rises_with_evidence_and_never_lowers_the_lexicon():
+    head = RatingHead.load()
+    assert head.coef.shape == (len(FEATURES),)
+    clean = head.score(rating_features(0.02, {}, 20))
+    crude = head.score(rating_features(0.95, {"strong": 2, "sexual": 1}, 20))
+    assert 0 <= clean < crude <= 1
+    assert head.rating(clean, "G") == "G"
+    assert head.rating(clean, "R") == "R"  # the lexicon's R stands whatever the score
+    cuts = [head.thresholds[r] for r in RATINGS[1:]]
+    assert cuts == sorted(cuts)
+    # Per 50 words: the same hits in a long document weigh less than in a one-liner.
+    assert rating_features(0.5, {"violence": 3}, 2000)[-1] < rating_features(0.5, {"violence": 3}, 20)[-1]
+
+
+def test_sentiment_mix_moves_with_each_part():
+    head = SentimentHead.load()
+    doc = np.zeros_like(head.coef)
+    negative, neutral, positive = (head.score(v, doc)[0] for v in (-0.8, 0.0, 0.8))
+    assert -1 <= negative < neutral < positive <= 1
+    toward_head = head.coef / np.linalg.norm(head.coef)
+    assert head.score(0.0, toward_head)[1] > head.score(0.0, -toward_head)[1]
+
+
+def test_tag_candidates_merge_inflections_and_drop_generic_words():
+    tagger = KeywordTagger(lambda phrases: np.zeros((len(phrases), 4)), frozenset({"thing"}))
+    cands = tagger.candidates_of("The films and the film. Scenes, a scene, more scenes. Things and a thing.")
+    assert "film" in cands and "scene" in cands
+    assert not {"films", "scenes", "thing", "things"} & set(cands)
+
+
+def test_taxonomy_rejects_unknown_formats(tmp_path):
+    edited = tmp_path / "taxonomy.toml"
+    shutil.copy(TAXONOMY, edited)
+    edited.write_text(edited.read_text().replace("[formats.poetry]", "[formats.limerick]"))
+    with pytest.raises(ValueError, match=r"\['limerick'\] are not formats"):
+        Taxonomy(edited)
+    taxonomy = Taxonomy(TAXONOMY)
+    assert len(taxonomy.topics) == 24 and set(taxonomy.formats) == set(STEERABLE_FORMATS)
