@@ -9,6 +9,7 @@ from condpt_dagster.defs.partitions import shards
 from condpt_dagster.labelers import LABEL_SCHEMA
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import document_labels as stage
+from condpt_dagster.stages.label_history import archive_labels, history
 
 LABEL_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in LABEL_SCHEMA])
 COVERAGE_CHECK = "one_label_per_document"
@@ -82,6 +83,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         try:
             with shard_write_lock(paths, shard, log=context.log.info):
                 report = stage.label_and_check(paths, shard, impl, labeler.batch_docs, progress)
+                pruned = archive_labels(paths, shard, impl.version(), context.run_id, labeler.keep_versions)
         except stage.LabelsRejected as exc:
             raise dg.Failure(str(exc), metadata={**exc.coverage, **exc.contract}) from exc
         stats = report.stats
@@ -93,6 +95,9 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(paths.labels(shard))),
                 "labeler": impl.name,
                 "labeler_version": impl.version(),
+                "label_history": dg.MetadataValue.json(
+                    {"kept": [e["labeler_version"] for e in history(paths, shard)], "pruned": pruned}
+                ),
                 "fallback_rows": stats.errors,
                 "nsfw_documents": stats.nsfw,
                 "top_tags": count_table("tag", stats.tags.most_common(25)),

@@ -105,6 +105,29 @@ def audit_lineage(run: str, **opts) -> None:
     _audit_run(CANNED["lineage"], [run], opts)
 
 
+@audit.command("diff")
+@click.option("--from", "from_version", required=True, help="Labeler version labels were diffed from.")
+@click.option("--to", "to_version", required=True, help="Labeler version they were diffed to.")
+@click.option("--shard", help="One shard (default: every shard that has both versions).")
+@click.option("--top", default=20, show_default=True, help="Tags gained / lost shown.")
+@_query_options
+def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, **opts) -> None:
+    """How labels changed between two kept labeler versions: per field, a confusion table, tags gained/lost."""
+    from condpt_dagster.stages.audit_access import CANNED
+
+    if opts["output"]:
+        raise click.UsageError("diff prints three tables; redirect stdout instead of --output")
+    params = [from_version, to_version, shard]
+    for title, key, extra in (
+        ("documents changed, per field", "diff_summary", []),
+        ("confusion (from -> to)", "diff_confusion", []),
+        ("tags gained and lost", "diff_tags", [top]),
+    ):
+        if opts["fmt"] == "table":
+            click.echo(f"-- {title}")
+        _audit_run(CANNED[key], params + extra, opts)
+
+
 @audit.command("sql")
 @click.argument("query")
 @_query_options

@@ -163,6 +163,13 @@ class DataLake:
         """Rating/topic/sentiment shares per labeler version of a shard (the drift check's history)."""
         return self.labels_dir / "_distributions" / f"{shard}.json"
 
+    def label_history_dir(self, shard: str) -> Path:
+        """Every kept labeler version's labels of a shard: ``<labeler_version>.parquet`` + ``.json`` (when, by whom)."""
+        return self.labels_dir / "_history" / shard
+
+    def label_history(self, shard: str, version: str) -> Path:
+        return self.label_history_dir(shard) / f"{version}.parquet"
+
     def conditioned(self, shard: str) -> Path:
         return self.conditioned_dir / f"{shard}.parquet"
 

@@ -111,6 +111,9 @@ class LabelerSettings(Section):
     max_new_tokens: int | None = Field(None, ge=1, description="generative: answer length limit.")
     device: str | None = Field(None, description="generative: torch device, e.g. cuda.")
     batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
+    keep_versions: int = Field(
+        5, ge=1, description="Labeler versions of each shard's labels kept in labels/_history (pinned ones always)."
+    )
 
     @classmethod
     def cross_checks(cls, values: dict[str, Any]) -> list[str]:

@@ -147,13 +147,33 @@ def stream_query(
             yield pl.from_arrow(batch)
 
 
+_DIFF_FILTER = "WHERE from_version = $1 AND to_version = $2 AND ($3 IS NULL OR shard = $3)"
 CANNED = {
     "tags": "SELECT kind, tag, documents, mean_score FROM tag_distribution WHERE kind = ? LIMIT ?",
     "ratings": "SELECT * FROM rating_distribution",
     "ratings_by_shard": "SELECT shard, rating, count(*) AS documents FROM labels GROUP BY shard, rating "
     "ORDER BY shard, documents DESC",
     "lineage": "SELECT shard, count(DISTINCT id) AS documents, count(DISTINCT block) AS blocks, "
-    "list(DISTINCT labeler_version) AS labeler_versions, any_value(data_version) AS data_version "
+    "list(DISTINCT labeler_version) AS labeler_versions, any_value(labels_version) AS pinned_labels_version, "
+    "any_value(data_version) AS data_version "
     "FROM training_lineage WHERE run = ? GROUP BY shard ORDER BY shard",
     "versions": "SELECT * FROM labeler_versions",
+    # condpt audit diff: parameters from_version, to_version, shard (NULL = every shard), twice
+    "diff_summary": "SELECT count(*) AS documents, "
+    "count(*) FILTER (from_rating IS DISTINCT FROM to_rating) AS rating_changed, "
+    "count(*) FILTER (from_format IS DISTINCT FROM to_format) AS format_changed, "
+    "count(*) FILTER (from_sentiment IS DISTINCT FROM to_sentiment) AS sentiment_changed, "
+    "count(*) FILTER (from_topic IS DISTINCT FROM to_topic) AS top_topic_changed, "
+    "count(*) FILTER (len(tags_gained) + len(tags_lost) > 0) AS tags_changed "
+    f"FROM label_changes {_DIFF_FILTER}",
+    "diff_confusion": "SELECT field, from_value, to_value, count(*) AS documents FROM ("
+    f"SELECT 'rating' AS field, from_rating AS from_value, to_rating AS to_value FROM label_changes {_DIFF_FILTER} "
+    f"UNION ALL SELECT 'format', from_format, to_format FROM label_changes {_DIFF_FILTER} "
+    f"UNION ALL SELECT 'sentiment', from_sentiment, to_sentiment FROM label_changes {_DIFF_FILTER} "
+    f"UNION ALL SELECT 'top topic', from_topic, to_topic FROM label_changes {_DIFF_FILTER}"
+    ") GROUP BY ALL ORDER BY field, documents DESC, from_value, to_value",
+    "diff_tags": "SELECT change, tag, count(*) AS documents FROM ("
+    f"SELECT 'gained' AS change, unnest(tags_gained) AS tag FROM label_changes {_DIFF_FILTER} "
+    f"UNION ALL SELECT 'lost', unnest(tags_lost) FROM label_changes {_DIFF_FILTER}"
+    ") GROUP BY ALL ORDER BY documents DESC, change, tag LIMIT $4",
 }

@@ -44,6 +44,16 @@ def _shards_with_current_blocks(lake: DataLake, shards: list[str], tok_sha: str)
     return with_blocks
 
 
+def shard_lineage(lake: DataLake, shard: str) -> dict[str, str | None]:
+    """What a shard's blocks were built from, as their meta.json records it (None for older blocks)."""
+    meta = json.loads(lake.blocks(shard).meta.read_text(encoding="utf-8"))
+    return {
+        "labels_version": meta.get("labels_version"),
+        "conditioned_data_version": meta.get("conditioned_data_version"),
+        "blocks_data_version": blocks_data_version(lake.blocks(shard)),
+    }
+
+
 def prepare_run(
     lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]
 ) -> tuple[RunSpec, Path]:
@@ -67,6 +77,7 @@ def prepare_run(
         tokenizer_sha256=tok_sha,
         code_version=config.version(REVISION),
         conditioning=conditioning,
+        lineage={s: shard_lineage(lake, s) for s in with_blocks},
     )
     _discard_other_runs(files, spec.identity())
     spec.save(files.run_spec)

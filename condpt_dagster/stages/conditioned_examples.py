@@ -40,6 +40,14 @@ from condpt_dagster.core.vocab import CLOSED_FIELDS, SYNOPSIS_MARKER, TAGS_MARKE
 # Bump when the templates or dropout change their output for the same labels and options.
 REVISION = "1"
 CONDITIONED_SCHEMA = pa.schema([("id", pa.string()), ("header", pa.string()), ("text", pa.string())])
+LABELS_VERSION_KEY = "condpt.labels_version"  # Parquet metadata: the labeler_version the headers were built from
+
+
+def labels_version_of(conditioned_path: str | os.PathLike[str]) -> str | None:
+    """The labeler_version a conditioned file's headers were built from (None for files without it)."""
+    metadata = pq.read_schema(conditioned_path).metadata or {}
+    value = metadata.get(LABELS_VERSION_KEY.encode())
+    return value.decode() or None if value is not None else None
 
 
 def _values(labels: dict[str, Any], name: str) -> list[str]:
@@ -112,7 +120,14 @@ def condition_shard(
     label_table = pq.read_table(labels_path)
     labels_by_id = {row["id"]: row for row in label_table.to_pylist()}
     stats = ConditionStats()
-    with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, CONDITIONED_SCHEMA, compression="zstd") as writer:
+    versions = (
+        label_table.column("labeler_version").unique().to_pylist()
+        if "labeler_version" in label_table.column_names
+        else []
+    )
+    lineage = {LABELS_VERSION_KEY: ",".join(sorted(v for v in versions if v))}  # which labels the headers came from
+    schema = CONDITIONED_SCHEMA.with_metadata(lineage)
+    with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for batch in pq.ParquetFile(raw_path).iter_batches(batch_size=4096, columns=["id", "text"]):
             ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
             headers = []
@@ -125,6 +140,6 @@ def condition_shard(
                 if len(stats.examples) < 3 and header:
                     stats.examples.append(header)
                 headers.append(header)
-            writer.write_table(pa.table({"id": ids, "header": headers, "text": texts}, schema=CONDITIONED_SCHEMA))
+            writer.write_table(pa.table({"id": ids, "header": headers, "text": texts}, schema=schema))
             stats.documents += len(ids)
     return stats

@@ -24,6 +24,7 @@ import duckdb
 
 from condpt_dagster.core.io import clear_orphans, exclusive_lock
 from condpt_dagster.core.lake import DataLake
+from condpt_dagster.stages.label_history import history
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (shard VARCHAR, id VARCHAR, source VARCHAR, chars BIGINT, line BIGINT);
@@ -31,6 +32,9 @@ CREATE TABLE IF NOT EXISTS labels (
     shard VARCHAR, id VARCHAR, rating VARCHAR, sfw BOOLEAN, sentiment VARCHAR, language VARCHAR, synopsis VARCHAR,
     topics VARCHAR[], tags VARCHAR[], labeler VARCHAR, labeler_version VARCHAR, format VARCHAR);
 ALTER TABLE labels ADD COLUMN IF NOT EXISTS format VARCHAR;  -- databases written before the format field
+CREATE TABLE IF NOT EXISTS label_history (
+    shard VARCHAR, labeler_version VARCHAR, written_at VARCHAR, id VARCHAR, rating VARCHAR, format VARCHAR,
+    sentiment VARCHAR, topics VARCHAR[], tags VARCHAR[], synopsis VARCHAR, labeler VARCHAR);
 CREATE TABLE IF NOT EXISTS tags (shard VARCHAR, id VARCHAR, kind VARCHAR, tag VARCHAR, score DOUBLE);
 CREATE TABLE IF NOT EXISTS tag_pairs (shard VARCHAR, tag_a VARCHAR, tag_b VARCHAR, documents BIGINT);
 CREATE TABLE IF NOT EXISTS block_spans (
@@ -38,6 +42,7 @@ CREATE TABLE IF NOT EXISTS block_spans (
     doc_tokens INTEGER, header_tokens INTEGER);
 CREATE TABLE IF NOT EXISTS checkpoints (
     run VARCHAR, shard VARCHAR, data_version VARCHAR, tokenizer_sha256 VARCHAR, steps BIGINT, final_loss DOUBLE);
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS labels_version VARCHAR;  -- pinned by the manifest's lineage
 
 CREATE OR REPLACE VIEW tag_distribution AS
     SELECT kind, tag, count(*) AS documents, round(avg(score), 4) AS mean_score
@@ -57,11 +62,27 @@ CREATE OR REPLACE VIEW labeler_versions AS
     SELECT labeler, labeler_version, count(DISTINCT shard) AS shards, count(*) AS documents,
            list(DISTINCT shard ORDER BY shard) AS shard_list
     FROM labels GROUP BY labeler, labeler_version ORDER BY labeler, labeler_version;
+-- What each checkpoint learned from: the label rows of the labeler version its manifest pins (label_history),
+-- the current labels only for manifests written before pinning. Block positions are the current blocks'.
 CREATE OR REPLACE VIEW training_lineage AS
-    SELECT c.run, s.shard, s.block, s.id, s.token_start, s.token_end, l.rating, l.format, l.topics, l.tags, l.synopsis,
-           l.labeler, l.labeler_version, c.data_version
+    SELECT c.run, s.shard, s.block, s.id, s.token_start, s.token_end,
+           coalesce(h.rating, l.rating) AS rating, coalesce(h.format, l.format) AS format,
+           coalesce(h.topics, l.topics) AS topics, coalesce(h.tags, l.tags) AS tags,
+           coalesce(h.synopsis, l.synopsis) AS synopsis, coalesce(h.labeler, l.labeler) AS labeler,
+           coalesce(h.labeler_version, l.labeler_version) AS labeler_version, c.labels_version, c.data_version
     FROM checkpoints c JOIN block_spans s ON s.shard = c.shard
-    JOIN labels l ON l.shard = s.shard AND l.id = s.id;
+    LEFT JOIN label_history h ON h.shard = s.shard AND h.id = s.id AND h.labeler_version = c.labels_version
+    LEFT JOIN labels l ON l.shard = s.shard AND l.id = s.id AND h.id IS NULL;
+-- Every document's labels under two kept labeler versions, side by side (condpt audit diff).
+CREATE OR REPLACE VIEW label_changes AS
+    SELECT a.shard, a.id, a.labeler_version AS from_version, b.labeler_version AS to_version,
+           a.rating AS from_rating, b.rating AS to_rating, a.format AS from_format, b.format AS to_format,
+           a.sentiment AS from_sentiment, b.sentiment AS to_sentiment,
+           coalesce(a.topics[1], '(none)') AS from_topic, coalesce(b.topics[1], '(none)') AS to_topic,
+           list_filter(b.tags, lambda t: NOT list_contains(a.tags, t)) AS tags_gained,
+           list_filter(a.tags, lambda t: NOT list_contains(b.tags, t)) AS tags_lost
+    FROM label_history a JOIN label_history b
+        ON a.shard = b.shard AND a.id = b.id AND a.labeler_version <> b.labeler_version;
 """
 
 
@@ -91,7 +112,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
     """Replace one shard's rows in every table, in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("documents", "labels", "tags", "tag_pairs", "block_spans"):
+        for table in ("documents", "labels", "label_history", "tags", "tag_pairs", "block_spans"):
             con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
         con.execute(
             "INSERT INTO documents SELECT ?, id, source, length(text), line FROM read_parquet(?)",
@@ -118,6 +139,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
             [str(lake.labels(shard)), shard, shard, shard, shard, shard],
         )
         _count_tag_pairs(con, shard)
+        _load_history(con, lake, shard)
         spans = lake.blocks(shard).spans
         if spans.is_file():
             con.execute(
@@ -148,26 +170,31 @@ def _count_tag_pairs(con: duckdb.DuckDBPyConnection, shard: str) -> None:
     )
 
 
+def _load_history(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> None:
+    """Every kept labeler version of the shard's labels (labels/_history), for pinned lineage and diffs."""
+    for entry in history(lake, shard):
+        version = str(entry["labeler_version"])
+        con.execute(
+            "INSERT INTO label_history BY NAME SELECT ? AS shard, ? AS labeler_version, ? AS written_at, id, rating, "
+            "format, sentiment, topics, tags, synopsis, labeler FROM read_parquet(?)",
+            [shard, version, entry["written_at"], str(lake.label_history(shard, version))],
+        )
+
+
 def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
     """(Re)load every checkpoint manifest: which data versions of which shards each run trained on."""
     rows = []
     for manifest_path in lake.checkpoint_manifests():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        lineage = manifest.get("lineage", {})
         for shard, version in manifest["partition_data_versions"].items():
-            rows.append(
-                (
-                    manifest["run"],
-                    shard,
-                    version,
-                    manifest["tokenizer_sha256"],
-                    manifest["steps"],
-                    manifest["final_loss"],
-                )
-            )
+            labels_version = lineage.get(shard, {}).get("labels_version")
+            row = (manifest["run"], shard, version, manifest["tokenizer_sha256"], manifest["steps"])
+            rows.append((*row, manifest["final_loss"], labels_version))
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM checkpoints")
     if rows:
-        con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute("COMMIT")
     return len(rows)
 

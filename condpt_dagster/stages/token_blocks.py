@@ -10,8 +10,9 @@ Per shard, in ``blocks/``:
   ``doc_tokens``, ``header_tokens`` — enough to rebuild every document from the blocks;
 - ``<shard>.heldout.parquet``: held-out documents (``id``, ``header``, ``text``, ``header_ids``,
   ``body_ids``), chosen by a hash of the id, never packed into blocks; for evaluation;
-- ``<shard>.meta.json``: shapes, dtype, counts and the tokenizer's sha256; written last, so its presence
-  means the other files are complete.
+- ``<shard>.meta.json``: shapes, dtype, counts, the tokenizer's sha256 and lineage (the conditioned file's
+  data version and the labeler_version its headers came from); written last, so its presence means the
+  other files are complete.
 
 Documents are ``header ids + <|body|> + body ids + <|endoftext|>``, concatenated in document order and cut
 into blocks; a document may span several blocks.
@@ -27,10 +28,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from condpt_dagster.core.hashing import file_sha256, unit_hash
+from condpt_dagster.core.hashing import file_data_version, file_sha256, unit_hash
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import BlockFiles
 from condpt_dagster.core.settings import BlockOptions
+from condpt_dagster.stages.conditioned_examples import labels_version_of
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 # Bump when packing changes the blocks for the same examples, tokenizer and options.
@@ -185,6 +187,8 @@ def pack_shard(
         "pad_id": tokenizer.pad_id,
         "body_id": tokenizer.body_id,
         "tokenizer_sha256": tokenizer.sha256,
+        "conditioned_data_version": file_data_version(conditioned_path),
+        "labels_version": labels_version_of(conditioned_path),
         "options": options.output_settings(),
         **asdict(stats),
     }

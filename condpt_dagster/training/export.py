@@ -105,6 +105,7 @@ def write_outputs(spec: RunSpec, history: list[dict[str, float]], summary: dict[
         "tokenizer_sha256": spec.tokenizer_sha256,
         "shards": spec.shards,
         "partition_data_versions": spec.partition_data_versions,
+        "lineage": spec.lineage,
         "hf_dir": str(files.hf_dir),
         **summary,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class RunSpec:
     tokenizer_sha256: str
     code_version: str
     conditioning: dict[str, Any]  # template and fields, so generation builds headers the same way
+    # shard -> labels_version, conditioned_data_version, blocks_data_version: what the run learned from
+    lineage: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def lake(self) -> DataLake:

@@ -51,6 +51,7 @@ def test_labels_materialize_with_one_row_per_document(lake):
         meta = result.asset_materializations_for_node("document_labels")[0].metadata
         assert meta["dagster/row_count"].value == 4
         assert meta["labeler_version"].value == labeler.version()
+        assert meta["label_history"].value == {"kept": [labeler.version()], "pruned": []}
         ratings = {r.data["rating"]: r.data["documents"] for r in meta["ratings"].value.records}
         assert sum(ratings.values()) == 4
     labels = pl.read_parquet(lake.labels("mix"))
@@ -61,6 +62,8 @@ def test_labels_materialize_with_one_row_per_document(lake):
     assert by_id["r1"]["format"] == "review" and by_id["n1"]["format"] == "news" and by_id["x1"]["format"] == "unknown"
     assert by_id["x1"]["error"] and by_id["x1"]["language"] == "und"
     assert set(labels["labeler_version"]) == {labeler.version()}
+    kept = pl.read_parquet(lake.label_history("mix", labeler.version()))
+    assert kept.equals(labels)  # the published version is in the history too
 
 
 def test_labeler_settings_change_the_code_version(tmp_path):
