@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 # CPU build of torch where no NVIDIA GPU is present; a CUDA build from the index otherwise.
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
-.PHONY: install demo test test-slow lint ui clean-data bench
+.PHONY: install demo test test-slow test-faults lint ui clean-data bench
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -m "slow or not slow"
+
+test-faults: install
+	$(BIN)/pytest -m faults
 
 lint: install
 	$(BIN)/ruff check condpt_dagster tests bench

@@ -6,9 +6,10 @@
   two-input logistic mix of the VADER sentence mean and the head's logit, fitted on cross-fitted logits so
   the mix does not trust an over-fitted head;
 - rating: logistic regression of "offensive" one-liners (tune split) on alt-profanity-check's logit and the
-  lexicon tier rates; PG / PG-13 / R thresholds at the 90th / 97th / 99.5th percentile of the score on
-  clean text of every kind in the tune split (one-liners, news, novels, speeches, reviews), so that clean
-  text stays G.
+  lexicon tier rates (``rating``), and with the cross-fitted logit of a head on the document embedding
+  (``rating_encoder``, what the composite labeler uses); PG / PG-13 / R thresholds at the 90th / 97th /
+  99.5th percentile of the score on clean text of every kind in the tune split (one-liners, news, novels,
+  speeches, reviews), so that clean text stays G.
 - format: the scale of the prototype similarity and, for the formats the dev sets cover, cue
   weights by softmax regression over all formats (the others keep their hand-set cue weights), each source
   weighted equally.
@@ -136,21 +137,38 @@ def rating_matrix(texts: list[str]) -> np.ndarray:
     return np.stack(rows)
 
 
-def fit_rating(jokes: list[devsets.DevDoc], clean_long: list[devsets.DevDoc]) -> dict:
-    x = rating_matrix([d.text for d in jokes])
-    y = np.array([d.offensive for d in jokes])
+def _scored(x: np.ndarray, y: np.ndarray, clean_x: np.ndarray, features: tuple[str, ...]) -> dict:
+    """Logistic score of ``features``; PG / PG-13 / R cut at the 90th / 97th / 99.5th percentile of clean text."""
     model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
-    clean_x = np.concatenate([x[~y], rating_matrix([d.text for d in clean_long])])
-    clean_scores = model.predict_proba(clean_x)[:, 1]
-    cuts = np.quantile(clean_scores, [0.90, 0.97, 0.995])
+    cuts = np.quantile(model.predict_proba(clean_x)[:, 1], [0.90, 0.97, 0.995])
     return {
-        "features": list(FEATURES),
+        "features": list(features),
         "coef": [round(float(c), 6) for c in model.coef_[0]],
         "intercept": round(float(model.intercept_[0]), 6),
         "thresholds": {name: round(float(c), 6) for name, c in zip(("PG", "PG-13", "R"), cuts, strict=True)},
-        "trained_on": f"{len(jokes)} one-liners (offensive = tagged sex/dirty/racist) and {len(clean_long)} clean "
-        "documents for the thresholds, dev tune split",
     }
+
+
+def fit_rating(labeler: CompositeLabeler, jokes: list[devsets.DevDoc], clean_long: list[devsets.DevDoc]) -> dict:
+    """``rating`` (lexicon + alt-profanity-check) and ``rating_encoder`` (+ a head on the document embedding)."""
+    x, y = rating_matrix([d.text for d in jokes]), np.array([d.offensive for d in jokes])
+    long_x = rating_matrix([d.text for d in clean_long])
+    trained_on = (
+        f"{len(jokes)} one-liners (offensive = tagged sex/dirty/racist) and {len(clean_long)} clean documents "
+        "for the thresholds, dev tune split"
+    )
+    base = _scored(x, y, np.concatenate([x[~y], long_x]), FEATURES)
+    emb, long_emb = embed(labeler, [d.text for d in jokes]), embed(labeler, [d.text for d in clean_long])
+    head = LogisticRegression(C=1.0, max_iter=5000).fit(emb, y)
+    crossed = cross_val_predict(LogisticRegression(C=1.0, max_iter=5000), emb, y, cv=5, method="decision_function")
+    x2 = np.column_stack([x, crossed])
+    long_x2 = np.column_stack([long_x, head.decision_function(long_emb)])
+    with_encoder = _scored(x2, y, np.concatenate([x2[~y], long_x2]), (*FEATURES, "encoder_logit"))
+    with_encoder["encoder"] = {
+        "coef": [round(float(c), 6) for c in head.coef_[0]],
+        "intercept": round(float(head.intercept_[0]), 6),
+    }
+    return {"rating": {**base, "trained_on": trained_on}, "rating_encoder": {**with_encoder, "trained_on": trained_on}}
 
 
 def main() -> None:
@@ -176,7 +194,7 @@ def main() -> None:
     if "sentiment" in parts:
         heads["sentiment"] = fit_sentiment(labeler, imdb)
     if "rating" in parts:
-        heads["rating"] = fit_rating(jokes, clean)
+        heads.update(fit_rating(labeler, jokes, clean))
     if "format" in parts:
         heads["format"] = fit_format(list(labeler.taxonomy.formats), formatted, *format_features(labeler, formatted))
     tmp = args.out.with_suffix(".tmp")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from condpt_dagster.core.hashing import config_version
@@ -63,12 +64,17 @@ def one_line(text: str, limit: int = SYNOPSIS_MAX_CHARS) -> str:
 
 
 def rule_based_labels(
-    text: str, sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS, profanity_probability: float | None = None
+    text: str,
+    sentiment: str,
+    synopsis_chars: int = SYNOPSIS_MAX_CHARS,
+    profanity_probability: float | None = None,
+    doc_vec: np.ndarray | None = None,
 ) -> DocumentLabels:
     """What the rule taggers alone say: the starting point of every labeler and its fallback.
 
     With ``profanity_probability`` (alt-profanity-check's, see :func:`rule_based_batch`) the lexicon rating is
-    raised by the learned rating score, which goes to ``scores.rating``.
+    raised by the learned rating score, which goes to ``scores.rating``; with the encoder's ``doc_vec`` too,
+    by the score that also reads the embedding.
     """
     from condpt_dagster.labelers.rating import RatingHead, rating_features
     from condpt_dagster.labelers.rules import rule_labels
@@ -76,8 +82,11 @@ def rule_based_labels(
     rule = rule_labels(text)
     rating, scores = rule.rating, {"language": rule.language_score}
     if profanity_probability is not None:
-        head = RatingHead.load()
-        score = head.score(rating_features(profanity_probability, rule.hits, rule.words))
+        head = RatingHead.load("rating" if doc_vec is None else "rating_encoder")
+        features = rating_features(profanity_probability, rule.hits, rule.words)
+        if doc_vec is not None:
+            features = np.append(features, head.encoder_logit(doc_vec))
+        score = head.score(features)
         rating, scores["rating"] = head.rating(score, rule.rating), round(score, 4)
     return DocumentLabels(
         tags=[],
@@ -97,15 +106,21 @@ RATING_SAMPLE_CHARS = 50_000  # the learned score reads the opening; the lexicon
 
 
 def rule_based_batch(
-    texts: Sequence[str], sentiment: str, synopsis_chars: int = SYNOPSIS_MAX_CHARS
+    texts: Sequence[str],
+    sentiment: str,
+    synopsis_chars: int = SYNOPSIS_MAX_CHARS,
+    doc_vecs: Sequence[np.ndarray | None] | None = None,
 ) -> list[DocumentLabels]:
-    """:func:`rule_based_labels` for a batch, with the learned rating score (one classifier call per batch)."""
+    """:func:`rule_based_labels` for a batch, with the learned rating score (one classifier call per batch);
+    ``doc_vecs``: the encoder's document embeddings (None for a document without one)."""
     from condpt_dagster.labelers.rating import profanity_probabilities
     from condpt_dagster.labelers.rules import strip_markup
 
     probabilities = profanity_probabilities([strip_markup(t[:RATING_SAMPLE_CHARS]) for t in texts])
+    vecs = doc_vecs if doc_vecs is not None else [None] * len(texts)
     return [
-        rule_based_labels(t, sentiment, synopsis_chars, float(p)) for t, p in zip(texts, probabilities, strict=True)
+        rule_based_labels(t, sentiment, synopsis_chars, float(p), v)
+        for t, p, v in zip(texts, probabilities, vecs, strict=True)
     ]
 
 

@@ -203,7 +203,8 @@ class CompositeLabeler(Labeler):
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         reads = self.read(texts)
-        out = rule_based_batch([r.text for r in reads], "neutral", self.config.synopsis_chars)
+        vecs = [document_vector(r.windows, r.sentence_vecs) if len(r.sentence_vecs) else None for r in reads]
+        out = rule_based_batch([r.text for r in reads], "neutral", self.config.synopsis_chars, vecs)
         for r in reads:
             r.candidates = self.tagger.candidates_of(" ".join(r.sentences))
         self.tagger.embed(c for r in reads for c in r.candidates)

@@ -43,17 +43,35 @@ def rating_features(probability: float, hits: dict[str, int], words: int) -> np.
 
 @dataclass(frozen=True)
 class RatingHead:
+    """``rating``: the score from FEATURES alone (any labeler); ``rating_encoder``: FEATURES plus the logit of
+    a logistic head on the encoder's document embedding (``encoder_coef``), for the composite labeler, which
+    has that embedding: it reads innuendo that no word list holds."""
+
     coef: np.ndarray
     intercept: float
     thresholds: dict[str, float]  # lowest score of PG, PG-13 and R
+    encoder_coef: np.ndarray | None = None
+    encoder_intercept: float = 0.0
 
     @classmethod
     @cache
-    def load(cls, path: Path = LABEL_HEADS) -> RatingHead:
-        spec = json.loads(path.read_text(encoding="utf-8"))["rating"]
-        if tuple(spec["features"]) != FEATURES:
-            raise ValueError(f"{path}: rating features {spec['features']} != {FEATURES}; retrain the heads")
-        return cls(np.asarray(spec["coef"]), float(spec["intercept"]), dict(spec["thresholds"]))
+    def load(cls, name: str = "rating", path: Path = LABEL_HEADS) -> RatingHead:
+        spec = json.loads(path.read_text(encoding="utf-8"))[name]
+        features = tuple(spec["features"])
+        if features[: len(FEATURES)] != FEATURES:
+            raise ValueError(f"{path}: {name} features {spec['features']} != {FEATURES}; retrain the heads")
+        encoder = spec.get("encoder")
+        return cls(
+            np.asarray(spec["coef"]),
+            float(spec["intercept"]),
+            dict(spec["thresholds"]),
+            np.asarray(encoder["coef"], dtype=np.float32) if encoder else None,
+            float(encoder["intercept"]) if encoder else 0.0,
+        )
+
+    def encoder_logit(self, doc_vec: np.ndarray) -> float:
+        assert self.encoder_coef is not None, "this rating head reads no encoder embedding"
+        return float(doc_vec @ self.encoder_coef + self.encoder_intercept)
 
     def score(self, features: np.ndarray) -> float:
         return float(1 / (1 + np.exp(-(features @ self.coef + self.intercept))))

@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import DataLake
@@ -96,17 +97,19 @@ def label_shard(
     batch_docs: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> LabelStats:
-    """Label every document of a raw shard; ``progress(done)`` is called after each batch with the total so far."""
+    """Label every document of a raw shard into ``out_path``, a temporary that label_and_check publishes after
+    its checks; ``progress(done)`` is called after each batch with the total so far."""
     version = labeler.version()
     stats = LabelStats()
     source = pq.ParquetFile(raw_path)
-    with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, LABEL_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(out_path, LABEL_SCHEMA, compression="zstd") as writer:
         for batch in source.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
             ids = batch.column("id").to_pylist()
             labels = labeler.label(batch.column("text").to_pylist())
             if len(labels) != len(ids):
                 raise RuntimeError(f"{labeler.name} returned {len(labels)} label rows for {len(ids)} documents")
             writer.write_table(label_rows(ids, labels, labeler, version))
+            failpoint("document_labels:batch")
             for doc_id, lab in zip(ids, labels, strict=True):
                 stats.add(doc_id, lab)
             if progress:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import clear_orphans, exclusive_lock
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.label_history import history
@@ -139,6 +140,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
             [str(lake.labels(shard)), shard, shard, shard, shard, shard],
         )
         _count_tag_pairs(con, shard)
+        failpoint("label_audit:upsert")  # mid-transaction, on the private copy
         _load_history(con, lake, shard)
         spans = lake.blocks(shard).spans
         if spans.is_file():

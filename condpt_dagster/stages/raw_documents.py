@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.stages.shard_records import Candidate, IngestError, ReadCounts, Reject, read_records
@@ -179,6 +180,7 @@ class _ShardWriter:
                 schema=RAW_SCHEMA,
             )
             self.raw_writer.write_table(table)
+            failpoint("raw_documents:batch")
             self.stats.written += len(kept)
             self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
         if rejects:

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.hashing import file_data_version, file_sha256, unit_hash
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import BlockFiles
@@ -177,6 +178,7 @@ def pack_shard(
         pq.write_table(pa.table(packer.spans, schema=SPANS_SCHEMA), tmp, compression="zstd")
     with atomic_output(files.heldout) as tmp:
         pq.write_table(pa.table(heldout_rows, schema=HELDOUT_SCHEMA), tmp, compression="zstd")
+    failpoint("token_blocks:before_meta")  # tokens, mask, spans and held-out written; meta marks completion
     meta = {
         "shard": files.shard,
         "block_size": options.block_size,

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from condpt_dagster.core.faults import failpoint
+from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles
 from condpt_dagster.core.settings import TrainConfig
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
@@ -160,6 +162,15 @@ def build_engine(config: TrainConfig, dataset: BlockDataset, total_steps: int):
     return engine, scheduler
 
 
+def save_checkpoint(engine, files: CheckpointFiles, step: int, state: dict, rank: int) -> None:
+    """Write the step's folder, then point ``latest`` at it atomically (DeepSpeed truncates and rewrites
+    ``latest`` in place): a kill at any instant leaves a complete checkpoint for the restart to resume from."""
+    engine.save_checkpoint(str(files.deepspeed_dir), tag=f"step{step}", client_state=state, save_latest=False)
+    failpoint("checkpoint:before_latest")
+    if rank == 0:
+        atomic_write_text(files.latest, f"step{step}")
+
+
 def resume(engine, files: CheckpointFiles, sampler: ResumableSampler) -> Progress:
     """Continue from the latest DeepSpeed checkpoint of this run, if there is one."""
     if not files.latest.is_file():
@@ -237,7 +248,7 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
                 f"{rate:,.0f} tokens/s"
             )
         if step % config.checkpoint_every == 0 or step == total_steps:
-            engine.save_checkpoint(str(files.deepspeed_dir), tag=f"step{step}", client_state=progress.client_state())
+            save_checkpoint(engine, files, step, progress.client_state(), rank)
     elapsed = time.perf_counter() - start_time
     export_hf(engine, config, spec, rank)
     tokens_per_second = (progress.step - start_step) * tokens_per_step / max(elapsed, 1e-9)
