@@ -72,6 +72,21 @@ def _audit_run(sql: str, params: list, opts: dict) -> None:
         click.echo(f"(first {max_rows} rows shown; raise --max-rows or use --output FILE for all)", err=True)
 
 
+def _require_known(what: str, asked: list[str], sql: str, opts: dict) -> None:
+    """Fail naming what exists when the auditor asks for a checkpoint or labeler version that does not."""
+    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
+
+    try:
+        existing = audit_query(open_for_audit(lake_for(opts["data"])), sql).to_series().to_list()
+    except (AuditQueryError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    missing = [a for a in dict.fromkeys(asked) if a not in existing]
+    if missing:
+        raise click.ClickException(
+            f"no {what} {', '.join(map(repr, missing))} in the audit database; known: {', '.join(existing) or 'none'}"
+        )
+
+
 @audit.command("tags")
 @click.option("--top", default=50, show_default=True)
 @click.option(
@@ -102,6 +117,7 @@ def audit_lineage(run: str, **opts) -> None:
     """What a checkpoint was trained on: per shard, documents, blocks, labeler versions, data version."""
     from condpt_dagster.stages.audit_access import CANNED
 
+    _require_known("checkpoint", [run], "SELECT DISTINCT run FROM checkpoints ORDER BY run", opts)
     _audit_run(CANNED["lineage"], [run], opts)
 
 
@@ -117,6 +133,8 @@ def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, 
 
     if opts["output"]:
         raise click.UsageError("diff prints three tables; redirect stdout instead of --output")
+    known = "SELECT DISTINCT labeler_version FROM label_history ORDER BY labeler_version"
+    _require_known("labeler version", [from_version, to_version], known, opts)
     params = [from_version, to_version, shard]
     for title, key, extra in (
         ("documents changed, per field", "diff_summary", []),

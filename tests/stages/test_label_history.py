@@ -147,3 +147,15 @@ def test_diff_between_two_versions(relabeled):
     assert {"field": "format", "from_value": "fiction", "to_value": "review", "documents": N} in confusion
     assert {"change": "gained", "tag": "harbor", "documents": N} in tags
     assert {"change": "lost", "tag": "sea", "documents": N} in tags
+
+
+def test_unknown_versions_and_checkpoints_name_the_known_ones(relabeled):
+    def audit(*args: str):
+        return CliRunner().invoke(cli, ["audit", *args, "--data", str(relabeled.root)])
+
+    unknown = audit("diff", "--from", "v1", "--to", "v9")
+    assert unknown.exit_code != 0 and "no labeler version 'v9'" in unknown.output and "known: v1, v3" in unknown.output
+    itself = audit("diff", "--from", "v3", "--to", "v3", "--format", "json")
+    assert itself.exit_code == 0 and json.loads(itself.output.splitlines()[0])[0]["documents"] == 0  # empty
+    lineage = audit("lineage", "--checkpoint", "nope")
+    assert lineage.exit_code != 0 and "no checkpoint 'nope'" in lineage.output and "known: r1" in lineage.output
