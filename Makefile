@@ -41,7 +41,7 @@ demo: install
 	$(BIN)/condpt materialize --select label_audit
 	$(BIN)/condpt audit tags --top 10
 	$(BIN)/condpt audit lineage --checkpoint demo
-	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --topics movies --tags "acting,plot" "The film"
+	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
 	@echo
 	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), eval/demo/ (report.html), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
