@@ -38,7 +38,8 @@ from condpt_dagster.core.vocab import RATINGS
 from condpt_dagster.labelers import build_labeler
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
-MOOD_AND_GENRE = {*Taxonomy(TAXONOMY).moods, *Taxonomy(TAXONOMY).fiction_genres}
+_TAXONOMY = Taxonomy(TAXONOMY)
+MOOD_AND_GENRE = {*_TAXONOMY.moods, *_TAXONOMY.fiction_genres}
 
 
 def row(field: str, dataset: str, n: int, metric: str, value: float, peer: str | None = None, peer_value=None) -> dict:

@@ -34,7 +34,7 @@ import devsets
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
-from condpt_dagster.labelers.composite import CompositeLabeler, document_vector, split_sentences
+from condpt_dagster.labelers.composite import CompositeLabeler, split_sentences
 from condpt_dagster.labelers.format import CUES, REQUIRED_CUES, FormatModel, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
 from condpt_dagster.labelers.rules import rule_labels, strip_markup
@@ -70,7 +70,7 @@ def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tu
     sims, cues = [], []
     for i in range(0, len(docs), 64):
         for read in labeler.read([d.text for d in docs[i : i + 64]]):
-            vec = document_vector(read.windows, read.sentence_vecs) if len(read.sentence_vecs) else np.zeros(384)
+            vec = read.vector if read.vector is not None else np.zeros(labeler.encoder.dim)
             sims.append(labeler._format_matrix @ vec)
             cues.append([layout_cues(read.text)[c] for c in CUES])
     return np.array(sims, dtype=np.float64), np.array(cues, dtype=np.float64)

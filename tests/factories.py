@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -163,3 +164,12 @@ def teach_causal(path: Path, prompt: str, answer: str, steps: int = 120) -> None
         optim.step()
         optim.zero_grad()
     model.save_pretrained(path)
+
+
+def run_processes(spec_path) -> list[psutil.Process]:
+    """Live processes of a training run: the guard, the launcher and every rank name its spec on the command line."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if str(spec_path) in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found

@@ -108,6 +108,11 @@ class _Read:
     def sentences(self) -> list[str]:
         return [s for w in self.windows for s in w]
 
+    @cached_property
+    def vector(self) -> np.ndarray | None:
+        """The document embedding (None without sentences), computed once for every field that reads it."""
+        return document_vector(self.windows, self.sentence_vecs) if len(self.sentence_vecs) else None
+
 
 class CompositeLabeler(Labeler):
     name = "composite"
@@ -194,17 +199,13 @@ class CompositeLabeler(Labeler):
 
     def document_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit document embeddings (zeros for text without sentences): the sentiment head's input."""
-        return np.stack(
-            [
-                document_vector(r.windows, r.sentence_vecs) if len(r.sentence_vecs) else np.zeros(self.encoder.dim)
-                for r in self.read(texts)
-            ]
-        )
+        return np.stack([r.vector if r.vector is not None else np.zeros(self.encoder.dim) for r in self.read(texts)])
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         reads = self.read(texts)
-        vecs = [document_vector(r.windows, r.sentence_vecs) if len(r.sentence_vecs) else None for r in reads]
-        out = rule_based_batch([r.text for r in reads], "neutral", self.config.synopsis_chars, vecs)
+        out = rule_based_batch(
+            [r.text for r in reads], "neutral", self.config.synopsis_chars, [r.vector for r in reads]
+        )
         for r in reads:
             r.candidates = self.tagger.candidates_of(" ".join(r.sentences))
         self.tagger.embed(c for r in reads for c in r.candidates)
@@ -218,11 +219,11 @@ class CompositeLabeler(Labeler):
         return out
 
     def _label_one(self, labels: DocumentLabels, doc: _Read) -> None:
-        if len(doc.sentence_vecs) == 0:  # nothing with letters: rules only, defined fallbacks for the rest
+        vec = doc.vector
+        if vec is None:  # nothing with letters: rules only, defined fallbacks for the rest
             labels.error = "no sentences with letters; encoder labels skipped"
             labels.scores["sentiment"] = 0.0
             return
-        vec = document_vector(doc.windows, doc.sentence_vecs)
         self._topics(vec, labels)
         labels.format, format_scores = formats.best_format(
             self._format_matrix @ vec, list(self.taxonomy.formats), doc.text

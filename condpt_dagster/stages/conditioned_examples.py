@@ -46,8 +46,7 @@ LABELS_VERSION_KEY = "condpt.labels_version"  # Parquet metadata: the labeler_ve
 def labels_version_of(conditioned_path: str | os.PathLike[str]) -> str | None:
     """The labeler_version a conditioned file's headers were built from (None for files without it)."""
     metadata = pq.read_schema(conditioned_path).metadata or {}
-    value = metadata.get(LABELS_VERSION_KEY.encode())
-    return value.decode() or None if value is not None else None
+    return metadata.get(LABELS_VERSION_KEY.encode(), b"").decode() or None
 
 
 def _values(labels: dict[str, Any], name: str) -> list[str]:

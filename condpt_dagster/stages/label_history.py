@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 from condpt_dagster.core.io import atomic_output, atomic_write_text, clear_orphans
 from condpt_dagster.core.lake import DataLake
@@ -60,7 +59,3 @@ def prune_history(lake: DataLake, shard: str, keep: int) -> list[str]:
         path.unlink(missing_ok=True)
         path.with_suffix(".json").unlink(missing_ok=True)
     return dropped
-
-
-def history_files(lake: DataLake, shard: str) -> list[Path]:
-    return [lake.label_history(shard, str(e["labeler_version"])) for e in history(lake, shard)]

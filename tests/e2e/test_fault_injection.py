@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import duckdb
-import psutil
 import pyarrow.parquet as pq
 import pytest
+from factories import run_processes
 
 from condpt_dagster.core.lake import DataLake
 
@@ -59,10 +59,15 @@ def write_inbox(root: Path) -> list[Path]:
     return paths
 
 
-def condpt(root: Path, *args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
+def cli_env(root: Path) -> dict[str, str]:
     env = {**os.environ, "CONDPT_CONFIG": str(root / "condpt.toml"), "DAGSTER_HOME": str(root / "dagster_home")}
     env["HF_HUB_OFFLINE"] = "1"
     env.pop("CONDPT_FAILPOINT", None)
+    return env
+
+
+def condpt(root: Path, *args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
+    env = cli_env(root)
     if failpoint:
         env["CONDPT_FAILPOINT"] = failpoint
     return subprocess.run(
@@ -173,24 +178,15 @@ def test_kill_during_checkpoint_save_resumes_from_the_last_complete_one(tmp_path
     assert set(manifest["lineage"]) == {"s1", "s2"} and all(v["labels_version"] for v in manifest["lineage"].values())
 
 
-def training_processes(run_spec: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        if str(run_spec) in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
-
-
 def test_killing_the_run_worker_leaves_no_rank(tmp_path):
     root = new_lake(tmp_path / "lake")
     run_pipeline(root, until="checkpoint")
     (root / "condpt.toml").write_text(
         CONFIG.replace("max_steps = 12", "max_steps = 5000")
     )  # still training when killed
-    env = {**os.environ, "CONDPT_CONFIG": str(root / "condpt.toml"), "DAGSTER_HOME": str(root / "dagster_home")}
     worker = subprocess.Popen(
         [str(BIN / "condpt"), "materialize", "--select", "checkpoint", "--data", str(root / "data")],
-        env=env,
+        env=cli_env(root),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -199,11 +195,11 @@ def test_killing_the_run_worker_leaves_no_rank(tmp_path):
     deadline = time.monotonic() + 300
     while not files.latest.is_file() and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert worker.poll() is None and training_processes(files.run_spec), "training was not running"
+    assert worker.poll() is None and run_processes(files.run_spec), "training was not running"
     worker.send_signal(signal.SIGKILL)  # the run worker alone: the launcher and ranks must follow it
     worker.wait()
     gone = time.monotonic() + 60
-    while training_processes(files.run_spec) and time.monotonic() < gone:
+    while run_processes(files.run_spec) and time.monotonic() < gone:
         time.sleep(0.2)
-    assert not training_processes(files.run_spec), "a launcher or rank outlived the run worker"
+    assert not run_processes(files.run_spec), "a launcher or rank outlived the run worker"
     assert not files.manifest.exists()

@@ -10,11 +10,10 @@ import subprocess
 import time
 
 import dagster as dg
-import psutil
 import pytest
 import torch
 from click.testing import CliRunner
-from factories import CONDITIONING, make_lake
+from factories import CONDITIONING, make_lake, run_processes
 from transformers import AutoModelForCausalLM
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
@@ -123,15 +122,6 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
     assert result.exit_code == 0 and "--- sample 1" in result.output, result.output
 
 
-def ranks_of(spec_path) -> list[psutil.Process]:
-    """Live processes of a training run (their command line names its spec)."""
-    procs = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        if str(spec_path) in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            procs.append(proc)
-    return procs
-
-
 def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     config = TrainConfig(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
     _spec, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)
@@ -154,9 +144,9 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher's group; ranks run in sessions of their own
     proc.wait()
     wait_until_gone = time.monotonic() + 60
-    while ranks_of(spec_path) and time.monotonic() < wait_until_gone:
+    while run_processes(spec_path) and time.monotonic() < wait_until_gone:
         time.sleep(0.2)
-    assert not ranks_of(spec_path), "a rank outlived its launcher"
+    assert not run_processes(spec_path), "a rank outlived its launcher"
     assert not (small_lake.checkpoints_dir / "crash" / "manifest.json").exists()
     _, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)  # same run: kept
     done = subprocess.run(launch_command(config, spec_path), capture_output=True, text=True, timeout=300)
