@@ -16,7 +16,10 @@ export TRANSFORMERS_OFFLINE := 1
 # CPU build of torch where no NVIDIA GPU is present; a CUDA build from the index otherwise.
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
-.PHONY: install demo test test-slow test-faults lint ui clean-data bench
+STEER_DOCS ?= 4000
+STEER_DATA ?= $(CURDIR)/data/steer-cpu
+
+.PHONY: install demo test test-slow test-faults lint ui clean-data bench experiment steer-pipeline
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,16 +38,28 @@ demo: install
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
 	$(BIN)/condpt materialize --select checkpoint
-	$(BIN)/condpt materialize --select eval_report
-	@$(BIN)/python -c "import json; h = json.load(open('$(DATA)/eval/demo/metrics.json'))['headline']; print('\nEvaluation headline:'); [print(f'  {k}: {v}') for k, v in h.items()]; print('  report: $(DATA)/eval/demo/report.html')"
+	$(BIN)/condpt experiment steer
 	$(BIN)/condpt materialize --select labeler_adapter
 	$(BIN)/condpt materialize --select label_audit
 	$(BIN)/condpt audit tags --top 10
 	$(BIN)/condpt audit lineage --checkpoint demo
 	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), eval/demo/ (report.html), labeler_adapter/, audit.duckdb (condpt audit --help)."
+	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
+
+# The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
+experiment: install
+	$(MAKE) --no-print-directory steer-pipeline DATA=$(STEER_DATA) CONFIG=$(CURDIR)/configs/steer_cpu.toml
+
+steer-pipeline:
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/condpt sample --docs $(STEER_DOCS) --shards 8 --tagged-docs 0
+	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
+	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
+	$(BIN)/condpt materialize --select tokenizer
+	$(BIN)/condpt materialize --select token_blocks
+	$(BIN)/condpt experiment steer
 
 test: install
 	$(BIN)/pytest

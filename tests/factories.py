@@ -73,7 +73,7 @@ def write_raw(path: Path, shard: str, ids: list[str], texts: list[str]) -> None:
 # ------------------------------------------------------------------------------------------ a small lake
 
 
-def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0) -> DataLake:
+def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0, words_per_doc=40) -> DataLake:
     """Synthetic two-topic corpus -> conditioned shards -> tokenizer -> 64-token blocks."""
     lake = DataLake.at(root)
     rng = random.Random(0)
@@ -81,7 +81,7 @@ def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0) ->
     rows = []
     for i in range(n_docs):
         topic = "sports" if i % 2 else "politics"
-        text = " ".join(rng.choice(WORDS[topic].split()) for _ in range(40)) + "."
+        text = " ".join(rng.choice(WORDS[topic].split()) for _ in range(words_per_doc)) + "."
         header = build_header(f"d{i}", {"rating": "G", "topics": [topic]}, options)
         rows.append({"id": f"d{i}", "header": header, "text": text})
     for k, name in enumerate(shard_names):

@@ -19,6 +19,7 @@ ALLOWED = {
     "stages": {"core", "labelers", "training", "evaluation"},
     "training": {"core", "stages"},
     "evaluation": {"core"},
+    "experiments": {"core", "labelers", "stages", "training", "evaluation"},
     "sample_corpus.py": {"core"},
 }
 

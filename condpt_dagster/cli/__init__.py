@@ -1,10 +1,11 @@
 """The ``condpt`` command line: sample data, register shards, run the pipeline, generate, audit.
 
-One module per command group: ``pipeline`` (sample, add-shards, materialize), ``generate``, ``audit``.
+One module per command group: ``pipeline`` (sample, add-shards, materialize), ``generate``, ``audit``, ``experiment``.
 """
 
 from condpt_dagster.cli.audit import audit
 from condpt_dagster.cli.common import main
+from condpt_dagster.cli.experiment import experiment
 from condpt_dagster.cli.generate import generate
 from condpt_dagster.cli.pipeline import add_shards, materialize, sample
 
@@ -13,6 +14,7 @@ main.add_command(add_shards)
 main.add_command(materialize)
 main.add_command(generate)
 main.add_command(audit)
+main.add_command(experiment)
 
 __all__ = ["main"]
 

@@ -23,6 +23,7 @@ from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS, STEERABLE_SENT
 @click.option("--max-new-tokens", default=120, show_default=True)
 @click.option("--temperature", default=0.8, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--allow-unseen", is_flag=True, help="Accept label values the model never saw in training.")
 @click.argument("prompt", default="")
 def generate(
     checkpoint: str,
@@ -37,10 +38,11 @@ def generate(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    allow_unseen: bool,
     prompt: str,
 ) -> None:
     """Sample text steered by labels: the header is built with the template the model was trained with."""
-    from condpt_dagster.training.generate import ConditionalGenerator
+    from condpt_dagster.training.generate import ConditionalGenerator, UnseenValueError, check_seen
 
     labels = {
         "tags": split_list(tags),
@@ -56,6 +58,11 @@ def generate(
         generator = ConditionalGenerator(Path(checkpoint))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not allow_unseen:
+        try:
+            check_seen(labels, generator.seen_values)
+        except UnseenValueError as exc:
+            raise click.ClickException(f"{exc}; pass --allow-unseen to generate anyway") from exc
     header = generator.header(labels) if labels else ""
     click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)
     for i in range(samples):

@@ -86,6 +86,11 @@ def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, da
 @data_option
 def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> None:
     """Materialize assets in this process (per shard when partitioned); runs show up in the UI."""
+    materialize_assets([n.strip() for n in select.split(",") if n.strip()], shard_keys, data)
+
+
+def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data: str | None = None) -> None:
+    """Materialize the named assets, all per-shard (each given or registered shard) or all unpartitioned."""
     import dagster as dg
 
     from condpt_dagster.defs.definitions import build_definitions
@@ -97,7 +102,6 @@ def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> N
     instance = dagster_instance(lake)
     defs = build_definitions(settings)
     assets = {a.key.to_user_string(): a for a in defs.assets}
-    names = [n.strip() for n in select.split(",") if n.strip()]
     unknown = [n for n in names if n not in assets]
     if unknown:
         raise click.ClickException(f"unknown asset(s) {unknown}; known: {', '.join(sorted(assets))}")

@@ -88,6 +88,32 @@ class CheckpointFiles:
     manifest = property(lambda self: self.folder / "manifest.json")
     metrics = property(lambda self: self.folder / "metrics.jsonl")
     loss_plot = property(lambda self: self.folder / "loss.png")
+    snapshots_dir = property(lambda self: self.folder / "snapshots")
+
+    def snapshot(self, step: int) -> Path:
+        """A loadable export of the model at ``step`` (training with snapshot_every)."""
+        return self.snapshots_dir / f"step{step}"
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        """(step, folder) of every complete snapshot, by step."""
+        found = [(int(p.name[4:]), p) for p in self.snapshots_dir.glob("step*") if (p / HF_SETTINGS_NAME).is_file()]
+        return sorted(found)
+
+
+@dataclass(frozen=True)
+class ExperimentFiles:
+    """``experiments/<name>/``: summary.json, report.md/.html, heatmaps and the lift-vs-tokens curve."""
+
+    folder: Path
+
+    summary = property(lambda self: self.folder / "summary.json")
+    markdown = property(lambda self: self.folder / "report.md")
+    html = property(lambda self: self.folder / "report.html")
+    curve_plot = property(lambda self: self.folder / "lift_vs_tokens.png")
+    samples = property(lambda self: self.folder / "samples.json")
+
+    def heatmap(self, field_name: str) -> Path:
+        return self.folder / f"adherence_{field_name}.png"
 
 
 @dataclass(frozen=True)
@@ -195,6 +221,9 @@ class DataLake:
 
     def evaluation(self, run: str) -> EvalFiles:
         return EvalFiles(self.eval_dir / run)
+
+    def experiment(self, name: str) -> ExperimentFiles:
+        return ExperimentFiles(self.root / "experiments" / name)
 
     def shard_lock(self, shard: str) -> Path:
         """Held by every run that writes one of the shard's files (core.io.shard_write_lock)."""

@@ -155,6 +155,9 @@ class BlockOptions(Section):
     block_size: int = Field(2048, ge=8, description="Tokens per training block.")
     mask_header: StrictBool = Field(True, description="No loss on header tokens: learn p(text | labels).")
     heldout_fraction: float = Field(0.02, ge=0, lt=1, description="Documents held out for evaluation.")
+    max_doc_tokens: int | None = Field(
+        None, ge=1, description="Pack only each document's first N body tokens (small-budget experiments)."
+    )
     batch_docs: int = Field(1024, ge=1, description="Documents tokenized per batch (memory, not output).")
 
 
@@ -196,7 +199,9 @@ class RelabelSettings(Section):
 
 class TrainConfig(Section):
     SECTION = "training"
-    UNVERSIONED = frozenset({"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args"})
+    UNVERSIONED = frozenset(
+        {"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args", "snapshot_every"}
+    )
     run: str = Field("demo", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="checkpoints/<run>/.")
     preset: Literal["tiny", "125m", "350m", "1.3b"] = Field("tiny", description="GPT-NeoX shapes.")
     base_model: str | None = Field(None, description="Local HF causal LM to continue pretraining.")
@@ -215,6 +220,12 @@ class TrainConfig(Section):
     max_tokens: int | None = Field(None, ge=1, description="Token budget: steps = max_tokens / tokens per step.")
     checkpoint_every: int = Field(100, ge=1)
     cooldown_fraction: float = Field(0.0, ge=0, lt=1, description="Last share of steps without header tokens.")
+    drop_headers: StrictBool = Field(
+        False, description="Remove header tokens from every block: the matched unconditional baseline."
+    )
+    snapshot_every: int | None = Field(
+        None, ge=1, description="Also export a loadable model every N steps (checkpoints/<run>/snapshots/)."
+    )
     seed: int = 0
     log_every: int = Field(10, ge=1)
     launcher: Literal["torchrun", "deepspeed"] = "torchrun"
@@ -242,6 +253,64 @@ class TrainConfig(Section):
         return max(1, -(-int(self.max_tokens or 0) // tokens_per_step))
 
 
+class ExperimentOptions(Section):
+    """``condpt experiment steer``: conditional vs matched unconditional model, judged independently."""
+
+    SECTION = "experiment"
+    name: str = Field("steer", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="experiments/<name>/.")
+    training: dict[str, Any] = Field(
+        default_factory=dict, description="[training] settings overridden for both runs (model, steps, ...)."
+    )
+    curve_points: int = Field(4, ge=1, description="Checkpoints evaluated for the lift-vs-tokens curve.")
+    samples_per_value: int = Field(32, ge=32, description="Generations per requested value.")
+    baseline_samples: int = Field(128, ge=32, description="Unconditional generations for the base rates.")
+    max_new_tokens: int = Field(48, ge=8)
+    temperature: float = Field(0.9, gt=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    values_per_field: int = Field(3, ge=1, description="Most frequent format/topic/tag values requested.")
+    min_value_docs: int = Field(10, ge=1, description="Training documents a value needs to be requested.")
+    heldout_docs: int = Field(200, ge=2, description="Held-out documents for the losses.")
+    max_body_tokens: int = Field(192, ge=8)
+    judge_docs: int = Field(4000, ge=20, description="Training documents the bag-of-words judges are fitted on.")
+    bootstrap_reps: int = Field(1000, ge=100)
+    seed: int = 0
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        overrides = values.get("training")
+        if not isinstance(overrides, dict):
+            return []
+        reserved = sorted({"run", "drop_headers", "snapshot_every"} & set(overrides))
+        problems = [f"training.{k} is set by the experiment itself" for k in reserved]
+        try:
+            TrainConfig.model_validate(_with_budget({k: v for k, v in overrides.items() if k not in reserved}))
+        except SettingsError as exc:
+            problems += [
+                f"training: {p.replace('[training] ', '')}"
+                for p in str(exc).removeprefix("invalid settings: ").split("; ")
+            ]
+        return problems
+
+    def train_config(self, base: TrainConfig, role: Literal["conditional", "unconditional"], block_size: int):
+        """One arm's run: the [training] settings with this section's overrides, snapshots for the curve."""
+        merged = TrainConfig.model_validate({**base.model_dump(), **_with_budget(self.training)})
+        steps = merged.total_steps(merged.micro_batch_size * merged.gradient_accumulation * block_size)
+        return merged.model_copy(
+            update={
+                "run": f"{self.name}-{role}",
+                "drop_headers": role == "unconditional",
+                "snapshot_every": max(1, steps // self.curve_points),
+            }
+        )
+
+
+def _with_budget(values: dict[str, Any]) -> dict[str, Any]:
+    """A token budget given alone replaces the default step budget."""
+    if "max_tokens" in values and "max_steps" not in values:
+        return {**values, "max_steps": None}
+    return values
+
+
 SECTIONS: dict[str, type[Section]] = {
     cls.SECTION: cls
     for cls in (
@@ -255,6 +324,7 @@ SECTIONS: dict[str, type[Section]] = {
         FinetuneOptions,
         EvalOptions,
         RelabelSettings,
+        ExperimentOptions,
     )
 }
 
@@ -273,6 +343,7 @@ class Settings(BaseModel):
     labeler_adapter: FinetuneOptions = FinetuneOptions()
     eval: EvalOptions = EvalOptions()
     relabel: RelabelSettings = RelabelSettings()
+    experiment: ExperimentOptions = ExperimentOptions()
     source: str = "defaults"
 
 

@@ -10,6 +10,7 @@ from condpt_dagster.assets.eval_report import build_eval_report
 from condpt_dagster.assets.label_audit import label_audit
 from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
 from condpt_dagster.assets.raw_documents import build_raw_documents
+from condpt_dagster.assets.steering_experiment import build_steering_experiment
 from condpt_dagster.assets.token_blocks import build_token_blocks
 from condpt_dagster.assets.tokenizer import build_tokenizer_asset
 from condpt_dagster.core.lake import DataLake
@@ -34,9 +35,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     header_format = {"template": conditioning.template, "fields": list(conditioning.fields)}
     checkpoint = build_checkpoint(settings.training, header_format)
     eval_report = build_eval_report(settings.training.run, settings.eval)
+    experiment = build_steering_experiment(settings.training, header_format, settings.experiment)
     jobs = build_jobs(shard_assets, tokenizer, [checkpoint, eval_report])
     return dg.Definitions(
-        assets=[*shard_assets, tokenizer, checkpoint, eval_report, build_labeler_adapter(settings.labeler_adapter)],
+        assets=[
+            *shard_assets,
+            tokenizer,
+            checkpoint,
+            eval_report,
+            experiment,
+            build_labeler_adapter(settings.labeler_adapter),
+        ],
         jobs=list(jobs.values()),
         sensors=[build_inbox_sensor(jobs["shard_job"])],
         schedules=[build_relabel_schedule(jobs["shard_job"], settings.relabel.cron)],

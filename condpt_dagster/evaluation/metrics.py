@@ -105,3 +105,68 @@ def finite_json(value: Any) -> Any:
 
 def to_json(metrics: dict[str, Any]) -> str:
     return json.dumps(finite_json(metrics), indent=1)
+
+
+def smoothed_rate(hits: int, n: int) -> float:
+    """(hits + 0.5) / (n + 1): a base rate that is never 0, so a lift over it is always finite."""
+    return (hits + 0.5) / (n + 1)
+
+
+def lift_with_ci(
+    requested_hits: dict[str, Sequence[bool]],
+    baseline_hits: dict[str, Sequence[bool]],
+    reps: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Lift of a field and of each requested value, with percentile bootstrap 95% intervals.
+
+    ``requested_hits[v]``: for each sample generated when asking for ``v``, whether the judge found ``v``;
+    ``baseline_hits[v]``: the same for the samples of the unconditional baseline. adherence_v and base_v are
+    their means; lift_v is their ratio, both smoothed (:func:`smoothed_rate`: a value never seen either way has
+    lift 1, not 0 or infinity). The field's lift is mean adherence over mean base rate (the chance of getting
+    the asked value with vs without asking). Samples are resampled within each group.
+    """
+    rng = np.random.default_rng(seed)
+    values = list(requested_hits)
+    hits = {v: np.asarray(requested_hits[v], dtype=float) for v in values}
+    base = {v: np.asarray(baseline_hits[v], dtype=float) for v in values}
+
+    def boot(arr: np.ndarray) -> np.ndarray:
+        return arr[rng.integers(0, arr.size, size=(reps, arr.size))].sum(axis=1)
+
+    boot_adh = {v: (boot(hits[v]) + 0.5) / (hits[v].size + 1) for v in values}
+    boot_base = {v: (boot(base[v]) + 0.5) / (base[v].size + 1) for v in values}
+
+    def summary(adh: float, base_rate: float, lifts: np.ndarray, adh_boot: np.ndarray) -> dict[str, float]:
+        return {
+            "lift": round(adh / base_rate, 4),
+            "ci_low": round(float(np.percentile(lifts, 2.5)), 4),
+            "ci_high": round(float(np.percentile(lifts, 97.5)), 4),
+            "adherence": round(adh, 4),
+            "adherence_ci": [round(float(np.percentile(adh_boot, q)), 4) for q in (2.5, 97.5)],
+        }
+
+    def rate(arr: np.ndarray) -> float:
+        return smoothed_rate(int(arr.sum()), arr.size)
+
+    rows = []
+    for v in values:
+        rows.append(
+            {
+                "value": v,
+                "samples": int(hits[v].size),
+                **summary(rate(hits[v]), rate(base[v]), boot_adh[v] / boot_base[v], boot_adh[v]),
+                "adherence": round(float(hits[v].mean()), 4),
+                "baseline_rate": round(float(base[v].mean()), 4),
+            }
+        )
+    field_adh = float(np.mean([rate(hits[v]) for v in values]))
+    field_base = float(np.mean([rate(base[v]) for v in values]))
+    mean_adh_boot = np.mean([boot_adh[v] for v in values], axis=0)
+    mean_base_boot = np.mean([boot_base[v] for v in values], axis=0)
+    return {
+        **summary(field_adh, field_base, mean_adh_boot / mean_base_boot, mean_adh_boot),
+        "adherence": round(float(np.mean([hits[v].mean() for v in values])), 4),
+        "baseline_rate": round(float(np.mean([base[v].mean() for v in values])), 4),
+        "values": rows,
+    }

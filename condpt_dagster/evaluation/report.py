@@ -82,27 +82,29 @@ def sections(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
     return out
 
 
-def markdown(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
-    lines = [f"# {title}", ""]
-    for name, header, rows in sections(metrics):
-        lines += [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_fmt(v).replace("|", "\\\\|") for v in row) + " |" for row in rows]
-        lines.append("")
-    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
-    lines += ["## Sample generations", ""]
-    for condition, texts in metrics["samples"].items():
-        lines += [f"- **{condition}**: " + " / ".join(repr(t[:160]) for t in texts)]
-    return "\n".join(lines) + "\n"
+def table_markdown(name: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return [*lines, *("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows), ""]
 
 
-def html_report(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
+def markdown_page(title: str, tables: list, plots: list[str], intro: list[str] = ()) -> str:
+    """A Markdown report: intro paragraphs, (name, header, rows) tables, then the plots (relative links)."""
+    lines = [f"# {title}", "", *(f"{p}\n" for p in intro)]
+    for name, header, rows in tables:
+        lines += table_markdown(name, header, rows)
+    return "\n".join([*lines, "## Plots", "", *(f"![{p}]({p})" for p in plots), ""])
+
+
+def html_page(title: str, tables: list, plots: list[str], intro: list[str] = ()) -> str:
+    """The same report as one HTML page (plots linked relatively)."""
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>",
         f"<h1>{html.escape(title)}</h1>",
+        *(f"<p>{html.escape(p)}</p>" for p in intro),
     ]
-    for name, header, rows in sections(metrics):
+    for name, header, rows in tables:
         parts.append(
             f"<h2>{html.escape(name)}</h2><table><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -114,13 +116,25 @@ def html_report(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
     return "\n".join(parts)
 
 
+def markdown(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
+    text = markdown_page(title, sections(metrics), plots)
+    lines = ["## Sample generations", ""]
+    for condition, texts in metrics["samples"].items():
+        lines += [f"- **{condition}**: " + " / ".join(repr(t[:160]) for t in texts)]
+    return text + "\n".join(lines) + "\n"
+
+
+def html_report(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
+    return html_page(title, sections(metrics), plots)
+
+
 def plot_all(metrics: dict[str, Any], out: EvalFiles) -> None:
     losses = metrics["losses"]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     ax.bar(list(losses), list(losses.values()), color=["#2a7", "#999", "#c55"])
     ax.set_ylabel("body loss (nats/token)")
     ax.set_title("Held-out loss by header condition")
-    _save(fig, out.loss_plot)
+    save_figure(fig, out.loss_plot)
 
     rows = [
         (f"{f}={r['value']}", r["recall"], r["unconditional_rate"])
@@ -135,7 +149,7 @@ def plot_all(metrics: dict[str, Any], out: EvalFiles) -> None:
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
     ax.set_xlabel("share of samples judged to have the value")
     ax.legend(fontsize=8)
-    _save(fig, out.adherence_plot)
+    save_figure(fig, out.adherence_plot)
 
     confusion = metrics["control"].get("topics", {}).get("confusion")
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
@@ -148,10 +162,10 @@ def plot_all(metrics: dict[str, Any], out: EvalFiles) -> None:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
     ax.set_xlabel("judged topic")
     ax.set_ylabel("requested topic")
-    _save(fig, out.topic_confusion_plot)
+    save_figure(fig, out.topic_confusion_plot)
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png")

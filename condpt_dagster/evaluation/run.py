@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ class HeldOut:
     header_ids: list[list[int]]
     body_ids: list[list[int]]
     labels: list[dict[str, Any]]  # label rows (topics, rating, sentiment, tags, synopsis)
+    texts: list[str] = field(default_factory=list)
 
 
 CONDITIONS = ("true_header", "no_header", "shuffled")

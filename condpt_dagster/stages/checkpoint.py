@@ -10,13 +10,17 @@ import json
 import shutil
 import socket
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from condpt_dagster.core.io import clear_orphans
 from condpt_dagster.core.lake import CheckpointFiles, DataLake
 from condpt_dagster.core.settings import SettingsError, TrainConfig
+from condpt_dagster.core.vocab import CLOSED_FIELDS
 from condpt_dagster.stages.token_blocks import blocks_data_version
 from condpt_dagster.stages.tokenizer import tokenizer_sha256
 from condpt_dagster.training.guard import RunFolderBusy, check_run_lock
@@ -54,6 +58,40 @@ def shard_lineage(lake: DataLake, shard: str) -> dict[str, str | None]:
     }
 
 
+OPEN_FIELDS = ("tags",)  # counted (the experiment requests frequent ones) but never refused as unseen
+MAX_SEEN_TAGS = 200
+
+
+def training_label_paths(lake: DataLake, shard: str) -> tuple[Path | None, set[str]]:
+    """The labels file a shard's blocks were built from (the pinned version when kept, else the current
+    labels; None when there is none) and the ids of the documents packed into the blocks."""
+    version = json.loads(lake.blocks(shard).meta.read_text(encoding="utf-8")).get("labels_version")
+    pinned = lake.label_history(shard, version) if version else None
+    labels_path = pinned if pinned is not None and pinned.is_file() else lake.labels(shard)
+    packed = set(pq.read_table(lake.blocks(shard).spans, columns=["id"]).column("id").to_pylist())
+    return (labels_path if labels_path.is_file() else None), packed
+
+
+def seen_values(lake: DataLake, shards: list[str], fields: list[str]) -> dict[str, dict[str, int]]:
+    """Field -> value -> documents, over the documents packed into the shards' blocks, read from the labels
+    version their headers were built from: what a model trained on them can be asked for."""
+    wanted = [f for f in fields if f in CLOSED_FIELDS or f in OPEN_FIELDS]
+    counts: dict[str, Counter] = {f: Counter() for f in wanted}
+    for shard in shards:
+        labels_path, packed = training_label_paths(lake, shard)
+        if labels_path is None:
+            continue
+        present = [f for f in wanted if f in pq.read_schema(labels_path).names]
+        for row in pq.read_table(labels_path, columns=["id", *present]).to_pylist():
+            if row["id"] not in packed:
+                continue
+            for name in present:
+                value = row[name]
+                values = value if isinstance(value, list) else [] if value is None else [value]
+                counts[name].update(str(v) for v in values if str(v) not in ("", "unknown"))
+    return {f: dict(c.most_common(MAX_SEEN_TAGS if f in OPEN_FIELDS else None)) for f, c in counts.items() if c}
+
+
 def prepare_run(
     lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]
 ) -> tuple[RunSpec, Path]:
@@ -76,7 +114,7 @@ def prepare_run(
         partition_data_versions={s: blocks_data_version(lake.blocks(s)) for s in with_blocks},
         tokenizer_sha256=tok_sha,
         code_version=config.version(REVISION),
-        conditioning=conditioning,
+        conditioning={**conditioning, "seen_values": seen_values(lake, with_blocks, conditioning.get("fields", []))},
         lineage={s: shard_lineage(lake, s) for s in with_blocks},
     )
     _discard_other_runs(files, spec.identity())
@@ -87,8 +125,10 @@ def prepare_run(
 def _discard_other_runs(files: CheckpointFiles, identity: str) -> None:
     """Checkpoints of a run with other config, data or tokenizer must not be resumed: remove them."""
     marker = files.identity
-    if files.deepspeed_dir.exists() and (not marker.is_file() or marker.read_text().strip() != identity):
-        shutil.rmtree(files.deepspeed_dir)
+    if not marker.is_file() or marker.read_text().strip() != identity:
+        for folder in (files.deepspeed_dir, files.snapshots_dir):  # snapshots belong to the discarded run
+            if folder.exists():
+                shutil.rmtree(folder)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(identity)
 

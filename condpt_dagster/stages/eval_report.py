@@ -42,6 +42,7 @@ def load_heldout(lake: DataLake, shards: list[str]) -> HeldOut:
         header_ids=frame["header_ids"].to_list(),
         body_ids=frame["body_ids"].to_list(),
         labels=frame.select(LABEL_COLUMNS).to_dicts(),
+        texts=frame["text"].to_list(),
     )
 
 

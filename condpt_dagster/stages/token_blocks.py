@@ -14,7 +14,8 @@ Per shard, in ``blocks/``:
   data version and the labeler_version its headers came from); written last, so its presence means the
   other files are complete.
 
-Documents are ``header ids + <|body|> + body ids + <|endoftext|>``, concatenated in document order and cut
+Documents are ``header ids + <|body|> + body ids + <|endoftext|>`` (the first ``max_doc_tokens`` body ids when
+set), concatenated in document order and cut
 into blocks; a document may span several blocks.
 """
 
@@ -163,6 +164,7 @@ def pack_shard(
                     ):
                         heldout_rows[name].append(value)
                     continue
+                body_ids = body_ids[: options.max_doc_tokens]  # None keeps all; else the opening, nearest the header
                 doc = np.array([*header_ids, *body_ids, tokenizer.eos_id], dtype=dtype)
                 mask = np.ones(len(doc), dtype=np.uint8)
                 if options.mask_header:

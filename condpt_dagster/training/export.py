@@ -67,12 +67,14 @@ def _save_generation_config(tokenizer, specials: dict[str, Any], folder: Path) -
     ).save_pretrained(folder)
 
 
-def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int) -> Path:
-    """Save a Hugging Face folder (safetensors, tokenizer, generation config) that from_pretrained loads."""
+def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int, folder: Path | None = None) -> Path:
+    """Save a Hugging Face folder (safetensors, tokenizer, generation config) that from_pretrained loads:
+    the run's ``hf/`` or ``folder`` (a snapshot)."""
     import deepspeed
 
     module = engine.module
     files = spec.files
+    target = folder or files.hf_dir
     gather = (
         deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
         if config.zero_stage == 3
@@ -80,8 +82,8 @@ def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int) -> Path:
     )
     with gather:
         if rank != 0:
-            return files.hf_dir
-        with atomic_dir(files.hf_dir) as tmp:
+            return target
+        with atomic_dir(target) as tmp:
             model = module
             if config.lora:
                 model.save_pretrained(tmp / "adapter")
@@ -91,7 +93,7 @@ def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int) -> Path:
             _save_generation_config(tokenizer, specials, tmp)
             settings = {"conditioning": spec.conditioning, "run": config.run}
             (tmp / files.hf_settings.name).write_text(json.dumps(settings, indent=1), encoding="utf-8")
-    return files.hf_dir
+    return target
 
 
 def write_outputs(spec: RunSpec, history: list[dict[str, float]], summary: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, GenerationConfig
 
 from condpt_dagster.core.lake import HF_SETTINGS_NAME, CheckpointFiles
+from condpt_dagster.core.vocab import CLOSED_FIELDS
 from condpt_dagster.stages.conditioned_examples import TEMPLATES
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
@@ -25,6 +26,28 @@ def resolve_hf_dir(checkpoint: str | Path) -> Path:
     raise FileNotFoundError(f"{checkpoint}: no exported condpt model (expected config.json and condpt.json)")
 
 
+class UnseenValueError(ValueError):
+    """A requested label value the model never saw in training."""
+
+
+def check_seen(labels: dict[str, Any], seen: dict[str, dict[str, int]] | None) -> None:
+    """Refuse closed-field values absent from the training data, listing the known ones (``seen``: field ->
+    value -> documents, from the run's export; runs exported before it was recorded are not checked)."""
+    if not seen:
+        return
+    problems = []
+    for name, value in labels.items():
+        if name not in seen or name not in CLOSED_FIELDS:
+            continue
+        known = seen[name]
+        asked = value if isinstance(value, list | tuple) else [value]
+        unseen = [str(v) for v in asked if str(v) not in known]
+        if unseen:
+            problems.append(f"{name} {', '.join(unseen)} (known: {', '.join(sorted(known)) or 'none'})")
+    if problems:
+        raise UnseenValueError("never seen in training: " + "; ".join(problems))
+
+
 @dataclass
 class ConditionalGenerator:
     hf_dir: Path
@@ -36,6 +59,11 @@ class ConditionalGenerator:
         self.tokenizer = ConditionTokenizer(self.hf_dir)
         self.model = AutoModelForCausalLM.from_pretrained(self.hf_dir, use_safetensors=True).to(self.device).eval()
         self.generation_config = GenerationConfig.from_pretrained(self.hf_dir)
+
+    @property
+    def seen_values(self) -> dict[str, dict[str, int]]:
+        """Field -> value -> training documents, for the closed fields (empty for older exports)."""
+        return self.settings.get("seen_values") or {}
 
     def header(self, labels: dict[str, Any]) -> str:
         return TEMPLATES[self.settings["template"]](labels, self.settings["fields"])
@@ -53,6 +81,23 @@ class ConditionalGenerator:
         config.update(**overrides)
         out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
         return out[0, ids.shape[1] :].tolist()
+
+    @torch.inference_mode()
+    def sample(
+        self, labels: dict[str, Any] | None, n: int, seed: int = 0, batch_size: int = 32, **overrides: Any
+    ) -> list[str]:
+        """``n`` texts after ``header + <|body|>``, generated ``batch_size`` at a time (num_return_sequences)."""
+        ids = torch.tensor([self.prompt_ids(labels, "")], device=self.device)
+        config = copy.deepcopy(self.generation_config)
+        config.update(**overrides)
+        texts: list[str] = []
+        for start in range(0, n, batch_size):
+            torch.manual_seed(seed + start)
+            count = min(batch_size, n - start)
+            config.num_return_sequences = count
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+            texts += [self.text(row[ids.shape[1] :].tolist()) for row in out]
+        return texts
 
     def text(self, new_ids: list[int]) -> str:
         return self.tokenizer.header_tok.decode(new_ids, skip_special_tokens=True)

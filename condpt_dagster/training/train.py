@@ -10,8 +10,9 @@ last ``cooldown_fraction`` of steps header tokens are removed from the input (th
 cooldown), so the model also works without labels.
 
 Checkpoints (``checkpoints/<run>/deepspeed/step<N>``) carry the step, sampler position and loss history; a
-restarted run resumes from the latest one and stops at the planned step count. Rank 0 alone talks to Dagster
-through Pipes (logs and the final materialization) and writes the export (training/export.py).
+restarted run resumes from the latest one and stops at the planned step count. With ``snapshot_every``, a
+loadable export of the model is also written every N steps to ``checkpoints/<run>/snapshots/step<N>/``. Rank 0
+alone talks to Dagster through Pipes (logs and the final materialization) and writes the export (training/export.py).
 """
 
 from __future__ import annotations
@@ -237,7 +238,8 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     engine.train()
     start_time, start_step = time.perf_counter(), progress.step
     while progress.step < total_steps:
-        mean_loss = optimizer_step(engine, dataset, indices, config, progress.step >= cooldown_start)
+        drop_header = config.drop_headers or progress.step >= cooldown_start
+        mean_loss = optimizer_step(engine, dataset, indices, config, drop_header)
         progress.step += 1
         step = progress.step
         progress.history.append({"step": step, "loss": round(float(mean_loss), 5), "lr": scheduler.get_last_lr()[0]})
@@ -249,6 +251,8 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
             )
         if step % config.checkpoint_every == 0 or step == total_steps:
             save_checkpoint(engine, files, step, progress.client_state(), rank)
+        if config.snapshot_every and (step % config.snapshot_every == 0 or step == total_steps):
+            export_hf(engine, config, spec, rank, files.snapshot(step))  # a point of the experiment's curve
     elapsed = time.perf_counter() - start_time
     export_hf(engine, config, spec, rank)
     tokens_per_second = (progress.step - start_step) * tokens_per_step / max(elapsed, 1e-9)

@@ -31,3 +31,18 @@ def test_versions_follow_output_settings_only():
     assert IngestOptions().version("2") != IngestOptions().version("1")  # a logic revision bump
     with pytest.raises(SettingsError, match="unknown conditioning field"):
         ConditioningOptions(fields=("rating", "mood"))
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "steer_cpu.toml"])
+def test_shipped_configs_load_and_give_the_experiment_its_arms(name):
+    from pathlib import Path
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "configs" / name)
+    arms = [
+        settings.experiment.train_config(settings.training, role, settings.blocks.block_size)
+        for role in ("conditional", "unconditional")
+    ]
+    assert [a.drop_headers for a in arms] == [False, True]
+    assert arms[0].model_dump(exclude={"run", "drop_headers"}) == arms[1].model_dump(exclude={"run", "drop_headers"})
+    assert arms[0].snapshot_every * settings.experiment.curve_points == arms[0].max_steps
+    assert settings.training.snapshot_every is None  # only the experiment's arms export snapshots

@@ -1,0 +1,94 @@
+"""steering_experiment: conditional vs matched unconditional model, judged independently (experiments/)."""
+
+import base64
+from typing import Any
+
+import dagster as dg
+
+from condpt_dagster.core.io import write_lock
+from condpt_dagster.core.lake import ExperimentFiles
+from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
+from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.experiments import REVISION
+from condpt_dagster.experiments.report import write_experiment
+from condpt_dagster.experiments.steering import STEERED, run_experiment, verdict_lines
+from condpt_dagster.resources import DataLakeResource, LabelerResource
+
+CHECK = "steering_detected"
+
+
+def _image(path) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{path.name}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+
+
+def build_steering_experiment(
+    training: TrainConfig, conditioning: dict[str, Any], options: ExperimentOptions
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="steering_experiment",
+        deps=[dg.AssetDep("token_blocks", partition_mapping=dg.AllPartitionMapping()), "tokenizer"],
+        group_name="experiments",
+        kinds={"deepspeed", "pytorch"},
+        code_version=f"{REVISION}:{options.version(REVISION)}:{training.version(REVISION)}",
+        description=f"Trains {options.name}-conditional and a matched {options.name}-unconditional baseline on the "
+        f"same blocks and judges steering independently: experiments/{options.name}/ (summary.json, report.html).",
+        check_specs=[
+            dg.AssetCheckSpec(CHECK, asset="steering_experiment", description="Every steerable field steers (warning).")
+        ],
+    )
+    def steering_experiment(
+        context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
+    ) -> dg.MaterializeResult:
+        paths = lake.lake
+        out = paths.experiment(options.name)
+        keys = context.instance.get_dynamic_partitions(shards.name)
+        with write_lock(paths.asset_lock("steering_experiment"), [out.summary], f"experiments/{options.name}"):
+            result = run_experiment(
+                paths, keys, training, conditioning, options, labeler.labeler().label, progress=context.log.info
+            )
+            write_experiment(result, out)
+        summary = result.summary
+        steerable = {f: r for f, r in summary["fields"].items() if r.get("steerable")}
+        return dg.MaterializeResult(
+            metadata=_metadata(summary, out),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CHECK,
+                    passed=bool(steerable) and all(r["verdict"] == STEERED for r in steerable.values()),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={f: r["verdict"] for f, r in steerable.items()},
+                )
+            ],
+        )
+
+    return steering_experiment
+
+
+def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
+    """The verdict, a table per field, the heatmaps and the curve for the asset page."""
+    rows = [
+        {
+            "field": f,
+            "lift": r.get("lift"),
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+            "adherence": r.get("adherence"),
+            "baseline_rate": r.get("baseline_rate"),
+            "verdict": r.get("verdict", r.get("reason", "")),
+        }
+        for f, r in summary["fields"].items()
+    ]
+    metadata: dict[str, Any] = {
+        "verdict": dg.MetadataValue.md("\n".join(f"- {line}" for line in verdict_lines(summary))),
+        "fields": records_table(rows, {"field": "string", "verdict": "string"}),
+        "gain_vs_shuffled": summary["gain_vs_shuffled"]["gain"],
+        "loss_cost_vs_unconditional": summary["loss_cost_vs_unconditional"]["cost"],
+        "tokens_trained": summary["tokens_trained"],
+        "minutes": summary["minutes"]["total"],
+        "report": dg.MetadataValue.path(str(out.html)),
+        **{f"adherence_{f}": _image(out.heatmap(f)) for f, r in summary["fields"].items() if r.get("steerable")},
+    }
+    if out.curve_plot.is_file():
+        metadata["lift_vs_tokens"] = _image(out.curve_plot)
+    return metadata

@@ -1,0 +1,126 @@
+"""Independent judges of generated text: none of them is the labeler that wrote the training labels.
+
+- ``sentiment``: the AFINN-165 word list (Nielsen 2011; ``afinn`` package), the sign of the summed word
+  scores: positive, negative or neutral. The training labeler reads VADER and a MiniLM head instead.
+- ``format``, ``topics``, ``rating``: :class:`BagOfWordsJudge`, a TF-IDF logistic regression fitted per field
+  on windows of the corpus's own documents (their labels as targets). It shares no representation with the
+  labeler (MiniLM embeddings, layout cues, profanity models), so a model that only picked up the labeler's
+  quirks does not score with it; its agreement with the labels on held-out documents is reported.
+- ``tags``: :class:`TagJudge`, literal presence of the requested keyword (or its lemma) in the text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from condpt_dagster.labelers.tags import lemma, lemma_phrase
+
+WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+class SentimentJudge:
+    """AFINN-165: sum of word valences (-5..5); > 0 positive, < 0 negative, 0 neutral."""
+
+    name = "afinn-165 word list (sign of summed valence)"
+
+    @cached_property
+    def _afinn(self):
+        from afinn import Afinn
+
+        return Afinn(language="en")
+
+    def score(self, text: str) -> float:
+        return float(self._afinn.score(text))
+
+    def judge(self, texts: Sequence[str]) -> list[str]:
+        return ["positive" if s > 0 else "negative" if s < 0 else "neutral" for s in map(self.score, texts)]
+
+
+def windows(text: str, width: int, rng: random.Random, count: int) -> list[str]:
+    """The first ``width`` words and ``count - 1`` random ``width``-word windows: generation-sized pieces."""
+    words = text.split()
+    if len(words) <= width:
+        return [" ".join(words)]
+    starts = [0] + [rng.randrange(0, len(words) - width + 1) for _ in range(count - 1)]
+    return [" ".join(words[s : s + width]) for s in starts]
+
+
+@dataclass
+class BagOfWordsJudge:
+    """A TF-IDF (1-2 grams) logistic regression from text windows to one field's value."""
+
+    field_name: str
+    pipeline: Pipeline
+    classes: list[str]
+    agreement: float | None = None  # with the labels of held-out documents
+    validation_docs: int = 0
+    train_windows: int = 0
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = f"tf-idf logistic regression ({self.field_name}, fitted on corpus windows)"
+
+    @classmethod
+    def fit(
+        cls,
+        field_name: str,
+        train: Sequence[tuple[str, str]],
+        validation: Sequence[tuple[str, str]] = (),
+        width: int = 40,
+        per_doc: int = 3,
+        seed: int = 0,
+    ) -> BagOfWordsJudge:
+        """``train``/``validation``: (document text, its value). Values seen in fewer than 2 documents are
+        dropped from training (a class the regression cannot learn)."""
+        counts: dict[str, int] = {}
+        for _, value in train:
+            counts[value] = counts.get(value, 0) + 1
+        rng = random.Random(seed)
+        texts, targets = [], []
+        for text, value in train:
+            if counts[value] >= 2:
+                pieces = windows(text, width, rng, per_doc)
+                texts += pieces
+                targets += [value] * len(pieces)
+        if len(set(targets)) < 2:
+            raise ValueError(f"{field_name}: the judge needs documents of at least two values, got {sorted(counts)}")
+        pipeline = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=100_000),
+            LogisticRegression(C=4.0, max_iter=2000),
+        )
+        pipeline.fit(texts, targets)
+        judge = cls(field_name, pipeline, list(pipeline.classes_), train_windows=len(texts))
+        if validation:
+            pieces = [windows(t, width, rng, 1)[0] for t, _ in validation]
+            predicted = judge.judge(pieces)
+            judge.agreement = round(
+                float(np.mean([p == v for p, (_, v) in zip(predicted, validation, strict=True)])), 4
+            )
+            judge.validation_docs = len(validation)
+        return judge
+
+    def judge(self, texts: Sequence[str]) -> list[str]:
+        return [str(v) for v in self.pipeline.predict(list(texts))] if texts else []
+
+
+class TagJudge:
+    """Whether the requested keyword occurs in the text, as written or lemmatized."""
+
+    name = "keyword present (word or lemma match)"
+
+    def present(self, tag: str, text: str) -> bool:
+        words = [w.lower() for w in WORD.findall(text)]
+        surface, lemmas = " " + " ".join(words) + " ", " " + " ".join(lemma(w) for w in words) + " "
+        return f" {tag.lower()} " in surface or f" {lemma_phrase(tag)} " in lemmas
+
+    def judge(self, tag: str, texts: Sequence[str]) -> list[str]:
+        return [tag if self.present(tag, t) else "(absent)" for t in texts]

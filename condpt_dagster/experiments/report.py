@@ -1,0 +1,121 @@
+"""Writes a steering experiment's files: summary.json, samples.json, report.md/.html, heatmaps, the curve."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from condpt_dagster.core.io import atomic_write_text
+from condpt_dagster.core.lake import ExperimentFiles
+from condpt_dagster.evaluation.metrics import to_json
+from condpt_dagster.evaluation.report import html_page, markdown_page, plt, save_figure
+from condpt_dagster.experiments.steering import ExperimentResult, verdict_lines
+
+
+def heatmap(result: dict[str, Any], name: str, path) -> None:
+    """Requested x judged, each row as shares of the requested value's samples."""
+    matrix = result["confusion"]
+    counts = np.array(matrix["counts"], dtype=float)
+    shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(matrix["judged"]), 1.2 + 0.45 * len(matrix["requested"])), dpi=100)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(matrix["judged"])), matrix["judged"], rotation=50, ha="right", fontsize=8)
+    ax.set_yticks(range(len(matrix["requested"])), matrix["requested"], fontsize=8)
+    for (i, j), share in np.ndenumerate(shares):
+        ax.text(j, i, f"{share:.2f}", ha="center", va="center", fontsize=7, color="white" if share > 0.6 else "k")
+    ax.set_xlabel("judged")
+    ax.set_ylabel("requested")
+    ax.set_title(f"{name}: lift {result['lift']:.2f} [{result['ci_low']:.2f}, {result['ci_high']:.2f}]", fontsize=9)
+    save_figure(fig, path)
+
+
+def curve_plot(summary: dict[str, Any], path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=100)
+    points = summary["curve"]
+    tokens = [p["tokens"] for p in points]
+    for name in points[0]["fields"] if points else []:
+        lifts = [p["fields"][name] for p in points]
+        line = ax.plot(tokens, [x["lift"] for x in lifts], marker="o", label=name)[0]
+        ax.fill_between(
+            tokens, [x["ci_low"] for x in lifts], [x["ci_high"] for x in lifts], alpha=0.15, color=line.get_color()
+        )
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("tokens trained")
+    ax.set_ylabel("lift (95% CI)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("When steering appears")
+    save_figure(fig, path)
+
+
+def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    out = [("Verdict", ["field and verdict"], [[line] for line in verdict_lines(summary)])]
+    losses = [
+        [name, summary[name].get("gain", summary[name].get("cost")), summary[name]["ci_low"], summary[name]["ci_high"]]
+        for name in ("gain_vs_no_header", "gain_vs_shuffled", "loss_cost_vs_unconditional")
+    ]
+    out.append(("Held-out losses (nats/token, bootstrap 95% CI)", ["comparison", "value", "ci_low", "ci_high"], losses))
+    out.append(("Mean held-out loss", ["model and header", "loss"], [[k, v] for k, v in summary["loss"].items()]))
+    for name, result in summary["fields"].items():
+        if not result.get("steerable", True):
+            continue
+        rows = [
+            [r["value"], r["samples"], r["adherence"], r["baseline_rate"], r["lift"], r["ci_low"], r["ci_high"]]
+            for r in result["values"]
+        ]
+        labeler = result.get("labeler")
+        if labeler:
+            rows.append(
+                [
+                    "(training labeler as judge)",
+                    "",
+                    labeler["adherence"],
+                    "",
+                    labeler["lift"],
+                    labeler["ci_low"],
+                    labeler["ci_high"],
+                ]
+            )
+        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high"]
+        out.append((f"{name} (judge: {summary['judge'][name]['judge']})", header, rows))
+    curve = [
+        [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary["requests"])]
+        for p in summary["curve"]
+    ]
+    out.append(("Lift vs tokens", ["step", "tokens", *summary["requests"]], curve))
+    judges = [
+        [f, j["judge"], j.get("agreement_with_labels"), j.get("validation_docs")] for f, j in summary["judge"].items()
+    ]
+    out.append(("Judges", ["field", "judge", "agreement with labels (held-out docs)", "docs"], judges))
+    return out
+
+
+def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> ExperimentFiles:
+    summary = result.summary
+    out.folder.mkdir(parents=True, exist_ok=True)
+    plots = []
+    for name, field_result in summary["fields"].items():
+        if field_result.get("steerable", True):
+            heatmap(field_result, name, out.heatmap(name))
+            plots.append(out.heatmap(name).name)
+    if summary["curve"]:
+        curve_plot(summary, out.curve_plot)
+        plots.append(out.curve_plot.name)
+    atomic_write_text(out.samples, json.dumps({k: v[:8] for k, v in result.samples.items()}, indent=1))
+    title = f"condpt steering experiment: {summary['name']}"
+    atomic_write_text(out.markdown, markdown_page(title, tables(summary), plots, _intro(summary)))
+    atomic_write_text(out.html, html_page(title, tables(summary), plots, _intro(summary)))
+    atomic_write_text(out.summary, to_json(summary))  # last: its presence marks a complete experiment
+    return out
+
+
+def _intro(summary: dict[str, Any]) -> list[str]:
+    return [
+        f"Model {summary['model']['preset']} ({summary['model']['parameters'] / 1e6:.1f}M parameters), "
+        f"{summary['tokens_trained']:,} tokens, {summary['steps']} steps per arm on {summary['device']}; "
+        f"{summary['samples_per_value']} generations per requested value, {summary['baseline_samples']} from the "
+        f"unconditional baseline; {summary['minutes']['total']} minutes.",
+        "A lift interval that includes 1 is no evidence of steering.",
+    ]

@@ -1,0 +1,176 @@
+"""The steering experiment: lift statistics, request planning, independent judges, refusing unseen values, and
+the steering_experiment asset end to end on a corpus whose topic a tiny model learns in a few steps."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from factories import WORDS, label_row, make_lake, write_labels, write_raw
+
+from condpt_dagster.assets.steering_experiment import build_steering_experiment
+from condpt_dagster.cli import main
+from condpt_dagster.core.settings import BlockOptions, ExperimentOptions, SettingsError, TrainConfig
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.evaluation.metrics import lift_with_ci
+from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
+from condpt_dagster.experiments.steering import NO_EVIDENCE, STEERED, plan_requests, verdict, verdict_lines
+from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+from condpt_dagster.training.generate import UnseenValueError, check_seen
+
+
+def test_lift_of_an_obedient_model_is_the_inverse_base_rate_with_an_interval_above_one():
+    result = lift_with_ci({"a": [True] * 40, "b": [True] * 40}, {"a": [True] * 30 + [False] * 90, "b": [False] * 120})
+    rows = {r["value"]: r for r in result["values"]}
+    assert rows["a"]["adherence"] == 1 and rows["a"]["baseline_rate"] == 0.25
+    assert rows["a"]["lift"] == pytest.approx((40.5 / 41) / (30.5 / 121), rel=1e-3)
+    assert result["ci_low"] > 1.5 and verdict(result) == STEERED
+
+
+def test_lift_of_a_model_that_ignores_the_request_has_an_interval_around_one():
+    share = lambda n: [i % 5 < 2 for i in range(n)]  # noqa: E731  (40% either way)
+    result = lift_with_ci({"a": share(64), "b": share(64)}, {"a": share(128), "b": share(128)})
+    assert result["ci_low"] < 1 < result["ci_high"] and verdict(result) == NO_EVIDENCE
+    never = lift_with_ci({"a": [False] * 32}, {"a": [False] * 32})  # a value seen neither way: no claim
+    assert never["lift"] == 1 and verdict(never) == NO_EVIDENCE
+
+
+def test_requests_take_frequent_values_and_name_fields_that_cannot_be_steered():
+    seen = {
+        "topics": {"sports": 50, "politics": 40, "art": 30, "rare": 2},
+        "rating": {"G": 80, "PG": 12, "R": 3},
+        "sentiment": {"positive": 9},
+        "format": {"news": 100},
+    }
+    options = ExperimentOptions(values_per_field=2, min_value_docs=10)
+    requests = plan_requests(seen, ["rating", "format", "topics", "sentiment"], options)
+    assert requests.values == {"topics": ["sports", "politics"], "rating": ["G", "PG"]}
+    assert "no sentiment value has 10+" in requests.not_steerable["sentiment"]
+    assert "every training document has format news" in requests.not_steerable["format"]
+    assert "carry no tags labels" in requests.not_steerable["tags"]
+
+
+def test_experiment_settings_refuse_what_the_experiment_sets_itself():
+    with pytest.raises(SettingsError, match=r"training\.run is set by the experiment"):
+        ExperimentOptions(training={"run": "x"})
+    with pytest.raises(SettingsError, match="max_stepz: unknown setting"):
+        ExperimentOptions(training={"max_stepz": 3})
+    with pytest.raises(SettingsError, match="samples_per_value"):
+        ExperimentOptions(samples_per_value=8)
+    arm = ExperimentOptions(name="e", curve_points=4, training={"max_steps": 100}).train_config(
+        TrainConfig(), "unconditional", 64
+    )
+    assert (arm.run, arm.drop_headers, arm.snapshot_every, arm.max_steps) == ("e-unconditional", True, 25, 100)
+
+
+def test_independent_judges():
+    assert SentimentJudge().judge(["a wonderful, great film", "dull and awful", "the senate met"]) == [
+        "positive",
+        "negative",
+        "neutral",
+    ]
+    assert TagJudge().judge("film", ["Two films tonight", "a movie"]) == ["film", "(absent)"]
+    rng = random.Random(0)
+    docs = [(" ".join(rng.choice(WORDS[t].split()) for _ in range(30)), t) for t in ("sports", "politics") * 30]
+    judge = BagOfWordsJudge.fit("topics", docs[:40], docs[40:])
+    assert judge.agreement == 1.0 and judge.judge(["the senate vote on the bill", "coach and player"]) == [
+        "politics",
+        "sports",
+    ]
+    with pytest.raises(ValueError, match="at least two values"):
+        BagOfWordsJudge.fit("topics", [("a b", "x"), ("c d", "x")])
+
+
+def test_unseen_values_are_refused_with_the_known_ones():
+    seen = {"topics": {"sports": 5, "politics": 4}, "tags": {"goal": 3}}
+    check_seen({"topics": ["sports"], "tags": ["anything"]}, seen)  # tags are open vocabulary
+    with pytest.raises(UnseenValueError, match="topics quantum-knitting \\(known: politics, sports\\)"):
+        check_seen({"topics": ["quantum-knitting"]}, seen)
+
+
+@pytest.fixture(scope="module")
+def experiment_lake(tmp_path_factory):
+    """Two topics with disjoint vocabularies; labels, raw documents and a held-out split for every shard."""
+    lake = make_lake(tmp_path_factory.mktemp("steer") / "data", n_docs=400, words_per_doc=6)
+    tok = ConditionTokenizer(lake.tokenizer_dir)
+    for name in ("a", "b"):
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.1))
+        table = pq.read_table(lake.conditioned(name)).to_pylist()
+        ids = [r["id"] for r in table]
+        write_raw(lake.raw(name), name, ids, [r["text"] for r in table])
+        topics = ["sports" if int(i[1:]) % 2 else "politics" for i in ids]
+        write_labels(lake.labels(name), [label_row(i, topics=[t]) for i, t in zip(ids, topics, strict=True)])
+    return lake
+
+
+def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fields(experiment_lake):
+    lake = experiment_lake
+    options = ExperimentOptions(
+        name="t",
+        curve_points=2,
+        baseline_samples=64,
+        max_new_tokens=12,
+        heldout_docs=20,
+        bootstrap_reps=300,
+        min_value_docs=5,
+        training={"max_steps": 80, "micro_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 5},
+    )
+    asset = build_steering_experiment(
+        TrainConfig(checkpoint_every=80), {"template": "laion", "fields": ["rating", "topics"]}, options
+    )
+    resources = {"lake": DataLakeResource(root=str(lake.root)), "labeler": LabelerResource()}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["a", "b"])
+        result = dg.materialize([asset], instance=instance, resources=resources)
+        assert result.success
+        meta = result.asset_materializations_for_node("steering_experiment")[0].metadata
+    files = lake.experiment("t")
+    summary = json.loads(files.summary.read_text())
+    topics = summary["fields"]["topics"]
+    assert topics["verdict"] == STEERED and topics["ci_low"] > 1.2, topics
+    assert topics["confusion"]["requested"] == ["politics", "sports"] or topics["confusion"]["requested"] == [
+        "sports",
+        "politics",
+    ]
+    assert "labeler" in topics  # the training labeler's verdict beside the judge's
+    assert summary["fields"]["sentiment"] == {
+        "steerable": False,
+        "reason": "the blocks carry no sentiment labels (conditioning fields: rating, topics)",
+    }
+    assert summary["gain_vs_shuffled"]["ci_low"] > 0
+    assert {"cost", "ci_low", "ci_high"} <= set(summary["loss_cost_vs_unconditional"])
+    assert [p["step"] for p in summary["curve"]] == [40, 80] and summary["tokens_trained"] == 80 * 8 * 64
+    assert summary["judge"]["topics"]["agreement_with_labels"] > 0.9
+    for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
+        assert path.stat().st_size > 0, path
+    assert "adherence_topics" in meta and "verdict" in meta
+    manifest = json.loads(lake.checkpoint("t-unconditional").manifest.read_text())
+    assert manifest["config"]["drop_headers"] is True
+    lines = verdict_lines(summary)
+    assert [line.split()[0] for line in lines] == ["rating", "format", "topics", "sentiment", "tags"]
+    assert lines[2].startswith("topics    lift") and "steers" in lines[2]
+    assert "every training document has rating G" in lines[0]
+
+    hf = lake.checkpoint("t-conditional").hf_dir
+    refused = CliRunner().invoke(main, ["generate", "--checkpoint", str(hf), "--topics", "quantum-knitting"])
+    assert refused.exit_code != 0 and "known: politics, sports" in refused.output
+    allowed = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--checkpoint",
+            str(hf),
+            "--topics",
+            "quantum-knitting",
+            "--allow-unseen",
+            "--max-new-tokens",
+            "4",
+        ],
+    )
+    assert allowed.exit_code == 0, allowed.output
