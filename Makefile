@@ -17,7 +17,8 @@ export TRANSFORMERS_OFFLINE := 1
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
 STEER_DOCS ?= 4000
-STEER_DATA ?= $(CURDIR)/data/steer-cpu
+STEER_CONFIG ?= $(CURDIR)/configs/steer_cpu.toml
+STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
 
 .PHONY: install demo test test-slow test-faults lint ui clean-data bench experiment steer-pipeline
 
@@ -50,7 +51,7 @@ demo: install
 
 # The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
 experiment: install
-	$(MAKE) --no-print-directory steer-pipeline DATA=$(STEER_DATA) CONFIG=$(CURDIR)/configs/steer_cpu.toml
+	$(MAKE) --no-print-directory steer-pipeline DATA=$(STEER_DATA) CONFIG=$(abspath $(STEER_CONFIG))
 
 steer-pipeline:
 	mkdir -p $(DAGSTER_HOME)

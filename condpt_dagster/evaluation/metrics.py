@@ -158,6 +158,7 @@ def lift_with_ci(
                 **summary(rate(hits[v]), rate(base[v]), boot_adh[v] / boot_base[v], boot_adh[v]),
                 "adherence": round(float(hits[v].mean()), 4),
                 "baseline_rate": round(float(base[v].mean()), 4),
+                "max_lift": round(1 / rate(base[v]), 4),  # a value the baseline already produces often caps lift
             }
         )
     field_adh = float(np.mean([rate(hits[v]) for v in values]))
@@ -167,6 +168,7 @@ def lift_with_ci(
     return {
         **summary(field_adh, field_base, mean_adh_boot / mean_base_boot, mean_adh_boot),
         "adherence": round(float(np.mean([hits[v].mean() for v in values])), 4),
+        "max_lift": round(1 / field_base, 4),
         "baseline_rate": round(float(np.mean([base[v].mean() for v in values])), 4),
         "values": rows,
     }

@@ -62,7 +62,16 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
         if not result.get("steerable", True):
             continue
         rows = [
-            [r["value"], r["samples"], r["adherence"], r["baseline_rate"], r["lift"], r["ci_low"], r["ci_high"]]
+            [
+                r["value"],
+                r["samples"],
+                r["adherence"],
+                r["baseline_rate"],
+                r["lift"],
+                r["ci_low"],
+                r["ci_high"],
+                r["max_lift"],
+            ]
             for r in result["values"]
         ]
         labeler = result.get("labeler")
@@ -78,7 +87,7 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
                     labeler["ci_high"],
                 ]
             )
-        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high"]
+        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift"]
         out.append((f"{name} (judge: {summary['judge'][name]['judge']})", header, rows))
     curve = [
         [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary["requests"])]

@@ -33,7 +33,7 @@ def test_versions_follow_output_settings_only():
         ConditioningOptions(fields=("rating", "mood"))
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "steer_cpu.toml"])
+@pytest.mark.parametrize("name", ["demo.toml", "steer_cpu.toml", "steer_gpu.toml"])
 def test_shipped_configs_load_and_give_the_experiment_its_arms(name):
     from pathlib import Path
 

@@ -30,6 +30,7 @@ def test_lift_of_an_obedient_model_is_the_inverse_base_rate_with_an_interval_abo
     rows = {r["value"]: r for r in result["values"]}
     assert rows["a"]["adherence"] == 1 and rows["a"]["baseline_rate"] == 0.25
     assert rows["a"]["lift"] == pytest.approx((40.5 / 41) / (30.5 / 121), rel=1e-3)
+    assert rows["a"]["max_lift"] == pytest.approx(121 / 30.5, rel=1e-3)  # the ceiling a frequent value puts on lift
     assert result["ci_low"] > 1.5 and verdict(result) == STEERED
 
 
