@@ -107,9 +107,10 @@ def to_json(metrics: dict[str, Any]) -> str:
     return json.dumps(finite_json(metrics), indent=1)
 
 
-def smoothed_rate(hits: int, n: int) -> float:
-    """(hits + 0.5) / (n + 1): a base rate that is never 0, so a lift over it is always finite."""
-    return (hits + 0.5) / (n + 1)
+def lift_floor(baseline_samples: int) -> float:
+    """Half a baseline sample: added to both rates of a lift, so a value never seen without asking gives a
+    finite lift and a value seen neither way gives exactly 1 (not 0, not infinity)."""
+    return 0.5 / max(1, baseline_samples)
 
 
 def lift_with_ci(
@@ -122,9 +123,9 @@ def lift_with_ci(
 
     ``requested_hits[v]``: for each sample generated when asking for ``v``, whether the judge found ``v``;
     ``baseline_hits[v]``: the same for the samples of the unconditional baseline. adherence_v and base_v are
-    their means; lift_v is their ratio, both smoothed (:func:`smoothed_rate`: a value never seen either way has
-    lift 1, not 0 or infinity). The field's lift is mean adherence over mean base rate (the chance of getting
-    the asked value with vs without asking). Samples are resampled within each group.
+    their means; lift_v = (adherence_v + e) / (base_v + e) with e = :func:`lift_floor` of the baseline's size.
+    The field's lift is mean adherence over mean base rate (the chance of getting the asked value with vs
+    without asking), each plus its mean e. Samples are resampled within each group.
     """
     rng = np.random.default_rng(seed)
     values = list(requested_hits)
@@ -134,8 +135,9 @@ def lift_with_ci(
     def boot(arr: np.ndarray) -> np.ndarray:
         return arr[rng.integers(0, arr.size, size=(reps, arr.size))].sum(axis=1)
 
-    boot_adh = {v: (boot(hits[v]) + 0.5) / (hits[v].size + 1) for v in values}
-    boot_base = {v: (boot(base[v]) + 0.5) / (base[v].size + 1) for v in values}
+    floor = {v: lift_floor(base[v].size) for v in values}
+    boot_adh = {v: boot(hits[v]) / hits[v].size + floor[v] for v in values}
+    boot_base = {v: boot(base[v]) / base[v].size + floor[v] for v in values}
 
     def summary(adh: float, base_rate: float, lifts: np.ndarray, adh_boot: np.ndarray) -> dict[str, float]:
         return {
@@ -146,8 +148,8 @@ def lift_with_ci(
             "adherence_ci": [round(float(np.percentile(adh_boot, q)), 4) for q in (2.5, 97.5)],
         }
 
-    def rate(arr: np.ndarray) -> float:
-        return smoothed_rate(int(arr.sum()), arr.size)
+    def rate(arr: np.ndarray, v: str) -> float:
+        return float(arr.mean()) + floor[v]
 
     rows = []
     for v in values:
@@ -155,20 +157,22 @@ def lift_with_ci(
             {
                 "value": v,
                 "samples": int(hits[v].size),
-                **summary(rate(hits[v]), rate(base[v]), boot_adh[v] / boot_base[v], boot_adh[v]),
+                **summary(rate(hits[v], v), rate(base[v], v), boot_adh[v] / boot_base[v], boot_adh[v]),
                 "adherence": round(float(hits[v].mean()), 4),
                 "baseline_rate": round(float(base[v].mean()), 4),
-                "max_lift": round(1 / rate(base[v]), 4),  # a value the baseline already produces often caps lift
+                "max_lift": round(
+                    (1 + floor[v]) / rate(base[v], v), 4
+                ),  # a value the baseline already produces often caps lift
             }
         )
-    field_adh = float(np.mean([rate(hits[v]) for v in values]))
-    field_base = float(np.mean([rate(base[v]) for v in values]))
+    field_adh = float(np.mean([rate(hits[v], v) for v in values]))
+    field_base = float(np.mean([rate(base[v], v) for v in values]))
     mean_adh_boot = np.mean([boot_adh[v] for v in values], axis=0)
     mean_base_boot = np.mean([boot_base[v] for v in values], axis=0)
     return {
         **summary(field_adh, field_base, mean_adh_boot / mean_base_boot, mean_adh_boot),
         "adherence": round(float(np.mean([hits[v].mean() for v in values])), 4),
-        "max_lift": round(1 / field_base, 4),
+        "max_lift": round((1 + float(np.mean(list(floor.values())))) / field_base, 4),
         "baseline_rate": round(float(np.mean([base[v].mean() for v in values])), 4),
         "values": rows,
     }

@@ -29,8 +29,11 @@ def test_lift_of_an_obedient_model_is_the_inverse_base_rate_with_an_interval_abo
     result = lift_with_ci({"a": [True] * 40, "b": [True] * 40}, {"a": [True] * 30 + [False] * 90, "b": [False] * 120})
     rows = {r["value"]: r for r in result["values"]}
     assert rows["a"]["adherence"] == 1 and rows["a"]["baseline_rate"] == 0.25
-    assert rows["a"]["lift"] == pytest.approx((40.5 / 41) / (30.5 / 121), rel=1e-3)
-    assert rows["a"]["max_lift"] == pytest.approx(121 / 30.5, rel=1e-3)  # the ceiling a frequent value puts on lift
+    floor = 0.5 / 120
+    assert rows["a"]["lift"] == pytest.approx((1 + floor) / (0.25 + floor), rel=1e-3)
+    assert rows["a"]["max_lift"] == pytest.approx(
+        (1 + floor) / (0.25 + floor), rel=1e-3
+    )  # the ceiling a frequent value puts on lift
     assert result["ci_low"] > 1.5 and verdict(result) == STEERED
 
 
@@ -38,8 +41,8 @@ def test_lift_of_a_model_that_ignores_the_request_has_an_interval_around_one():
     share = lambda n: [i % 5 < 2 for i in range(n)]  # noqa: E731  (40% either way)
     result = lift_with_ci({"a": share(64), "b": share(64)}, {"a": share(128), "b": share(128)})
     assert result["ci_low"] < 1 < result["ci_high"] and verdict(result) == NO_EVIDENCE
-    never = lift_with_ci({"a": [False] * 32}, {"a": [False] * 32})  # a value seen neither way: no claim
-    assert never["lift"] == 1 and verdict(never) == NO_EVIDENCE
+    never = lift_with_ci({"a": [False] * 32}, {"a": [False] * 128})  # a value seen neither way: no claim
+    assert never["lift"] == 1 and never["ci_low"] == never["ci_high"] == 1 and verdict(never) == NO_EVIDENCE
 
 
 def test_requests_take_frequent_values_and_name_fields_that_cannot_be_steered():
