@@ -131,48 +131,39 @@ def lift_with_ci(
     values = list(requested_hits)
     hits = {v: np.asarray(requested_hits[v], dtype=float) for v in values}
     base = {v: np.asarray(baseline_hits[v], dtype=float) for v in values}
-
-    def boot(arr: np.ndarray) -> np.ndarray:
-        return arr[rng.integers(0, arr.size, size=(reps, arr.size))].sum(axis=1)
-
     floor = {v: lift_floor(base[v].size) for v in values}
-    boot_adh = {v: boot(hits[v]) / hits[v].size + floor[v] for v in values}
-    boot_base = {v: boot(base[v]) / base[v].size + floor[v] for v in values}
 
-    def summary(adh: float, base_rate: float, lifts: np.ndarray, adh_boot: np.ndarray) -> dict[str, float]:
-        return {
-            "lift": round(adh / base_rate, 4),
-            "ci_low": round(float(np.percentile(lifts, 2.5)), 4),
-            "ci_high": round(float(np.percentile(lifts, 97.5)), 4),
-            "adherence": round(adh, 4),
-            "adherence_ci": [round(float(np.percentile(adh_boot, q)), 4) for q in (2.5, 97.5)],
+    def boot(arr: np.ndarray) -> np.ndarray:  # bootstrap means, one per replicate
+        return arr[rng.integers(0, arr.size, size=(reps, arr.size))].mean(axis=1)
+
+    boot_adh, boot_base = {v: boot(hits[v]) for v in values}, {v: boot(base[v]) for v in values}
+    rows = [
+        {
+            "value": v,
+            "samples": int(hits[v].size),
+            **_lift_summary(hits[v].mean(), base[v].mean(), floor[v], boot_adh[v], boot_base[v]),
         }
+        for v in values
+    ]
+    mean = lambda by_value: np.mean([by_value[v] for v in values], axis=0)  # noqa: E731
+    field = _lift_summary(
+        mean({v: hits[v].mean() for v in values}),
+        mean({v: base[v].mean() for v in values}),
+        mean(floor),
+        mean(boot_adh),
+        mean(boot_base),
+    )
+    return {**field, "values": rows}
 
-    def rate(arr: np.ndarray, v: str) -> float:
-        return float(arr.mean()) + floor[v]
 
-    rows = []
-    for v in values:
-        rows.append(
-            {
-                "value": v,
-                "samples": int(hits[v].size),
-                **summary(rate(hits[v], v), rate(base[v], v), boot_adh[v] / boot_base[v], boot_adh[v]),
-                "adherence": round(float(hits[v].mean()), 4),
-                "baseline_rate": round(float(base[v].mean()), 4),
-                "max_lift": round(
-                    (1 + floor[v]) / rate(base[v], v), 4
-                ),  # a value the baseline already produces often caps lift
-            }
-        )
-    field_adh = float(np.mean([rate(hits[v], v) for v in values]))
-    field_base = float(np.mean([rate(base[v], v) for v in values]))
-    mean_adh_boot = np.mean([boot_adh[v] for v in values], axis=0)
-    mean_base_boot = np.mean([boot_base[v] for v in values], axis=0)
+def _lift_summary(adherence: float, base: float, floor: float, boot_adh: np.ndarray, boot_base: np.ndarray) -> dict:
+    lifts = (boot_adh + floor) / (boot_base + floor)
     return {
-        **summary(field_adh, field_base, mean_adh_boot / mean_base_boot, mean_adh_boot),
-        "adherence": round(float(np.mean([hits[v].mean() for v in values])), 4),
-        "max_lift": round((1 + float(np.mean(list(floor.values())))) / field_base, 4),
-        "baseline_rate": round(float(np.mean([base[v].mean() for v in values])), 4),
-        "values": rows,
+        "lift": round(float((adherence + floor) / (base + floor)), 4),
+        "ci_low": round(float(np.percentile(lifts, 2.5)), 4),
+        "ci_high": round(float(np.percentile(lifts, 97.5)), 4),
+        "adherence": round(float(adherence), 4),
+        "adherence_ci": [round(float(np.percentile(boot_adh, q)), 4) for q in (2.5, 97.5)],
+        "baseline_rate": round(float(base), 4),
+        "max_lift": round(float((1 + floor) / (base + floor)), 4),  # a value the baseline often produces caps lift
     }

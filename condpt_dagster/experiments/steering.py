@@ -326,6 +326,9 @@ def run_experiment(
 def evaluate_snapshots(lake, shards, runs, requests, judges, options, labeler, progress, tokens_per_step):
     """(curve points, final point, final samples) over the snapshots both arms share; the labeler judges the
     final point only."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per snapshot would drown the progress log
     cond_files, uncond_files = (lake.checkpoint(run) for run in runs)
     heldout = load_heldout(lake, shards)
     uncond_steps = dict(uncond_files.snapshots())
