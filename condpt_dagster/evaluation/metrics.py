@@ -50,18 +50,21 @@ def adherence(requested: Sequence[str], judged: Sequence[str], unconditional: Se
                 "lift": round(recall / base_rate, 4) if base_rate > 0 else None,
             }
         )
-    judged_values = sorted(set(judged) | set(values))
-    matrix = [
-        [sum(1 for r, j in zip(requested, judged, strict=True) if r == a and j == b) for b in judged_values]
-        for a in values
-    ]
     finite = [r["lift"] for r in rows if r["lift"] is not None]
     return {
         "values": rows,
-        "confusion": {"requested": values, "judged": judged_values, "counts": matrix},
+        "confusion": confusion_matrix(requested, judged),
         "mean_recall": round(float(np.mean([r["recall"] for r in rows])), 4) if rows else 0.0,
         "mean_lift": round(float(np.mean(finite)), 4) if finite else float("nan"),
     }
+
+
+def confusion_matrix(requested: Sequence[str], judged: Sequence[str]) -> dict[str, Any]:
+    """Counts of (requested value, judged value) pairs; rows and columns sorted."""
+    rows = sorted(set(requested))
+    cols = sorted(set(judged) | set(rows))
+    pairs = Counter(zip(requested, judged, strict=True))
+    return {"requested": rows, "judged": cols, "counts": [[pairs[(a, b)] for b in cols] for a in rows]}
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:

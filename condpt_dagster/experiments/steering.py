@@ -33,8 +33,8 @@ import polars as pl
 
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
-from condpt_dagster.evaluation.metrics import conditioning_gain, derangement, lift_with_ci
-from condpt_dagster.evaluation.run import body_nll
+from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
+from condpt_dagster.evaluation.run import HeldOut, body_nll
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
 from condpt_dagster.stages.eval_report import load_heldout
@@ -78,14 +78,10 @@ class Judges:
     closed: dict[str, BagOfWordsJudge] = field(default_factory=dict)
     tags: TagJudge = field(default_factory=TagJudge)
 
-    def judge(self, name: str, texts: Sequence[str], value: str) -> list[bool]:
-        """Whether each text is judged to have ``value``."""
+    def verdicts(self, name: str, texts: Sequence[str], value: str | None = None) -> list[str]:
+        """The judged value of each text (for tags: ``value`` or "(absent)")."""
         if name == "tags":
-            return [j == value for j in self.tags.judge(value, texts)]
-        verdicts = self.sentiment.judge(texts) if name == "sentiment" else self.closed[name].judge(texts)
-        return [j == value for j in verdicts]
-
-    def verdicts(self, name: str, texts: Sequence[str]) -> list[str]:
+            return self.tags.judge(value or "", texts)
         return self.sentiment.judge(texts) if name == "sentiment" else self.closed[name].judge(texts)
 
     def describe(self) -> dict[str, Any]:
@@ -122,11 +118,12 @@ def training_documents(lake: DataLake, shards: Sequence[str], limit: int) -> pl.
     return frame.sample(n=min(limit, len(frame)), seed=0) if len(frame) > limit else frame
 
 
-def fit_judges(lake: DataLake, shards: Sequence[str], requests: Requests, options: ExperimentOptions) -> Judges:
+def fit_judges(
+    lake: DataLake, shards: Sequence[str], heldout: HeldOut, requests: Requests, options: ExperimentOptions
+) -> Judges:
     """Bag-of-words judges for the closed fields asked for, fitted on training documents and checked against
     the labels of the held-out ones."""
     docs = training_documents(lake, shards, options.judge_docs).to_dicts()
-    heldout = load_heldout(lake, list(shards))
     held_rows = [{**labels, "text": text} for labels, text in zip(heldout.labels, heldout.texts, strict=True)]
     judges = Judges()
     for name in ("rating", "format", "topics"):
@@ -202,13 +199,6 @@ def verdict(result: dict[str, Any]) -> str:
     return REVERSED if result["ci_high"] < 1 else NO_EVIDENCE
 
 
-def confusion(requested: Sequence[str], judged: Sequence[str]) -> dict[str, Any]:
-    rows = sorted(set(requested), key=list(requested).index)
-    cols = sorted(set(judged) | set(rows))
-    counts = [[sum(1 for r, j in zip(requested, judged, strict=True) if r == a and j == b) for b in cols] for a in rows]
-    return {"requested": rows, "judged": cols, "counts": counts}
-
-
 def steer_point(
     cond: ConditionalGenerator,
     uncond: ConditionalGenerator,
@@ -228,17 +218,14 @@ def steer_point(
             for v in values
         }
         samples.update({f"{name}={v}": texts for v, texts in generated.items()})
-        hits = {v: judges.judge(name, texts, v) for v, texts in generated.items()}
-        base_hits = {v: judges.judge(name, baseline, v) for v in values}
+        judged = {v: judges.verdicts(name, texts, v) for v, texts in generated.items()}
+        shared = None if name == "tags" else judges.verdicts(name, baseline)  # one pass over the baseline
+        base_judged = {v: judges.verdicts(name, baseline, v) if shared is None else shared for v in values}
+        hits = {v: [j == v for j in judged[v]] for v in values}
+        base_hits = {v: [j == v for j in base_judged[v]] for v in values}
         result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
-        requested = [v for v in values for _ in generated[v]]
-        all_texts = [t for v in values for t in generated[v]]
-        judged = (
-            [v if h else "(absent)" for v in values for h in hits[v]]
-            if name == "tags"
-            else judges.verdicts(name, all_texts)
-        )
-        result["confusion"] = confusion(requested, judged)
+        pairs = [(v, j) for v in values for j in judged[v]]
+        result["confusion"] = confusion_matrix([v for v, _ in pairs], [j for _, j in pairs])
         result["verdict"] = verdict(result)
         if labeler is not None:
             result["labeler"] = _labeler_verdict(name, generated, baseline, labeler, options)
@@ -282,7 +269,10 @@ def run_experiment(
     started = time.perf_counter()
     requests = plan_requests(seen_values(lake, shards, conditioning.get("fields", [])), conditioning["fields"], options)
     progress(f"requests: {requests.values}; not steerable: {sorted(requests.not_steerable)}")
-    judges = fit_judges(lake, shards, requests, options)  # before training: a corpus they cannot judge fails fast
+    heldout = load_heldout(lake, shards)
+    judges = fit_judges(
+        lake, shards, heldout, requests, options
+    )  # before training: a corpus they cannot judge fails fast
     block_size = _block_size(lake, shards)
     arms = {role: options.train_config(training, role, block_size) for role in ("conditional", "unconditional")}
     manifests, minutes = {}, {}
@@ -293,7 +283,7 @@ def run_experiment(
     t0 = time.perf_counter()
     tokens_per_step = manifests["conditional"]["tokens_trained"] / max(1, manifests["conditional"]["steps"])
     curve, final, samples = evaluate_snapshots(
-        lake, shards, [arms[r].run for r in arms], requests, judges, options, labeler, progress, tokens_per_step
+        lake, heldout, [arms[r].run for r in arms], requests, judges, options, labeler, progress, tokens_per_step
     )
     minutes["evaluate"] = round((time.perf_counter() - t0) / 60, 2)
     minutes["total"] = round((time.perf_counter() - started) / 60, 2)
@@ -323,14 +313,13 @@ def run_experiment(
     return ExperimentResult(summary, samples)
 
 
-def evaluate_snapshots(lake, shards, runs, requests, judges, options, labeler, progress, tokens_per_step):
+def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, progress, tokens_per_step):
     """(curve points, final point, final samples) over the snapshots both arms share; the labeler judges the
     final point only."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per snapshot would drown the progress log
     cond_files, uncond_files = (lake.checkpoint(run) for run in runs)
-    heldout = load_heldout(lake, shards)
     uncond_steps = dict(uncond_files.snapshots())
     points = [(s, p) for s, p in cond_files.snapshots() if s in uncond_steps]
     curve, final, samples = [], {}, {}

@@ -73,30 +73,28 @@ class ConditionalGenerator:
         return encoded.header_ids[0] + encoded.body_ids[0]
 
     @torch.inference_mode()
-    def generate(self, labels: dict[str, Any] | None, prompt: str = "", seed: int = 0, **overrides: Any) -> list[int]:
-        """New token ids after ``header + <|body|> + prompt``; control tokens are suppressed."""
+    def _continue(self, prompt_ids: list[int], seed: int, overrides: dict[str, Any]) -> torch.Tensor:
+        """The new ids of every returned sequence (one row each) after ``prompt_ids``."""
         torch.manual_seed(seed)
-        ids = torch.tensor([self.prompt_ids(labels, prompt)], device=self.device)
+        ids = torch.tensor([prompt_ids], device=self.device)
         config = copy.deepcopy(self.generation_config)
         config.update(**overrides)
         out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-        return out[0, ids.shape[1] :].tolist()
+        return out[:, ids.shape[1] :]
 
-    @torch.inference_mode()
+    def generate(self, labels: dict[str, Any] | None, prompt: str = "", seed: int = 0, **overrides: Any) -> list[int]:
+        """New token ids after ``header + <|body|> + prompt``; control tokens are suppressed."""
+        return self._continue(self.prompt_ids(labels, prompt), seed, overrides)[0].tolist()
+
     def sample(
         self, labels: dict[str, Any] | None, n: int, seed: int = 0, batch_size: int = 32, **overrides: Any
     ) -> list[str]:
         """``n`` texts after ``header + <|body|>``, generated ``batch_size`` at a time (num_return_sequences)."""
-        ids = torch.tensor([self.prompt_ids(labels, "")], device=self.device)
-        config = copy.deepcopy(self.generation_config)
-        config.update(**overrides)
+        prompt = self.prompt_ids(labels, "")
         texts: list[str] = []
         for start in range(0, n, batch_size):
-            torch.manual_seed(seed + start)
-            count = min(batch_size, n - start)
-            config.num_return_sequences = count
-            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-            texts += [self.text(row[ids.shape[1] :].tolist()) for row in out]
+            batch = {**overrides, "num_return_sequences": min(batch_size, n - start)}
+            texts += [self.text(row.tolist()) for row in self._continue(prompt, seed + start, batch)]
         return texts
 
     def text(self, new_ids: list[int]) -> str:
