@@ -35,7 +35,7 @@ demo: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/condpt sample --docs $(DEMO_DOCS) --shards $(DEMO_SHARDS) --tagged-docs $(DEMO_TAGGED_DOCS)
 	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
-	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
+	$(BIN)/condpt materialize --select raw_documents,clean_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
 	$(BIN)/condpt materialize --select checkpoint
@@ -57,7 +57,7 @@ steer-pipeline:
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/condpt sample --docs $(STEER_DOCS) --shards 8 --tagged-docs 0
 	$(BIN)/condpt add-shards $(DATA)/inbox/sample-*.jsonl.gz
-	$(BIN)/condpt materialize --select raw_documents,document_labels,conditioned_examples
+	$(BIN)/condpt materialize --select raw_documents,clean_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
 	$(BIN)/condpt experiment steer

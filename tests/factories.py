@@ -22,13 +22,15 @@ from transformers import (
 )
 
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.core.settings import BlockOptions, CleanOptions, ConditioningOptions, TokenizerOptions
 from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.conditioned_examples import build_header
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]
+# Test documents are a sentence or two: the Gopher rules (>= 50 words) would remove them all.
+SHORT_DOCS_CLEAN = CleanOptions(gopher_quality={"enabled": False}, gopher_repetition={"enabled": False})
 CONDITIONING = {"template": "laion", "fields": ["rating", "topics"]}
 WORDS = {"sports": "team match goal player score win coach league", "politics": "senate vote law bill party election"}
 
@@ -68,6 +70,16 @@ def write_raw(path: Path, shard: str, ids: list[str], texts: list[str]) -> None:
     n = len(ids)
     table = {"id": ids, "text": texts, "source": ["s"] * n, "meta": ["{}"] * n, "shard": [shard] * n}
     pq.write_table(pa.table({**table, "line": list(range(1, n + 1))}), path)
+
+
+def write_clean(lake: DataLake, shard: str, ids: list[str], texts: list[str]) -> None:
+    """A shard as clean_documents leaves it: raw and clean files with the documents, nothing removed."""
+    from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
+
+    write_raw(lake.raw(shard), shard, ids, texts)
+    write_raw(lake.clean(shard), shard, ids, texts)
+    lake.removed_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(REMOVED_SCHEMA.empty_table(), lake.removed(shard))
 
 
 # ------------------------------------------------------------------------------------------ a small lake

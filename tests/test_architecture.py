@@ -16,7 +16,8 @@ DAGSTER_LAYER = {"assets", "resources", "defs", "cli"}
 ALLOWED = {
     "core": set(),
     "labelers": {"core"},
-    "stages": {"core", "labelers", "training", "evaluation"},
+    "stages": {"core", "cleaning", "labelers", "training", "evaluation"},
+    "cleaning": {"core"},
     "training": {"core", "stages"},
     "evaluation": {"core"},
     "experiments": {"core", "labelers", "stages", "training", "evaluation"},

@@ -13,7 +13,7 @@ from condpt_dagster.stages import conditioned_examples as stage
 def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="conditioned_examples",
-        deps=["raw_documents", "document_labels"],
+        deps=["clean_documents", "document_labels"],
         partitions_def=shards,
         group_name="training_data",
         kinds={"parquet"},
@@ -24,7 +24,7 @@ def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinit
     def conditioned_examples(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
         with shard_write_lock(paths, shard, log=context.log.info):
-            stats = stage.condition_shard(paths.raw(shard), paths.labels(shard), paths.conditioned(shard), options)
+            stats = stage.condition_shard(paths.clean(shard), paths.labels(shard), paths.conditioned(shard), options)
             data_version = file_data_version(paths.conditioned(shard))
         return dg.MaterializeResult(
             data_version=dg.DataVersion(data_version),

@@ -61,7 +61,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
 
     @dg.asset(
         name="document_labels",
-        deps=["raw_documents"],
+        deps=["clean_documents"],
         partitions_def=shards,
         group_name="labels",
         kinds={"parquet", "pytorch"},

@@ -14,7 +14,7 @@ from condpt_dagster.stages.label_audit import audit_shard
 
 @dg.asset(
     name="label_audit",
-    deps=["raw_documents", "document_labels", "token_blocks", "checkpoint"],  # every asset it reads
+    deps=["clean_documents", "document_labels", "token_blocks", "checkpoint"],  # every asset it reads
     partitions_def=shards,
     group_name="audit",
     kinds={"duckdb"},

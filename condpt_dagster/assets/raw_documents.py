@@ -20,14 +20,14 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"parquet", "polars"},
         code_version=options.version(stage.REVISION),
-        description="Normalized, deduplicated documents of one inbox shard (raw/<shard>.parquet); "
+        description="Normalized documents of one inbox shard (raw/<shard>.parquet); "
         "unusable records go to quarantine/<shard>.parquet with their reason.",
         check_specs=[
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,
                 asset="raw_documents",
                 blocking=True,
-                description="Every record read is written, counted as a duplicate, or quarantined.",
+                description="Every record read is written or quarantined.",
             )
         ],
     )
@@ -39,7 +39,6 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
         counts = {
             "read": stats.read,
             "written": stats.rows_in_raw,
-            "duplicates": stats.duplicates,
             "quarantined": stats.rows_in_quarantine,
         }
         context.log.info(f"{shard}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -52,7 +51,6 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
                 "quarantine_path": dg.MetadataValue.path(str(paths.quarantine(shard))),
                 "source_file": dg.MetadataValue.path(str(source)),
                 "records_read": stats.read,
-                "duplicates": stats.duplicates,
                 "quarantined": stats.rows_in_quarantine,
                 "truncated": stats.truncated,
                 "blank_lines": stats.blank_lines,

@@ -110,6 +110,22 @@ def audit_ratings(by: str, **opts) -> None:
     _audit_run(CANNED["ratings" if by == "corpus" else "ratings_by_shard"], [], opts)
 
 
+@audit.command("removed")
+@click.option(
+    "--by",
+    type=click.Choice(["reason", "family", "shard"]),
+    default="reason",
+    show_default=True,
+    help="reason: filter rule or duplicate kind; family: quality filter / exact / near duplicates; shard: both.",
+)
+@_query_options
+def audit_removed(by: str, **opts) -> None:
+    """Documents clean_documents removed (quality filters, exact and near-duplicates), counted by reason."""
+    from condpt_dagster.stages.audit_access import CANNED
+
+    _audit_run(CANNED[f"removed_by_{by}"], [], opts)
+
+
 @audit.command("lineage")
 @click.option("--checkpoint", "run", required=True, help="Training run name (checkpoints/<run>).")
 @_query_options

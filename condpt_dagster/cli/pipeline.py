@@ -79,7 +79,7 @@ def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, da
 @click.option("--shard", "shard_keys", multiple=True, help="Shard partition(s); default: every registered shard.")
 @click.option(
     "--select",
-    default="raw_documents,document_labels,conditioned_examples,token_blocks",
+    default="raw_documents,clean_documents,document_labels,conditioned_examples,token_blocks",
     show_default=True,
     help="Comma-separated assets, all per-shard or all unpartitioned (e.g. tokenizer).",
 )

@@ -164,6 +164,9 @@ class DataLake:
     replaced_dir = property(lambda self: self.root / "inbox" / ".replaced")  # shard files replaced by newer ones
     raw_dir = property(lambda self: self.root / "raw")
     quarantine_dir = property(lambda self: self.root / "quarantine")
+    clean_dir = property(lambda self: self.root / "clean")
+    removed_dir = property(lambda self: self.root / "removed")
+    fingerprints_dir = property(lambda self: self.root / "fingerprints")
     labels_dir = property(lambda self: self.root / "labels")
     conditioned_dir = property(lambda self: self.root / "conditioned")
     tokenizer_dir = property(lambda self: self.root / "tokenizer")
@@ -181,6 +184,20 @@ class DataLake:
 
     def quarantine(self, shard: str) -> Path:
         return self.quarantine_dir / f"{shard}.parquet"
+
+    def clean(self, shard: str) -> Path:
+        return self.clean_dir / f"{shard}.parquet"
+
+    def removed(self, shard: str) -> Path:
+        return self.removed_dir / f"{shard}.parquet"
+
+    def fingerprints(self, shard: str) -> Path:
+        """Per-document exact hash, quality verdict and MinHash signature of a raw shard (reused across shards)."""
+        return self.fingerprints_dir / f"{shard}.parquet"
+
+    def raw_shards(self) -> list[str]:
+        """Shards with ingested documents, in the canonical (name) order deduplication follows."""
+        return sorted(p.name.removesuffix(".parquet") for p in self.raw_dir.glob("*.parquet"))
 
     def labels(self, shard: str) -> Path:
         return self.labels_dir / f"{shard}.parquet"
@@ -239,6 +256,9 @@ class DataLake:
         return [
             self.raw(shard),
             self.quarantine(shard),
+            self.clean(shard),
+            self.removed(shard),
+            self.fingerprints(shard),
             self.labels(shard),
             self.label_distributions(shard),
             self.conditioned(shard),

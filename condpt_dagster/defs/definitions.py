@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
+from condpt_dagster.assets.clean_documents import build_clean_documents
 from condpt_dagster.assets.conditioned_examples import build_conditioned_examples
 from condpt_dagster.assets.document_labels import build_document_labels
 from condpt_dagster.assets.eval_report import build_eval_report
@@ -26,6 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     conditioning = settings.conditioning
     shard_assets = [
         build_raw_documents(settings.ingest),
+        build_clean_documents(settings.clean),
         build_document_labels(labeler),
         build_conditioned_examples(conditioning),
         build_token_blocks(settings.blocks),

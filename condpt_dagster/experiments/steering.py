@@ -111,7 +111,7 @@ def training_documents(lake: DataLake, shards: Sequence[str], limit: int) -> pl.
         if labels_path is None:
             continue
         labels = pl.read_parquet(labels_path, columns=["id", *STEERABLE_FIELDS]).filter(pl.col("id").is_in(packed))
-        frames.append(labels.join(pl.read_parquet(lake.raw(shard), columns=["id", "text"]), on="id"))
+        frames.append(labels.join(pl.read_parquet(lake.clean(shard), columns=["id", "text"]), on="id"))
     if not frames:
         raise FileNotFoundError(f"{lake.blocks_dir}: no labeled documents in the blocks of {list(shards)}")
     frame = pl.concat(frames)

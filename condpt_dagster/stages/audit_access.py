@@ -158,6 +158,12 @@ CANNED = {
     "any_value(data_version) AS data_version "
     "FROM training_lineage WHERE run = ? GROUP BY shard ORDER BY shard",
     "versions": "SELECT * FROM labeler_versions",
+    "removed_by_reason": "SELECT reason, sum(documents)::BIGINT AS documents, count(DISTINCT shard) AS shards "
+    "FROM removal_reasons GROUP BY reason ORDER BY documents DESC, reason",
+    "removed_by_family": "SELECT family, sum(documents)::BIGINT AS documents, count(DISTINCT shard) AS shards "
+    "FROM removal_reasons GROUP BY family ORDER BY documents DESC, family",
+    "removed_by_shard": "SELECT shard, family, sum(documents)::BIGINT AS documents FROM removal_reasons "
+    "GROUP BY shard, family ORDER BY shard, documents DESC, family",
     # condpt audit diff: parameters from_version, to_version, shard (NULL = every shard), twice
     "diff_summary": "SELECT count(*) AS documents, "
     "count(*) FILTER (from_rating IS DISTINCT FROM to_rating) AS rating_changed, "

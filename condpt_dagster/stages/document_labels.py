@@ -215,7 +215,7 @@ def label_and_check(
 ) -> LabelsReport:
     """Label a shard into a temporary file, check coverage and the label contract, and publish only if both
     pass (else raise LabelsRejected); then record the drift against the previous labeler version."""
-    raw = lake.raw(shard)
+    raw = lake.clean(shard)
     with atomic_output(lake.labels(shard)) as tmp:
         stats = label_shard(raw, tmp, labeler, batch_docs, progress)
         coverage, contract = label_coverage(raw, tmp), label_quality(tmp)

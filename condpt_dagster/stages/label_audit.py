@@ -1,6 +1,7 @@
 """Stage ``label_audit``: the auditors' DuckDB (``audit.duckdb``).
 
-Tables of documents, labels, tags, block spans and checkpoints, with views for auditors.
+Tables of documents (the clean ones), removed documents, labels, tags, block spans and checkpoints, with views
+for auditors.
 
 Writers never open the published file: each upsert works on a copy under an exclusive file lock, commits,
 checkpoints and atomically renames it over ``audit.duckdb``. Readers open the published file read-only, so
@@ -36,6 +37,9 @@ ALTER TABLE labels ADD COLUMN IF NOT EXISTS format VARCHAR;  -- databases writte
 CREATE TABLE IF NOT EXISTS label_history (
     shard VARCHAR, labeler_version VARCHAR, written_at VARCHAR, id VARCHAR, rating VARCHAR, format VARCHAR,
     sentiment VARCHAR, topics VARCHAR[], tags VARCHAR[], synopsis VARCHAR, labeler VARCHAR);
+CREATE TABLE IF NOT EXISTS removed (
+    shard VARCHAR, id VARCHAR, line BIGINT, reason VARCHAR, duplicate_of VARCHAR, duplicate_shard VARCHAR,
+    similarity DOUBLE);
 CREATE TABLE IF NOT EXISTS tags (shard VARCHAR, id VARCHAR, kind VARCHAR, tag VARCHAR, score DOUBLE);
 CREATE TABLE IF NOT EXISTS tag_pairs (shard VARCHAR, tag_a VARCHAR, tag_b VARCHAR, documents BIGINT);
 CREATE TABLE IF NOT EXISTS block_spans (
@@ -56,6 +60,11 @@ CREATE OR REPLACE VIEW rating_distribution AS
 CREATE OR REPLACE VIEW format_distribution AS
     SELECT format, count(*) AS documents, round(count(*) / sum(count(*)) OVER (), 4) AS share
     FROM labels GROUP BY format ORDER BY documents DESC;
+-- Why clean_documents removed documents: per shard, reason family (quality filter, exact_duplicate,
+-- near_duplicate) and rule.
+CREATE OR REPLACE VIEW removal_reasons AS
+    SELECT shard, split_part(reason, ':', 1) AS family, reason, count(*) AS documents
+    FROM removed GROUP BY ALL ORDER BY shard, documents DESC, reason;
 CREATE OR REPLACE VIEW tag_cooccurrence AS
     SELECT tag_a, tag_b, sum(documents)::BIGINT AS documents FROM tag_pairs
     GROUP BY tag_a, tag_b ORDER BY documents DESC, tag_a, tag_b;
@@ -113,11 +122,16 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
     """Replace one shard's rows in every table, in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("documents", "labels", "label_history", "tags", "tag_pairs", "block_spans"):
+        for table in ("documents", "removed", "labels", "label_history", "tags", "tag_pairs", "block_spans"):
             con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
         con.execute(
             "INSERT INTO documents SELECT ?, id, source, length(text), line FROM read_parquet(?)",
-            [shard, str(lake.raw(shard))],
+            [shard, str(lake.clean(shard))],
+        )
+        con.execute(
+            "INSERT INTO removed BY NAME SELECT ? AS shard, id, line, reason, duplicate_of, duplicate_shard, "
+            "similarity FROM read_parquet(?)",
+            [shard, str(lake.removed(shard))],
         )
         con.execute(
             "INSERT INTO labels BY NAME SELECT ? AS shard, id, rating, sfw, sentiment, format, language, synopsis, "
@@ -155,7 +169,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
         raise
     return {
         t: con.execute(f"SELECT count(*) FROM {t} WHERE shard = ?", [shard]).fetchone()[0]
-        for t in ("documents", "labels", "tags", "block_spans")
+        for t in ("documents", "removed", "labels", "tags", "block_spans")
     }
 
 

@@ -5,9 +5,10 @@ Input is Dolma/RedPajama-shaped records (``id``, ``text``, ``source``, ``meta``;
 kept inside ``meta``) read by :mod:`~condpt_dagster.stages.shard_records`. The shard is streamed in batches,
 so memory does not grow with its size. Text normalization runs vectorized in polars.
 
-Every record read ends up in exactly one place: written, dropped as an exact duplicate (counted), or
-quarantined with its line number, reason and raw bytes; :func:`ingest_shard` recounts the files it wrote so
-the ``rows_accounted_for`` check compares what is really on disk. Schemas: docs/design.md.
+Every record read ends up in exactly one place: written, or quarantined with its line number, reason and raw
+bytes (duplicate texts are written: ``clean_documents`` removes them with a row saying why);
+:func:`ingest_shard` recounts the files it wrote so the ``rows_accounted_for`` check compares what is really
+on disk. Schemas: docs/design.md.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.stages.shard_records import Candidate, IngestError, ReadCounts, Reject, read_records
 
 # Bump when the ingestion logic changes its output for the same input and options.
-REVISION = "1"
+REVISION = "2"
 
 RAW_SCHEMA = pa.schema(
     [
@@ -60,7 +61,6 @@ LENGTH_BUCKETS = (256, 1024, 4096, 16384, 65536)  # upper bounds in characters; 
 @dataclass
 class IngestStats(ReadCounts):
     written: int = 0
-    duplicates: int = 0  # exact duplicates of an earlier document's normalized text
     truncated: int = 0  # over max_chars and cut (oversize="truncate")
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     length_histogram: Counter[str] = field(default_factory=Counter)
@@ -74,8 +74,8 @@ class IngestStats(ReadCounts):
 
     @property
     def balanced(self) -> bool:
-        """Every record read is in the raw file, counted as a duplicate, or in the quarantine file."""
-        return self.read == self.rows_in_raw + self.duplicates + self.rows_in_quarantine
+        """Every record read is in the raw file or in the quarantine file."""
+        return self.read == self.rows_in_raw + self.rows_in_quarantine
 
     def ordered_length_histogram(self) -> dict[str, int]:
         """Document counts per length bucket, shortest bucket first, empty buckets included."""
@@ -124,7 +124,7 @@ def _length_bucket(n_chars: int) -> str:
 
 
 class _ShardWriter:
-    """Dedups, assigns ids and writes batches of candidates; accumulates stats."""
+    """Assigns ids and writes batches of candidates; accumulates stats."""
 
     def __init__(
         self,
@@ -139,8 +139,7 @@ class _ShardWriter:
         self.quarantine_writer = quarantine_writer
         self.options = options
         self.stats = stats
-        self.text_hashes: set[bytes] = set()
-        self.id_owner: set[str] = set()
+        self.id_owner: dict[str, int] = {}  # id -> line that took it
         self.content = hashlib.blake2b(digest_size=16)
 
     def write_batch(self, batch: list[Candidate | Reject]) -> None:
@@ -149,22 +148,20 @@ class _ShardWriter:
         candidates = self._serialize_meta(self._apply_size_limit(candidates, rejects), rejects)
         texts = normalize_texts([c.text for c in candidates], self.options) if candidates else []
         kept: list[tuple[Candidate, str, str]] = []
-        blake2b, seen, id_owner = hashlib.blake2b, self.text_hashes, self.id_owner
+        blake2b, id_owner = hashlib.blake2b, self.id_owner
         for cand, text in zip(candidates, texts, strict=True):
             if not text:
                 rejects.append(Reject(cand.line, cand.raw, "blank_text", "empty after normalization"))
                 continue
             digest = blake2b(text.encode("utf-8"), digest_size=16).digest()
-            if digest in seen:
-                self.stats.duplicates += 1
-                continue
             doc_id = cand.id or digest.hex()
+            if cand.id is None and doc_id in id_owner:  # the same text again, without an id of its own
+                doc_id = f"{doc_id}-{cand.line}"
             if doc_id in id_owner:
-                detail = f"id {doc_id!r} already used by a different text"
+                detail = f"id {doc_id!r} already used by line {id_owner[doc_id]}"
                 rejects.append(Reject(cand.line, cand.raw, "duplicate_id", detail))
                 continue
-            seen.add(digest)
-            id_owner.add(doc_id)
+            id_owner[doc_id] = cand.line
             self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
             kept.append((cand, doc_id, text))
         if kept:
@@ -259,7 +256,7 @@ def ingest_shard(
         stats.rows_in_raw, stats.rows_in_quarantine = parquet_row_count(raw_tmp), parquet_row_count(q_tmp)
         if not stats.balanced:  # checked on the files before they are published
             raise IngestError(
-                f"{path}: {stats.read} records read but {stats.rows_in_raw} written + {stats.duplicates} duplicates "
+                f"{path}: {stats.read} records read but {stats.rows_in_raw} written "
                 f"+ {stats.rows_in_quarantine} quarantined; nothing published"
             )
     return stats

@@ -7,7 +7,9 @@ import json
 
 import dagster as dg
 import polars as pl
+from factories import SHORT_DOCS_CLEAN
 
+from condpt_dagster.assets.clean_documents import build_clean_documents
 from condpt_dagster.assets.document_labels import build_document_labels
 from condpt_dagster.assets.raw_documents import build_raw_documents
 from condpt_dagster.core.settings import IngestOptions, LabelerSettings, Settings
@@ -29,7 +31,11 @@ def test_labels_materialize_with_one_row_per_document(lake):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["mix"])
         result = dg.materialize(
-            [build_raw_documents(IngestOptions()), build_document_labels(labeler)],
+            [
+                build_raw_documents(IngestOptions()),
+                build_clean_documents(SHORT_DOCS_CLEAN),
+                build_document_labels(labeler),
+            ],
             partition_key="mix",
             instance=instance,
             resources={"lake": DataLakeResource(root=str(lake.root)), "labeler": labeler},

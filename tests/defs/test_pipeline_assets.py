@@ -37,11 +37,14 @@ def test_shard_to_blocks(lake, sample_wheels):
             assert result.success
             return result
 
-        run(["raw_documents", "document_labels", "conditioned_examples"], "s1")
+        shard = run(["raw_documents", "clean_documents", "document_labels", "conditioned_examples"], "s1")
+        clean = shard.asset_materializations_for_node("clean_documents")[0].metadata
         tok = run(["tokenizer"]).asset_materializations_for_node("tokenizer")[0].metadata
         blocks = run(["token_blocks"], "s1").asset_materializations_for_node("token_blocks")[0].metadata
     assert blocks["tokenizer_sha256"].value == tok["sha256"].value
-    assert blocks["documents"].value + blocks["heldout_documents"].value == 40
+    kept = clean["dagster/row_count"].value
+    assert kept + clean["removed"].value == 40 and kept > 20  # Gopher rules remove the one-line snippets
+    assert blocks["documents"].value + blocks["heldout_documents"].value == kept
     packed = ShardBlocks.open(lake.blocks("s1"))
     assert packed.tokens.shape == (blocks["blocks"].value, 128)
     assert int(np.asarray(packed.mask).sum()) == blocks["tokens"].value - blocks["header_tokens"].value

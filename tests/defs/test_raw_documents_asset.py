@@ -38,15 +38,14 @@ def test_materialize_one_partition(lake):
         assert result.success
         mat = result.asset_materializations_for_node("raw_documents")[0]
         meta = mat.metadata
-        assert meta["dagster/row_count"].value == 1
-        assert meta["duplicates"].value == 1  # equal once <br /> is normalized
+        assert meta["dagster/row_count"].value == 2  # equal once <br /> is normalized: clean_documents removes one
         assert meta["quarantined"].value == 1
         checks = result.get_asset_check_evaluations()
         assert [c.check_name for c in checks] == ["rows_accounted_for"] and checks[0].passed
         record = instance.get_latest_materialization_event(dg.AssetKey("raw_documents"))
         assert record.asset_materialization.tags["dagster/data_version"]
     raw = pl.read_parquet(lake.raw("news-1"))
-    assert raw["id"].to_list() == ["a"]
+    assert raw["id"].to_list()[0] == "a" and raw["text"].n_unique() == 1
     assert pl.read_parquet(lake.quarantine("news-1"))["reason"].to_list() == ["invalid_json"]
 
 

@@ -110,7 +110,9 @@ def test_backfill_audit_relabel_and_ui(tmp_path):
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         params = {
             "partitionNames": ["e2e-0", "e2e-1"],
-            "assetSelection": [{"path": [a]} for a in ("raw_documents", "document_labels", "label_audit")],
+            "assetSelection": [
+                {"path": [a]} for a in ("raw_documents", "clean_documents", "document_labels", "label_audit")
+            ],
         }
         launched = client._execute(BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched

@@ -32,7 +32,11 @@ def test_run_one_partition_through_graphql(tmp_path):
         run_id = client.submit_job_execution(
             "shard_job",
             tags={"dagster/partition": "e2e-1"},
-            asset_selection=[["raw_documents"], ["document_labels"]],  # the tokenizer does not exist yet
+            asset_selection=[
+                ["raw_documents"],
+                ["clean_documents"],
+                ["document_labels"],
+            ],  # the tokenizer does not exist yet
         )
 
         def finished():

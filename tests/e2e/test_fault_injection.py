@@ -42,7 +42,7 @@ max_steps = 12
 checkpoint_every = 4
 micro_batch_size = 2
 """
-PER_SHARD = ("raw_documents,document_labels,conditioned_examples", "token_blocks", "label_audit")
+PER_SHARD = ("raw_documents,clean_documents,document_labels,conditioned_examples", "token_blocks", "label_audit")
 
 
 def write_inbox(root: Path) -> list[Path]:

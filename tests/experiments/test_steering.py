@@ -10,7 +10,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from factories import WORDS, label_row, make_lake, write_labels, write_raw
+from factories import WORDS, label_row, make_lake, write_clean, write_labels
 
 from condpt_dagster.assets.steering_experiment import build_steering_experiment
 from condpt_dagster.cli import main
@@ -107,7 +107,7 @@ def experiment_lake(tmp_path_factory):
         pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.1))
         table = pq.read_table(lake.conditioned(name)).to_pylist()
         ids = [r["id"] for r in table]
-        write_raw(lake.raw(name), name, ids, [r["text"] for r in table])
+        write_clean(lake, name, ids, [r["text"] for r in table])
         topics = ["sports" if int(i[1:]) % 2 else "politics" for i in ids]
         write_labels(lake.labels(name), [label_row(i, topics=[t]) for i, t in zip(ids, topics, strict=True)])
     return lake

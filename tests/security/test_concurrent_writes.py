@@ -9,7 +9,7 @@ import textwrap
 
 import pyarrow.parquet as pq
 import pytest
-from factories import label_row, write_labels, write_raw
+from factories import label_row, write_clean, write_labels, write_raw
 
 from condpt_dagster.core.io import clear_orphans, shard_write_lock, temporaries_of
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_labels
@@ -30,7 +30,7 @@ class ReplacingLabeler(Labeler):
 
     def label(self, texts) -> list[DocumentLabels]:
         if self.new_ids:
-            write_raw(self.lake.raw(self.shard), self.shard, self.new_ids, ["new text"] * len(self.new_ids))
+            write_raw(self.lake.clean(self.shard), self.shard, self.new_ids, ["new text"] * len(self.new_ids))
         rows = [rule_based_labels(t, "neutral") for t in texts]
         if self.contract_breaker:
             rows[0].rating = "X"
@@ -40,7 +40,7 @@ class ReplacingLabeler(Labeler):
 @pytest.fixture
 def shard(lake):
     ids = [f"old-{i}" for i in range(300)]
-    write_raw(lake.raw("s"), "s", ids, [f"Old document {i}." for i in range(300)])
+    write_clean(lake, "s", ids, [f"Old document {i}." for i in range(300)])
     write_labels(lake.labels("s"), [label_row(i, labeler_version="old") for i in ids])
     return "s"
 

@@ -42,7 +42,7 @@ def test_sigkilled_cli_run_is_marked_failed(lake, tmp_path, sample_wheels):
     env = {**os.environ, "DAGSTER_HOME": str(home), "CONDPT_DATA_ROOT": str(lake.root)}
     subprocess.run([CONDPT, "add-shards", str(lake.inbox / "s.jsonl.gz")], env=env, check=True)
     worker = subprocess.Popen(
-        [CONDPT, "materialize", "--select", "raw_documents,document_labels"],
+        [CONDPT, "materialize", "--select", "raw_documents,clean_documents,document_labels"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from factories import label_row, write_labels, write_raw
+from factories import label_row, write_clean, write_labels
 
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
@@ -27,7 +27,7 @@ TOPICS = ("sports", "politics", "movies")
 def write_shard(lake: DataLake, shard: str, n: int, version: str = "v1") -> None:
     ids = [f"{shard}-{i}" for i in range(n)]
     texts = [f"Document {i} of {shard} about {TOPICS[i % 3]} and more words here." for i in range(n)]
-    write_raw(lake.raw(shard), shard, ids, texts)
+    write_clean(lake, shard, ids, texts)
     rows = [
         label_row(
             doc_id,
@@ -50,7 +50,7 @@ def audited(tmp_path):
     lake = DataLake.at(tmp_path / "data")
     for shard, n in (("a", 30), ("b", 12)):
         write_shard(lake, shard, n)
-        condition_shard(lake.raw(shard), lake.labels(shard), lake.conditioned(shard), ConditioningOptions())
+        condition_shard(lake.clean(shard), lake.labels(shard), lake.conditioned(shard), ConditioningOptions())
     examples = [
         (h, t)
         for s in "ab"

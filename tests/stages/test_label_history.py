@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from factories import label_row, write_labels, write_raw
+from factories import label_row, write_clean, write_labels
 
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
@@ -36,7 +36,7 @@ def relabel(lake: DataLake, version: str, keep: int, tag: str, rating: str, fmt:
 
 
 def build_blocks(lake: DataLake) -> None:
-    condition_shard(lake.raw("a"), lake.labels("a"), lake.conditioned("a"), ConditioningOptions())
+    condition_shard(lake.clean("a"), lake.labels("a"), lake.conditioned("a"), ConditioningOptions())
     table = pq.read_table(lake.conditioned("a")).to_pydict()
     build_tokenizer(
         list(zip(table["header"], table["text"], strict=True)), lake.tokenizer_dir, TokenizerOptions(vocab_size=400)
@@ -74,7 +74,7 @@ def refresh_audit(lake: DataLake) -> None:
 def relabeled(tmp_path) -> DataLake:
     """Trained on labels v1, then relabeled twice (v2, v3) and the blocks rebuilt from v3."""
     lake = DataLake.at(tmp_path / "data")
-    write_raw(lake.raw("a"), "a", [f"a-{i}" for i in range(N)], [f"Document {i} about ships." for i in range(N)])
+    write_clean(lake, "a", [f"a-{i}" for i in range(N)], [f"Document {i} about ships." for i in range(N)])
     relabel(lake, "v1", keep=1, tag="sea", rating="G", fmt="fiction")
     build_blocks(lake)
     assert labels_version_of(lake.conditioned("a")) == "v1"

@@ -21,7 +21,7 @@ def run(path: Path, options: IngestOptions | None = None):
     stats = ingest_shard(path, "s", out / "raw.parquet", out / "q.parquet", options)
     raw = pl.read_parquet(out / "raw.parquet")
     quarantine = pl.read_parquet(out / "q.parquet")
-    assert stats.read == len(raw) + stats.duplicates + len(quarantine)
+    assert stats.read == len(raw) + len(quarantine)
     return stats, raw, quarantine
 
 
@@ -142,11 +142,17 @@ def test_oversize_record_truncated_when_configured(tmp_path):
     assert stats.truncated == 1 and quarantine.is_empty()
 
 
-def test_exact_duplicates_dropped_and_counted(tmp_path):
+def test_duplicate_texts_are_written_for_clean_documents_to_remove(tmp_path):
     path = jsonl(tmp_path, '{"id": "1", "text": "same"}\n', '{"id": "2", "text": "same "}\n', '{"text": "new"}\n')
-    stats, raw, quarantine = run(path)
-    assert stats.duplicates == 1
-    assert raw["id"].to_list()[0] == "1" and len(raw) == 2 and quarantine.is_empty()
+    _, raw, quarantine = run(path)
+    assert raw["id"].to_list()[:2] == ["1", "2"] and raw["text"].to_list() == ["same", "same", "new"]
+    assert quarantine.is_empty()
+
+
+def test_same_text_without_ids_gets_distinct_ids(tmp_path):
+    _, raw, quarantine = run(jsonl(tmp_path, '{"text": "twice"}\n', '{"text": "twice"}\n'))
+    first, second = raw["id"].to_list()
+    assert second == f"{first}-2" and quarantine.is_empty()
 
 
 def test_duplicate_id_with_different_text_is_quarantined(tmp_path):
@@ -223,6 +229,6 @@ def test_streaming_batches_give_same_result_as_one_batch(tmp_path):
     path = jsonl(tmp_path, *lines)
     small = run(path, IngestOptions(batch_size=7))
     whole = run(path, IngestOptions(batch_size=10_000))
-    assert small[0].duplicates == whole[0].duplicates == 300
+    assert len(small[1]) == 1000 and small[1]["id"].n_unique() == 1000
     assert small[1].equals(whole[1])
     assert small[0].content_hash == whole[0].content_hash

@@ -1,0 +1,72 @@
+"""clean_documents: one shard's raw documents after quality filters, cross-shard deduplication and PII redaction."""
+
+import dagster as dg
+
+from condpt_dagster.core.hashing import file_data_version
+from condpt_dagster.core.io import shard_write_lock
+from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.defs.metadata import count_table
+from condpt_dagster.defs.partitions import shards
+from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages import clean_documents as stage
+
+CLEAN_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in stage.CLEAN_SCHEMA])
+ACCOUNTING_CHECK = "rows_accounted_for"
+
+
+def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="clean_documents",
+        deps=["raw_documents"],
+        partitions_def=shards,
+        group_name="ingest",
+        kinds={"parquet"},
+        code_version=options.version(stage.REVISION),
+        description="A shard's documents after Gopher quality/repetition filters (datatrove), exact and MinHash "
+        "near-duplicate removal against every earlier shard (datasketch) and PII redaction (clean/<shard>.parquet); "
+        "every removed document is in removed/<shard>.parquet with its reason.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                ACCOUNTING_CHECK,
+                asset="clean_documents",
+                blocking=True,
+                description="Raw rows = kept + removed (by reason), counted on the written files.",
+            )
+        ],
+    )
+    def clean_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
+        shard, paths = context.partition_key, lake.lake
+        with shard_write_lock(paths, shard, log=context.log.info):
+            stats = stage.clean_shard(paths, shard, options, log=context.log.info)
+        removed = sum(stats.removed.values())
+        context.log.info(
+            f"{shard}: {stats.raw_rows} raw, {stats.kept} kept, {removed} removed "
+            f"({dict(stats.removed_by_family())}), {sum(stats.redactions.values())} PII replacements"
+        )
+        counts = {"raw": stats.raw_rows, "clean": stats.rows_in_clean, "removed": stats.rows_in_removed}
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(file_data_version(paths.clean(shard))),
+            metadata={
+                "dagster/row_count": stats.rows_in_clean,
+                "dagster/column_schema": CLEAN_COLUMNS,
+                "path": dg.MetadataValue.path(str(paths.clean(shard))),
+                "removed_path": dg.MetadataValue.path(str(paths.removed(shard))),
+                "raw_documents": stats.raw_rows,
+                "removed": removed,
+                "removed_by_family": count_table("family", stats.removed_by_family().most_common()),
+                "removed_by_reason": count_table("reason", stats.removed.most_common()),
+                "pii_replacements": count_table("type", stats.redactions.most_common(), "replacements"),
+                "redacted_documents": stats.redacted_documents,
+                "compared_with_shards": len(stats.compared_shards),
+                "compared_with_documents": stats.indexed_documents,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=ACCOUNTING_CHECK,
+                    passed=stats.balanced,
+                    metadata={**counts, **{f"removed_{k}": v for k, v in stats.removed_by_family().items()}},
+                )
+            ],
+        )
+
+    return clean_documents

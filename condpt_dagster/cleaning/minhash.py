@@ -1,0 +1,75 @@
+"""Near-duplicate detection with datasketch: MinHash signatures of word shingles and an LSH index.
+
+A signature is ``num_perm`` uint32 minima (datasketch's ``affine32`` scheme) over the set of ``shingle_words``
+-word shingles of the lowercased text; the share of equal minima between two signatures estimates the
+Jaccard similarity of their shingle sets. :class:`NearDuplicateIndex` finds, for a new signature, the most
+similar indexed one whose estimate reaches the threshold, among the LSH candidates (``bands`` bands of
+``num_perm / bands`` rows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+SCHEME = "affine32"
+_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, n: int) -> set[bytes]:
+    """The set of ``n``-word shingles of a text (a text shorter than ``n`` words is one shingle)."""
+    words = _WORD.findall(text.lower())
+    if len(words) <= n:
+        return {" ".join(words).encode()}
+    return {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
+
+
+@dataclass(frozen=True)
+class MinHasher:
+    num_perm: int
+    shingle_words: int
+    seed: int = 1
+
+    def signatures(self, texts: Iterable[str]) -> np.ndarray:
+        """One signature row per text, shape ``(len(texts), num_perm)``, dtype uint32."""
+        sets = (shingles(text, self.shingle_words) for text in texts)
+        rows = [m.hashvalues for m in MinHash.generator(sets, num_perm=self.num_perm, seed=self.seed, scheme=SCHEME)]
+        return np.vstack(rows) if rows else np.empty((0, self.num_perm), dtype=np.uint32)
+
+
+class NearDuplicateIndex:
+    """Signatures of accepted documents, queried for the most similar one at or above ``threshold``."""
+
+    def __init__(self, num_perm: int, bands: int, threshold: float, seed: int = 1) -> None:
+        self.num_perm, self.threshold, self.seed = num_perm, threshold, seed
+        self._lsh = MinHashLSH(num_perm=num_perm, params=(bands, num_perm // bands))
+        self._signatures: dict[Hashable, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def _sketch(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
+
+    def add(self, key: Hashable, signature: np.ndarray) -> None:
+        self._lsh.insert(key, self._sketch(signature), check_duplication=False)
+        self._signatures[key] = signature
+
+    def add_many(self, keys: Iterable[Hashable], signatures: np.ndarray) -> None:
+        with self._lsh.insertion_session() as session:
+            for key, signature in zip(keys, signatures, strict=True):
+                session.insert(key, self._sketch(signature), check_duplication=False)
+                self._signatures[key] = signature
+
+    def best_match(self, signature: np.ndarray) -> tuple[Hashable, float] | None:
+        """The indexed key most similar to ``signature`` (ties: the smallest key), if it reaches the threshold."""
+        best: tuple[float, Hashable] | None = None
+        for key in self._lsh.query(self._sketch(signature)):
+            similarity = float(np.mean(self._signatures[key] == signature))
+            if similarity >= self.threshold and (best is None or (-similarity, key) < (-best[0], best[1])):
+                best = (similarity, key)
+        return None if best is None else (best[1], best[0])

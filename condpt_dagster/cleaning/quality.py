@@ -1,0 +1,81 @@
+"""Quality filters: datatrove's implementations of the published heuristics (Gopher quality and repetition,
+FineWeb, C4), with the thresholds of ``[clean]``.
+
+datatrove splits words with spaCy by default; here words are whitespace-separated tokens, which is how the
+Gopher paper counts them (a word with trailing punctuation still "contains an alphabetic character") and
+needs no model download. Sentences (C4 only) end at ``.``, ``!`` or ``?`` followed by whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datatrove.data import Document
+from datatrove.pipeline.filters import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+)
+from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+from datatrove.utils.word_tokenizers import WordTokenizer
+
+from condpt_dagster.core.settings import CleanOptions
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+class WhitespaceWords(WordTokenizer):
+    """Words split on whitespace; one instance per process (datatrove caches tokenizers by identity)."""
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        spans, start = [], 0
+        for sentence in self.sent_tokenize(text):
+            start = text.index(sentence, start)
+            spans.append((start, start + len(sentence)))
+            start += len(sentence)
+        return spans
+
+
+WORDS = WhitespaceWords()
+
+
+class QualityFilters:
+    """The enabled filters, in order; the first that rejects a document names the reason."""
+
+    def __init__(self, options: CleanOptions) -> None:
+        configured: list[tuple[str, type[BaseFilter], object]] = [
+            ("gopher_quality", GopherQualityFilter, options.gopher_quality),
+            ("gopher_repetition", GopherRepetitionFilter, options.gopher_repetition),
+            ("fineweb_quality", FineWebQualityFilter, options.fineweb_quality),
+            ("c4_quality", C4QualityFilter, options.c4_quality),
+        ]
+        self.filters = [
+            (name, cls(**opts.filter_kwargs(), language=WORDS), getattr(opts, "min_words", 0))
+            for name, cls, opts in configured
+            if opts.enabled
+        ]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.filters]
+
+    def check(self, text: str) -> tuple[str | None, str]:
+        """``(reason, text)``: reason is ``"<filter>:<rule>"`` for a rejected document, else None; the text
+        comes back changed only by filters that remove lines (C4)."""
+        n_words = len(text.split())
+        for name, step, min_words in self.filters:
+            if n_words < min_words:
+                continue
+            doc = Document(text=text, id="")
+            passed, rule = get_filter_result(step.filter(doc))
+            if not passed:
+                return f"{name}:{rule or 'rejected'}", text
+            text = doc.text
+        return None, text

@@ -1,0 +1,273 @@
+"""Stage ``clean_documents``: ``raw/<shard>.parquet`` -> ``clean/<shard>.parquet`` + ``removed/<shard>.parquet``.
+
+Per shard, in row order: quality filters (cleaning.quality), then exact and near-duplicates (cleaning.minhash)
+against every quality-passing document of the shards that sort before it and of the earlier rows of the same
+shard, then PII redaction (cleaning.pii) of what is kept. A document's fate depends only on the raw shards
+that sort up to its own, never on the order partitions are materialized in.
+
+``fingerprints/<shard>.parquet`` keeps each raw document's exact hash, quality verdict and MinHash signature,
+so later shards compare against earlier ones without recomputing them (recomputed when the raw file or the
+settings changed). Every raw row is either in ``clean/`` or in ``removed/`` with its reason; nothing else.
+Schemas: docs/design.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from condpt_dagster.cleaning.minhash import MinHasher, NearDuplicateIndex
+from condpt_dagster.cleaning.pii import PiiRedactor
+from condpt_dagster.cleaning.quality import QualityFilters
+from condpt_dagster.core.hashing import config_version, file_data_version
+from condpt_dagster.core.io import atomic_output
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.stages.raw_documents import RAW_SCHEMA
+
+# Bump when the cleaning logic changes its output for the same input and options.
+REVISION = "1"
+FINGERPRINT_REVISION = "1"
+
+CLEAN_SCHEMA = RAW_SCHEMA.append(pa.field("redactions", pa.int32()))
+REMOVED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("shard", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),  # quality:<filter>:<rule>, exact_duplicate or near_duplicate
+        ("duplicate_of", pa.string()),  # id of the earlier document it duplicates
+        ("duplicate_shard", pa.string()),
+        ("similarity", pa.float64()),  # estimated Jaccard (1.0 for exact duplicates)
+    ]
+)
+REASON_EXACT, REASON_NEAR = "exact_duplicate", "near_duplicate"
+
+
+@dataclass
+class Fingerprints:
+    """One raw shard's documents: ids, exact text hashes, quality verdicts (None: passed), signatures."""
+
+    ids: list[str]
+    hashes: list[bytes]
+    quality: list[str | None]
+    signatures: np.ndarray
+
+    def passing(self) -> list[int]:
+        return [i for i, verdict in enumerate(self.quality) if verdict is None]
+
+
+def fingerprint_settings(options: CleanOptions) -> str:
+    """What a fingerprint file depends on besides its raw file: filters, shingles and permutations."""
+    used = options.model_dump(
+        mode="json", include={"gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"}
+    )
+    used |= {"shingle_words": options.shingle_words, "num_perm": options.num_perm, "seed": options.seed}
+    return config_version(FINGERPRINT_REVISION, used)
+
+
+def compute_fingerprints(texts: list[str], ids: list[str], options: CleanOptions) -> tuple[Fingerprints, list[str]]:
+    """Fingerprints of a shard's raw texts, and the texts as the line-removing filters (C4) leave them."""
+    filters = QualityFilters(options)
+    checked = [filters.check(text) for text in texts]
+    hasher = MinHasher(options.num_perm, options.shingle_words, options.seed)
+    prints = Fingerprints(
+        ids=ids,
+        hashes=[hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest() for text in texts],
+        quality=[reason for reason, _ in checked],
+        signatures=hasher.signatures(text for (reason, text) in checked if reason is None),
+    )
+    full = np.zeros((len(texts), options.num_perm), dtype=np.uint32)  # rejected rows: never indexed
+    full[prints.passing()] = prints.signatures
+    prints.signatures = full
+    return prints, [text for _, text in checked]
+
+
+def write_fingerprints(path: Path, prints: Fingerprints, raw_version: str, settings_version: str) -> None:
+    num_perm = prints.signatures.shape[1]
+    flat = pa.array(prints.signatures.reshape(-1), type=pa.uint32())
+    table = pa.table(
+        {
+            "id": pa.array(prints.ids, pa.string()),
+            "text_hash": pa.array(prints.hashes, pa.binary(16)),
+            "quality": pa.array(prints.quality, pa.string()),
+            "signature": pa.FixedSizeListArray.from_arrays(flat, num_perm),
+        }
+    ).replace_schema_metadata({"raw_version": raw_version, "settings_version": settings_version})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_fingerprints(path: Path, raw_version: str, settings_version: str) -> Fingerprints | None:
+    """The stored fingerprints, or None when missing or made from another raw file or other settings."""
+    if not path.is_file():
+        return None
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    if meta.get(b"raw_version", b"").decode() != raw_version or meta.get(b"settings_version", b"").decode() != (
+        settings_version
+    ):
+        return None
+    signature = table.column("signature").combine_chunks()
+    width = signature.type.list_size
+    return Fingerprints(
+        ids=table.column("id").to_pylist(),
+        hashes=table.column("text_hash").to_pylist(),
+        quality=table.column("quality").to_pylist(),
+        signatures=signature.values.to_numpy().reshape(-1, width),
+    )
+
+
+def shard_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fingerprints:
+    """Stored fingerprints of an earlier shard, or computed in memory (only its own run writes the file)."""
+    raw = lake.raw(shard)
+    stored = read_fingerprints(lake.fingerprints(shard), file_data_version(raw), fingerprint_settings(options))
+    if stored is not None:
+        return stored
+    table = pq.read_table(raw, columns=["id", "text"])
+    return compute_fingerprints(table.column("text").to_pylist(), table.column("id").to_pylist(), options)[0]
+
+
+@dataclass
+class DedupIndex:
+    """Exact hashes and signatures of every quality-passing document seen so far, keyed (shard, row)."""
+
+    options: CleanOptions
+    exact: dict[bytes, tuple[str, int]] = field(default_factory=dict)
+    ids: dict[tuple[str, int], str] = field(default_factory=dict)
+    near: NearDuplicateIndex | None = None
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.near = (
+            NearDuplicateIndex(o.num_perm, o.bands, o.similarity_threshold, o.seed) if o.near_duplicates else None
+        )
+
+    def add_shard(self, shard: str, prints: Fingerprints) -> None:
+        rows = prints.passing()
+        for row in rows:
+            self.exact.setdefault(prints.hashes[row], (shard, row))
+            self.ids[(shard, row)] = prints.ids[row]
+        if self.near is not None and rows:
+            self.near.add_many([(shard, row) for row in rows], prints.signatures[rows])
+
+    def match(self, shard: str, row: int, prints: Fingerprints) -> tuple[str, tuple[str, int], float] | None:
+        """``(reason, earlier key, similarity)`` for a duplicate, else None (and the document is indexed)."""
+        key = (shard, row)
+        earlier = self.exact.get(prints.hashes[row])
+        if earlier is not None:
+            return REASON_EXACT, earlier, 1.0
+        found = self.near.best_match(prints.signatures[row]) if self.near is not None else None
+        self.exact[prints.hashes[row]] = key
+        self.ids[key] = prints.ids[row]
+        if self.near is not None:
+            self.near.add(key, prints.signatures[row])
+        if found is not None:
+            return REASON_NEAR, found[0], found[1]  # type: ignore[return-value]
+        return None
+
+
+@dataclass
+class CleanStats:
+    raw_rows: int = 0
+    kept: int = 0
+    removed: Counter[str] = field(default_factory=Counter)  # reason -> documents
+    redactions: Counter[str] = field(default_factory=Counter)  # PII type -> replacements
+    redacted_documents: int = 0
+    compared_shards: list[str] = field(default_factory=list)
+    indexed_documents: int = 0  # quality-passing documents of earlier shards compared against
+    rows_in_clean: int = 0  # read back from the published files
+    rows_in_removed: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        """Every raw row is in clean/ or in removed/ (counted on the files before publishing)."""
+        return self.raw_rows == self.rows_in_clean + self.rows_in_removed == self.kept + sum(self.removed.values())
+
+    def removed_by_family(self) -> Counter[str]:
+        """Removals by family: the quality filter's name, exact_duplicate or near_duplicate."""
+        families: Counter[str] = Counter()
+        for reason, n in self.removed.items():
+            families[reason.split(":")[0]] += n
+        return families
+
+
+def build_index(
+    lake: DataLake, shard: str, options: CleanOptions, stats: CleanStats, log: Callable[[str], None]
+) -> DedupIndex:
+    index = DedupIndex(options)
+    for earlier in (s for s in lake.raw_shards() if s < shard):
+        prints = shard_fingerprints(lake, earlier, options)
+        index.add_shard(earlier, prints)
+        stats.compared_shards.append(earlier)
+        stats.indexed_documents += len(prints.passing())
+    if stats.compared_shards:
+        log(
+            f"{shard}: compared with {stats.indexed_documents} documents "
+            f"of {len(stats.compared_shards)} earlier shard(s)"
+        )
+    return index
+
+
+def _removed_table(rows: list[tuple[str, str, int, str, str | None, str | None, float | None]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in REMOVED_SCHEMA]
+    return pa.table(dict(zip(REMOVED_SCHEMA.names, columns, strict=True)), schema=REMOVED_SCHEMA)
+
+
+def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable[[str], None] = print) -> CleanStats:
+    """Clean one shard; ``clean/``, ``removed/`` and ``fingerprints/`` appear together only if every raw row
+    is accounted for (:attr:`CleanStats.balanced`, counted on the files before publishing)."""
+    raw = pq.read_table(lake.raw(shard))
+    stats = CleanStats(raw_rows=raw.num_rows)
+    ids, lines = raw.column("id").to_pylist(), raw.column("line").to_pylist()
+    prints, texts = compute_fingerprints(raw.column("text").to_pylist(), ids, options)
+    index = build_index(lake, shard, options, stats, log)
+    kept, removed = [], []
+    for row in range(raw.num_rows):
+        verdict = prints.quality[row]
+        found = None if verdict is not None else index.match(shard, row, prints)
+        if verdict is None and found is None:
+            kept.append(row)
+            continue
+        reason, (dup_shard, dup_row), similarity = found if found else (verdict, (None, None), None)
+        dup_id = index.ids.get((dup_shard, dup_row)) if dup_shard else None
+        removed.append((ids[row], shard, lines[row], reason, dup_id, dup_shard, similarity))
+        stats.removed[reason] += 1
+    stats.kept = len(kept)
+    redacted, per_text, stats.redactions = PiiRedactor(options).redact([texts[row] for row in kept])
+    stats.redacted_documents = sum(1 for n in per_text if n)
+    clean = raw.take(pa.array(kept, pa.int64())).set_column(raw.schema.get_field_index("text"), "text", pa.array(redacted, pa.string()))
+    clean = clean.append_column("redactions", pa.array(per_text, pa.int32())).cast(CLEAN_SCHEMA)
+    _publish(lake, shard, options, clean, _removed_table(removed), prints, stats)
+    return stats
+
+
+def _publish(
+    lake: DataLake,
+    shard: str,
+    options: CleanOptions,
+    clean: pa.Table,
+    removed: pa.Table,
+    prints: Fingerprints,
+    stats: CleanStats,
+) -> None:
+    with atomic_output(lake.clean(shard)) as clean_tmp, atomic_output(lake.removed(shard)) as removed_tmp:
+        pq.write_table(clean, clean_tmp, compression="zstd")
+        pq.write_table(removed, removed_tmp, compression="zstd")
+        stats.rows_in_clean = pq.ParquetFile(clean_tmp).metadata.num_rows
+        stats.rows_in_removed = pq.ParquetFile(removed_tmp).metadata.num_rows
+        if not stats.balanced:
+            raise ValueError(
+                f"{lake.raw(shard)}: {stats.raw_rows} raw rows but {stats.rows_in_clean} clean + "
+                f"{stats.rows_in_removed} removed; nothing published"
+            )
+        write_fingerprints(
+            lake.fingerprints(shard), prints, file_data_version(lake.raw(shard)), fingerprint_settings(options)
+        )
