@@ -85,15 +85,16 @@ def write_clean(lake: DataLake, shard: str, ids: list[str], texts: list[str]) ->
 # ------------------------------------------------------------------------------------------ a small lake
 
 
-def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0, words_per_doc=40) -> DataLake:
-    """Synthetic two-topic corpus -> conditioned shards -> tokenizer -> 64-token blocks."""
+def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0, words_per_doc=40, texts=None) -> DataLake:
+    """Synthetic two-topic corpus -> conditioned shards -> tokenizer -> 64-token blocks (``texts``: the
+    documents' texts instead of the two 8-word topic vocabularies)."""
     lake = DataLake.at(root)
     rng = random.Random(0)
     options = ConditioningOptions(fields=("rating", "topics"), conditional_dropout=0)
     rows = []
     for i in range(n_docs):
         topic = "sports" if i % 2 else "politics"
-        text = " ".join(rng.choice(WORDS[topic].split()) for _ in range(words_per_doc)) + "."
+        text = texts[i] if texts else " ".join(rng.choice(WORDS[topic].split()) for _ in range(words_per_doc)) + "."
         header = build_header(f"d{i}", {"rating": "G", "topics": [topic]}, options)
         rows.append({"id": f"d{i}", "header": header, "text": text})
     for k, name in enumerate(shard_names):

@@ -5,14 +5,18 @@ from typing import Any
 import dagster as dg
 
 from condpt_dagster.core.hashing import file_data_version
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import CleanOptions, TrainConfig
+from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.checkpoint import prepare_launch
+from condpt_dagster.stages.decontamination import check_contamination
 from condpt_dagster.training.run_spec import REVISION
 
+DECONTAMINATION_CHECK = "heldout_decontaminated"
 
-def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any]) -> dg.AssetsDefinition:
+
+def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: CleanOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="checkpoint",
         deps=[dg.AssetDep("token_blocks", partition_mapping=dg.AllPartitionMapping()), "tokenizer"],
@@ -21,12 +25,29 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any]) -> dg.As
         code_version=config.version(REVISION),
         description=f"GPT-NeoX ({config.base_model or config.preset}) trained with DeepSpeed on all token blocks "
         f"(checkpoints/{config.run}/: DeepSpeed checkpoints, hf/ export, manifest.json, loss.png).",
+        check_specs=[
+            dg.AssetCheckSpec(
+                DECONTAMINATION_CHECK,
+                asset="checkpoint",
+                blocking=True,
+                description="No held-out document or [clean] eval_texts text is a near-duplicate of a training "
+                "document (checked before training starts; a failure stops the run).",
+            )
+        ],
     )
     def checkpoint(
         context: dg.AssetExecutionContext, lake: DataLakeResource, pipes_subprocess_client: dg.PipesSubprocessClient
-    ) -> dg.MaterializeResult:
+    ):
         keys = context.instance.get_dynamic_partitions(shards.name)
         launch = prepare_launch(lake.lake, keys, config, conditioning)
+        check = decontamination_check(lake, list(launch.spec.shards), clean)
+        if not check.passed:
+            yield check
+            raise dg.Failure(
+                "held-out or evaluation text shares near-duplicates with training documents; training not started "
+                f"(see the {DECONTAMINATION_CHECK} check; rerun clean_documents for shards added out of order)",
+                metadata=check.metadata,
+            )
         context.log.info(f"training on {len(launch.spec.shards)} shard(s); spec {launch.spec_path}")
         try:
             invocation = pipes_subprocess_client.run(command=launch.command, context=context)
@@ -34,7 +55,8 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any]) -> dg.As
             hint = " (killed by signal 9: most likely out of memory)" if "-9" in str(exc) else ""
             raise dg.Failure(f"training failed{hint}: {exc}") from exc
         result = invocation.get_materialize_result()
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
+            check_results=[check],
             metadata={
                 **(result.metadata or {}),
                 "shards": len(launch.spec.shards),
@@ -44,3 +66,24 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any]) -> dg.As
         )
 
     return checkpoint
+
+
+def decontamination_check(lake: DataLakeResource, shard_keys: list[str], clean: CleanOptions) -> dg.AssetCheckResult:
+    if not clean.check_decontamination:
+        return dg.AssetCheckResult(
+            check_name=DECONTAMINATION_CHECK, passed=True, metadata={"skipped": "[clean] check_decontamination = false"}
+        )
+    report = check_contamination(lake.lake, shard_keys, clean)
+    return dg.AssetCheckResult(
+        check_name=DECONTAMINATION_CHECK,
+        passed=report.passed,
+        metadata={
+            "training_documents": report.training_documents,
+            "checked_documents": report.checked,
+            "contaminated": report.contaminated,
+            "threshold": clean.decontamination_threshold,
+            "examples": records_table(
+                report.pairs, {"document": "string", "training": "string", "similarity": "float"}
+            ),
+        },
+    )

@@ -78,7 +78,7 @@ class CleanOptions(Section):
     """``clean_documents``: quality filters, exact and near-duplicate removal across shards, PII redaction."""
 
     SECTION = "clean"
-    UNVERSIONED = frozenset({"eval_texts", "decontamination_threshold"})
+    UNVERSIONED = frozenset({"check_decontamination", "eval_texts", "decontamination_threshold"})
     gopher_quality: GopherQualityOptions = GopherQualityOptions()
     gopher_repetition: GopherRepetitionOptions = GopherRepetitionOptions()
     fineweb_quality: FineWebQualityOptions = FineWebQualityOptions()
@@ -96,6 +96,9 @@ class CleanOptions(Section):
     redact_ip_addresses: StrictBool = True
     redact_credit_cards: StrictBool = True
     phone_region: str = Field("US", description="Region for numbers written without a country code.")
+    check_decontamination: StrictBool = Field(
+        True, description="Check held-out and eval text against training before each training run."
+    )
     eval_texts: tuple[str, ...] = Field(
         (), description="Files (.jsonl/.parquet with 'text') of evaluation text that must not leak into training."
     )

@@ -35,7 +35,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     tokenizer = build_tokenizer_asset(settings.tokenizer)
     header_format = {"template": conditioning.template, "fields": list(conditioning.fields)}
-    checkpoint = build_checkpoint(settings.training, header_format)
+    checkpoint = build_checkpoint(settings.training, header_format, settings.clean)
     eval_report = build_eval_report(settings.training.run, settings.eval)
     experiment = build_steering_experiment(settings.training, header_format, settings.experiment)
     jobs = build_jobs(shard_assets, tokenizer, [checkpoint, eval_report])

@@ -243,7 +243,9 @@ def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable
     stats.kept = len(kept)
     redacted, per_text, stats.redactions = PiiRedactor(options).redact([texts[row] for row in kept])
     stats.redacted_documents = sum(1 for n in per_text if n)
-    clean = raw.take(pa.array(kept, pa.int64())).set_column(raw.schema.get_field_index("text"), "text", pa.array(redacted, pa.string()))
+    clean = raw.take(pa.array(kept, pa.int64())).set_column(
+        raw.schema.get_field_index("text"), "text", pa.array(redacted, pa.string())
+    )
     clean = clean.append_column("redactions", pa.array(per_text, pa.int32())).cast(CLEAN_SCHEMA)
     _publish(lake, shard, options, clean, _removed_table(removed), prints, stats)
     return stats

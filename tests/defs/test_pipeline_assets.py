@@ -48,3 +48,40 @@ def test_shard_to_blocks(lake, sample_wheels):
     packed = ShardBlocks.open(lake.blocks("s1"))
     assert packed.tokens.shape == (blocks["blocks"].value, 128)
     assert int(np.asarray(packed.mask).sum()) == blocks["tokens"].value - blocks["header_tokens"].value
+
+
+def test_a_shard_of_duplicates_flows_through_as_an_empty_partition(lake, sample_wheels):
+    from condpt_dagster.sample_corpus import sample_documents
+
+    docs = sample_documents(sample_wheels, 30, seed=4)
+    body = "".join(json.dumps(d) + "\n" for d in docs).encode()
+    for name in ("s1", "s2"):  # s2 repeats s1 under the same ids: every document is an exact duplicate
+        (lake.inbox / f"{name}.jsonl.gz").write_bytes(gzip.compress(body))
+    defs = build_definitions(
+        Settings(data_root=str(lake.root), blocks={"block_size": 64}, tokenizer={"vocab_size": 600})
+    )
+    per_shard = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["s1", "s2"])
+
+        def run(selection, partition_key=None):
+            result = dg.materialize(
+                list(defs.assets),
+                selection=selection,
+                partition_key=partition_key,
+                instance=instance,
+                resources=defs.resources,
+            )
+            assert result.success
+            return result
+
+        run(per_shard, "s2")  # before s1 exists: s2 keeps everything, until it is cleaned again below
+        run(per_shard, "s1")
+        run(["tokenizer"])
+        empty = run(["clean_documents", "document_labels", "conditioned_examples", "token_blocks"], "s2")
+        full = run(["token_blocks"], "s1").asset_materializations_for_node("token_blocks")[0].metadata
+    clean = empty.asset_materializations_for_node("clean_documents")[0].metadata
+    assert clean["dagster/row_count"].value == 0 and clean["raw_documents"].value == 30
+    assert empty.asset_materializations_for_node("document_labels")[0].metadata["dagster/row_count"].value == 0
+    assert empty.asset_materializations_for_node("token_blocks")[0].metadata["documents"].value == 0
+    assert full["documents"].value > 0

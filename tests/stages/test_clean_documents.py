@@ -12,11 +12,58 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
 from condpt_dagster.stages.clean_documents import clean_shard, read_fingerprints
 
-VOCAB = (
-    "the of and to in that with for was on as by at from this have which they were their been about would "
-    "harbor river window garden engine yellow quietly morning village letter winter bridge silver station "
-    "painter doctor market summer candle forest hollow ticket mountain orchard lantern meadow thunder"
-).split()
+VOCAB = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "that",
+    "with",
+    "for",
+    "was",
+    "on",
+    "as",
+    "by",
+    "at",
+    "from",
+    "this",
+    "have",
+    "which",
+    "they",
+    "were",
+    "their",
+    "been",
+    "about",
+    "would",
+    "harbor",
+    "river",
+    "window",
+    "garden",
+    "engine",
+    "yellow",
+    "quietly",
+    "morning",
+    "village",
+    "letter",
+    "winter",
+    "bridge",
+    "silver",
+    "station",
+    "painter",
+    "doctor",
+    "market",
+    "summer",
+    "candle",
+    "forest",
+    "hollow",
+    "ticket",
+    "mountain",
+    "orchard",
+    "lantern",
+    "meadow",
+    "thunder",
+]
 OPTIONS = CleanOptions()
 
 

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM
 from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import SettingsError, TrainConfig
+from condpt_dagster.core.settings import CleanOptions, SettingsError, TrainConfig
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.checkpoint import launch_command, prepare_run
@@ -87,7 +87,7 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
         learning_rate=3e-3,
         warmup_steps=2,
     )
-    asset = build_checkpoint(config, CONDITIONING)
+    asset = build_checkpoint(config, CONDITIONING, CleanOptions())
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["a", "b"])
         result = dg.materialize(
