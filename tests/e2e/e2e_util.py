@@ -17,6 +17,17 @@ from pathlib import Path
 from condpt_dagster.defs.instance import ensure_instance_config
 
 REPO = Path(__file__).resolve().parents[2]
+# condpt.toml for test corpora of one-line, look-alike documents: the Gopher rules, near-duplicate removal
+# and the decontamination check would (rightly) remove or refuse them.
+SHORT_DOCS_TOML = """
+[clean]
+near_duplicates = false
+check_decontamination = false
+[clean.gopher_quality]
+enabled = false
+[clean.gopher_repetition]
+enabled = false
+"""
 BIN = Path(sys.executable).parent
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, dagster_dev, service_env, wait_until
+from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.audit_access import audit_query, open_for_audit
@@ -102,7 +102,7 @@ def test_backfill_audit_relabel_and_ui(tmp_path):
         )
         shards.append(str(path))
     config = tmp_path / "condpt.toml"
-    config.write_text('[labeler]\nname = "composite"\n')
+    config.write_text('[labeler]\nname = "composite"\n' + SHORT_DOCS_TOML)
     env = service_env(data, tmp_path / "dagster_home", CONDPT_INBOX_SENSOR="stopped", CONDPT_CONFIG=str(config))
     subprocess.run([str(BIN / "condpt"), "add-shards", *shards], env=env, check=True)
 
@@ -132,7 +132,7 @@ def test_backfill_audit_relabel_and_ui(tmp_path):
         assert shard_count == 2
         con.close()
 
-        config.write_text('[labeler]\nname = "composite"\nmax_windows = 2\n')  # a new labeler version
+        config.write_text('[labeler]\nname = "composite"\nmax_windows = 2\n' + SHORT_DOCS_TOML)  # a new labeler version
         client.reload_repository_location("condpt")
         selector = {
             "repositoryLocationName": "condpt",

@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, dagster_dev, service_env, wait_until
+from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 from factories import make_lake
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +29,7 @@ def test_cancel_stops_training(tmp_path):
     config = tmp_path / "condpt.toml"
     config.write_text(
         '[training]\nrun = "long"\nmax_steps = 100000\ncheckpoint_every = 100000\nmicro_batch_size = 2\nlog_every = 1\n'
+        + SHORT_DOCS_TOML
     )
     lake.inbox.mkdir(parents=True, exist_ok=True)
     for shard in ("a", "b"):  # register the shards whose blocks exist

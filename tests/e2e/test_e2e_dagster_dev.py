@@ -9,7 +9,7 @@ import subprocess
 import polars as pl
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, dagster_dev, service_env, wait_until
+from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,9 @@ def test_run_one_partition_through_graphql(tmp_path):
         )
     )
     # The sensor stays stopped so that this test's run is the only one.
-    env = service_env(data, tmp_path / "dagster_home", CONDPT_INBOX_SENSOR="stopped")
+    config = tmp_path / "condpt.toml"
+    config.write_text(SHORT_DOCS_TOML)
+    env = service_env(data, tmp_path / "dagster_home", CONDPT_INBOX_SENSOR="stopped", CONDPT_CONFIG=str(config))
     subprocess.run([str(BIN / "condpt"), "add-shards", str(shard)], env=env, check=True)
 
     with dagster_dev(env, tmp_path / "dagster-dev.log") as port:

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from e2e_util import SHORT_DOCS_TOML
 from factories import run_processes
 
 from condpt_dagster.core.lake import DataLake
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.faults
 
 BIN = Path(sys.executable).parent
 TOPICS = {"sea": "ship sail harbor wave captain storm deck", "farm": "field harvest cattle barn tractor seed"}
-CONFIG = """
+CONFIG = (
+    """
 [blocks]
 block_size = 32
 heldout_fraction = 0.1
@@ -42,6 +44,8 @@ max_steps = 12
 checkpoint_every = 4
 micro_batch_size = 2
 """
+    + SHORT_DOCS_TOML
+)
 PER_SHARD = ("raw_documents,clean_documents,document_labels,conditioned_examples", "token_blocks", "label_audit")
 
 
