@@ -12,8 +12,9 @@ settings (``[clean]`` defaults unless overridden) and run in one process:
   and writing JSONL, sha1 32-bit hashes (datasketch's) and the same whitespace word tokenizer.
 
 A removal is correct when the removed document and the one it was matched to (condpt: ``duplicate_of``;
-datatrove: the document its cluster kept) are a planted pair, or when their exact shingle Jaccard reaches
-the threshold (a near-duplicate already in the real corpus). A planted pair is found when either member is
+datatrove: the document its cluster kept) are a planted pair, or when the originals behind them (a planted
+document stands for its source) have 3-word shingle sets with an exact Jaccard of at least 0.5 (a
+near-duplicate already in the real corpus; a fixed reference, whatever the shingles under test). A planted pair is found when either member is
 removed.
 """
 
@@ -43,6 +44,8 @@ from condpt_dagster.core.settings import CleanOptions
 from condpt_dagster.sample_corpus import ensure_sample_wheels
 from condpt_dagster.stages.clean_documents import clean_shard
 from condpt_dagster.stages.raw_documents import RAW_SCHEMA
+
+REFERENCE_SHINGLE_WORDS, REFERENCE_JACCARD = 3, 0.5
 
 
 def write_shards(corpus: Corpus, n_shards: int, lake: DataLake, jsonl_dir: Path) -> list[str]:
@@ -146,8 +149,11 @@ def score(pairs: list[tuple[str, str | None]], corpus: Corpus, options: CleanOpt
             return False
         if frozenset((doc, match)) in planted_pairs:
             return True
-        a, b = shingles(texts[doc], options.shingle_words), shingles(texts[match], options.shingle_words)
-        return len(a & b) / len(a | b) >= options.similarity_threshold
+        doc, match = corpus.truth.get(doc, doc), corpus.truth.get(match, match)  # the originals behind them
+        if doc == match:
+            return True
+        a, b = shingles(texts[doc], REFERENCE_SHINGLE_WORDS), shingles(texts[match], REFERENCE_SHINGLE_WORDS)
+        return len(a & b) / len(a | b) >= REFERENCE_JACCARD
 
     right = sum(correct(doc, match) for doc, match in pairs)
     return {

@@ -84,11 +84,16 @@ class CleanOptions(Section):
     fineweb_quality: FineWebQualityOptions = FineWebQualityOptions()
     c4_quality: C4QualityOptions = C4QualityOptions()
     near_duplicates: StrictBool = Field(True, description="MinHash LSH near-duplicate removal across shards.")
-    shingle_words: int = Field(2, ge=1, description="Words per shingle (lowercased, punctuation removed).")
+    shingle_words: int = Field(
+        1, ge=1, description="Words per shingle (lowercased, punctuation removed); 1 = the set of words."
+    )
     num_perm: int = Field(128, ge=8, description="MinHash permutations per signature.")
-    bands: int = Field(16, ge=1, description="LSH bands (num_perm / bands rows each).")
+    bands: int = Field(32, ge=1, description="LSH bands (num_perm / bands rows each).")
     similarity_threshold: float = Field(
-        0.4, gt=0, le=1, description="A candidate is a duplicate when its estimated Jaccard reaches this."
+        0.5, gt=0, le=1, description="A candidate is a duplicate when its estimated Jaccard reaches this."
+    )
+    near_duplicate_min_words: int = Field(
+        50, ge=1, description="Shorter documents are only compared exactly (word overlap means little in a line)."
     )
     seed: int = Field(1, description="MinHash permutation seed.")
     redact_emails: StrictBool = True
@@ -103,7 +108,7 @@ class CleanOptions(Section):
         (), description="Files (.jsonl/.parquet with 'text') of evaluation text that must not leak into training."
     )
     decontamination_threshold: float = Field(
-        0.4, gt=0, le=1, description="Held-out/eval vs training estimated Jaccard that fails the training run."
+        0.5, gt=0, le=1, description="Held-out/eval vs training estimated Jaccard that fails the training run."
     )
 
     @classmethod

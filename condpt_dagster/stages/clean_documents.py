@@ -34,7 +34,7 @@ from condpt_dagster.stages.raw_documents import RAW_SCHEMA
 
 # Bump when the cleaning logic changes its output for the same input and options.
 REVISION = "1"
-FINGERPRINT_REVISION = "1"
+FINGERPRINT_REVISION = "2"
 
 CLEAN_SCHEMA = RAW_SCHEMA.append(pa.field("redactions", pa.int32()))
 REMOVED_SCHEMA = pa.schema(
@@ -58,6 +58,7 @@ class Fingerprints:
     ids: list[str]
     hashes: list[bytes]
     quality: list[str | None]
+    words: list[int]
     signatures: np.ndarray
 
     def passing(self) -> list[int]:
@@ -82,6 +83,7 @@ def compute_fingerprints(texts: list[str], ids: list[str], options: CleanOptions
         ids=ids,
         hashes=[hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest() for text in texts],
         quality=[reason for reason, _ in checked],
+        words=[len(text.split()) for _, text in checked],
         signatures=hasher.signatures(text for (reason, text) in checked if reason is None),
     )
     full = np.zeros((len(texts), options.num_perm), dtype=np.uint32)  # rejected rows: never indexed
@@ -98,6 +100,7 @@ def write_fingerprints(path: Path, prints: Fingerprints, raw_version: str, setti
             "id": pa.array(prints.ids, pa.string()),
             "text_hash": pa.array(prints.hashes, pa.binary(16)),
             "quality": pa.array(prints.quality, pa.string()),
+            "words": pa.array(prints.words, pa.int32()),
             "signature": pa.FixedSizeListArray.from_arrays(flat, num_perm),
         }
     ).replace_schema_metadata({"raw_version": raw_version, "settings_version": settings_version})
@@ -121,6 +124,7 @@ def read_fingerprints(path: Path, raw_version: str, settings_version: str) -> Fi
         ids=table.column("id").to_pylist(),
         hashes=table.column("text_hash").to_pylist(),
         quality=table.column("quality").to_pylist(),
+        words=table.column("words").to_pylist(),
         signatures=signature.values.to_numpy().reshape(-1, width),
     )
 
@@ -155,8 +159,9 @@ class DedupIndex:
         for row in rows:
             self.exact.setdefault(prints.hashes[row], (shard, row))
             self.ids[(shard, row)] = prints.ids[row]
-        if self.near is not None and rows:
-            self.near.add_many([(shard, row) for row in rows], prints.signatures[rows])
+        near = [row for row in rows if prints.words[row] >= self.options.near_duplicate_min_words]
+        if self.near is not None and near:
+            self.near.add_many([(shard, row) for row in near], prints.signatures[near])
 
     def match(self, shard: str, row: int, prints: Fingerprints) -> tuple[str, tuple[str, int], float] | None:
         """``(reason, earlier key, similarity)`` for a duplicate, else None (and the document is indexed)."""
@@ -164,11 +169,12 @@ class DedupIndex:
         earlier = self.exact.get(prints.hashes[row])
         if earlier is not None:
             return REASON_EXACT, earlier, 1.0
-        found = self.near.best_match(prints.signatures[row]) if self.near is not None else None
+        near = self.near if prints.words[row] >= self.options.near_duplicate_min_words else None
+        found = near.best_match(prints.signatures[row]) if near is not None else None
         self.exact[prints.hashes[row]] = key
         self.ids[key] = prints.ids[row]
-        if self.near is not None:
-            self.near.add(key, prints.signatures[row])
+        if near is not None:
+            near.add(key, prints.signatures[row])
         if found is not None:
             return REASON_NEAR, found[0], found[1]  # type: ignore[return-value]
         return None

@@ -4,7 +4,8 @@ Training documents are those packed into ``blocks/<shard>.spans.parquet``; held-
 ``blocks/<shard>.heldout.parquet``; evaluation texts come from the files ``[clean] eval_texts`` names. Their
 MinHash signatures (stored fingerprints where still valid, else computed from the conditioned text) go into
 one LSH index of the training documents, which every held-out document and evaluation text is queried
-against. Checked before every training run (the checkpoint asset's blocking check).
+against; texts shorter than ``near_duplicate_min_words`` are compared exactly (normalized whitespace and
+case), as ``clean_documents`` does. Checked before every training run (the checkpoint asset's blocking check).
 """
 
 from __future__ import annotations
@@ -47,15 +48,22 @@ def _stored_signatures(lake: DataLake, shard: str, options: CleanOptions) -> dic
     return {doc_id: prints.signatures[i] for i, doc_id in enumerate(prints.ids) if prints.quality[i] is None}
 
 
-def _training_signatures(lake: DataLake, shard: str, options: CleanOptions, hasher: MinHasher):
-    """(ids, signatures) of the documents packed into the shard's training blocks."""
-    ids = pl.read_parquet(lake.blocks(shard).spans, columns=["id"])["id"].unique(maintain_order=True).to_list()
+def _exact_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _training_documents(lake: DataLake, shard: str, options: CleanOptions, hasher: MinHasher):
+    """(ids, exact keys, signatures) of the documents of the shard's training blocks long enough to compare
+    by signature; the exact keys cover every training document."""
+    ids = pl.read_parquet(lake.blocks(shard).spans, columns=["id"])["id"].unique(maintain_order=True)
+    docs = pl.read_parquet(lake.conditioned(shard), columns=["id", "text"]).filter(pl.col("id").is_in(ids))
+    texts = dict(zip(docs["id"].to_list(), docs["text"].to_list(), strict=True))
+    long_ids = [i for i, t in texts.items() if len(t.split()) >= options.near_duplicate_min_words]
     stored = _stored_signatures(lake, shard, options)
-    missing = [doc_id for doc_id in ids if doc_id not in stored]
-    if missing:
-        texts = pl.read_parquet(lake.conditioned(shard), columns=["id", "text"]).filter(pl.col("id").is_in(missing))
-        stored |= dict(zip(texts["id"].to_list(), hasher.signatures(texts["text"].to_list()), strict=True))
-    return ids, np.vstack([stored[i] for i in ids]) if ids else np.empty((0, options.num_perm), np.uint32)
+    missing = [doc_id for doc_id in long_ids if doc_id not in stored]
+    stored |= dict(zip(missing, hasher.signatures(texts[i] for i in missing), strict=True))
+    signatures = np.vstack([stored[i] for i in long_ids]) if long_ids else np.empty((0, options.num_perm), np.uint32)
+    return long_ids, {_exact_key(t): i for i, t in texts.items()}, signatures
 
 
 def _eval_texts(paths: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -73,19 +81,24 @@ def _eval_texts(paths: tuple[str, ...]) -> list[tuple[str, str]]:
 def check_contamination(lake: DataLake, shards: list[str], options: CleanOptions) -> Contamination:
     hasher = MinHasher(options.num_perm, options.shingle_words, options.seed)
     index = NearDuplicateIndex(options.num_perm, options.bands, options.decontamination_threshold, options.seed)
-    report = Contamination()
+    report, exact = Contamination(), {}
     for shard in shards:
-        ids, signatures = _training_signatures(lake, shard, options, hasher)
+        ids, keys, signatures = _training_documents(lake, shard, options, hasher)
         index.add_many([(shard, i) for i in ids], signatures)
-        report.training_documents += len(ids)
+        exact |= {key: (shard, doc_id) for key, doc_id in keys.items()}
+        report.training_documents += len(keys)
     probes = []
     for shard in shards:
         heldout = pq.read_table(lake.blocks(shard).heldout, columns=["id", "text"]).to_pydict()
         probes += [(f"heldout {shard}/{i}", t) for i, t in zip(heldout["id"], heldout["text"], strict=True)]
     probes += [(f"eval {source}", text) for source, text in _eval_texts(options.eval_texts)]
     report.checked = len(probes)
-    for (name, _), signature in zip(probes, hasher.signatures(t for _, t in probes), strict=True):
-        match = index.best_match(signature)
+    long = [len(t.split()) >= options.near_duplicate_min_words for _, t in probes]
+    signatures = iter(hasher.signatures(t for (_, t), is_long in zip(probes, long, strict=True) if is_long))
+    for (name, text), is_long in zip(probes, long, strict=True):
+        signature = next(signatures) if is_long else None
+        same = exact.get(_exact_key(text))
+        match = (same, 1.0) if same is not None else index.best_match(signature) if is_long else None
         if match is not None:
             report.contaminated += 1
             if len(report.pairs) < MAX_REPORTED:

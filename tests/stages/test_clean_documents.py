@@ -12,64 +12,15 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
 from condpt_dagster.stages.clean_documents import clean_shard, read_fingerprints
 
-VOCAB = [
-    "the",
-    "of",
-    "and",
-    "to",
-    "in",
-    "that",
-    "with",
-    "for",
-    "was",
-    "on",
-    "as",
-    "by",
-    "at",
-    "from",
-    "this",
-    "have",
-    "which",
-    "they",
-    "were",
-    "their",
-    "been",
-    "about",
-    "would",
-    "harbor",
-    "river",
-    "window",
-    "garden",
-    "engine",
-    "yellow",
-    "quietly",
-    "morning",
-    "village",
-    "letter",
-    "winter",
-    "bridge",
-    "silver",
-    "station",
-    "painter",
-    "doctor",
-    "market",
-    "summer",
-    "candle",
-    "forest",
-    "hollow",
-    "ticket",
-    "mountain",
-    "orchard",
-    "lantern",
-    "meadow",
-    "thunder",
-]
+STOP_WORDS = ["the", "of", "and", "to", "in", "that", "with", "for", "was", "on", "as", "by", "at", "from"]
+# A vocabulary big enough that two random texts share few words (the default shingles are single words).
+VOCAB = STOP_WORDS + ["".join(random.Random(k).choices("abcdefghijklmnopqrstuvwxyz", k=6)) for k in range(2000)]
 OPTIONS = CleanOptions()
 
 
 def text(seed: int, words: int = 120) -> str:
     rng = random.Random(seed)
-    return " ".join(rng.choice(VOCAB) for _ in range(words)) + "."
+    return " ".join(rng.choice(STOP_WORDS if rng.random() < 0.3 else VOCAB) for _ in range(words)) + "."
 
 
 def edit(source: str, share: float, seed: int) -> str:
@@ -179,3 +130,12 @@ def test_fingerprints_are_reused_until_the_raw_file_or_settings_change(lake):
     shard(lake, "a", [text(i) for i in range(3)])
     assert read_fingerprints(lake.fingerprints("a"), file_data_version(lake.raw("a")), settings) is None
     assert clean_shard(lake, "b", OPTIONS).indexed_documents == 3  # recomputed from the new raw file
+
+
+def test_short_documents_are_only_compared_exactly(tmp_path):
+    lake = DataLake.at(tmp_path)
+    snippets = ["a deep and meaningful film .", "a deep and meaningful film indeed .", "a deep and meaningful film ."]
+    shard(lake, "s", snippets)
+    stats = clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}))
+    assert kept_ids(lake, "s") == ["s-0", "s-1"] and stats.removed == {"exact_duplicate": 1}
+    assert clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}, near_duplicate_min_words=1)).kept == 1

@@ -16,24 +16,9 @@ from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.decontamination import check_contamination
 
-VOCAB = [
-    "the",
-    "of",
-    "and",
-    "to",
-    "in",
-    "river",
-    "window",
-    "garden",
-    "engine",
-    "yellow",
-    "morning",
-    "village",
-    "letter",
-    "winter",
-    "bridge",
-    "silver",
-]
+STOP_WORDS = ["the", "of", "and", "to", "in", "that", "with", "for", "was", "on", "as", "by", "at", "from"]
+# A vocabulary big enough that two random texts share few words (the default shingles are single words).
+VOCAB = STOP_WORDS + ["".join(random.Random(k).choices("abcdefghijklmnopqrstuvwxyz", k=6)) for k in range(2000)]
 
 
 def distinct_texts(n: int) -> list[str]:
@@ -70,7 +55,8 @@ def test_an_eval_file_without_text_is_named(distinct_lake, tmp_path):
 
 
 def test_contaminated_heldout_split_stops_training_before_it_starts(tmp_path):
-    lake = make_lake(tmp_path / "data", heldout_fraction=0.25)  # 8-word topic vocabularies: all near-duplicates
+    # 60 words from one of two 8-word vocabularies: every document is a near-duplicate of half the others
+    lake = make_lake(tmp_path / "data", heldout_fraction=0.25, words_per_doc=60)
     asset = build_checkpoint(TrainConfig(run="c", max_steps=2), CONDITIONING, CleanOptions())
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["a", "b"])
