@@ -9,14 +9,13 @@ settings (``[clean]`` defaults unless overridden) and run in one process:
 - condpt: ``clean_shard`` on each shard in order, quality filters and PII redaction off (dedup only), reading
   and writing Parquet;
 - datatrove: MinhashDedupSignature -> Buckets -> Cluster -> Filter (LocalPipelineExecutor, 1 task), reading
-  and writing JSONL, sha1 32-bit hashes (datasketch's) and the same whitespace word tokenizer.
+  and writing JSONL, 32-bit xxHash shingle hashes (as condpt) and the same whitespace word tokenizer.
 
 A removal is correct when the removed document and the one it was matched to (condpt: ``duplicate_of``;
 datatrove: the document its cluster kept) are a planted pair, or when the originals behind them (a planted
-document stands for its source) have 3-word shingle sets with an exact Jaccard of at least 0.5 (a
-near-duplicate already in the real corpus; a fixed reference, whatever the shingles under test). A planted pair is found when either member is
-removed.
-"""
+document stands for its source) have 3-word shingle sets with an exact Jaccard of at least 0.5 (a near-
+duplicate already in the real corpus; a fixed reference, whatever the shingles under test). A planted pair is
+found when either member is removed."""
 
 from __future__ import annotations
 
@@ -94,7 +93,7 @@ def run_datatrove(jsonl_dir: Path, work: Path, options: CleanOptions) -> tuple[f
         num_buckets=options.bands,
         hashes_per_bucket=options.num_perm // options.bands,
         seed=options.seed,
-        hash_config=HashConfig(precision=32, hash_fc="sha1"),
+        hash_config=HashConfig(precision=32, hash_fc="xxhash"),
     )
     folders = {k: work / k for k in ("sigs", "buckets", "remove", "kept", "removed", "logs")}
 
@@ -197,14 +196,17 @@ def main() -> None:
         f"params: {options.shingle_words}-word shingles, {options.num_perm} permutations = {options.bands} bands x "
         f"{rows} rows, threshold {options.similarity_threshold}"
     )
-    results = {"condpt (datasketch)": run_condpt(lake, names, options)}
+    sides = {"condpt (datasketch)": lambda: run_condpt(lake, names, options)}
     if not args.skip_datatrove:
-        results["datatrove MinHash"] = run_datatrove(args.work / "jsonl", args.work / "datatrove", options)
-    for name, (elapsed, pairs) in results.items():
+        sides["datatrove MinHash"] = lambda: run_datatrove(args.work / "jsonl", args.work / "datatrove", options)
+    results = {}
+    for name, run in sides.items():
+        elapsed, pairs = results[name] = run()
         s = score(pairs, corpus, options)
         print(
             f"{name:20s} {elapsed:7.1f}s {len(corpus.ids) / elapsed:8,.0f} docs/s  removed {s['removed']:,}  "
-            f"recall {s['recall']:.4f}  precision {s['precision']:.4f}"
+            f"recall {s['recall']:.4f}  precision {s['precision']:.4f}",
+            flush=True,
         )
     if len(results) == 2:
         (t_ours, _), (t_theirs, _) = results.values()

@@ -53,6 +53,7 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
                 "records_read": stats.read,
                 "quarantined": stats.rows_in_quarantine,
                 "truncated": stats.truncated,
+                "per_record_batches": stats.per_record_batches,
                 "blank_lines": stats.blank_lines,
                 "quarantine_reasons": count_table("reason", stats.quarantine_reasons.most_common(), "records"),
                 "length_histogram_chars": count_table("chars", stats.ordered_length_histogram().items()),

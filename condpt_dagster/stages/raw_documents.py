@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import IngestOptions
-from condpt_dagster.stages.shard_records import Candidate, IngestError, ReadCounts, Reject, read_records
+from condpt_dagster.stages.shard_records import IngestError, ReadCounts, RecordBatch, Reject, read_batches
 
 # Bump when the ingestion logic changes its output for the same input and options.
 REVISION = "2"
@@ -62,6 +62,7 @@ LENGTH_BUCKETS = (256, 1024, 4096, 16384, 65536)  # upper bounds in characters; 
 class IngestStats(ReadCounts):
     written: int = 0
     truncated: int = 0  # over max_chars and cut (oversize="truncate")
+    per_record_batches: int = 0  # batches read record by record (a bad record, or Parquet) instead of whole
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     length_histogram: Counter[str] = field(default_factory=Counter)
     content_hash: str = ""  # hash of (id, text) of every written document, in order
@@ -124,7 +125,7 @@ def _length_bucket(n_chars: int) -> str:
 
 
 class _ShardWriter:
-    """Assigns ids and writes batches of candidates; accumulates stats."""
+    """Checks sizes and meta, normalizes, assigns ids and writes batches of records; accumulates stats."""
 
     def __init__(
         self,
@@ -142,73 +143,85 @@ class _ShardWriter:
         self.id_owner: dict[str, int] = {}  # id -> line that took it
         self.content = hashlib.blake2b(digest_size=16)
 
-    def write_batch(self, batch: list[Candidate | Reject]) -> None:
-        rejects = [r for r in batch if isinstance(r, Reject)]
-        candidates = [c for c in batch if isinstance(c, Candidate)]
-        candidates = self._serialize_meta(self._apply_size_limit(candidates, rejects), rejects)
-        texts = normalize_texts([c.text for c in candidates], self.options) if candidates else []
-        kept: list[tuple[Candidate, str, str]] = []
+    def write_batch(self, batch: RecordBatch) -> None:
+        rejects = list(batch.rejects)
+        self.stats.per_record_batches += not batch.fast
+        batch = self._apply_size_limit(batch, rejects)
+        batch, metas = self._serialize_meta(batch, rejects)
+        texts = normalize_texts(batch.texts, self.options) if len(batch) else []
+        kept: list[tuple[int, str, str]] = []  # (index in batch, id, text)
         blake2b, id_owner = hashlib.blake2b, self.id_owner
-        for cand, text in zip(candidates, texts, strict=True):
+        for i, (line, given_id, text) in enumerate(zip(batch.lines, batch.ids, texts, strict=True)):
             if not text:
-                rejects.append(Reject(cand.line, cand.raw, "blank_text", "empty after normalization"))
+                rejects.append(Reject(line, batch.raws[i], "blank_text", "empty after normalization"))
                 continue
             digest = blake2b(text.encode("utf-8"), digest_size=16).digest()
-            doc_id = cand.id or digest.hex()
-            if cand.id is None and doc_id in id_owner:  # the same text again, without an id of its own
-                doc_id = f"{doc_id}-{cand.line}"
+            doc_id = given_id or digest.hex()
+            if given_id is None and doc_id in id_owner:  # the same text again, without an id of its own
+                doc_id = f"{doc_id}-{line}"
             if doc_id in id_owner:
                 detail = f"id {doc_id!r} already used by line {id_owner[doc_id]}"
-                rejects.append(Reject(cand.line, cand.raw, "duplicate_id", detail))
+                rejects.append(Reject(line, batch.raws[i], "duplicate_id", detail))
                 continue
-            id_owner[doc_id] = cand.line
+            id_owner[doc_id] = line
             self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
-            kept.append((cand, doc_id, text))
+            kept.append((i, doc_id, text))
         if kept:
-            table = pa.table(
-                {
-                    "id": [doc_id for _, doc_id, _ in kept],
-                    "text": [text for _, _, text in kept],
-                    "source": [c.source for c, _, _ in kept],
-                    "meta": [c.meta_json for c, _, _ in kept],
-                    "shard": [self.shard] * len(kept),
-                    "line": [c.line for c, _, _ in kept],
-                },
-                schema=RAW_SCHEMA,
-            )
-            self.raw_writer.write_table(table)
-            failpoint("raw_documents:batch")
-            self.stats.written += len(kept)
-            self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
+            self._write_documents(batch, metas, kept)
         if rejects:
             self._write_rejects(rejects)
 
-    @staticmethod
-    def _serialize_meta(candidates: list[Candidate], rejects: list[Reject]) -> list[Candidate]:
-        """Meta as JSON text; a record whose meta cannot be written (e.g. nested too deep) is quarantined."""
-        kept = []
-        for cand in candidates:
-            try:
-                cand.meta_json = orjson.dumps(cand.meta, default=str).decode() if cand.meta else "{}"
-            except orjson.JSONEncodeError as exc:
-                rejects.append(Reject(cand.line, cand.raw, "invalid_meta", f"'meta' cannot be serialized: {exc}"))
-                continue
-            kept.append(cand)
-        return kept
+    def _write_documents(self, batch: RecordBatch, metas: list[str], kept: list[tuple[int, str, str]]) -> None:
+        table = pa.table(
+            {
+                "id": [doc_id for _, doc_id, _ in kept],
+                "text": [text for _, _, text in kept],
+                "source": [batch.sources[i] for i, _, _ in kept],
+                "meta": [metas[i] for i, _, _ in kept],
+                "shard": [self.shard] * len(kept),
+                "line": [batch.lines[i] for i, _, _ in kept],
+            },
+            schema=RAW_SCHEMA,
+        )
+        self.raw_writer.write_table(table)
+        failpoint("raw_documents:batch")
+        self.stats.written += len(kept)
+        self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
 
-    def _apply_size_limit(self, candidates: list[Candidate], rejects: list[Reject]) -> list[Candidate]:
+    @staticmethod
+    def _serialize_meta(batch: RecordBatch, rejects: list[Reject]) -> tuple[RecordBatch, list[str]]:
+        """Meta as JSON text; a record whose meta cannot be written (e.g. nested too deep) is quarantined."""
+        dumps = orjson.dumps
+        try:  # the whole batch at once; one bad meta sends it through the per-record loop
+            return batch, [dumps(m, default=str).decode() if m else "{}" for m in batch.metas]
+        except orjson.JSONEncodeError:
+            pass
+        keep, metas = [], []
+        for i, meta in enumerate(batch.metas):
+            try:
+                metas.append(dumps(meta, default=str).decode() if meta else "{}")
+            except orjson.JSONEncodeError as exc:
+                detail = f"'meta' cannot be serialized: {exc}"
+                rejects.append(Reject(batch.lines[i], batch.raws[i], "invalid_meta", detail))
+                continue
+            keep.append(i)
+        return batch.take(keep), metas
+
+    def _apply_size_limit(self, batch: RecordBatch, rejects: list[Reject]) -> RecordBatch:
         limit = self.options.max_chars
-        kept = []
-        for cand in candidates:
-            if len(cand.text) > limit:
-                if self.options.oversize == "quarantine":
-                    detail = f"{len(cand.text)} chars > max_chars={limit}"
-                    rejects.append(Reject(cand.line, cand.raw, "too_large", detail))
-                    continue
-                cand.text = cand.text[:limit]
-                self.stats.truncated += 1
-            kept.append(cand)
-        return kept
+        over = [i for i, text in enumerate(batch.texts) if len(text) > limit]
+        if not over:
+            return batch
+        if self.options.oversize == "truncate":
+            for i in over:
+                batch.texts[i] = batch.texts[i][:limit]
+            self.stats.truncated += len(over)
+            return batch
+        for i in over:
+            detail = f"{len(batch.texts[i])} chars > max_chars={limit}"
+            rejects.append(Reject(batch.lines[i], batch.raws[i], "too_large", detail))
+        dropped = set(over)
+        return batch.take([i for i in range(len(batch)) if i not in dropped])
 
     def _write_rejects(self, rejects: list[Reject]) -> None:
         rejects.sort(key=lambda r: r.line)
@@ -242,14 +255,14 @@ def ingest_shard(
     options = options or IngestOptions()
     path = Path(source)
     stats = IngestStats()
-    records = read_records(path, options.batch_size, stats)
+    batches = read_batches(path, options.batch_size, stats)
     with atomic_output(raw_out) as raw_tmp, atomic_output(quarantine_out) as q_tmp:
         with (
             pq.ParquetWriter(raw_tmp, RAW_SCHEMA, compression="zstd") as raw_writer,
             pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd") as q_writer,
         ):
             writer = _ShardWriter(shard, raw_writer, q_writer, options, stats)
-            _write_pipelined(records, writer, options.batch_size)
+            _write_pipelined(batches, writer)
         if stats.read == 0:
             raise IngestError(f"{path}: no records ({stats.blank_lines} blank lines)")
         stats.content_hash = writer.content.hexdigest()
@@ -262,22 +275,17 @@ def ingest_shard(
     return stats
 
 
-def _write_pipelined(records: Iterator[Candidate | Reject], writer: _ShardWriter, batch_size: int) -> None:
+def _write_pipelined(batches: Iterator[RecordBatch], writer: _ShardWriter) -> None:
     """Parsing holds the GIL; normalizing and Parquet writing mostly do not. One batch in flight on a
     worker thread overlaps them on two cores while keeping memory to two batches."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
         pending: Future[None] | None = None
-        batch: list[Candidate | Reject] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= batch_size:
-                if pending is not None:
-                    pending.result()
-                pending, batch = pool.submit(writer.write_batch, batch), []
+        for batch in batches:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.write_batch, batch)
         if pending is not None:
             pending.result()
-        if batch:
-            writer.write_batch(batch)
 
 
 def parquet_row_count(path: str | os.PathLike[str]) -> int:

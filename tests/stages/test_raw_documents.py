@@ -232,3 +232,24 @@ def test_streaming_batches_give_same_result_as_one_batch(tmp_path):
     assert len(small[1]) == 1000 and small[1]["id"].n_unique() == 1000
     assert small[1].equals(whole[1])
     assert small[0].content_hash == whole[0].content_hash
+
+
+def test_clean_batches_are_parsed_whole_and_a_bad_record_only_slows_its_own_batch(tmp_path):
+    good = [json.dumps({"id": i, "text": f"doc {i}", "meta": {"n": i}}) + "\n" for i in range(30)]
+    stats, raw, _ = run(jsonl(tmp_path, *good), IngestOptions(batch_size=10))
+    assert stats.per_record_batches == 0 and raw["id"].to_list()[:2] == ["0", "1"]
+    assert raw["meta"].to_list()[1] == '{"n":1}'
+
+    bad = [*good[:15], "{broken\n", json.dumps({"text": "dolma", "added": "2024"}) + "\n", *good[15:]]
+    stats, raw, quarantine = run(jsonl(tmp_path, *bad, name="b.jsonl"), IngestOptions(batch_size=10))
+    assert stats.per_record_batches == 1  # the second batch of ten holds both odd records
+    assert reasons(quarantine) == {16: "invalid_json"} and len(raw) == 31
+    assert json.loads(raw.filter(pl.col("text") == "dolma")["meta"][0]) == {"added": "2024"}  # extra field kept
+
+
+def test_fast_and_per_record_paths_write_the_same_rows(tmp_path):
+    lines = [json.dumps({"id": f"d{i}", "text": f"text  {i % 40}", "source": "x"}) + "\n" for i in range(100)]
+    whole = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=100))
+    mixed = run(jsonl(tmp_path, *lines[:50], "[1]\n", *lines[50:], name="m.jsonl"), IngestOptions(batch_size=100))
+    assert whole[0].per_record_batches == 0 and mixed[0].per_record_batches == 1
+    assert whole[1].drop("line").equals(mixed[1].drop("line")) and whole[0].content_hash == mixed[0].content_hash
