@@ -70,14 +70,15 @@ class NearDuplicateIndex:
                 session.insert(key, self._sketch(signature), check_duplication=False)
                 self._signatures[key] = signature
 
-    def best_match(self, signature: np.ndarray) -> tuple[Hashable, float] | None:
-        """The indexed key most similar to ``signature`` (ties: the smallest key), if it reaches the threshold."""
+    def matches(self, signature: np.ndarray) -> list[tuple[Hashable, float]]:
+        """Every indexed key whose estimated Jaccard with ``signature`` reaches the threshold."""
         candidates = self._lsh.query(self._sketch(signature))
         if not candidates:
-            return None
+            return []
         similarities = (np.array([self._signatures[key] for key in candidates]) == signature).mean(axis=1)
-        found = [(-float(sim), key) for sim, key in zip(similarities, candidates, strict=True) if sim >= self.threshold]
-        if not found:
-            return None
-        best = min(found)
-        return best[1], -best[0]
+        return [(key, float(s)) for key, s in zip(candidates, similarities, strict=True) if s >= self.threshold]
+
+    def best_match(self, signature: np.ndarray) -> tuple[Hashable, float] | None:
+        """The indexed key most similar to ``signature`` (ties: the smallest key), if it reaches the threshold."""
+        found = self.matches(signature)
+        return min(found, key=lambda match: (-match[1], match[0])) if found else None

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from condpt_dagster.cleaning.minhash import MinHasher, NearDuplicateIndex
+from condpt_dagster.cleaning.duplicates import DuplicateFinder, Fingerprints, Match
+from condpt_dagster.cleaning.minhash import MinHasher
 from condpt_dagster.cleaning.pii import PiiRedactor
 from condpt_dagster.cleaning.quality import QualityFilters
 from condpt_dagster.core.hashing import config_version, file_data_version
@@ -48,21 +49,6 @@ REMOVED_SCHEMA = pa.schema(
         ("similarity", pa.float64()),  # estimated Jaccard (1.0 for exact duplicates)
     ]
 )
-REASON_EXACT, REASON_NEAR = "exact_duplicate", "near_duplicate"
-
-
-@dataclass
-class Fingerprints:
-    """One raw shard's documents: ids, exact text hashes, quality verdicts (None: passed), signatures."""
-
-    ids: list[str]
-    hashes: list[bytes]
-    quality: list[str | None]
-    words: list[int]
-    signatures: np.ndarray
-
-    def passing(self) -> list[int]:
-        return [i for i, verdict in enumerate(self.quality) if verdict is None]
 
 
 def fingerprint_settings(options: CleanOptions) -> str:
@@ -140,47 +126,6 @@ def shard_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fin
 
 
 @dataclass
-class DedupIndex:
-    """Exact hashes and signatures of every quality-passing document seen so far, keyed (shard, row)."""
-
-    options: CleanOptions
-    exact: dict[bytes, tuple[str, int]] = field(default_factory=dict)
-    ids: dict[tuple[str, int], str] = field(default_factory=dict)
-    near: NearDuplicateIndex | None = None
-
-    def __post_init__(self) -> None:
-        o = self.options
-        self.near = (
-            NearDuplicateIndex(o.num_perm, o.bands, o.similarity_threshold, o.seed) if o.near_duplicates else None
-        )
-
-    def add_shard(self, shard: str, prints: Fingerprints) -> None:
-        rows = prints.passing()
-        for row in rows:
-            self.exact.setdefault(prints.hashes[row], (shard, row))
-            self.ids[(shard, row)] = prints.ids[row]
-        near = [row for row in rows if prints.words[row] >= self.options.near_duplicate_min_words]
-        if self.near is not None and near:
-            self.near.add_many([(shard, row) for row in near], prints.signatures[near])
-
-    def match(self, shard: str, row: int, prints: Fingerprints) -> tuple[str, tuple[str, int], float] | None:
-        """``(reason, earlier key, similarity)`` for a duplicate, else None (and the document is indexed)."""
-        key = (shard, row)
-        earlier = self.exact.get(prints.hashes[row])
-        if earlier is not None:
-            return REASON_EXACT, earlier, 1.0
-        near = self.near if prints.words[row] >= self.options.near_duplicate_min_words else None
-        found = near.best_match(prints.signatures[row]) if near is not None else None
-        self.exact[prints.hashes[row]] = key
-        self.ids[key] = prints.ids[row]
-        if near is not None:
-            near.add(key, prints.signatures[row])
-        if found is not None:
-            return REASON_NEAR, found[0], found[1]  # type: ignore[return-value]
-        return None
-
-
-@dataclass
 class CleanStats:
     raw_rows: int = 0
     kept: int = 0
@@ -188,7 +133,7 @@ class CleanStats:
     redactions: Counter[str] = field(default_factory=Counter)  # PII type -> replacements
     redacted_documents: int = 0
     compared_shards: list[str] = field(default_factory=list)
-    indexed_documents: int = 0  # quality-passing documents of earlier shards compared against
+    indexed_documents: int = 0  # quality-passing documents of earlier shards compared with
     rows_in_clean: int = 0  # read back from the published files
     rows_in_removed: int = 0
 
@@ -205,21 +150,21 @@ class CleanStats:
         return families
 
 
-def build_index(
-    lake: DataLake, shard: str, options: CleanOptions, stats: CleanStats, log: Callable[[str], None]
-) -> DedupIndex:
-    index = DedupIndex(options)
+def find_duplicates(
+    lake: DataLake, shard: str, prints: Fingerprints, options: CleanOptions, stats: CleanStats, log: Callable
+) -> dict[int, Match]:
+    """Each duplicate row of the shard and what it repeats, among the shards that sort before it and itself."""
+    finder = DuplicateFinder(shard, prints, options)
     for earlier in (s for s in lake.raw_shards() if s < shard):
-        prints = shard_fingerprints(lake, earlier, options)
-        index.add_shard(earlier, prints)
+        stats.indexed_documents += finder.compare_earlier_shard(earlier, shard_fingerprints(lake, earlier, options))
         stats.compared_shards.append(earlier)
-        stats.indexed_documents += len(prints.passing())
+    finder.compare_within()
     if stats.compared_shards:
         log(
             f"{shard}: compared with {stats.indexed_documents} documents "
             f"of {len(stats.compared_shards)} earlier shard(s)"
         )
-    return index
+    return finder.matches
 
 
 def _removed_table(rows: list[tuple[str, str, int, str, str | None, str | None, float | None]]) -> pa.Table:
@@ -234,18 +179,18 @@ def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable
     stats = CleanStats(raw_rows=raw.num_rows)
     ids, lines = raw.column("id").to_pylist(), raw.column("line").to_pylist()
     prints, texts = compute_fingerprints(raw.column("text").to_pylist(), ids, options)
-    index = build_index(lake, shard, options, stats, log)
+    duplicates = find_duplicates(lake, shard, prints, options, stats, log)
     kept, removed = [], []
     for row in range(raw.num_rows):
-        verdict = prints.quality[row]
-        found = None if verdict is not None else index.match(shard, row, prints)
-        if verdict is None and found is None:
+        verdict, match = prints.quality[row], duplicates.get(row)
+        if verdict is None and match is None:
             kept.append(row)
             continue
-        reason, (dup_shard, dup_row), similarity = found if found else (verdict, (None, None), None)
-        dup_id = index.ids.get((dup_shard, dup_row)) if dup_shard else None
-        removed.append((ids[row], shard, lines[row], reason, dup_id, dup_shard, similarity))
-        stats.removed[reason] += 1
+        if match is not None:
+            removed.append((ids[row], shard, lines[row], match.reason, match.id, match.shard, match.similarity))
+        else:
+            removed.append((ids[row], shard, lines[row], verdict, None, None, None))
+        stats.removed[removed[-1][3]] += 1
     stats.kept = len(kept)
     redacted, per_text, stats.redactions = PiiRedactor(options).redact([texts[row] for row in kept])
     stats.redacted_documents = sum(1 for n in per_text if n)
