@@ -85,7 +85,15 @@ class IngestStats(ReadCounts):
 
 
 def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
-    """Normalize a batch of texts; the result may be empty for markup-only input.
+    """Normalize a batch of texts; the result may be empty for markup-only input (see normalize_series)."""
+    return normalize_series(texts, options).to_list()
+
+
+def normalize_series(
+    texts: list[str], options: IngestOptions, may_have_controls: list[bool] | None = None
+) -> pl.Series:
+    """Normalize a batch of texts into a polars Series (``may_have_controls``: which texts the control
+    character pass needs to look at; default all).
 
     Regex passes run vectorized in polars; patterns are written to match only what changes (a single
     space is never "replaced" by a space), which keeps each pass near memory speed. Unicode
@@ -95,7 +103,12 @@ def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
         texts = [unicodedata.normalize(options.unicode_form, text) for text in texts]
     s = pl.Series("text", texts, dtype=pl.String)
     # NUL and other C0 control characters (except tab/newline/CR) never belong in text.
-    s = s.str.replace_all(r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
+    controls = r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+    if may_have_controls is None:
+        s = s.str.replace_all(controls, "")
+    elif any(may_have_controls):
+        rows = pl.Series(may_have_controls).arg_true()
+        s = s.scatter(rows, s.gather(rows).str.replace_all(controls, ""))
     if options.strip_html:
         s = s.str.replace_all(r"(?i)<br\s*/?>", "\n")
         s = s.str.replace_all(r"(?i)</?(?:p|div|span|i|b|u|em|strong|font|center)(?:\s[^<>]*)?>", "")
@@ -112,7 +125,7 @@ def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
             .str.replace_all(r"\n{3,}", "\n\n")
             .str.strip_chars()
         )
-    return s.to_list()
+    return s
 
 
 def _length_bucket(n_chars: int) -> str:
@@ -144,14 +157,19 @@ class _ShardWriter:
         self.content = hashlib.blake2b(digest_size=16)
 
     def write_batch(self, batch: RecordBatch) -> None:
+        self.write_tables(self.build_tables(batch))
+
+    def build_tables(self, batch: RecordBatch) -> tuple[pa.Table | None, pa.Table | None]:
+        """(documents, rejects) of a batch: size limit, meta, normalization, ids and the content hash.
+        Runs on one worker thread, batch after batch, so ids and the hash follow the file's order."""
         rejects = list(batch.rejects)
         self.stats.per_record_batches += not batch.fast
         batch = self._apply_size_limit(batch, rejects)
         batch, metas = self._serialize_meta(batch, rejects)
-        texts = normalize_texts(batch.texts, self.options) if len(batch) else []
-        kept: list[tuple[int, str, str]] = []  # (index in batch, id, text)
-        blake2b, id_owner = hashlib.blake2b, self.id_owner
-        for i, (line, given_id, text) in enumerate(zip(batch.lines, batch.ids, texts, strict=True)):
+        normalized = normalize_series(batch.texts, self.options, batch.may_have_controls)
+        kept: list[tuple[int, str]] = []  # (index in batch, id)
+        blake2b, id_owner, lengths = hashlib.blake2b, self.id_owner, []
+        for i, (line, given_id, text) in enumerate(zip(batch.lines, batch.ids, normalized.to_list(), strict=True)):
             if not text:
                 rejects.append(Reject(line, batch.raws[i], "blank_text", "empty after normalization"))
                 continue
@@ -165,28 +183,37 @@ class _ShardWriter:
                 continue
             id_owner[doc_id] = line
             self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
-            kept.append((i, doc_id, text))
-        if kept:
-            self._write_documents(batch, metas, kept)
-        if rejects:
-            self._write_rejects(rejects)
+            kept.append((i, doc_id))
+            lengths.append(len(text))
+        self.stats.written += len(kept)
+        self.stats.length_histogram.update(_length_bucket(n) for n in lengths)
+        self.stats.quarantine_reasons.update(r.reason for r in rejects)
+        documents = self._documents_table(batch, metas, normalized, kept) if kept else None
+        return documents, self._rejects_table(rejects) if rejects else None
 
-    def _write_documents(self, batch: RecordBatch, metas: list[str], kept: list[tuple[int, str, str]]) -> None:
-        table = pa.table(
+    def write_tables(self, tables: tuple[pa.Table | None, pa.Table | None]) -> None:
+        documents, rejects = tables
+        if documents is not None:
+            self.raw_writer.write_table(documents)
+            failpoint("raw_documents:batch")
+        if rejects is not None:
+            self.quarantine_writer.write_table(rejects)
+
+    def _documents_table(
+        self, batch: RecordBatch, metas: list[str], normalized: pl.Series, kept: list[tuple[int, str]]
+    ) -> pa.Table:
+        rows = [i for i, _ in kept]
+        return pa.table(
             {
-                "id": [doc_id for _, doc_id, _ in kept],
-                "text": [text for _, _, text in kept],
-                "source": [batch.sources[i] for i, _, _ in kept],
-                "meta": [metas[i] for i, _, _ in kept],
+                "id": [doc_id for _, doc_id in kept],
+                "text": normalized.gather(rows).to_arrow().cast(pa.string()),  # not through Python strings
+                "source": [batch.sources[i] for i in rows],
+                "meta": [metas[i] for i in rows],
                 "shard": [self.shard] * len(kept),
-                "line": [batch.lines[i] for i, _, _ in kept],
+                "line": [batch.lines[i] for i in rows],
             },
             schema=RAW_SCHEMA,
         )
-        self.raw_writer.write_table(table)
-        failpoint("raw_documents:batch")
-        self.stats.written += len(kept)
-        self.stats.length_histogram.update(_length_bucket(len(text)) for _, _, text in kept)
 
     @staticmethod
     def _serialize_meta(batch: RecordBatch, rejects: list[Reject]) -> tuple[RecordBatch, list[str]]:
@@ -223,21 +250,18 @@ class _ShardWriter:
         dropped = set(over)
         return batch.take([i for i in range(len(batch)) if i not in dropped])
 
-    def _write_rejects(self, rejects: list[Reject]) -> None:
+    def _rejects_table(self, rejects: list[Reject]) -> pa.Table:
         rejects.sort(key=lambda r: r.line)
-        self.quarantine_writer.write_table(
-            pa.table(
-                {
-                    "shard": [self.shard] * len(rejects),
-                    "line": [r.line for r in rejects],
-                    "reason": [r.reason for r in rejects],
-                    "detail": [r.detail for r in rejects],
-                    "raw": [r.raw for r in rejects],
-                },
-                schema=QUARANTINE_SCHEMA,
-            )
+        return pa.table(
+            {
+                "shard": [self.shard] * len(rejects),
+                "line": [r.line for r in rejects],
+                "reason": [r.reason for r in rejects],
+                "detail": [r.detail for r in rejects],
+                "raw": [r.raw for r in rejects],
+            },
+            schema=QUARANTINE_SCHEMA,
         )
-        self.stats.quarantine_reasons.update(r.reason for r in rejects)
 
 
 def ingest_shard(
@@ -276,16 +300,30 @@ def ingest_shard(
 
 
 def _write_pipelined(batches: Iterator[RecordBatch], writer: _ShardWriter) -> None:
-    """Parsing holds the GIL; normalizing and Parquet writing mostly do not. One batch in flight on a
-    worker thread overlaps them on two cores while keeping memory to two batches."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
-        pending: Future[None] | None = None
+    """Three stages on three threads, one batch each: parsing here (holds the GIL), building the tables
+    (normalization's polars passes release it) and writing Parquet (compression releases it). Batches stay
+    in file order; memory is bounded to three batches."""
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-build") as build_pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool,
+    ):
+        built: Future | None = None
+        written: Future | None = None
+
+        def hand_over() -> Future:
+            tables = built.result()  # type: ignore[union-attr]
+            if written is not None:
+                written.result()
+            return write_pool.submit(writer.write_tables, tables)
+
         for batch in batches:
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(writer.write_batch, batch)
-        if pending is not None:
-            pending.result()
+            if built is not None:
+                written = hand_over()
+            built = build_pool.submit(writer.build_tables, batch)
+        if built is not None:
+            written = hand_over()
+        if written is not None:
+            written.result()
 
 
 def parquet_row_count(path: str | os.PathLike[str]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from condpt_dagster.core.lake import SUPPORTED_EXTENSIONS, shard_extension
 _BOM = b"\xef\xbb\xbf"
 _CORE_FIELDS = ("id", "text", "source", "meta")
 _CORE_SET = frozenset(_CORE_FIELDS)
+_CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf])")
 
 
 class IngestError(ValueError):
@@ -70,6 +72,9 @@ class RecordBatch:
     metas: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     fast: bool = False  # parsed whole, no record needed the per-line path
+    # Per record: can its text hold a control character? None: unknown (check every text). In JSON a control
+    # character must be escaped, so a line without a \u00.., \u007f, \b or \f escape has none.
+    may_have_controls: list[bool] | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -93,7 +98,8 @@ class RecordBatch:
         """The records at ``keep`` (rejects carried over)."""
         columns = (self.lines, self.raws, self.ids, self.texts, self.sources, self.metas)
         picked = [[column[i] for i in keep] for column in columns]
-        return RecordBatch(*picked, rejects=self.rejects, fast=self.fast)  # type: ignore[arg-type]
+        controls = None if self.may_have_controls is None else [self.may_have_controls[i] for i in keep]
+        return RecordBatch(*picked, rejects=self.rejects, fast=self.fast, may_have_controls=controls)  # type: ignore[arg-type]
 
 
 class _ZstdRaw(io.RawIOBase):
@@ -204,6 +210,7 @@ def _fast_batch(lines: list[tuple[int, bytes, bool]]) -> RecordBatch | None:
         sources=[s or "unknown" for s in sources],
         metas=[m or {} for m in metas],
         fast=True,
+        may_have_controls=[_CONTROL_ESCAPE.search(body) is not None for _, body, _ in lines],
     )
 
 
