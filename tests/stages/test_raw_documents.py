@@ -253,3 +253,12 @@ def test_fast_and_per_record_paths_write_the_same_rows(tmp_path):
     mixed = run(jsonl(tmp_path, *lines[:50], "[1]\n", *lines[50:], name="m.jsonl"), IngestOptions(batch_size=100))
     assert whole[0].per_record_batches == 0 and mixed[0].per_record_batches == 1
     assert whole[1].drop("line").equals(mixed[1].drop("line")) and whole[0].content_hash == mixed[0].content_hash
+
+
+def test_control_characters_are_removed_on_the_fast_path_too(tmp_path):
+    lines = [
+        json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(["a\bb\fc\x00d\x7fe", "tab\there", "x\\by"])
+    ]
+    stats, raw, _ = run(jsonl(tmp_path, *lines))
+    assert stats.per_record_batches == 0
+    assert raw["text"].to_list() == ["abcde", "tab here", "x\\by"]
