@@ -42,11 +42,12 @@ demo: install
 	$(BIN)/condpt experiment steer
 	$(BIN)/condpt materialize --select labeler_adapter
 	$(BIN)/condpt materialize --select label_audit
+	$(BIN)/condpt audit removed --by reason
 	$(BIN)/condpt audit tags --top 10
 	$(BIN)/condpt audit lineage --checkpoint demo
 	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
+	@echo "Outputs under $(DATA): raw/, quarantine/, clean/ + removed/ (corpus hygiene), labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 # The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
@@ -81,6 +82,8 @@ ui: install
 bench: install
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dedup.py
+	OMP_NUM_THREADS=1 taskset -c 0 $(BIN)/python bench/clean.py
 	$(BIN)/python bench/label.py
 	$(BIN)/python bench/tokenize_blocks.py
 	$(BIN)/python bench/train.py

@@ -7,7 +7,7 @@ metadata), trains the project tokenizer on it (8,192 tokens), then times in one 
 1. ``pack_shard``: header/body encoding with control-token protection, packing, loss mask, spans, files;
 2. ``Tokenizer.encode_batch`` of ``header + <|body|> + text`` (nothing else);
 3. datatrove ``DocumentTokenizer`` on the same strings (no shuffling), writing its token files.
-datatrove is a bench-only extra: ``pip install -e ".[bench]"``.
+datatrove is a main dependency (clean_documents uses its quality filters).
 """
 
 from __future__ import annotations

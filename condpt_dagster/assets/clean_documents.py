@@ -4,6 +4,7 @@ import dagster as dg
 
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import shard_write_lock
+from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
@@ -12,6 +13,7 @@ from condpt_dagster.stages import clean_documents as stage
 
 CLEAN_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in stage.CLEAN_SCHEMA])
 ACCOUNTING_CHECK = "rows_accounted_for"
+WAIT_RETRIES, WAIT_SECONDS = 40, 15  # up to 10 minutes for earlier shards' raw_documents
 
 
 def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
@@ -36,6 +38,7 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
     )
     def clean_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
+        _wait_for_earlier_shards(context, paths, shard)
         with shard_write_lock(paths, shard, log=context.log.info):
             stats = stage.clean_shard(paths, shard, options, log=context.log.info)
         removed = sum(stats.removed.values())
@@ -70,3 +73,15 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
         )
 
     return clean_documents
+
+
+def _wait_for_earlier_shards(context: dg.AssetExecutionContext, paths: DataLake, shard: str) -> None:
+    """In a backfill, earlier shards' ingestion may still be running: retry until their raw files exist."""
+    earlier = [k for k in context.instance.get_dynamic_partitions(shards.name) if k < shard]
+    missing = [k for k in earlier if not paths.raw(k).is_file()]
+    if missing:
+        context.log.warning(
+            f"{shard}: waiting for raw_documents of {len(missing)} earlier shard(s) it must be compared with: "
+            f"{', '.join(missing[:10])}"
+        )
+        raise dg.RetryRequested(max_retries=WAIT_RETRIES, seconds_to_wait=WAIT_SECONDS)

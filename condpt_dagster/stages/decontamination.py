@@ -56,7 +56,7 @@ def _training_documents(lake: DataLake, shard: str, options: CleanOptions, hashe
     """(ids, exact keys, signatures) of the documents of the shard's training blocks long enough to compare
     by signature; the exact keys cover every training document."""
     ids = pl.read_parquet(lake.blocks(shard).spans, columns=["id"])["id"].unique(maintain_order=True)
-    docs = pl.read_parquet(lake.conditioned(shard), columns=["id", "text"]).filter(pl.col("id").is_in(ids))
+    docs = pl.read_parquet(lake.conditioned(shard), columns=["id", "text"]).filter(pl.col("id").is_in(ids.implode()))
     texts = dict(zip(docs["id"].to_list(), docs["text"].to_list(), strict=True))
     long_ids = [i for i, t in texts.items() if len(t.split()) >= options.near_duplicate_min_words]
     stored = _stored_signatures(lake, shard, options)

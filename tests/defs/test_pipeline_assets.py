@@ -75,13 +75,36 @@ def test_a_shard_of_duplicates_flows_through_as_an_empty_partition(lake, sample_
             assert result.success
             return result
 
-        run(per_shard, "s2")  # before s1 exists: s2 keeps everything, until it is cleaned again below
         run(per_shard, "s1")
+        empty = run(per_shard, "s2")
         run(["tokenizer"])
-        empty = run(["clean_documents", "document_labels", "conditioned_examples", "token_blocks"], "s2")
+        empty_blocks = run(["token_blocks"], "s2")
         full = run(["token_blocks"], "s1").asset_materializations_for_node("token_blocks")[0].metadata
     clean = empty.asset_materializations_for_node("clean_documents")[0].metadata
     assert clean["dagster/row_count"].value == 0 and clean["raw_documents"].value == 30
     assert empty.asset_materializations_for_node("document_labels")[0].metadata["dagster/row_count"].value == 0
-    assert empty.asset_materializations_for_node("token_blocks")[0].metadata["documents"].value == 0
+    assert empty_blocks.asset_materializations_for_node("token_blocks")[0].metadata["documents"].value == 0
     assert full["documents"].value > 0
+
+
+def test_clean_documents_waits_for_earlier_shards_raw_documents(lake, monkeypatch):
+    import condpt_dagster.assets.clean_documents as asset_module
+
+    monkeypatch.setattr(asset_module, "WAIT_RETRIES", 1)
+    monkeypatch.setattr(asset_module, "WAIT_SECONDS", 0)
+    for name in ("s1", "s2"):
+        (lake.inbox / f"{name}.jsonl.gz").write_bytes(gzip.compress(b'{"text": "one document"}\n'))
+    defs = build_definitions(Settings(data_root=str(lake.root)))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["s1", "s2"])
+        result = dg.materialize(
+            list(defs.assets),
+            selection=["raw_documents", "clean_documents"],
+            partition_key="s2",  # s1 sorts first and has no raw_documents yet
+            instance=instance,
+            resources=defs.resources,
+            raise_on_error=False,
+        )
+        assert not result.success
+        retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert len(retries) == 1 and not lake.clean("s2").exists()
