@@ -15,14 +15,15 @@ import argparse
 import os
 import random
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from datatrove.data import Document
 from datatrove.pipeline.formatters import PIIFormatter
+from ingest import best_of
 
 from condpt_dagster.cleaning.pii import PiiRedactor
 from condpt_dagster.cleaning.quality import QualityFilters
@@ -43,15 +44,6 @@ def documents(n: int) -> list[str]:
     for i in rng.sample(range(len(texts)), len(texts) // 100):
         texts[i] += " Contact jane.roe@example.org or (415) 555-2671, server 8.8.8.8."
     return texts
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
