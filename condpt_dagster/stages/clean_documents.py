@@ -1,6 +1,6 @@
 """Stage ``clean_documents``: ``raw/<shard>.parquet`` -> ``clean/<shard>.parquet`` + ``removed/<shard>.parquet``.
 
-Per shard, in row order: quality filters (cleaning.quality), then exact and near-duplicates (cleaning.minhash)
+Per shard, in row order: quality filters (cleaning.quality), then exact and near-duplicates (cleaning.duplicates)
 against every quality-passing document of the shards that sort before it and of the earlier rows of the same
 shard, then PII redaction (cleaning.pii) of what is kept. A document's fate depends only on the raw shards
 that sort up to its own, never on the order partitions are materialized in.
@@ -43,7 +43,7 @@ REMOVED_SCHEMA = pa.schema(
         ("id", pa.string()),
         ("shard", pa.string()),
         ("line", pa.int64()),
-        ("reason", pa.string()),  # quality:<filter>:<rule>, exact_duplicate or near_duplicate
+        ("reason", pa.string()),  # <filter>:<rule> (gopher_quality:gopher_short_doc), exact_duplicate, near_duplicate
         ("duplicate_of", pa.string()),  # id of the earlier document it duplicates
         ("duplicate_shard", pa.string()),
         ("similarity", pa.float64()),  # estimated Jaccard (1.0 for exact duplicates)
