@@ -124,6 +124,8 @@ def condition_shard(
         if "labeler_version" in label_table.column_names
         else []
     )
+    if not any(versions):  # no documents: the version the (empty) labels file was written by
+        versions = [(label_table.schema.metadata or {}).get(b"condpt.labeler_version", b"").decode()]
     lineage = {LABELS_VERSION_KEY: ",".join(sorted(v for v in versions if v))}  # which labels the headers came from
     schema = CONDITIONED_SCHEMA.with_metadata(lineage)
     with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:

@@ -67,6 +67,9 @@ class LabelStats:
             )
 
 
+LABELER_VERSION_KEY = "condpt.labeler_version"  # Parquet metadata of labels/<shard>.parquet
+
+
 def label_rows(ids: list[str], labels: list[DocumentLabels], labeler: Labeler, version: str) -> pa.Table:
     return pa.table(
         {
@@ -102,7 +105,8 @@ def label_shard(
     version = labeler.version()
     stats = LabelStats()
     source = pq.ParquetFile(raw_path)
-    with pq.ParquetWriter(out_path, LABEL_SCHEMA, compression="zstd") as writer:
+    schema = LABEL_SCHEMA.with_metadata({LABELER_VERSION_KEY: version})  # also says it for an empty shard
+    with pq.ParquetWriter(out_path, schema, compression="zstd") as writer:
         for batch in source.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
             ids = batch.column("id").to_pylist()
             labels = labeler.label(batch.column("text").to_pylist())
@@ -231,5 +235,7 @@ def stored_labeler_version(path) -> str | None:
     """The labeler_version of a labels file (one labeler writes a whole shard), None if there is none."""
     if not os.path.exists(path):
         return None
-    column = pq.read_table(path, columns=["labeler_version"]).column("labeler_version")
-    return column[0].as_py() if len(column) else None
+    table = pq.read_table(path, columns=["labeler_version"])
+    if table.num_rows:
+        return table.column("labeler_version")[0].as_py()
+    return (table.schema.metadata or {}).get(LABELER_VERSION_KEY.encode(), b"").decode() or None

@@ -55,7 +55,7 @@ def write_inbox(root: Path) -> list[Path]:
         path = root / f"{shard}.jsonl.gz"
         words = list(TOPICS.values())
         docs = [
-            {"id": f"{shard}-{i}", "text": f"The {words[i % 2].split()[i % 6]} story {i}. " + words[i % 2] * 3}
+            {"id": f"{shard}-{i}", "text": f"The {words[i % 2].split()[i % 6]} story {shard}-{i}. " + words[i % 2] * 3}
             for i in range(40)
         ]
         path.write_bytes(gzip.compress("".join(json.dumps(d) + "\n" for d in docs).encode()))
