@@ -62,6 +62,7 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
                 "redacted_documents": stats.redacted_documents,
                 "compared_with_shards": len(stats.compared_shards),
                 "compared_with_documents": stats.indexed_documents,
+                "stale_later_shards": dg.MetadataValue.json(stats.stale_later_shards),
             },
             check_results=[
                 dg.AssetCheckResult(

@@ -36,6 +36,7 @@ from condpt_dagster.stages.raw_documents import RAW_SCHEMA
 # Bump when the cleaning logic changes its output for the same input and options.
 REVISION = "1"
 FINGERPRINT_REVISION = "2"
+COMPARED_KEY = "condpt.compared_shards"  # clean/<shard>.parquet metadata: the earlier shards it was compared with
 
 CLEAN_SCHEMA = RAW_SCHEMA.append(pa.field("redactions", pa.int32()))
 REMOVED_SCHEMA = pa.schema(
@@ -136,6 +137,7 @@ class CleanStats:
     indexed_documents: int = 0  # quality-passing documents of earlier shards compared with
     rows_in_clean: int = 0  # read back from the published files
     rows_in_removed: int = 0
+    stale_later_shards: list[str] = field(default_factory=list)  # cleaned without this shard: rerun them
 
     @property
     def balanced(self) -> bool:
@@ -198,8 +200,21 @@ def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable
         raw.schema.get_field_index("text"), "text", pa.array(redacted, pa.string())
     )
     clean = clean.append_column("redactions", pa.array(per_text, pa.int32())).cast(CLEAN_SCHEMA)
+    clean = clean.replace_schema_metadata({COMPARED_KEY: ",".join(stats.compared_shards)})
     _publish(lake, shard, options, clean, _removed_table(removed), prints, stats)
+    stats.stale_later_shards = [s for s in lake.raw_shards() if s > shard and shard not in compared_with(lake, s)]
+    if stats.stale_later_shards:
+        log(f"{shard}: clean_documents of {', '.join(stats.stale_later_shards)} ran without this shard: rerun them")
     return stats
+
+
+def compared_with(lake: DataLake, shard: str) -> set[str]:
+    """The earlier shards a shard's clean file was deduplicated against (all of them, for a missing file)."""
+    path = lake.clean(shard)
+    if not path.is_file():
+        return set(lake.raw_shards())
+    value = (pq.read_schema(path).metadata or {}).get(COMPARED_KEY.encode(), b"").decode()
+    return set(value.split(",")) if value else set()
 
 
 def _publish(

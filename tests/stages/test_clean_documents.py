@@ -139,3 +139,13 @@ def test_short_documents_are_only_compared_exactly(tmp_path):
     stats = clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}))
     assert kept_ids(lake, "s") == ["s-0", "s-1"] and stats.removed == {"exact_duplicate": 1}
     assert clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}, near_duplicate_min_words=1)).kept == 1
+
+
+def test_a_shard_that_arrives_out_of_order_names_the_later_shards_to_rerun(lake):
+    texts_a = pl.read_parquet(lake.raw("a"))["text"].to_list()
+    lake.raw("a").unlink()  # "a" arrives after "b" was cleaned
+    assert clean_shard(lake, "b", OPTIONS).compared_shards == []
+    shard(lake, "a", texts_a)
+    assert clean_shard(lake, "a", OPTIONS).stale_later_shards == ["b"]
+    assert clean_shard(lake, "b", OPTIONS).removed == {"exact_duplicate": 2, "near_duplicate": 1}
+    assert clean_shard(lake, "a", OPTIONS).stale_later_shards == []
