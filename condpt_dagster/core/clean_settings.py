@@ -90,7 +90,7 @@ class CleanOptions(Section):
     num_perm: int = Field(128, ge=8, description="MinHash permutations per signature.")
     bands: int = Field(32, ge=1, description="LSH bands (num_perm / bands rows each).")
     similarity_threshold: float = Field(
-        0.5, gt=0, le=1, description="A candidate is a duplicate when its estimated Jaccard reaches this."
+        0.6, gt=0, le=1, description="A candidate is a duplicate when its estimated Jaccard reaches this."
     )
     near_duplicate_min_words: int = Field(
         50, ge=1, description="Shorter documents are only compared exactly (word overlap means little in a line)."
@@ -108,7 +108,7 @@ class CleanOptions(Section):
         (), description="Files (.jsonl/.parquet with 'text') of evaluation text that must not leak into training."
     )
     decontamination_threshold: float = Field(
-        0.5, gt=0, le=1, description="Held-out/eval vs training estimated Jaccard that fails the training run."
+        0.6, gt=0, le=1, description="Held-out/eval vs training estimated Jaccard that fails the training run."
     )
 
     @classmethod
