@@ -53,12 +53,13 @@ class DuplicateFinder:
         self.shard, self.prints, self.min_words = shard, prints, options.near_duplicate_min_words
         self.matches: dict[int, Match] = {}
         self.rows_by_hash: dict[bytes, list[int]] = defaultdict(list)
-        for row in prints.passing():
+        passing = prints.passing()
+        for row in passing:
             self.rows_by_hash[prints.hashes[row]].append(row)
         self.near: NearDuplicateIndex | None = None
         if options.near_duplicates:
             self.near = NearDuplicateIndex(options.num_perm, options.bands, options.similarity_threshold, options.seed)
-            rows = [row for row in prints.passing() if prints.words[row] >= self.min_words]
+            rows = [row for row in passing if prints.words[row] >= self.min_words]
             self.near.add_many(rows, prints.signatures[rows])
 
     def _offer(self, row: int, match: Match) -> None:

@@ -60,10 +60,6 @@ class NearDuplicateIndex:
     def _sketch(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
 
-    def add(self, key: Hashable, signature: np.ndarray) -> None:
-        self._lsh.insert(key, self._sketch(signature), check_duplication=False)
-        self._signatures[key] = signature
-
     def add_many(self, keys: Iterable[Hashable], signatures: np.ndarray) -> None:
         with self._lsh.insertion_session() as session:
             for key, signature in zip(keys, signatures, strict=True):

@@ -116,13 +116,20 @@ def read_fingerprints(path: Path, raw_version: str, settings_version: str) -> Fi
     )
 
 
+def stored_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fingerprints | None:
+    """A shard's fingerprint file if it was made from its current raw file with these settings, else None."""
+    raw = lake.raw(shard)
+    if not raw.is_file():
+        return None
+    return read_fingerprints(lake.fingerprints(shard), file_data_version(raw), fingerprint_settings(options))
+
+
 def shard_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fingerprints:
     """Stored fingerprints of an earlier shard, or computed in memory (only its own run writes the file)."""
-    raw = lake.raw(shard)
-    stored = read_fingerprints(lake.fingerprints(shard), file_data_version(raw), fingerprint_settings(options))
+    stored = stored_fingerprints(lake, shard, options)
     if stored is not None:
         return stored
-    table = pq.read_table(raw, columns=["id", "text"])
+    table = pq.read_table(lake.raw(shard), columns=["id", "text"])
     return compute_fingerprints(table.column("text").to_pylist(), table.column("id").to_pylist(), options)[0]
 
 

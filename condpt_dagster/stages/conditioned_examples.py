@@ -36,6 +36,7 @@ from condpt_dagster.core.hashing import unit_hash
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import ConditioningOptions
 from condpt_dagster.core.vocab import CLOSED_FIELDS, SYNOPSIS_MARKER, TAGS_MARKER, control_token
+from condpt_dagster.stages.document_labels import LABELER_VERSION_KEY
 
 # Bump when the templates or dropout change their output for the same labels and options.
 REVISION = "1"
@@ -125,7 +126,7 @@ def condition_shard(
         else []
     )
     if not any(versions):  # no documents: the version the (empty) labels file was written by
-        versions = [(label_table.schema.metadata or {}).get(b"condpt.labeler_version", b"").decode()]
+        versions = [(label_table.schema.metadata or {}).get(LABELER_VERSION_KEY.encode(), b"").decode()]
     lineage = {LABELS_VERSION_KEY: ",".join(sorted(v for v in versions if v))}  # which labels the headers came from
     schema = CONDITIONED_SCHEMA.with_metadata(lineage)
     with atomic_output(out_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:

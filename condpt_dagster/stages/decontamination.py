@@ -18,10 +18,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from condpt_dagster.cleaning.minhash import MinHasher, NearDuplicateIndex
-from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
-from condpt_dagster.stages.clean_documents import fingerprint_settings, read_fingerprints
+from condpt_dagster.stages.clean_documents import stored_fingerprints
 
 MAX_REPORTED = 20
 
@@ -39,13 +38,10 @@ class Contamination:
 
 
 def _stored_signatures(lake: DataLake, shard: str, options: CleanOptions) -> dict[str, np.ndarray]:
-    raw, path = lake.raw(shard), lake.fingerprints(shard)
-    if not raw.is_file():
-        return {}
-    prints = read_fingerprints(path, file_data_version(raw), fingerprint_settings(options))
+    prints = stored_fingerprints(lake, shard, options)
     if prints is None:
         return {}
-    return {doc_id: prints.signatures[i] for i, doc_id in enumerate(prints.ids) if prints.quality[i] is None}
+    return {prints.ids[i]: prints.signatures[i] for i in prints.passing()}
 
 
 def _exact_key(text: str) -> str:

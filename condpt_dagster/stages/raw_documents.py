@@ -156,9 +156,6 @@ class _ShardWriter:
         self.id_owner: dict[str, int] = {}  # id -> line that took it
         self.content = hashlib.blake2b(digest_size=16)
 
-    def write_batch(self, batch: RecordBatch) -> None:
-        self.write_tables(self.build_tables(batch))
-
     def build_tables(self, batch: RecordBatch) -> tuple[pa.Table | None, pa.Table | None]:
         """(documents, rejects) of a batch: size limit, meta, normalization, ids and the content hash.
         Runs on one worker thread, batch after batch, so ids and the hash follow the file's order."""

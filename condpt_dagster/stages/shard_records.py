@@ -49,7 +49,6 @@ class Candidate:
     text: str
     source: str
     meta: dict[str, Any]
-    meta_json: str = "{}"  # set by the writer, which quarantines a meta it cannot serialize
 
 
 @dataclass
