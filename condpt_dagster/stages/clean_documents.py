@@ -64,7 +64,7 @@ def fingerprint_settings(options: CleanOptions) -> str:
 def compute_fingerprints(texts: list[str], ids: list[str], options: CleanOptions) -> tuple[Fingerprints, list[str]]:
     """Fingerprints of a shard's raw texts, and the texts as the line-removing filters (C4) leave them."""
     filters = QualityFilters(options)
-    checked = [filters.check(text) for text in texts]
+    checked = filters.check_many(texts)
     hasher = MinHasher(options.num_perm, options.shingle_words, options.seed)
     prints = Fingerprints(
         ids=ids,
