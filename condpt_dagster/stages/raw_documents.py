@@ -18,11 +18,13 @@ import html
 import os
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
@@ -80,8 +82,7 @@ class IngestStats(ReadCounts):
 
     def ordered_length_histogram(self) -> dict[str, int]:
         """Document counts per length bucket, shortest bucket first, empty buckets included."""
-        labels = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
-        return {label: self.length_histogram.get(label, 0) for label in labels}
+        return {label: self.length_histogram.get(label, 0) for label in _BUCKET_LABELS}
 
 
 def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
@@ -104,28 +105,58 @@ def normalize_series(
     s = pl.Series("text", texts, dtype=pl.String)
     # NUL and other C0 control characters (except tab/newline/CR) never belong in text.
     controls = r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-    if may_have_controls is None:
-        s = s.str.replace_all(controls, "")
-    elif any(may_have_controls):
-        rows = pl.Series(may_have_controls).arg_true()
-        s = s.scatter(rows, s.gather(rows).str.replace_all(controls, ""))
+    rows = None if may_have_controls is None else pl.Series(may_have_controls, dtype=pl.Boolean)
+    s = _where(s, rows, lambda t: t.str.replace_all(controls, ""))
     if options.strip_html:
-        s = s.str.replace_all(r"(?i)<br\s*/?>", "\n")
-        s = s.str.replace_all(r"(?i)</?(?:p|div|span|i|b|u|em|strong|font|center)(?:\s[^<>]*)?>", "")
+        s = _where(s, s.str.contains("<", literal=True), _strip_tags)
         needs_unescape = s.str.contains(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+\d*);")
-        if needs_unescape.any():  # full HTML5 entity table, only for the rows that need it
-            s = pl.select(
-                pl.when(needs_unescape).then(s.map_elements(html.unescape, return_dtype=pl.String)).otherwise(s)
-            ).to_series()
+        s = _where(s, needs_unescape, lambda t: t.map_elements(html.unescape, return_dtype=pl.String))
     if options.normalize_whitespace:
-        s = (
-            s.str.replace_all(r"\r\n?", "\n")
-            .str.replace_all(r"[^\S\n]{2,}|[^\S \n]", " ")  # runs of spaces, tabs, NBSP... -> one space
-            .str.replace_all(r" \n ?|\n ", "\n")
-            .str.replace_all(r"\n{3,}", "\n\n")
-            .str.strip_chars()
-        )
+        s = _where(s, _whitespace_to_normalize(s), _normalize_whitespace)
     return s
+
+
+# What ``_normalize_whitespace`` changes, as literals (memchr-fast) and, for the few non-ASCII texts, the
+# non-ASCII Unicode White_Space characters (what the regex crate's \s adds to ASCII whitespace).
+_WHITESPACE_LITERALS = ("  ", " \n", "\n ", "\n\n\n", "\t", "\r", "\x0b", "\x0c")
+_NON_ASCII_SPACE = "[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _where(s: pl.Series, rows: pl.Series | None, transform: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``transform`` applied to the rows where ``rows`` is true (all rows when None), the others as they are."""
+    if rows is None:
+        return transform(s)
+    index = rows.arg_true()
+    if index.is_empty():
+        return s
+    return s.scatter(index, transform(s.gather(index)))
+
+
+def _strip_tags(s: pl.Series) -> pl.Series:
+    s = s.str.replace_all(r"(?i)<br\s*/?>", "\n")
+    return s.str.replace_all(r"(?i)</?(?:p|div|span|i|b|u|em|strong|font|center)(?:\s[^<>]*)?>", "")
+
+
+def _whitespace_to_normalize(s: pl.Series) -> pl.Series:
+    """Rows that ``_normalize_whitespace`` would change: each of its patterns needs one of these. Literal
+    searches first; the Unicode class (a regex scan, ~30x slower) only on texts that are not pure ASCII."""
+    mask = s.str.strip_chars().str.len_bytes() != s.str.len_bytes()
+    for literal in _WHITESPACE_LITERALS:
+        mask |= s.str.contains(literal, literal=True)
+    non_ascii = (s.str.len_chars() != s.str.len_bytes()).arg_true()
+    if not non_ascii.is_empty():
+        mask = mask.scatter(non_ascii, mask.gather(non_ascii) | s.gather(non_ascii).str.contains(_NON_ASCII_SPACE))
+    return mask
+
+
+def _normalize_whitespace(s: pl.Series) -> pl.Series:
+    return (
+        s.str.replace_all(r"\r\n?", "\n")
+        .str.replace_all(r"[^\S\n]{2,}|[^\S \n]", " ")  # runs of spaces, tabs, NBSP... -> one space
+        .str.replace_all(r" \n ?|\n ", "\n")
+        .str.replace_all(r"\n{3,}", "\n\n")
+        .str.strip_chars()
+    )
 
 
 def _length_bucket(n_chars: int) -> str:
@@ -135,6 +166,19 @@ def _length_bucket(n_chars: int) -> str:
             return f"{lower}-{upper - 1}"
         lower = upper
     return f"{lower}+"
+
+
+_BUCKET_LABELS = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
+
+
+def _utf8_digests(texts: pa.LargeStringArray) -> list[bytes | None]:
+    """blake2b-128 of each text's UTF-8 bytes (read where Arrow holds them), None for an empty text."""
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1].tolist()
+    data, blake2b = memoryview(data_buffer if data_buffer is not None else b""), hashlib.blake2b
+    return [
+        blake2b(data[begin:end], digest_size=16).digest() if end > begin else None for begin, end in pairwise(offsets)
+    ]
 
 
 class _ShardWriter:
@@ -164,14 +208,36 @@ class _ShardWriter:
         batch = self._apply_size_limit(batch, rejects)
         batch, metas = self._serialize_meta(batch, rejects)
         normalized = normalize_series(batch.texts, self.options, batch.may_have_controls)
-        kept: list[tuple[int, str]] = []  # (index in batch, id)
-        blake2b, id_owner, lengths = hashlib.blake2b, self.id_owner, []
-        for i, (line, given_id, text) in enumerate(zip(batch.lines, batch.ids, normalized.to_list(), strict=True)):
-            if not text:
+        # The texts leave as Arrow (the oldest layout converts from polars' string views cheaply): hashed where
+        # Arrow holds their bytes and written without passing through Python strings.
+        texts = normalized.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+        kept = self._assign_ids(batch, _utf8_digests(texts), rejects)
+        self.stats.written += len(kept)
+        chars = normalized.str.len_chars().to_numpy()[[i for i, _ in kept]]
+        buckets, counts = np.unique(np.searchsorted(LENGTH_BUCKETS, chars, side="right"), return_counts=True)
+        labels = [_BUCKET_LABELS[b] for b in buckets]
+        self.stats.length_histogram.update(dict(zip(labels, counts.tolist(), strict=True)))
+        self.stats.quarantine_reasons.update(r.reason for r in rejects)
+        documents = self._documents_table(batch, metas, texts, kept) if kept else None
+        return documents, self._rejects_table(rejects) if rejects else None
+
+    def _assign_ids(
+        self, batch: RecordBatch, digests: list[bytes | None], rejects: list[Reject]
+    ) -> list[tuple[int, str]]:
+        """``(index in batch, id)`` of the documents kept, in order; blank texts and taken ids go to
+        ``rejects``. A text without an id gets its digest; the same text again without one ``<digest>-<line>``."""
+        ids = [given or (digest.hex() if digest else "") for given, digest in zip(batch.ids, digests, strict=True)]
+        id_owner = self.id_owner
+        if None not in digests and len(set(ids)) == len(ids) and id_owner.keys().isdisjoint(ids):  # common case
+            id_owner.update(zip(ids, batch.lines, strict=True))
+            self.content.update(b"".join(i.encode("utf-8") + b"\0" + d for i, d in zip(ids, digests, strict=True)))
+            return list(enumerate(ids))
+        kept: list[tuple[int, str]] = []
+        for i, (line, given_id, digest) in enumerate(zip(batch.lines, batch.ids, digests, strict=True)):
+            if digest is None:
                 rejects.append(Reject(line, batch.raws[i], "blank_text", "empty after normalization"))
                 continue
-            digest = blake2b(text.encode("utf-8"), digest_size=16).digest()
-            doc_id = given_id or digest.hex()
+            doc_id = ids[i]
             if given_id is None and doc_id in id_owner:  # the same text again, without an id of its own
                 doc_id = f"{doc_id}-{line}"
             if doc_id in id_owner:
@@ -181,12 +247,7 @@ class _ShardWriter:
             id_owner[doc_id] = line
             self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
             kept.append((i, doc_id))
-            lengths.append(len(text))
-        self.stats.written += len(kept)
-        self.stats.length_histogram.update(_length_bucket(n) for n in lengths)
-        self.stats.quarantine_reasons.update(r.reason for r in rejects)
-        documents = self._documents_table(batch, metas, normalized, kept) if kept else None
-        return documents, self._rejects_table(rejects) if rejects else None
+        return kept
 
     def write_tables(self, tables: tuple[pa.Table | None, pa.Table | None]) -> None:
         documents, rejects = tables
@@ -197,17 +258,18 @@ class _ShardWriter:
             self.quarantine_writer.write_table(rejects)
 
     def _documents_table(
-        self, batch: RecordBatch, metas: list[str], normalized: pl.Series, kept: list[tuple[int, str]]
+        self, batch: RecordBatch, metas: list[str], texts: pa.Array, kept: list[tuple[int, str]]
     ) -> pa.Table:
+        every_row = len(kept) == len(texts)
         rows = [i for i, _ in kept]
         return pa.table(
             {
-                "id": [doc_id for _, doc_id in kept],
-                "text": normalized.gather(rows).to_arrow().cast(pa.string()),  # not through Python strings
-                "source": [batch.sources[i] for i in rows],
-                "meta": [metas[i] for i in rows],
-                "shard": [self.shard] * len(kept),
-                "line": [batch.lines[i] for i in rows],
+                "id": pa.array([doc_id for _, doc_id in kept], pa.string()),
+                "text": (texts if every_row else texts.take(rows)).cast(pa.string()),
+                "source": pa.array(batch.sources if every_row else [batch.sources[i] for i in rows], pa.string()),
+                "meta": pa.array(metas if every_row else [metas[i] for i in rows], pa.string()),
+                "shard": pa.repeat(pa.scalar(self.shard, pa.string()), len(kept)),
+                "line": pa.array(batch.lines if every_row else [batch.lines[i] for i in rows], pa.int64()),
             },
             schema=RAW_SCHEMA,
         )

@@ -26,6 +26,7 @@ import zstandard
 from condpt_dagster.core.lake import SUPPORTED_EXTENSIONS, shard_extension
 
 _BOM = b"\xef\xbb\xbf"
+_READ_BLOCK = 1 << 22  # bytes per read; a batch holds whole blocks of lines
 _CORE_FIELDS = ("id", "text", "source", "meta")
 _CORE_SET = frozenset(_CORE_FIELDS)
 _CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf])")
@@ -154,27 +155,39 @@ def _open_binary(path: Path, ext: str) -> io.BufferedIOBase:
 
 
 def _jsonl_lines(path: Path, ext: str, stats: ReadCounts, batch_size: int) -> Iterator[list[tuple[int, bytes, bool]]]:
-    """Batches of (line number, body, ended with a newline); blank lines are counted, not returned."""
-    line_no, batch = 0, []
+    """Batches of ``batch_size`` (line number, body, ended with a newline); blank lines are counted, not
+    returned. The file is read in large blocks split at newlines (C speed), not line by line."""
+    line_no, batch, tail = 0, [], b""
     with _open_binary(path, ext) as fh:
         try:
-            for line_no, raw in enumerate(fh, start=1):
-                if line_no == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
-                body = raw.rstrip(b"\r\n")
-                if not body.strip():
-                    stats.blank_lines += 1
-                    continue
-                batch.append((line_no, body, raw.endswith(b"\n")))
-                if len(batch) >= batch_size:
-                    stats.read += len(batch)
-                    yield batch
-                    batch = []
+            while block := fh.read(_READ_BLOCK):
+                lines = (tail + block).split(b"\n")
+                tail = lines.pop()  # the unfinished last line waits for the next block
+                if line_no == 0 and lines:
+                    lines[0] = lines[0].removeprefix(_BOM)
+                for number, raw in enumerate(lines, start=line_no + 1):
+                    body = raw.rstrip(b"\r\n")
+                    if not body or body.isspace():
+                        stats.blank_lines += 1
+                        continue
+                    batch.append((number, body, True))
+                line_no += len(lines)
+                while len(batch) >= batch_size:
+                    stats.read += batch_size
+                    yield batch[:batch_size]
+                    batch = batch[batch_size:]
         except (EOFError, OSError, zstandard.ZstdError) as exc:
             raise IngestError(
                 f"{path}: compressed stream is truncated or corrupt after line {line_no} "
                 f"({stats.read + len(batch)} records read): {exc}"
             ) from exc
+    if tail:
+        line_no += 1
+        body = (tail.removeprefix(_BOM) if line_no == 1 else tail).rstrip(b"\r\n")
+        if not body or body.isspace():
+            stats.blank_lines += 1
+        else:
+            batch.append((line_no, body, False))
     if batch:
         stats.read += len(batch)
         yield batch

@@ -262,3 +262,39 @@ def test_control_characters_are_removed_on_the_fast_path_too(tmp_path):
     stats, raw, _ = run(jsonl(tmp_path, *lines))
     assert stats.per_record_batches == 0
     assert raw["text"].to_list() == ["abcde", "tab here", "x\\by"]
+
+
+def test_lines_split_across_read_blocks_keep_their_numbers(tmp_path, monkeypatch):
+    """The reader splits large blocks at newlines; a line cut by a block boundary is joined again, and
+    BOM, CRLF, blank lines and a last line without newline behave as with a whole-file read."""
+    lines = [b'\xef\xbb\xbf{"text": "first"}\r\n', b"\n", b'{"text": "second one"}\n', b"  \r\n"]
+    lines += [json.dumps({"text": f"doc number {i}"}).encode() + b"\n" for i in range(20)]
+    lines += [b'{"text": "no newline"}']
+    path = jsonl(tmp_path, *lines)
+    expected = run(path)
+    for block in (1, 5, 17, 64):
+        monkeypatch.setattr("condpt_dagster.stages.shard_records._READ_BLOCK", block)
+        stats, raw, quarantine = run(path, IngestOptions(batch_size=3))
+        assert raw.equals(expected[1]) and quarantine.equals(expected[2])
+        assert (stats.read, stats.blank_lines) == (23, 2)
+    assert raw["line"].to_list() == [1, 3, *range(5, 25), 25]
+    assert raw["text"].to_list()[-1] == "no newline"
+
+
+def test_whitespace_is_normalized_only_where_needed_with_the_same_result():
+    """Normalization runs its Unicode-aware passes only on rows a cheap search flags; the result equals
+    running every pass on every row, for every kind of whitespace the passes touch."""
+    import random
+
+    from condpt_dagster.stages.raw_documents import _normalize_whitespace, _strip_tags, normalize_series
+
+    pieces = ["word", "é", " ", "  ", "\n", "\n\n\n", "\r\n", "\r", "\t", "\x0b", "\x0c", "\x85", "\xa0", "\u1680"]
+    pieces += ["\u2003", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "<br/>", "<p>", "&nbsp;"]
+    rng = random.Random(5)
+    weights = [40 if piece == "word" else 1 for piece in pieces]  # mostly words: one trigger per row
+    texts = ["".join(rng.choices(pieces, weights, k=rng.randint(1, 12))) for _ in range(5000)]
+    texts += [f"word{space}word" for space in ("\n ", " \n", "  ", "\n\n\n", "\t", "\r", "\x85", "\u2003", "\u3000")]
+    texts += [" word", "word ", "\u2028word"]
+    everywhere = pl.Series(texts).str.replace_all(r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
+    everywhere = _strip_tags(everywhere).map_elements(__import__("html").unescape, return_dtype=pl.String)
+    assert normalize_series(texts, IngestOptions()).to_list() == _normalize_whitespace(everywhere).to_list()
