@@ -83,7 +83,7 @@ bench: install
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/dedup.py
-	OMP_NUM_THREADS=1 taskset -c 0 $(BIN)/python bench/clean.py
+	OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 $(BIN)/python bench/clean.py
 	$(BIN)/python bench/label.py
 	$(BIN)/python bench/tokenize_blocks.py
 	$(BIN)/python bench/train.py

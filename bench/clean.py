@@ -1,11 +1,12 @@
 """Quality filters and PII redaction throughput on one core, step by step, on ~400-word documents.
 
-    OMP_NUM_THREADS=1 taskset -c 0 python bench/clean.py [--docs 5000]
+    OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 python bench/clean.py [--docs 5000]
 
 Documents: IMDB reviews and news articles of the sample wheels with >= 200 words, normalized as ingestion
 does, 1% of them given an e-mail address, a phone number and a public IP address. Times, best of 3, in
 one process: each enabled quality filter alone (datatrove's implementations, as ``clean_documents`` calls
-them), the whole filter chain, PII redaction (condpt's typed placeholders, and datatrove's PIIFormatter for
+them), the whole filter chain with datatrove only and as ``clean_documents`` runs it (vectorized screen
+first), PII redaction (condpt's typed placeholders, and datatrove's PIIFormatter for
 e-mails and IPs only, as a peer), and filters + PII together, against the 2,000 docs/s target.
 """
 
