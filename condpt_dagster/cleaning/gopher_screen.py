@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
+from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 from datatrove.utils.text import PUNCTUATION_SET
 
+from condpt_dagster.core.arrow_strings import arrow_strings, utf8_parts
 from condpt_dagster.core.clean_settings import GopherQualityOptions, GopherRepetitionOptions
 
-_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # datatrove's GopherQualityFilter default
 _NOT_PUNCTUATION = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(PUNCTUATION_SET)) + "]"
 _LETTER = r"\p{L}"  # str.isalpha: general categories Lu, Ll, Lt, Lm, Lo
 _PYTHON_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # what str.strip() strips
@@ -57,11 +57,8 @@ def _flatten(texts: list[str]) -> _Words:
     count = np.fromiter((len(words) for words in split), dtype=np.int64, count=len(split))
     series = pl.Series([word for words in split for word in words], dtype=pl.String)
     # The Arrow buffer holds every word's UTF-8 bytes back to back: n-gram keys hash byte ranges of it.
-    arrow = series.to_arrow().cast(pa.large_string())
-    _, offsets, data = arrow.buffers()
-    start = np.frombuffer(offsets, dtype=np.int64, count=len(arrow) + 1, offset=arrow.offset * 8)
-    data = np.frombuffer(data, dtype=np.uint8)[start[0] : start[-1]].astype(np.uint64)
-    start = start - start[0]
+    start, data = utf8_parts(arrow_strings(series))
+    data = data.astype(np.uint64)
     with np.errstate(over="ignore"):
         power = np.full(len(data) + 1, _BASE, dtype=np.uint64)
         power[0] = 1
@@ -163,7 +160,7 @@ class GopherScreen:
     @staticmethod
     def _stop_words(words: _Words, n_docs: int) -> np.ndarray:
         """Distinct stop words per document (a bit per stop word, OR-ed per document)."""
-        index = words.series.replace_strict(_STOP_WORDS, range(len(_STOP_WORDS)), default=None, return_dtype=pl.Int8)
+        index = words.series.replace_strict(STOP_WORDS, range(len(STOP_WORDS)), default=None, return_dtype=pl.Int8)
         bits = np.where(index.is_null().to_numpy(), 0, 1 << index.fill_null(0).to_numpy().astype(np.int64))
         mask = _per_doc_reduce(np.bitwise_or, words.doc, bits, n_docs)
         return np.array([int(m).bit_count() for m in mask])

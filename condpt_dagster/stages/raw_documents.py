@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.core.arrow_strings import arrow_strings, utf8_parts
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import IngestOptions
@@ -173,11 +174,11 @@ _BUCKET_LABELS = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
 
 def _utf8_digests(texts: pa.LargeStringArray) -> list[bytes | None]:
     """blake2b-128 of each text's UTF-8 bytes (read where Arrow holds them), None for an empty text."""
-    _, offsets_buffer, data_buffer = texts.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1].tolist()
-    data, blake2b = memoryview(data_buffer if data_buffer is not None else b""), hashlib.blake2b
+    offsets, data = utf8_parts(texts)
+    view, blake2b = memoryview(data), hashlib.blake2b
     return [
-        blake2b(data[begin:end], digest_size=16).digest() if end > begin else None for begin, end in pairwise(offsets)
+        blake2b(view[begin:end], digest_size=16).digest() if end > begin else None
+        for begin, end in pairwise(offsets.tolist())
     ]
 
 
@@ -208,9 +209,7 @@ class _ShardWriter:
         batch = self._apply_size_limit(batch, rejects)
         batch, metas = self._serialize_meta(batch, rejects)
         normalized = normalize_series(batch.texts, self.options, batch.may_have_controls)
-        # The texts leave as Arrow (the oldest layout converts from polars' string views cheaply): hashed where
-        # Arrow holds their bytes and written without passing through Python strings.
-        texts = normalized.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+        texts = arrow_strings(normalized)  # hashed and written without passing through Python strings
         kept = self._assign_ids(batch, _utf8_digests(texts), rejects)
         self.stats.written += len(kept)
         chars = normalized.str.len_chars().to_numpy()[[i for i, _ in kept]]

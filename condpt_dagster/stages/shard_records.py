@@ -26,7 +26,7 @@ import zstandard
 from condpt_dagster.core.lake import SUPPORTED_EXTENSIONS, shard_extension
 
 _BOM = b"\xef\xbb\xbf"
-_READ_BLOCK = 1 << 22  # bytes per read; a batch holds whole blocks of lines
+_READ_BLOCK = 1 << 22  # bytes per read, split at newlines into lines
 _CORE_FIELDS = ("id", "text", "source", "meta")
 _CORE_SET = frozenset(_CORE_FIELDS)
 _CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf])")
