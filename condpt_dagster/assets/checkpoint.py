@@ -8,7 +8,8 @@ from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.settings import CleanOptions, TrainConfig
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.partitions import shards
-from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.resources import DataLakeResource, TrainingRunner
 from condpt_dagster.stages.checkpoint import prepare_launch
 from condpt_dagster.stages.decontamination import check_contamination
 from condpt_dagster.training.run_spec import REVISION
@@ -19,6 +20,7 @@ DECONTAMINATION_CHECK = "heldout_decontaminated"
 def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: CleanOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="checkpoint",
+        pool=GPU_POOL,
         deps=[dg.AssetDep("token_blocks", partition_mapping=dg.AllPartitionMapping()), "tokenizer"],
         group_name="training",
         kinds={"deepspeed", "pytorch"},
@@ -36,7 +38,9 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: C
         ],
     )
     def checkpoint(
-        context: dg.AssetExecutionContext, lake: DataLakeResource, pipes_subprocess_client: dg.PipesSubprocessClient
+        context: dg.AssetExecutionContext,
+        lake: DataLakeResource,
+        training_runner: TrainingRunner,
     ):
         keys = context.instance.get_dynamic_partitions(shards.name)
         launch = prepare_launch(lake.lake, keys, config, conditioning)
@@ -50,7 +54,7 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: C
             )
         context.log.info(f"training on {len(launch.spec.shards)} shard(s); spec {launch.spec_path}")
         try:
-            invocation = pipes_subprocess_client.run(command=launch.command, context=context)
+            invocation = training_runner.run(context, launch.command)
         except dg.DagsterPipesExecutionError as exc:
             hint = " (killed by signal 9: most likely out of memory)" if "-9" in str(exc) else ""
             raise dg.Failure(f"training failed{hint}: {exc}") from exc

@@ -8,6 +8,7 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
+from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import clean_documents as stage
 
@@ -19,6 +20,7 @@ WAIT_RETRIES, WAIT_SECONDS = 40, 15  # up to 10 minutes for earlier shards' raw_
 def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="clean_documents",
+        backfill_policy=PER_SHARD_BACKFILL,
         deps=["raw_documents"],
         partitions_def=shards,
         group_name="ingest",

@@ -6,6 +6,7 @@ from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.vocab import MAX_TAGS, SYNOPSIS_MAX_CHARS
 from condpt_dagster.defs.metadata import count_table, records_table
 from condpt_dagster.defs.partitions import shards
+from condpt_dagster.defs.pools import GPU_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.labelers import LABEL_SCHEMA
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import document_labels as stage
@@ -61,6 +62,8 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
 
     @dg.asset(
         name="document_labels",
+        pool=GPU_POOL,
+        backfill_policy=PER_SHARD_BACKFILL,
         deps=["clean_documents"],
         partitions_def=shards,
         group_name="labels",

@@ -7,6 +7,7 @@ import dagster as dg
 from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.settings import EvalOptions
 from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import eval_report as stage
 
@@ -17,6 +18,7 @@ CHECK_FIELDS = ("gain_vs_no_header", "mean_lift")
 def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="eval_report",
+        pool=GPU_POOL,
         deps=["checkpoint"],
         group_name="training",
         kinds={"pytorch", "html"},

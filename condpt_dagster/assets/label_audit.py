@@ -8,12 +8,14 @@ from dagster_duckdb import DuckDBResource
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
+from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.label_audit import audit_shard
 
 
 @dg.asset(
     name="label_audit",
+    backfill_policy=PER_SHARD_BACKFILL,
     deps=["clean_documents", "document_labels", "token_blocks", "checkpoint"],  # every asset it reads
     partitions_def=shards,
     group_name="audit",

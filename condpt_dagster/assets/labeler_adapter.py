@@ -6,6 +6,7 @@ import dagster as dg
 
 from condpt_dagster.core.settings import FinetuneOptions
 from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.labelers.base import Labeler
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import labeler_adapter as stage
@@ -16,6 +17,7 @@ def build_labeler_adapter(options: FinetuneOptions, baseline: Labeler | None = N
 
     @dg.asset(
         name="labeler_adapter",
+        pool=GPU_POOL,
         group_name="labels",
         kinds={"pytorch", "safetensors"},
         code_version=options.version(stage.REVISION),

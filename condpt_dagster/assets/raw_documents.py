@@ -6,6 +6,7 @@ from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.defs.metadata import count_table
 from condpt_dagster.defs.partitions import shards
+from condpt_dagster.defs.pools import IO_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import raw_documents as stage
 
@@ -16,6 +17,8 @@ ACCOUNTING_CHECK = "rows_accounted_for"
 def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_documents",
+        pool=IO_POOL,
+        backfill_policy=PER_SHARD_BACKFILL,
         partitions_def=shards,
         group_name="ingest",
         kinds={"parquet", "polars"},

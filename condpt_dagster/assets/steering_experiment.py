@@ -10,6 +10,7 @@ from condpt_dagster.core.lake import ExperimentFiles
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.partitions import shards
+from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.experiments import REVISION
 from condpt_dagster.experiments.report import write_experiment
 from condpt_dagster.experiments.steering import STEERED, run_experiment, verdict_lines
@@ -27,6 +28,7 @@ def build_steering_experiment(
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name="steering_experiment",
+        pool=GPU_POOL,
         deps=[dg.AssetDep("token_blocks", partition_mapping=dg.AllPartitionMapping()), "tokenizer"],
         group_name="experiments",
         kinds={"deepspeed", "pytorch"},

@@ -29,9 +29,14 @@ def dagster_instance(lake: DataLake):
     """The persistent Dagster instance of this data lake (``$DAGSTER_HOME``, default ``<data>/dagster_home``)."""
     import dagster as dg
 
-    from condpt_dagster.defs.instance import ensure_instance_config
+    from condpt_dagster.defs.instance import StorageUnreachable, ensure_instance_config, probe_storage
 
-    ensure_instance_config(Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home))))
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
+    ensure_instance_config(home)
+    try:
+        probe_storage(home)
+    except StorageUnreachable as exc:
+        raise click.ClickException(str(exc)) from exc
     return dg.DagsterInstance.get()
 
 

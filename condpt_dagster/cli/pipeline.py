@@ -83,10 +83,55 @@ def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, da
     show_default=True,
     help="Comma-separated assets, all per-shard or all unpartitioned (e.g. tokenizer).",
 )
+@click.option(
+    "--submit",
+    "submit_url",
+    envvar="CONDPT_DAGSTER_URL",
+    default=None,
+    metavar="URL",
+    help="Launch an asset backfill on the deployment whose dagster-webserver is at URL "
+    "(e.g. http://dagster:3000) instead of running here; its daemon queues the runs (deploy/README.md).",
+)
+@click.option("--wait", is_flag=True, help="With --submit: follow the backfill and fail unless it succeeds.")
 @data_option
-def materialize(shard_keys: tuple[str, ...], select: str, data: str | None) -> None:
-    """Materialize assets in this process (per shard when partitioned); runs show up in the UI."""
-    materialize_assets([n.strip() for n in select.split(",") if n.strip()], shard_keys, data)
+def materialize(shard_keys: tuple[str, ...], select: str, submit_url: str | None, wait: bool, data: str | None) -> None:
+    """Materialize assets in this process (per shard when partitioned), or submit them to a deployment."""
+    names = [n.strip() for n in select.split(",") if n.strip()]
+    if submit_url:
+        submit_assets(submit_url, names, shard_keys, wait, data)
+    elif wait:
+        raise click.ClickException("--wait only applies with --submit")
+    else:
+        materialize_assets(names, shard_keys, data)
+
+
+def submit_assets(url: str, names: list[str], shard_keys: tuple[str, ...], wait: bool, data: str | None) -> None:
+    """Launch the named assets as one backfill on a running deployment; optionally wait for its end."""
+    from condpt_dagster.cli.submit import SUCCEEDED, masked, submit_backfill, wait_for_backfill
+    from condpt_dagster.defs.definitions import build_definitions
+
+    assets = {a.key.to_user_string(): a for a in build_definitions(settings_for(data)).assets}
+    _is_partitioned(assets, names)  # unknown names and mixed selections fail here, before anything is launched
+    if shard_keys and not _is_partitioned(assets, names):
+        raise click.ClickException("--shard applies to per-shard assets only")
+    backfill_id = submit_backfill(url, names, list(shard_keys) or None)
+    click.echo(f"launched backfill {backfill_id} on {masked(url)}: {masked(url).rstrip('/')}/runs/b/{backfill_id}")
+    if wait:
+        status = wait_for_backfill(url, backfill_id)
+        if status not in SUCCEEDED:
+            raise click.ClickException(f"backfill {backfill_id} ended {status}; see {masked(url)}")
+        click.echo(f"backfill {backfill_id} {status}")
+
+
+def _is_partitioned(assets: dict, names: list[str]) -> bool:
+    """Whether the selection is per-shard; refuses unknown names and a mix of both kinds."""
+    unknown = [n for n in names if n not in assets]
+    if unknown:
+        raise click.ClickException(f"unknown asset(s) {unknown}; known: {', '.join(sorted(assets))}")
+    partitioned = {assets[n].partitions_def is not None for n in names}
+    if len(partitioned) != 1:
+        raise click.ClickException("select either per-shard assets or unpartitioned ones, not both")
+    return partitioned.pop()
 
 
 def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data: str | None = None) -> None:
@@ -102,14 +147,8 @@ def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data:
     instance = dagster_instance(lake)
     defs = build_definitions(settings)
     assets = {a.key.to_user_string(): a for a in defs.assets}
-    unknown = [n for n in names if n not in assets]
-    if unknown:
-        raise click.ClickException(f"unknown asset(s) {unknown}; known: {', '.join(sorted(assets))}")
-    partitioned = {assets[n].partitions_def is not None for n in names}
-    if len(partitioned) != 1:
-        raise click.ClickException("select either per-shard assets or unpartitioned ones, not both")
     keys: list[str | None] = [None]
-    if partitioned.pop():
+    if _is_partitioned(assets, names):
         keys = list(shard_keys) or instance.get_dynamic_partitions(shards.name)
         if not keys:
             raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")

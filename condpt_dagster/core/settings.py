@@ -149,7 +149,17 @@ class RelabelSettings(Section):
 class TrainConfig(Section):
     SECTION = "training"
     UNVERSIONED = frozenset(
-        {"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args", "snapshot_every"}
+        {
+            "run",
+            "log_every",
+            "launcher",
+            "nproc_per_node",
+            "hostfile",
+            "extra_launcher_args",
+            "snapshot_every",
+            "node_rank",
+            "rdzv_endpoint",
+        }
     )
     run: str = Field("demo", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="checkpoints/<run>/.")
     preset: Literal["tiny", "125m", "350m", "1.3b"] = Field("tiny", description="GPT-NeoX shapes.")
@@ -180,6 +190,11 @@ class TrainConfig(Section):
     launcher: Literal["torchrun", "deepspeed"] = "torchrun"
     nproc_per_node: int = Field(1, ge=1, description="Ranks per node (GPUs).")
     hostfile: str | None = Field(None, description="deepspeed launcher: multi-node hostfile.")
+    nnodes: int = Field(1, ge=1, description="torchrun: nodes taking part (each runs `condpt train-node`).")
+    node_rank: int = Field(0, ge=0, description="torchrun: this node's rank (the Dagster run's node is 0).")
+    rdzv_endpoint: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d+$", description="torchrun: c10d rendezvous host:port (nnodes > 1)."
+    )
     extra_launcher_args: tuple[str, ...] = ()
 
     @classmethod
@@ -194,6 +209,15 @@ class TrainConfig(Section):
             problems.append("set exactly one budget: max_steps or max_tokens")
         if values.get("hostfile") and values.get("launcher") != "deepspeed":
             problems.append("hostfile needs launcher = deepspeed")
+        nnodes = values.get("nnodes", 1)
+        if isinstance(nnodes, int) and nnodes > 1:
+            if values.get("launcher", "torchrun") != "torchrun":
+                problems.append("nnodes > 1 is for launcher = torchrun (the deepspeed launcher takes a hostfile)")
+            if not values.get("rdzv_endpoint"):
+                problems.append('nnodes > 1 needs rdzv_endpoint = "host:port" reachable from every node')
+        node_rank = values.get("node_rank", 0)
+        if isinstance(nnodes, int) and isinstance(node_rank, int) and node_rank >= nnodes:
+            problems.append(f"node_rank {node_rank} must be below nnodes {nnodes}")
         return problems
 
     def total_steps(self, tokens_per_step: int) -> int:
@@ -253,6 +277,28 @@ class ExperimentOptions(Section):
         )
 
 
+class KubernetesOptions(Section):
+    """Where the training job runs when the deployment is on Kubernetes (deploy/README.md)."""
+
+    SECTION = "kubernetes"
+    UNVERSIONED = frozenset({"train_in_pod", "image", "namespace", "gpus_per_pod", "lake_volume_claim"})
+    train_in_pod: StrictBool = Field(
+        False, description="Run the training launcher in its own pod (dagster-k8s PipesK8sClient), not the run's."
+    )
+    image: str | None = Field(None, description="Image with condpt installed (deploy/Dockerfile).")
+    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    gpus_per_pod: int = Field(0, ge=0, description="nvidia.com/gpu limit of the training pod.")
+    lake_volume_claim: str | None = Field(
+        None, description="PersistentVolumeClaim holding the data lake, mounted at the same path in the pod."
+    )
+
+    @classmethod
+    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
+        if values.get("train_in_pod") is True and not values.get("image"):
+            return ["train_in_pod = true needs image (the condpt image the pod runs)"]
+        return []
+
+
 def _with_budget(values: dict[str, Any]) -> dict[str, Any]:
     """A token budget given alone replaces the default step budget."""
     if "max_tokens" in values and "max_steps" not in values:
@@ -264,6 +310,7 @@ SECTIONS: dict[str, type[Section]] = {
     cls.SECTION: cls
     for cls in (
         LakeSettings,
+        KubernetesOptions,
         IngestOptions,
         CleanOptions,
         LabelerSettings,
@@ -295,6 +342,7 @@ class Settings(BaseModel):
     eval: EvalOptions = EvalOptions()
     relabel: RelabelSettings = RelabelSettings()
     experiment: ExperimentOptions = ExperimentOptions()
+    kubernetes: KubernetesOptions = KubernetesOptions()
     source: str = "defaults"
 
 

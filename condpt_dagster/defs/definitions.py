@@ -19,7 +19,27 @@ from condpt_dagster.core.settings import Settings, load_settings
 from condpt_dagster.defs.jobs import build_jobs
 from condpt_dagster.defs.schedules import build_relabel_schedule
 from condpt_dagster.defs.sensors import build_inbox_sensor
-from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.resources import (
+    DataLakeResource,
+    KubernetesTrainingRunner,
+    LabelerResource,
+    SubprocessTrainingRunner,
+    TrainingRunner,
+)
+
+
+def training_runner(settings: Settings) -> TrainingRunner:
+    """The training launcher as a child process, or in a pod of its own with ``[kubernetes] train_in_pod``."""
+    k8s = settings.kubernetes
+    if not k8s.train_in_pod:
+        return SubprocessTrainingRunner()
+    return KubernetesTrainingRunner(
+        image=k8s.image or "",
+        namespace=k8s.namespace,
+        gpus=k8s.gpus_per_pod,
+        lake_root=settings.data_root,
+        lake_volume_claim=k8s.lake_volume_claim,
+    )
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -54,7 +74,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "lake": DataLakeResource(root=settings.data_root),
             "labeler": labeler,
-            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            "training_runner": training_runner(settings),
             "duckdb": DuckDBResource(database=str(DataLake.at(settings.data_root).audit_db)),
         },
     )

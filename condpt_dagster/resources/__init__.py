@@ -2,5 +2,16 @@
 
 from condpt_dagster.resources.data_lake import DataLakeResource
 from condpt_dagster.resources.labeler import LabelerResource
+from condpt_dagster.resources.training_runner import (
+    KubernetesTrainingRunner,
+    SubprocessTrainingRunner,
+    TrainingRunner,
+)
 
-__all__ = ["DataLakeResource", "LabelerResource"]
+__all__ = [
+    "DataLakeResource",
+    "KubernetesTrainingRunner",
+    "LabelerResource",
+    "SubprocessTrainingRunner",
+    "TrainingRunner",
+]

@@ -140,10 +140,22 @@ def free_port() -> int:
 
 
 def launch_command(config: TrainConfig, spec_path: Path) -> list[str]:
-    """torchrun (one node, CPU or GPU) or the deepspeed launcher (GPUs, hostfile for several nodes), behind
-    the guard that ties every process to its parent and holds the run folder's lock."""
-    guard = [sys.executable, "-m", "condpt_dagster.training.guard", "--lock", str(spec_path.parent / ".lock"), "--"]
+    """torchrun (one node, or ``nnodes`` joined by c10d rendezvous) or the deepspeed launcher (GPUs, hostfile
+    for several nodes), behind the guard that ties every process to its parent and holds this node's lock on
+    the run folder (node 0 holds the folder's own lock, the one a second launch of the run is refused by)."""
+    lock = spec_path.parent / (".lock" if config.node_rank == 0 else f".lock.node{config.node_rank}")
+    guard = [sys.executable, "-m", "condpt_dagster.training.guard", "--lock", str(lock), "--"]
     return guard + _launcher(config, spec_path)
+
+
+def node_command(spec_path: Path, node_rank: int) -> list[str]:
+    """The command another node runs to join the training run of ``spec_path`` (same spec, its own rank)."""
+    config = RunSpec.load(spec_path).train_config
+    if config.nnodes < 2:
+        raise LaunchError(f"{spec_path}: run {config.run!r} is a single-node run (nnodes = 1)")
+    if not 0 < node_rank < config.nnodes:
+        raise LaunchError(f"node rank {node_rank} out of range: run {config.run!r} has nodes 1..{config.nnodes - 1}")
+    return launch_command(config.model_copy(update={"node_rank": node_rank}), spec_path)
 
 
 def _launcher(config: TrainConfig, spec_path: Path) -> list[str]:
@@ -153,7 +165,7 @@ def _launcher(config: TrainConfig, spec_path: Path) -> list[str]:
             sys.executable,
             "-m",
             "torch.distributed.run",
-            "--standalone",
+            *_torchrun_placement(config),
             f"--nproc_per_node={config.nproc_per_node}",
             *config.extra_launcher_args,
             "-m",
@@ -162,6 +174,20 @@ def _launcher(config: TrainConfig, spec_path: Path) -> list[str]:
     launcher = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
     placement = ["--hostfile", config.hostfile] if config.hostfile else ["--num_gpus", str(config.nproc_per_node)]
     return [launcher, *placement, "--master_port", str(free_port()), *config.extra_launcher_args, "--module", *entry]
+
+
+def _torchrun_placement(config: TrainConfig) -> list[str]:
+    if config.nnodes == 1:
+        return ["--standalone"]
+    # c10d rendezvous: node 0's agent hosts the store at rdzv_endpoint; the run name keeps runs apart
+    return [
+        f"--nnodes={config.nnodes}",
+        f"--node_rank={config.node_rank}",
+        "--rdzv_backend=c10d",
+        f"--rdzv_endpoint={config.rdzv_endpoint}",
+        f"--rdzv_id={config.run}",
+        "--max_restarts=0",
+    ]
 
 
 @dataclass(frozen=True)

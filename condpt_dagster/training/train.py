@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import math
 import os
 import sys
@@ -254,12 +255,37 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
         if config.snapshot_every and (step % config.snapshot_every == 0 or step == total_steps):
             export_hf(engine, config, spec, rank, files.snapshot(step))  # a point of the experiment's curve
     elapsed = time.perf_counter() - start_time
+    replicas = check_replicas(engine, config)
     export_hf(engine, config, spec, rank)
     tokens_per_second = (progress.step - start_step) * tokens_per_step / max(elapsed, 1e-9)
     summary = _summary(engine, progress, tokens_per_second, tokens_per_step, dataset.block_size, world)
+    summary["replica_weights"] = replicas
     if rank == 0:
         write_outputs(spec, progress.history, summary)
     return summary
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """sha256 of every parameter's bytes, in name order: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for name, param in sorted(module.named_parameters()):
+        digest.update(name.encode())
+        digest.update(param.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_replicas(engine, config: TrainConfig) -> dict[str, Any]:
+    """Every rank's weights digest, gathered: data parallelism must leave all replicas bit-identical (a rank
+    that resumed from another step or a lost gradient all-reduce shows up here instead of in a bad model)."""
+    if config.zero_stage == 3:  # parameters are sharded across ranks: no rank holds a full replica
+        return {"checked": False, "reason": "ZeRO-3 shards the parameters"}
+    import torch.distributed as dist
+
+    digests = [None] * dist.get_world_size()
+    dist.all_gather_object(digests, weights_digest(engine.module))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"replicas diverged: weights digests per rank {digests}")
+    return {"checked": True, "ranks": len(digests), "digest": digests[0]}
 
 
 def _summary(engine, progress: Progress, tokens_per_second: float, tokens_per_step: int, context: int, world: int):

@@ -14,21 +14,12 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
+from condpt_dagster.cli.submit import BACKFILL_STATUS, LAUNCH_BACKFILL
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.audit_access import audit_query, open_for_audit
 
 pytestmark = pytest.mark.e2e
 
-BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
-BACKFILL_STATUS = """
-query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }"""
 DRY_RUN = """
 mutation($selector: ScheduleSelector!, $timestamp: Float) {
   scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
@@ -114,7 +105,7 @@ def test_backfill_audit_relabel_and_ui(tmp_path):
                 {"path": [a]} for a in ("raw_documents", "clean_documents", "document_labels", "label_audit")
             ],
         }
-        launched = client._execute(BACKFILL, {"params": params})["launchPartitionBackfill"]
+        launched = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
 

@@ -25,7 +25,7 @@ from condpt_dagster.evaluation.run import (
     distinct_n,
     rank_agreement,
 )
-from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
@@ -116,7 +116,7 @@ def trained_lake(tmp_path_factory):
     )
     resources = {
         "lake": DataLakeResource(root=str(lake.root)),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        "training_runner": SubprocessTrainingRunner(),
         "labeler": LabelerResource(),
     }
     with dg.instance_for_test() as instance:

@@ -13,7 +13,7 @@ from factories import CONDITIONING, make_lake
 from condpt_dagster.assets.checkpoint import DECONTAMINATION_CHECK, build_checkpoint
 from condpt_dagster.core.settings import CleanOptions, TrainConfig
 from condpt_dagster.defs.partitions import shards
-from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.resources import DataLakeResource, SubprocessTrainingRunner
 from condpt_dagster.stages.decontamination import check_contamination
 
 STOP_WORDS = ["the", "of", "and", "to", "in", "that", "with", "for", "was", "on", "as", "by", "at", "from"]
@@ -65,7 +65,7 @@ def test_contaminated_heldout_split_stops_training_before_it_starts(tmp_path):
             instance=instance,
             resources={
                 "lake": DataLakeResource(root=str(lake.root)),
-                "pipes_subprocess_client": dg.PipesSubprocessClient(),
+                "training_runner": SubprocessTrainingRunner(),
             },
             raise_on_error=False,
         )

@@ -21,7 +21,7 @@ from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions, SettingsError, TrainConfig
 from condpt_dagster.defs.partitions import shards
-from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.resources import DataLakeResource, SubprocessTrainingRunner
 from condpt_dagster.stages.checkpoint import launch_command, prepare_run
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
 from condpt_dagster.training.generate import ConditionalGenerator
@@ -95,7 +95,7 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
             instance=instance,
             resources={
                 "lake": DataLakeResource(root=str(small_lake.root)),
-                "pipes_subprocess_client": dg.PipesSubprocessClient(),
+                "training_runner": SubprocessTrainingRunner(),
             },
         )
         assert result.success
