@@ -20,7 +20,7 @@ STEER_DOCS ?= 4000
 STEER_CONFIG ?= $(CURDIR)/configs/steer_cpu.toml
 STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
 
-.PHONY: install demo test test-slow test-faults lint ui clean-data bench experiment steer-pipeline
+.PHONY: install demo test test-slow test-faults test-deploy lint ui clean-data bench experiment steer-pipeline
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ test-slow: install
 
 test-faults: install
 	$(BIN)/pytest -m faults
+
+# The production deployment with real services (PostgreSQL, code server, webserver, daemon); needs Debian's
+# postgresql (.ci/run installs it).
+test-deploy: install
+	$(BIN)/pytest -m deploy
 
 lint: install
 	$(BIN)/ruff check condpt_dagster tests bench

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from condpt_dagster.cli.common import data_option, lake_for
+from condpt_dagster.cli.common import data_option, settings_for
+from condpt_dagster.core.lake import DataLake
 
 
 @click.group()
@@ -50,11 +51,11 @@ def _render(frame, fmt: str, first: bool = True) -> str:
 
 def _audit_run(sql: str, params: list, opts: dict) -> None:
     from condpt_dagster.core.io import atomic_output
-    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit, stream_query
+    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, stream_query
 
     fmt, output, timeout, max_rows = opts["fmt"], opts["output"], opts["timeout"], opts["max_rows"]
     try:
-        con = open_for_audit(lake_for(opts["data"]))
+        con = _connect(opts)
         if output:
             rows = 0
             with atomic_output(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
@@ -72,12 +73,32 @@ def _audit_run(sql: str, params: list, opts: dict) -> None:
         click.echo(f"(first {max_rows} rows shown; raise --max-rows or use --output FILE for all)", err=True)
 
 
+def _connect(opts: dict):
+    """audit.duckdb (pulled from the bucket first for an object-store lake), or with ``--bucket`` views over
+    the bucket's Parquet itself."""
+    from condpt_dagster.core.object_store import LakeMirror, ObjectStoreError
+    from condpt_dagster.stages.audit_access import open_bucket_views, open_for_audit
+
+    settings = settings_for(opts["data"])
+    lake = DataLake.at(settings.data_root)
+    if opts.get("bucket") and settings.remote_root is None:
+        raise click.ClickException('--bucket needs an object-store lake ([lake] root = "s3://…")')
+    try:
+        if opts.get("bucket"):
+            return open_bucket_views(settings.remote_root)
+        if settings.remote_root:
+            LakeMirror(settings.remote_root, lake.root).pull(only_dirs=("audit.duckdb",))
+    except ObjectStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return open_for_audit(lake)
+
+
 def _require_known(what: str, asked: list[str], sql: str, opts: dict) -> None:
     """Fail naming what exists when the auditor asks for a checkpoint or labeler version that does not."""
-    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
+    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query
 
     try:
-        existing = audit_query(open_for_audit(lake_for(opts["data"])), sql).to_series().to_list()
+        existing = audit_query(_connect(opts), sql).to_series().to_list()
     except (AuditQueryError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     missing = [a for a in dict.fromkeys(asked) if a not in existing]
@@ -164,6 +185,12 @@ def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, 
 
 @audit.command("sql")
 @click.argument("query")
+@click.option(
+    "--bucket",
+    is_flag=True,
+    help="Object-store lake: query its Parquet in the bucket directly (views documents, removed, quarantine, "
+    "labels, conditioned, each with a filename column) instead of audit.duckdb.",
+)
 @_query_options
 def audit_sql(query: str, **opts) -> None:
     """Free read-only SQL (SELECT / EXPLAIN) on the audit tables and views."""

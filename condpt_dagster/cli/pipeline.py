@@ -57,12 +57,14 @@ def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, da
     from condpt_dagster.defs.partitions import shards
     from condpt_dagster.stages.inbox import RegistrationError, apply_registration, plan_registration
 
-    lake = lake_for(data)
+    settings = settings_for(data)
+    lake = DataLake.at(settings.data_root)
     try:
         plans = plan_registration(lake, list(paths), replace, allow_duplicate)
     except RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
     apply_registration(plans)
+    push_to_bucket(settings)
     for plan in plans:
         if plan.replaces is not None:
             click.echo(f"replaced shard {plan.key} (old file kept as {plan.replaces}); materialize it again")
@@ -73,6 +75,18 @@ def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, da
         instance.add_dynamic_partitions(shards.name, new)
     known = len(keys) - len(new)
     click.echo(f"registered {len(new)} new shard(s): {', '.join(new) or '-'} ({known} already known)")
+
+
+def push_to_bucket(settings) -> None:
+    """An object-store lake: upload what this command wrote into the local cache."""
+    from condpt_dagster.core.object_store import LakeMirror, ObjectStoreError
+
+    if settings.remote_root:
+        try:
+            counts = LakeMirror(settings.remote_root, Path(settings.data_root)).push()
+        except ObjectStoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"uploaded {counts['uploaded']} file(s) to {settings.remote_root}")
 
 
 @click.command()

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from condpt_dagster.core.clean_settings import CleanOptions
+from condpt_dagster.core.object_store import default_cache, is_remote
 from condpt_dagster.core.section import Section, SettingsError
 from condpt_dagster.core.vocab import CONDITION_FIELDS
 
@@ -29,7 +30,14 @@ DEFAULT_DATA_ROOT = "data"
 
 class LakeSettings(Section):
     SECTION = "lake"
-    root: str = Field(DEFAULT_DATA_ROOT, description="Data lake root folder (absolute or relative to the cwd).")
+    root: str = Field(
+        DEFAULT_DATA_ROOT,
+        description="Data lake root: a folder (absolute or relative to the cwd) or an object-store URL "
+        "(s3://bucket/prefix, worked on through a local cache; core/object_store.py).",
+    )
+    cache: str | None = Field(
+        None, description="Remote root only: the local working copy (default ~/.cache/condpt/lake/<url>)."
+    )
 
 
 class IngestOptions(Section):
@@ -58,7 +66,13 @@ class LabelerSettings(Section):
     )
     num_samples: int | None = Field(None, ge=1, description="generative: answers sampled per window.")
     max_new_tokens: int | None = Field(None, ge=1, description="generative: answer length limit.")
-    device: str | None = Field(None, description="generative: torch device, e.g. cuda.")
+    device: str | None = Field(None, description="composite/generative: torch device, e.g. cuda or cuda:1.")
+    precision: str | None = Field(  # a plain str: Dagster config (LabelerResource) has no Literal type
+        None, pattern=r"^(fp32|bf16|fp16)$", description="composite: encoder weights: fp32, or bf16/fp16 on a GPU."
+    )
+    rule_workers: int | None = Field(
+        None, ge=0, description="composite: CPU processes for the rule/lexicon taggers beside the encoder."
+    )
     batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
     keep_versions: int = Field(
         5, ge=1, description="Labeler versions of each shard's labels kept in labels/_history (pinned ones always)."
@@ -331,6 +345,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     data_root: str = str(Path(DEFAULT_DATA_ROOT).resolve())
+    remote_root: str | None = None  # an object-store lake that data_root (its local cache) mirrors
     ingest: IngestOptions = IngestOptions()
     clean: CleanOptions = CleanOptions()
     labeler: LabelerSettings = LabelerSettings()
@@ -373,6 +388,10 @@ def parse_settings(raw: dict[str, Any], source: str = "defaults") -> Settings:
         raise SettingsError(f"{source}: invalid settings: " + "; ".join(problems))
     lake = sections.pop("lake", LakeSettings())
     root = os.environ.get("CONDPT_DATA_ROOT") or lake.root
+    if is_remote(root):  # the stages work on a local cache that mirrors the bucket
+        cache = os.environ.get("CONDPT_LAKE_CACHE") or lake.cache or str(default_cache(root))
+        local = str(Path(cache).expanduser().resolve())
+        return Settings(data_root=local, remote_root=root.rstrip("/"), source=source, **sections)
     return Settings(data_root=str(Path(root).expanduser().resolve()), source=source, **sections)
 
 

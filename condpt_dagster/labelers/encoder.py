@@ -43,18 +43,30 @@ def verify_weights(model_dir: Path, expected_sha256: str | None) -> str:
     return actual
 
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Tokens per forward pass: a GPU wants far larger batches than a CPU core's cache.
+DEFAULT_BATCH_TOKENS = {"cpu": 8192, "cuda": 262_144}
+
+
 class SentenceEncoder:
-    """Batched, length-sorted sentence embeddings on CPU (or the given device)."""
+    """Batched, length-sorted sentence embeddings on CPU or a GPU (fp32, or bf16/fp16 weights there)."""
 
     def __init__(
         self,
         model_dir: str | os.PathLike[str] | None = None,
         expected_sha256: str | None = MINILM_SHA256,
         device: str = "cpu",
-        batch_tokens: int = 8192,
+        batch_tokens: int | None = None,
         threads: int | None = None,
         quantize: bool = False,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if precision != "fp32" and not device.startswith("cuda"):
+            raise ValueError(f"precision {precision} needs a CUDA device (got {device!r}); use fp32 on CPU")
+        if quantize and device != "cpu":
+            raise ValueError("quantize (dynamic int8) runs on CPU only")
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         self.weights_sha256 = verify_weights(self.model_dir, expected_sha256)
         if threads:
@@ -65,9 +77,9 @@ class SentenceEncoder:
         model.eval()
         if quantize:  # dynamic int8 for Linear layers: CPU only
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.model = model.to(device)
+        self.model = model.to(device=device, dtype=PRECISIONS[precision])
         self.device = device
-        self.batch_tokens = batch_tokens
+        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS["cuda" if device.startswith("cuda") else "cpu"]
         self.dim = int(model.config.hidden_size)
         self.tokens_encoded = 0  # non-padding tokens through the model, for throughput figures
 
@@ -105,7 +117,8 @@ class SentenceEncoder:
             input_ids[row, : len(seq)] = torch.as_tensor(seq)
             mask[row, : len(seq)] = 1
         self.tokens_encoded += int(mask.sum())
-        hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))
+        hidden = out.last_hidden_state.float()  # pool in fp32: a bf16 sum over hundreds of tokens loses digits
         m = mask.to(hidden.device).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()

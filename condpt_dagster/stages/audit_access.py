@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -40,6 +41,36 @@ def open_for_audit(lake: DataLake) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
     config = {"enable_external_access": False, "lock_configuration": True}
     return duckdb.connect(str(lake.audit_db), read_only=True, config=config)
+
+
+# An object-store lake's Parquet, queried where it lies (no audit.duckdb needed): view -> files under the root.
+BUCKET_VIEWS = {
+    "documents": "clean/*.parquet",
+    "removed": "removed/*.parquet",
+    "quarantine": "quarantine/*.parquet",
+    "labels": "labels/*.parquet",
+    "conditioned": "conditioned/*.parquet",
+}
+
+
+def open_bucket_views(url: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose views read the lake's Parquet in the bucket through fsspec (s3fs), one view
+    per stage output, each row with the ``filename`` it came from. Auditors' statements still pass
+    :func:`check_statement`, so they can only SELECT from these views."""
+    from condpt_dagster.core.object_store import LakeMirror
+
+    mirror = LakeMirror(url, Path("/nonexistent"))  # only its filesystem and listing: nothing is cached
+    present = {rel.split("/")[0] for rel in mirror.remote_objects() if rel.endswith(".parquet")}
+    con = duckdb.connect()
+    con.register_filesystem(mirror.fs)
+    for view, pattern in BUCKET_VIEWS.items():
+        if pattern.split("/")[0] in present:  # a stage with no output yet has no view
+            source = f"{url.rstrip('/')}/{pattern}".replace("'", "''")
+            con.execute(
+                f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{source}', filename = true, union_by_name = true)"
+            )
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def _table_functions(node: Any) -> set[str]:

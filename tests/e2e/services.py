@@ -165,11 +165,17 @@ class Deployment:
 
 
 @contextmanager
-def deployment(tmp: Path, extra_env: dict[str, str], startup_timeout: float = 240) -> Iterator[Deployment]:
-    """PostgreSQL + code server + webserver + daemon with deploy/dagster.yaml and deploy/workspace.yaml."""
+def deployment(
+    tmp: Path, extra_env: dict[str, str], startup_timeout: float = 240, max_concurrent_runs: int | None = None
+) -> Iterator[Deployment]:
+    """PostgreSQL + code server + webserver + daemon with deploy/dagster.yaml and deploy/workspace.yaml
+    (``max_concurrent_runs`` replaces the run queue's limit there)."""
     home = tmp / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+    instance_yaml = (DEPLOY / "dagster.yaml").read_text()
+    if max_concurrent_runs is not None:
+        instance_yaml = instance_yaml.replace("max_concurrent_runs: 8", f"max_concurrent_runs: {max_concurrent_runs}")
+    (home / "dagster.yaml").write_text(instance_yaml)
     code_port, web_port = free_port(), free_port()
     workspace = tmp / "workspace.yaml"  # deploy/workspace.yaml with this test's free port
     workspace.write_text((DEPLOY / "workspace.yaml").read_text().replace("port: 4266", f"port: {code_port}"))

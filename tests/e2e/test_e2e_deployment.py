@@ -20,6 +20,7 @@ from condpt_dagster.core.lake import DataLake
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.deploy,
     pytest.mark.skipif(
         postgres_binaries() is None, reason="PostgreSQL server not installed (apt-get install postgresql)"
     ),
@@ -121,3 +122,16 @@ def test_backfill_with_gpu_pool_survives_daemon_sigkill(tmp_path, monkeypatch):
         assert max_overlap(intervals) <= GPU_LIMIT
         # the limit was what held them back: some labeling step waited for a `gpu` slot
         assert blocked_by_pool(instance, run_ids) >= 1
+
+        # the CLI's way in: every registered shard's audit rows, through the same deployment, waited for
+        done = subprocess.run(
+            [str(BIN / "condpt"), "materialize", "--select", "label_audit", "--submit", url, "--wait"],
+            env=deploy.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "launched backfill" in done.stdout
+        audits = instance.fetch_materializations(dg.AssetKey("label_audit"), limit=100).records
+        assert Counter(r.partition_key for r in audits) == Counter(partitions)

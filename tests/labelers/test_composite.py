@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.labelers import build_labeler
@@ -183,3 +184,32 @@ def test_tags_are_lemmatized(labeler):
     [lab] = labeler.label([text])
     assert "film" in lab.tags or "scene" in lab.tags
     assert not {"films", "scenes", "movies"} & set(lab.tags)
+
+
+def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
+    texts = [d["text"] for d in sample_documents(sample_wheels, 24, seed=5)]
+    parallel = CompositeLabeler(CompositeConfig(rule_workers=2), encoder=labeler.encoder)
+    try:
+        assert parallel.version() == labeler.version()  # how the work is spread is not part of the version
+        assert parallel.label(texts) == labeler.label(texts)  # dataclasses: every field compared
+        assert parallel._rule_pool is not None  # the batch really went through the worker processes
+    finally:
+        if parallel._rule_pool is not None:
+            parallel._rule_pool.shutdown()
+
+
+def test_half_precision_is_refused_on_cpu_and_changes_the_version():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        CompositeLabeler(CompositeConfig(precision="bf16")).encoder  # noqa: B018
+    assert CompositeLabeler(CompositeConfig(precision="bf16")).version() != CompositeLabeler().version()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_encoder_on_cuda_agrees_with_fp32_on_cpu(labeler, sample_wheels):
+    texts = [d["text"] for d in sample_documents(sample_wheels, 64, seed=6)]
+    gpu = CompositeLabeler(CompositeConfig(device="cuda", precision="bf16", rule_workers=2))
+    cpu_labels, gpu_labels = labeler.label(texts), gpu.label(texts)
+    same_topic = sum(a.topics[:1] == b.topics[:1] for a, b in zip(cpu_labels, gpu_labels, strict=True))
+    assert same_topic / len(texts) >= 0.9
+    assert [a.rating for a in cpu_labels] == [b.rating for b in gpu_labels]  # rules run on CPU either way
