@@ -3,6 +3,7 @@
 from typing import Any
 
 import dagster as dg
+from dagster._core.errors import DagsterPipesExecutionError
 
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.settings import CleanOptions, TrainConfig
@@ -55,7 +56,7 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: C
         context.log.info(f"training on {len(launch.spec.shards)} shard(s); spec {launch.spec_path}")
         try:
             invocation = training_runner.run(context, launch.command)
-        except dg.DagsterPipesExecutionError as exc:
+        except DagsterPipesExecutionError as exc:  # not exported at dagster's top level
             hint = " (killed by signal 9: most likely out of memory)" if "-9" in str(exc) else ""
             raise dg.Failure(f"training failed{hint}: {exc}") from exc
         result = invocation.get_materialize_result()

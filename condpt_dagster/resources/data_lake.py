@@ -28,7 +28,7 @@ class DataLakeResource(dg.ConfigurableResource):
         return LakeMirror(self.remote_root, self.lake.root) if self.remote_root else None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        mirror, run = self.mirror, context.dagster_run
+        mirror, run = self.mirror, context.run
         if mirror is None or run is None:  # sensors pull only what they read (pull_inbox)
             return
         one_shard = any(tag in run.tags for tag in _PARTITION_TAGS)
@@ -38,7 +38,7 @@ class DataLakeResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         mirror = self.mirror
-        if mirror is None or context.dagster_run is None:
+        if mirror is None or context.run is None:
             return
         counts = mirror.push()
         if context.log:

@@ -121,7 +121,11 @@ def pipes_metadata(files: CheckpointFiles, summary: dict[str, Any]) -> dict[str,
     """The checkpoint asset's materialization metadata, in Dagster Pipes' raw form."""
     png = base64.b64encode(files.loss_plot.read_bytes()).decode()
     return {
-        **{k: v for k, v in summary.items() if v is not None},
+        **{
+            k: {"raw_value": v, "type": "json"} if isinstance(v, dict) else v
+            for k, v in summary.items()
+            if v is not None
+        },
         "hf_model": {"raw_value": str(files.hf_dir), "type": "path"},
         "manifest": {"raw_value": str(files.manifest), "type": "path"},
         "loss_curve": {"raw_value": f"![loss curve](data:image/png;base64,{png})", "type": "md"},

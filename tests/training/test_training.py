@@ -101,6 +101,8 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
         assert result.success
         meta = result.asset_materializations_for_node("checkpoint")[0].metadata
     assert meta["world_size"].value == 2 and meta["steps"].value == 12
+    replicas = meta["replica_weights"].value  # both ranks' weights digests, gathered and equal
+    assert replicas["checked"] and replicas["ranks"] == 2
     assert meta["final_loss"].value < 6.0  # log(400) = 6.0: it learned something
     assert meta["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
     out = small_lake.checkpoints_dir / "t2"
