@@ -62,6 +62,14 @@ def _filesystem(url: str):
     return fsspec.core.url_to_fs(url, **options)
 
 
+def _identity(info: dict[str, Any]) -> str:
+    """What changes when an object is rewritten: its ETag, or size and time where the store has none."""
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        return str(etag)
+    return f"{info.get('size')}:{info.get('mtime') or info.get('LastModified') or info.get('created')}"
+
+
 @dataclass
 class LakeMirror:
     """The bucket prefix ``url`` mirrored into the local folder ``cache``."""
@@ -103,7 +111,7 @@ class LakeMirror:
         for key, info in found.items():
             rel = posixpath.relpath(key, self.prefix)
             if info.get("type", "file") == "file" and synced(rel):
-                objects[rel] = {"size": int(info.get("size") or 0), "etag": str(info.get("ETag") or info.get("etag"))}
+                objects[rel] = {"size": int(info.get("size") or 0), "etag": _identity(info)}
         return objects
 
     def local_files(self) -> dict[str, os.stat_result]:
@@ -170,7 +178,7 @@ class LakeMirror:
                     info = self.fs.info(self._remote(rel))
                 except Exception as exc:
                     raise self._fail(f"uploading {rel}", exc) from exc
-                etag = str(info.get("ETag") or info.get("etag"))
+                etag = _identity(info)
                 index[rel] = {"size": stat.st_size, "etag": etag, "mtime_ns": stat.st_mtime_ns}
                 index[rel]["local_size"] = stat.st_size
                 counts["uploaded"] += 1

@@ -54,7 +54,7 @@ def s3_lake(tmp_path, monkeypatch):
         monkeypatch.setenv("CONDPT_CONFIG", str(config))
         monkeypatch.setenv("CONDPT_LAKE_CACHE", str(tmp_path / "cache"))
         monkeypatch.delenv("CONDPT_DATA_ROOT", raising=False)
-        yield fs, env
+        yield fs
 
 
 def shard_bytes(docs: list[dict]) -> bytes:
@@ -64,7 +64,7 @@ def shard_bytes(docs: list[dict]) -> bytes:
 def test_pipeline_on_an_s3_lake(s3_lake, tmp_path, sample_wheels, monkeypatch):
     from condpt_dagster.sample_corpus import sample_documents
 
-    fs, env = s3_lake
+    fs = s3_lake
     settings = load_settings()
     assert settings.remote_root == f"s3://{BUCKET}/{PREFIX}" and settings.data_root == str(tmp_path / "cache")
     docs = sample_documents(sample_wheels, 60, seed=3)
