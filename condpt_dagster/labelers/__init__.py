@@ -51,6 +51,7 @@ def labeler_options(settings: LabelerSettings) -> dict[str, Any]:
             "device": settings.device,
             "precision": settings.precision,
             "rule_workers": settings.rule_workers,
+            "threads": settings.threads,
         }
     elif settings.name == "finetuned":
         fields = {"adapter_dir": settings.adapter_dir}

@@ -45,7 +45,7 @@ from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _LETTER = re.compile(r"[^\W\d_]")
 # Where the files live and how the work is spread do not change labels; precision does (bf16 rounds).
-_NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_workers")
+_NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_workers", "threads")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class CompositeConfig:
     device: str = "cpu"  # the encoder's torch device: cpu, cuda, cuda:1
     precision: str = "fp32"  # encoder weights: fp32, or bf16/fp16 on CUDA
     rule_workers: int = 0  # processes running the rule/lexicon taggers while this one drives the encoder
+    threads: int | None = None  # torch threads on CPU: cores / concurrent runs when runs share a machine
     window_words: int = 2000
     max_windows: int = 3
     max_sentences_per_window: int = 64
@@ -171,6 +172,7 @@ class CompositeLabeler(Labeler):
                 quantize=self.config.quantize,
                 device=self.config.device,
                 precision=self.config.precision,
+                threads=self.config.threads,
             )
         return self._encoder
 

@@ -55,6 +55,8 @@ def test_instance_files_validate_against_dagster_schema(tmp_path, pg_env, config
     assert settings["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert settings["concurrency"]["pools"]["granularity"] == "op"
     assert settings["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    # a worker killed inside a pooled step must not hold its slot for ever
+    assert settings["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
     text = (DEPLOY / config).read_text()
     assert "password: {env:" in text and "pa:ss" not in text  # credentials only from the environment
 
