@@ -71,8 +71,11 @@ def test_sensor_registers_each_file_once(lake):
 
         def tick(cursor=None):
             resources = {"lake": DataLakeResource(root=str(lake.root))}
-            ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-            return sensor(ctx)  # direct invocation: the SensorResult as the daemon receives it
+            # a context manager: the lake resource has setup/teardown hooks (the object-store sync)
+            with dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=resources, definitions=defs
+            ) as ctx:
+                return sensor(ctx)  # direct invocation: the SensorResult as the daemon receives it
 
         first = tick()
         assert sorted(r.partition_key for r in first.run_requests) == ["a", "b"]

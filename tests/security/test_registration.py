@@ -86,7 +86,8 @@ def test_sensor_requests_a_duplicate_content_only_once(lake):
     sensor = defs.resolve_sensor_def("inbox_sensor")
     with dg.instance_for_test() as instance:
         resources = {"lake": DataLakeResource(root=str(lake.root))}
-        result = sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
+        with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as context:
+            result = sensor(context)
     assert [r.partition_key for r in result.run_requests] == ["a"]
 
 
