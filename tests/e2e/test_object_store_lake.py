@@ -53,6 +53,7 @@ def s3_lake(tmp_path, monkeypatch):
         config.write_text(CONFIG)
         monkeypatch.setenv("CONDPT_CONFIG", str(config))
         monkeypatch.setenv("CONDPT_LAKE_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))  # never the developer's instance
         monkeypatch.delenv("CONDPT_DATA_ROOT", raising=False)
         yield fs
 
