@@ -125,8 +125,8 @@ def submit_assets(url: str, names: list[str], shard_keys: tuple[str, ...], wait:
     from condpt_dagster.defs.definitions import build_definitions
 
     assets = {a.key.to_user_string(): a for a in build_definitions(settings_for(data)).assets}
-    _is_partitioned(assets, names)  # unknown names and mixed selections fail here, before anything is launched
-    if shard_keys and not _is_partitioned(assets, names):
+    partitioned = _is_partitioned(assets, names)  # unknown names and mixed selections fail before any launch
+    if shard_keys and not partitioned:
         raise click.ClickException("--shard applies to per-shard assets only")
     backfill_id = submit_backfill(url, names, list(shard_keys) or None)
     click.echo(f"launched backfill {backfill_id} on {masked(url)}: {masked(url).rstrip('/')}/runs/b/{backfill_id}")

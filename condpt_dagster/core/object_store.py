@@ -71,6 +71,40 @@ def _identity(info: dict[str, Any]) -> str:
 
 
 @dataclass
+class Bucket:
+    """The objects under an object-store URL: listed with their identities, errors naming the URL."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        self.fs, self.prefix = _filesystem(self.url)
+
+    def key(self, rel: str) -> str:
+        return posixpath.join(self.prefix, rel)
+
+    def error(self, action: str, exc: Exception) -> ObjectStoreError:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return ObjectStoreError(f"object store {self.url}: {action} failed: {reason}")
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """Lake-relative key -> {size, etag} of every synced object under the prefix."""
+        self.fs.invalidate_cache()  # another machine may have written since the last listing
+        try:
+            found = self.fs.find(self.prefix, detail=True)
+            if not found and not self.fs.exists(self.prefix.split("/")[0]):
+                raise FileNotFoundError(f"bucket {self.prefix.split('/')[0]!r} does not exist")
+        except Exception as exc:  # botocore/aiohttp raise many types; all mean the same to the user
+            raise self.error("listing", exc) from exc
+        objects = {}
+        for key, info in found.items():
+            rel = posixpath.relpath(key, self.prefix)
+            if info.get("type", "file") == "file" and synced(rel):
+                objects[rel] = {"size": int(info.get("size") or 0), "etag": _identity(info)}
+        return objects
+
+
+@dataclass
 class LakeMirror:
     """The bucket prefix ``url`` mirrored into the local folder ``cache``."""
 
@@ -78,19 +112,10 @@ class LakeMirror:
     cache: Path
 
     def __post_init__(self) -> None:
-        self.url = self.url.rstrip("/")
-        self.fs, self.prefix = _filesystem(self.url)
+        self.bucket = Bucket(self.url)
+        self.url, self.fs = self.bucket.url, self.bucket.fs
         self._index_path = self.cache / SYNC_DIR / "index.json"
         self._lock_path = self.cache / SYNC_DIR / "lock"
-
-    # ---------------------------------------------------------------------------------------- helpers
-
-    def _remote(self, rel: str) -> str:
-        return posixpath.join(self.prefix, rel)
-
-    def _fail(self, action: str, exc: Exception) -> ObjectStoreError:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return ObjectStoreError(f"object store {self.url}: {action} failed: {reason}")
 
     def _load_index(self) -> dict[str, dict[str, Any]]:
         return json.loads(self._index_path.read_text()) if self._index_path.is_file() else {}
@@ -99,20 +124,7 @@ class LakeMirror:
         atomic_write_text(self._index_path, json.dumps(index, sort_keys=True))
 
     def remote_objects(self) -> dict[str, dict[str, Any]]:
-        """Lake-relative key -> {size, etag} of every synced object under the prefix."""
-        self.fs.invalidate_cache()  # another machine may have written since the last listing
-        try:
-            found = self.fs.find(self.prefix, detail=True)
-            if not found and not self.fs.exists(self.prefix.split("/")[0]):
-                raise FileNotFoundError(f"bucket {self.prefix.split('/')[0]!r} does not exist")
-        except Exception as exc:  # botocore/aiohttp raise many types; all mean the same to the user
-            raise self._fail("listing", exc) from exc
-        objects = {}
-        for key, info in found.items():
-            rel = posixpath.relpath(key, self.prefix)
-            if info.get("type", "file") == "file" and synced(rel):
-                objects[rel] = {"size": int(info.get("size") or 0), "etag": _identity(info)}
-        return objects
+        return self.bucket.objects()
 
     def local_files(self) -> dict[str, os.stat_result]:
         files = {}
@@ -123,10 +135,6 @@ class LakeMirror:
         return files
 
     # ------------------------------------------------------------------------------------ directions
-
-    def check(self) -> None:
-        """Fail at once, naming the URL, when the store cannot be listed (bad endpoint, credentials)."""
-        self.remote_objects()
 
     def pull(self, skip_dirs: Iterable[str] = (), only_dirs: Iterable[str] = ()) -> dict[str, int]:
         """Download objects that changed since the last sync (all, or those under ``only_dirs``, minus those
@@ -151,9 +159,9 @@ class LakeMirror:
                 local.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     with atomic_output(local) as tmp:
-                        self.fs.get_file(self._remote(rel), str(tmp))
+                        self.fs.get_file(self.bucket.key(rel), str(tmp))
                 except Exception as exc:
-                    raise self._fail(f"downloading {rel}", exc) from exc
+                    raise self.bucket.error(f"downloading {rel}", exc) from exc
                 stat = local.stat()
                 index[rel] = {**meta, "mtime_ns": stat.st_mtime_ns, "local_size": stat.st_size}
                 counts["downloaded"] += 1
@@ -174,21 +182,21 @@ class LakeMirror:
                 if known and known["mtime_ns"] == stat.st_mtime_ns and known["local_size"] == stat.st_size:
                     continue
                 try:
-                    self.fs.put_file(str(self.cache / rel), self._remote(rel))
-                    info = self.fs.info(self._remote(rel))
+                    self.fs.put_file(str(self.cache / rel), self.bucket.key(rel))
+                    info = self.fs.info(self.bucket.key(rel))
                 except Exception as exc:
-                    raise self._fail(f"uploading {rel}", exc) from exc
+                    raise self.bucket.error(f"uploading {rel}", exc) from exc
                 etag = _identity(info)
                 index[rel] = {"size": stat.st_size, "etag": etag, "mtime_ns": stat.st_mtime_ns}
                 index[rel]["local_size"] = stat.st_size
                 counts["uploaded"] += 1
             for rel in [r for r in index if r not in local]:
                 try:
-                    self.fs.rm_file(self._remote(rel))
+                    self.fs.rm_file(self.bucket.key(rel))
                 except FileNotFoundError:
                     pass
                 except Exception as exc:
-                    raise self._fail(f"deleting {rel}", exc) from exc
+                    raise self.bucket.error(f"deleting {rel}", exc) from exc
                 del index[rel]
                 counts["deleted"] += 1
             self._save_index(index)

@@ -19,7 +19,6 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -57,12 +56,12 @@ def open_bucket_views(url: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose views read the lake's Parquet in the bucket through fsspec (s3fs), one view
     per stage output, each row with the ``filename`` it came from. Auditors' statements still pass
     :func:`check_statement`, so they can only SELECT from these views."""
-    from condpt_dagster.core.object_store import LakeMirror
+    from condpt_dagster.core.object_store import Bucket
 
-    mirror = LakeMirror(url, Path("/nonexistent"))  # only its filesystem and listing: nothing is cached
-    present = {rel.split("/")[0] for rel in mirror.remote_objects() if rel.endswith(".parquet")}
+    bucket = Bucket(url)
+    present = {rel.split("/")[0] for rel in bucket.objects() if rel.endswith(".parquet")}
     con = duckdb.connect()
-    con.register_filesystem(mirror.fs)
+    con.register_filesystem(bucket.fs)
     for view, pattern in BUCKET_VIEWS.items():
         if pattern.split("/")[0] in present:  # a stage with no output yet has no view
             source = f"{url.rstrip('/')}/{pattern}".replace("'", "''")

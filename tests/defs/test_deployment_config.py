@@ -5,13 +5,13 @@ and backfill policy, and unreachable PostgreSQL or webservers fail at once with 
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from click.testing import CliRunner
 from dagster._core.instance.config import dagster_instance_config
+from e2e_util import free_port  # a loopback port nothing listens on
 
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.settings import KubernetesOptions, Settings, SettingsError
@@ -29,15 +29,9 @@ PG_ENV = {
 }
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the socket is: nothing listens there
-
-
 @pytest.fixture
 def pg_env(monkeypatch):
-    for key, value in {**PG_ENV, "CONDPT_PG_PORT": str(closed_port()), "CONDPT_K8S_NAMESPACE": "condpt"}.items():
+    for key, value in {**PG_ENV, "CONDPT_PG_PORT": str(free_port()), "CONDPT_K8S_NAMESPACE": "condpt"}.items():
         monkeypatch.setenv(key, value)
 
 
@@ -131,7 +125,7 @@ def test_unreachable_postgres_fails_at_once_naming_it_without_the_password(tmp_p
 
 def test_submit_to_an_unreachable_webserver_fails_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("CONDPT_DATA_ROOT", str(tmp_path / "data"))
-    url = f"http://ops:hunter2@127.0.0.1:{closed_port()}"
+    url = f"http://ops:hunter2@127.0.0.1:{free_port()}"
     result = CliRunner().invoke(cli, ["materialize", "--select", "raw_documents", "--submit", url])
     assert result.exit_code != 0
     assert masked_url(url) in result.output and "hunter2" not in result.output

@@ -37,6 +37,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 now (connection errors count as no)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,11 +74,7 @@ def dagster_dev(env: dict[str, str], log_path: Path, startup_timeout: float = 18
             def ready() -> bool:
                 if proc.poll() is not None:
                     raise RuntimeError(f"dagster dev exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as resp:
-                        return resp.status == 200
-                except OSError:
-                    return False
+                return http_ok(f"http://127.0.0.1:{port}/server_info")
 
             wait_until(ready, startup_timeout, "dagster dev to answer")
             yield port

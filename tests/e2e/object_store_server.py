@@ -6,12 +6,11 @@ import contextlib
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from e2e_util import free_port, wait_until
+from e2e_util import free_port, http_ok, wait_until
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -30,11 +29,9 @@ def s3_server(log_path: Path) -> Iterator[dict[str, str]]:
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                return True
-        except OSError:
-            return proc.poll() is None and False
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited early:\n{log_path.read_text()[-3000:]}")
+        return http_ok(f"{url}/moto-api/")
 
     try:
         wait_until(up, 60, "moto_server")

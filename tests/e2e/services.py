@@ -11,13 +11,12 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e_util import BIN, REPO, free_port, wait_until
+from e2e_util import BIN, REPO, free_port, http_ok, wait_until
 
 DEPLOY = REPO / "deploy"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # Debian's layout, newest first
@@ -128,14 +127,6 @@ class Service:
         self.proc = None
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -210,7 +201,7 @@ def deployment(
             ).start()
             deploy.start_daemon()
             wait_until(
-                lambda: deploy.services["webserver"].alive() and _http_ok(f"http://127.0.0.1:{web_port}/server_info"),
+                lambda: deploy.services["webserver"].alive() and http_ok(f"http://127.0.0.1:{web_port}/server_info"),
                 startup_timeout,
                 "the webserver",
             )
