@@ -21,14 +21,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xxhash
 
 from condpt_dagster.core.arrow_strings import arrow_strings, utf8_parts
 from condpt_dagster.core.faults import failpoint
@@ -58,6 +61,8 @@ QUARANTINE_SCHEMA = pa.schema(
         ("raw", pa.binary()),
     ]
 )
+# Row-group min/max only where a reader can filter on them: text and meta statistics cost ~15% of the write.
+RAW_STATISTICS = ["id", "source", "shard", "line"]
 LENGTH_BUCKETS = (256, 1024, 4096, 16384, 65536)  # upper bounds in characters; the last bucket is open
 
 
@@ -88,22 +93,21 @@ class IngestStats(ReadCounts):
 
 def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
     """Normalize a batch of texts; the result may be empty for markup-only input (see normalize_series)."""
-    return normalize_series(texts, options).to_list()
+    return normalize_series(pl.Series("text", texts, dtype=pl.String), options).to_list()
 
 
-def normalize_series(
-    texts: list[str], options: IngestOptions, may_have_controls: list[bool] | None = None
-) -> pl.Series:
-    """Normalize a batch of texts into a polars Series (``may_have_controls``: which texts the control
-    character pass needs to look at; default all).
+def normalize_series(s: pl.Series, options: IngestOptions, may_have_controls: list[bool] | None = None) -> pl.Series:
+    """Normalize a String Series of texts (``may_have_controls``: which texts the control character pass
+    needs to look at; default all).
 
     Regex passes run vectorized in polars; patterns are written to match only what changes (a single
     space is never "replaced" by a space), which keeps each pass near memory speed. Unicode
-    normalization uses ``unicodedata``, whose quick check skips already-normalized text.
+    normalization uses ``unicodedata`` on the texts that are not pure ASCII (every normalization form
+    leaves ASCII as it is; polars' own ``str.normalize`` has no quick check and is 40x slower).
     """
     if options.unicode_form:
-        texts = [unicodedata.normalize(options.unicode_form, text) for text in texts]
-    s = pl.Series("text", texts, dtype=pl.String)
+        unicode = partial(unicodedata.normalize, options.unicode_form)
+        s = _where(s, _non_ascii(s), lambda t: pl.Series(list(map(unicode, t.to_list())), dtype=pl.String))
     # NUL and other C0 control characters (except tab/newline/CR) never belong in text.
     controls = r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
     rows = None if may_have_controls is None else pl.Series(may_have_controls, dtype=pl.Boolean)
@@ -144,10 +148,14 @@ def _whitespace_to_normalize(s: pl.Series) -> pl.Series:
     mask = s.str.strip_chars().str.len_bytes() != s.str.len_bytes()
     for literal in _WHITESPACE_LITERALS:
         mask |= s.str.contains(literal, literal=True)
-    non_ascii = (s.str.len_chars() != s.str.len_bytes()).arg_true()
+    non_ascii = _non_ascii(s).arg_true()
     if not non_ascii.is_empty():
         mask = mask.scatter(non_ascii, mask.gather(non_ascii) | s.gather(non_ascii).str.contains(_NON_ASCII_SPACE))
     return mask
+
+
+def _non_ascii(s: pl.Series) -> pl.Series:
+    return s.str.len_chars() != s.str.len_bytes()
 
 
 def _normalize_whitespace(s: pl.Series) -> pl.Series:
@@ -172,14 +180,42 @@ def _length_bucket(n_chars: int) -> str:
 _BUCKET_LABELS = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
 
 
-def _utf8_digests(texts: pa.LargeStringArray) -> list[bytes | None]:
-    """blake2b-128 of each text's UTF-8 bytes (read where Arrow holds them), None for an empty text."""
+def _utf8_digests(texts: pa.LargeStringArray) -> list[bytes]:
+    """blake2b-128 of each text's UTF-8 bytes, read where Arrow holds them (no Python string per text)."""
     offsets, data = utf8_parts(texts)
     view, blake2b = memoryview(data), hashlib.blake2b
-    return [
-        blake2b(view[begin:end], digest_size=16).digest() if end > begin else None
-        for begin, end in pairwise(offsets.tolist())
-    ]
+    return [blake2b(view[begin:end], digest_size=16).digest() for begin, end in pairwise(offsets.tolist())]
+
+
+class ContentHash:
+    """Hash of the sequence of (id, text) written, the same however it was batched: lengths, id bytes and
+    text bytes are three separate streams (each batch appends to all three), combined at the end. xxh3:
+    a fingerprint for data versions, not a defence against crafted collisions."""
+
+    def __init__(self) -> None:
+        self._lengths, self._ids, self._texts = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
+
+    def update(self, ids: pa.LargeStringArray, texts: pa.LargeStringArray) -> None:
+        id_offsets, id_bytes = utf8_parts(ids)
+        text_offsets, text_bytes = utf8_parts(texts)
+        self._lengths.update(np.stack([np.diff(id_offsets), np.diff(text_offsets)], axis=1).astype("<i8").tobytes())
+        self._ids.update(id_bytes)
+        self._texts.update(text_bytes)
+
+    def hexdigest(self) -> str:
+        streams = self._lengths.digest() + self._ids.digest() + self._texts.digest()
+        return xxhash.xxh3_128_hexdigest(streams)
+
+
+def _meta_json(meta: dict) -> str:
+    """orjson's text (what every meta so far was written as); msgspec for what orjson refuses but JSON
+    allows, such as integers beyond 64 bits."""
+    if not meta:
+        return "{}"
+    try:
+        return orjson.dumps(meta, default=str).decode()
+    except orjson.JSONEncodeError:
+        return msgspec.json.encode(meta, enc_hook=str).decode()
 
 
 class _ShardWriter:
@@ -199,7 +235,7 @@ class _ShardWriter:
         self.options = options
         self.stats = stats
         self.id_owner: dict[str, int] = {}  # id -> line that took it
-        self.content = hashlib.blake2b(digest_size=16)
+        self.content = ContentHash()
 
     def build_tables(self, batch: RecordBatch) -> tuple[pa.Table | None, pa.Table | None]:
         """(documents, rejects) of a batch: size limit, meta, normalization, ids and the content hash.
@@ -210,33 +246,41 @@ class _ShardWriter:
         batch, metas = self._serialize_meta(batch, rejects)
         normalized = normalize_series(batch.texts, self.options, batch.may_have_controls)
         texts = arrow_strings(normalized)  # hashed and written without passing through Python strings
-        kept = self._assign_ids(batch, _utf8_digests(texts), rejects)
+        kept = self._assign_ids(batch, texts, rejects)
         self.stats.written += len(kept)
-        chars = normalized.str.len_chars().to_numpy()[[i for i, _ in kept]]
+        rows = [i for i, _ in kept]
+        kept_texts = texts if len(kept) == len(texts) else texts.take(rows)
+        kept_ids = pa.array([doc_id for _, doc_id in kept], pa.large_string())
+        self.content.update(kept_ids, kept_texts)
+        chars = normalized.str.len_chars().to_numpy()[rows]
         buckets, counts = np.unique(np.searchsorted(LENGTH_BUCKETS, chars, side="right"), return_counts=True)
         labels = [_BUCKET_LABELS[b] for b in buckets]
         self.stats.length_histogram.update(dict(zip(labels, counts.tolist(), strict=True)))
         self.stats.quarantine_reasons.update(r.reason for r in rejects)
-        documents = self._documents_table(batch, metas, texts, kept) if kept else None
+        documents = self._documents_table(batch, metas, kept_ids, kept_texts, rows) if kept else None
         return documents, self._rejects_table(rejects) if rejects else None
 
     def _assign_ids(
-        self, batch: RecordBatch, digests: list[bytes | None], rejects: list[Reject]
+        self, batch: RecordBatch, texts: pa.LargeStringArray, rejects: list[Reject]
     ) -> list[tuple[int, str]]:
         """``(index in batch, id)`` of the documents kept, in order; blank texts and taken ids go to
         ``rejects``. A text without an id gets its digest; the same text again without one ``<digest>-<line>``."""
-        ids = [given or (digest.hex() if digest else "") for given, digest in zip(batch.ids, digests, strict=True)]
+        offsets, _ = utf8_parts(texts)
+        blank = np.diff(offsets) == 0
+        missing = [i for i, given in enumerate(batch.ids) if given is None]
+        ids = list(batch.ids)
+        if missing:  # only texts without an id are hashed one by one
+            for i, digest in zip(missing, _utf8_digests(texts.take(missing)), strict=True):
+                ids[i] = "" if blank[i] else digest.hex()
         id_owner = self.id_owner
-        if None not in digests and len(set(ids)) == len(ids) and id_owner.keys().isdisjoint(ids):  # common case
+        if not blank.any() and len(set(ids)) == len(ids) and id_owner.keys().isdisjoint(ids):  # common case
             id_owner.update(zip(ids, batch.lines, strict=True))
-            self.content.update(b"".join(i.encode("utf-8") + b"\0" + d for i, d in zip(ids, digests, strict=True)))
             return list(enumerate(ids))
         kept: list[tuple[int, str]] = []
-        for i, (line, given_id, digest) in enumerate(zip(batch.lines, batch.ids, digests, strict=True)):
-            if digest is None:
+        for i, (line, given_id, doc_id) in enumerate(zip(batch.lines, batch.ids, ids, strict=True)):
+            if blank[i]:
                 rejects.append(Reject(line, batch.raws[i], "blank_text", "empty after normalization"))
                 continue
-            doc_id = ids[i]
             if given_id is None and doc_id in id_owner:  # the same text again, without an id of its own
                 doc_id = f"{doc_id}-{line}"
             if doc_id in id_owner:
@@ -244,7 +288,6 @@ class _ShardWriter:
                 rejects.append(Reject(line, batch.raws[i], "duplicate_id", detail))
                 continue
             id_owner[doc_id] = line
-            self.content.update(doc_id.encode("utf-8") + b"\0" + digest)
             kept.append((i, doc_id))
         return kept
 
@@ -257,17 +300,16 @@ class _ShardWriter:
             self.quarantine_writer.write_table(rejects)
 
     def _documents_table(
-        self, batch: RecordBatch, metas: list[str], texts: pa.Array, kept: list[tuple[int, str]]
+        self, batch: RecordBatch, metas: list[str], ids: pa.Array, texts: pa.Array, rows: list[int]
     ) -> pa.Table:
-        every_row = len(kept) == len(texts)
-        rows = [i for i, _ in kept]
+        every_row = len(rows) == len(batch)
         return pa.table(
             {
-                "id": pa.array([doc_id for _, doc_id in kept], pa.string()),
-                "text": (texts if every_row else texts.take(rows)).cast(pa.string()),
+                "id": ids.cast(pa.string()),
+                "text": texts.cast(pa.string()),
                 "source": pa.array(batch.sources if every_row else [batch.sources[i] for i in rows], pa.string()),
                 "meta": pa.array(metas if every_row else [metas[i] for i in rows], pa.string()),
-                "shard": pa.repeat(pa.scalar(self.shard, pa.string()), len(kept)),
+                "shard": pa.repeat(pa.scalar(self.shard, pa.string()), len(rows)),
                 "line": pa.array(batch.lines if every_row else [batch.lines[i] for i in rows], pa.int64()),
             },
             schema=RAW_SCHEMA,
@@ -276,16 +318,15 @@ class _ShardWriter:
     @staticmethod
     def _serialize_meta(batch: RecordBatch, rejects: list[Reject]) -> tuple[RecordBatch, list[str]]:
         """Meta as JSON text; a record whose meta cannot be written (e.g. nested too deep) is quarantined."""
-        dumps = orjson.dumps
-        try:  # the whole batch at once; one bad meta sends it through the per-record loop
-            return batch, [dumps(m, default=str).decode() if m else "{}" for m in batch.metas]
+        try:  # the whole batch at once; one odd meta sends it through the per-record loop
+            return batch, list(map(bytes.decode, map(partial(orjson.dumps, default=str), batch.metas)))
         except orjson.JSONEncodeError:
             pass
         keep, metas = [], []
         for i, meta in enumerate(batch.metas):
             try:
-                metas.append(dumps(meta, default=str).decode() if meta else "{}")
-            except orjson.JSONEncodeError as exc:
+                metas.append(_meta_json(meta))
+            except (orjson.JSONEncodeError, msgspec.EncodeError) as exc:
                 detail = f"'meta' cannot be serialized: {exc}"
                 rejects.append(Reject(batch.lines[i], batch.raws[i], "invalid_meta", detail))
                 continue
@@ -294,18 +335,18 @@ class _ShardWriter:
 
     def _apply_size_limit(self, batch: RecordBatch, rejects: list[Reject]) -> RecordBatch:
         limit = self.options.max_chars
-        over = [i for i, text in enumerate(batch.texts) if len(text) > limit]
-        if not over:
+        chars = batch.texts.str.len_chars()
+        if chars.max() is None or chars.max() <= limit:
             return batch
+        over = (chars > limit).arg_true()
         if self.options.oversize == "truncate":
-            for i in over:
-                batch.texts[i] = batch.texts[i][:limit]
+            batch.texts = batch.texts.scatter(over, batch.texts.gather(over).str.slice(0, limit))
             self.stats.truncated += len(over)
             return batch
-        for i in over:
-            detail = f"{len(batch.texts[i])} chars > max_chars={limit}"
+        for i in over.to_list():
+            detail = f"{chars[i]} chars > max_chars={limit}"
             rejects.append(Reject(batch.lines[i], batch.raws[i], "too_large", detail))
-        dropped = set(over)
+        dropped = set(over.to_list())
         return batch.take([i for i in range(len(batch)) if i not in dropped])
 
     def _rejects_table(self, rejects: list[Reject]) -> pa.Table:
@@ -340,7 +381,7 @@ def ingest_shard(
     batches = read_batches(path, options.batch_size, stats)
     with atomic_output(raw_out) as raw_tmp, atomic_output(quarantine_out) as q_tmp:
         with (
-            pq.ParquetWriter(raw_tmp, RAW_SCHEMA, compression="zstd") as raw_writer,
+            pq.ParquetWriter(raw_tmp, RAW_SCHEMA, compression="zstd", write_statistics=RAW_STATISTICS) as raw_writer,
             pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd") as q_writer,
         ):
             writer = _ShardWriter(shard, raw_writer, q_writer, options, stats)

@@ -1,9 +1,9 @@
 """Reading a shard file in batches: JSONL (plain, gzip, zstd) or Parquet, each record checked.
 
 Every record read ends up in a :class:`RecordBatch`, either among its usable records (columns) or as a
-:class:`Reject` (with its line, reason and exact bytes). A JSONL batch is first parsed whole (orjson in one
-comprehension, then each column checked at once); only a batch holding a bad record goes through the
-per-line path, which finds and explains it. Problems with the file itself (unknown extension, empty file,
+:class:`Reject` (with its line, reason and exact bytes). A JSONL batch is first decoded whole (msgspec checks
+fields and types in C, polars decodes the texts into a column); only a batch holding a bad record goes
+through the per-line path, which finds and explains it. Problems with the file itself (unknown extension, empty file,
 truncated compressed stream, Parquet without ``text``) raise :class:`IngestError` naming the file and how
 far reading got.
 """
@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
@@ -28,7 +30,6 @@ from condpt_dagster.core.lake import SUPPORTED_EXTENSIONS, shard_extension
 _BOM = b"\xef\xbb\xbf"
 _READ_BLOCK = 1 << 22  # bytes per read, split at newlines into lines
 _CORE_FIELDS = ("id", "text", "source", "meta")
-_CORE_SET = frozenset(_CORE_FIELDS)
 _CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf])")
 
 
@@ -62,12 +63,13 @@ class Reject:
 
 @dataclass
 class RecordBatch:
-    """The usable records of a batch as columns (``ids`` None where absent), and its rejects."""
+    """The usable records of a batch as columns (``ids`` None where absent; texts as a polars String
+    Series, so the big column never has to pass through Python strings), and its rejects."""
 
     lines: list[int] = field(default_factory=list)
     raws: list[bytes] = field(default_factory=list)
     ids: list[str | None] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
+    texts: pl.Series = field(default_factory=lambda: pl.Series("text", [], dtype=pl.String))
     sources: list[str] = field(default_factory=list)
     metas: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
@@ -81,7 +83,7 @@ class RecordBatch:
 
     @classmethod
     def from_records(cls, records: list[Candidate | Reject]) -> RecordBatch:
-        batch = cls()
+        batch, texts = cls(), []
         for record in records:
             if isinstance(record, Reject):
                 batch.rejects.append(record)
@@ -89,17 +91,19 @@ class RecordBatch:
             batch.lines.append(record.line)
             batch.raws.append(record.raw)
             batch.ids.append(record.id)
-            batch.texts.append(record.text)
+            texts.append(record.text)
             batch.sources.append(record.source)
             batch.metas.append(record.meta)
+        batch.texts = pl.Series("text", texts, dtype=pl.String)
         return batch
 
     def take(self, keep: list[int]) -> RecordBatch:
         """The records at ``keep`` (rejects carried over)."""
-        columns = (self.lines, self.raws, self.ids, self.texts, self.sources, self.metas)
-        picked = [[column[i] for i in keep] for column in columns]
+        columns = (self.lines, self.raws, self.ids, self.sources, self.metas)
+        lines, raws, ids, sources, metas = ([column[i] for i in keep] for column in columns)
         controls = None if self.may_have_controls is None else [self.may_have_controls[i] for i in keep]
-        return RecordBatch(*picked, rejects=self.rejects, fast=self.fast, may_have_controls=controls)  # type: ignore[arg-type]
+        texts = self.texts.gather(keep)
+        return RecordBatch(lines, raws, ids, texts, sources, metas, self.rejects, self.fast, controls)
 
 
 class _ZstdRaw(io.RawIOBase):
@@ -193,36 +197,58 @@ def _jsonl_lines(path: Path, ext: str, stats: ReadCounts, batch_size: int) -> It
         yield batch
 
 
+class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """A record the fast path takes as it is: only the core fields, each of its plain type (the decoder
+    checks that in C; bool is not accepted as int). The text stays raw JSON (checked, not decoded)."""
+
+    text: msgspec.Raw
+    id: str | int | None = None
+    source: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+_decode_plain = msgspec.json.Decoder(_PlainRecord).decode
+_decode_any = msgspec.json.Decoder().decode  # the per-line path: same JSON grammar as the fast path
+_QUOTE = ord('"')
+_TEXT_ONLY = {"text": pl.String}
+# What str.isspace() calls whitespace (blank texts are rejected by the same rule on both paths); Rust's
+# whitespace, which polars strips by default, lacks the separators U+001C-U+001F.
+PY_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+
+
 def _fast_batch(lines: list[tuple[int, bytes, bool]]) -> RecordBatch | None:
     """The whole batch at once, or None when any record is not a plain valid one (the per-line path then
     finds it): every line a JSON object with only id/text/source/meta, a non-blank string text, an id that
-    is a non-blank string or an integer, a string source and an object meta when present."""
+    is a non-blank string or an integer, a string source and an object meta when present.
+
+    msgspec checks each record's structure and types without decoding its text; the texts are then decoded
+    by polars' JSON reader straight into a String column (no Python string per text)."""
+    bodies = [body for _, body, _ in lines]
     try:
-        values = [orjson.loads(body) for _, body, _ in lines]
-    except orjson.JSONDecodeError:
+        records = list(map(_decode_plain, bodies))
+    except (msgspec.DecodeError, UnicodeDecodeError):  # bad JSON, UTF-8, field or type: the per-line path says which
         return None
-    if not all(type(v) is dict and v.keys() <= _CORE_SET for v in values):
+    ids = [r.id for r in records]
+    string_ids = [i for i in ids if type(i) is str]
+    if {memoryview(r.text)[0] for r in records} != {_QUOTE} or not all(string_ids):
         return None
-    texts = [v.get("text") for v in values]
-    ids = [v.get("id") for v in values]
-    sources = [v.get("source") for v in values]
-    metas = [v.get("meta") for v in values]
-    if not (
-        all(type(t) is str and t and not t.isspace() for t in texts)
-        and all(i is None or type(i) is int or (type(i) is str and i and not i.isspace()) for i in ids)
-        and all(s is None or type(s) is str for s in sources)
-        and all(m is None or type(m) is dict for m in metas)
-    ):
+    if any(map(str.isspace, string_ids)):
+        return None
+    try:  # the raw text was only checked as JSON; invalid UTF-8 inside it is found here
+        texts = pl.read_ndjson(io.BytesIO(b"\n".join(bodies)), schema=_TEXT_ONLY)["text"]
+    except pl.exceptions.PolarsError:
+        return None
+    if len(texts) != len(bodies) or texts.null_count() or (texts.str.strip_chars(PY_WHITESPACE) == "").any():
         return None
     return RecordBatch(
         lines=[line for line, _, _ in lines],
-        raws=[body for _, body, _ in lines],
+        raws=bodies,
         ids=[i if i is None or type(i) is str else str(i) for i in ids],
         texts=texts,
-        sources=[s or "unknown" for s in sources],
-        metas=[m or {} for m in metas],
+        sources=[r.source or "unknown" for r in records],
+        metas=[r.meta or {} for r in records],
         fast=True,
-        may_have_controls=[_CONTROL_ESCAPE.search(body) is not None for _, body, _ in lines],
+        may_have_controls=[_CONTROL_ESCAPE.search(body) is not None for body in bodies],
     )
 
 
@@ -234,8 +260,8 @@ def _jsonl_batches(path: Path, ext: str, stats: ReadCounts, batch_size: int) -> 
 
 def _parse_json_line(line_no: int, body: bytes, has_newline: bool) -> Candidate | Reject:
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        value = _decode_any(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as uexc:

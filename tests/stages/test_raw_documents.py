@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -297,4 +298,41 @@ def test_whitespace_is_normalized_only_where_needed_with_the_same_result():
     texts += [" word", "word ", "\u2028word"]
     everywhere = pl.Series(texts).str.replace_all(r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
     everywhere = _strip_tags(everywhere).map_elements(__import__("html").unescape, return_dtype=pl.String)
-    assert normalize_series(texts, IngestOptions()).to_list() == _normalize_whitespace(everywhere).to_list()
+    assert normalize_series(pl.Series(texts), IngestOptions()).to_list() == _normalize_whitespace(everywhere).to_list()
+
+
+def test_edge_values_read_the_same_on_both_paths(tmp_path):
+    """Integers beyond 64 bits, bool ids and extra fields: the fast path (typed decoding) and the per-line
+    path (which a bad record in the batch forces) give the same rows and the same rejects."""
+    big = 123456789012345678901234567890
+    lines = [
+        json.dumps({"id": big, "text": "big id", "meta": {"n": big, "x": 2.5e20}}) + "\n",
+        json.dumps({"id": True, "text": "bool id"}) + "\n",
+        json.dumps({"text": "dolma", "added": "2024"}) + "\n",
+        json.dumps({"id": "d", "text": "plain"}) + "\n",
+    ]
+    by_record = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=100))
+    fast = run(jsonl(tmp_path, lines[0], lines[3], name="f.jsonl"), IngestOptions(batch_size=100))
+    assert by_record[0].per_record_batches == 1 and fast[0].per_record_batches == 0
+    assert reasons(by_record[2]) == {2: "invalid_id"}
+    rows = {r["text"]: r for r in by_record[1].iter_rows(named=True)}
+    assert rows["big id"]["id"] == str(big) and json.loads(rows["big id"]["meta"]) == {"n": big, "x": 2.5e20}
+    assert fast[1].drop("line").equals(by_record[1].filter(pl.col("text") != "dolma").drop("line"))
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFKC", "NFD"])
+def test_unicode_normalization_skips_only_ascii_texts(form):
+    """Only non-ASCII texts go through unicodedata; the result equals normalizing every text."""
+    from condpt_dagster.stages.raw_documents import normalize_series
+
+    texts = ["cafe\u0301", "plain ascii", "\ufb01ne", "Å", "x\u00b2", "", "ok"]
+    options = IngestOptions(unicode_form=form, strip_html=False, normalize_whitespace=False)
+    assert normalize_series(pl.Series(texts), options).to_list() == [unicodedata.normalize(form, t) for t in texts]
+
+
+def test_python_whitespace_blank_texts_are_rejected_on_both_paths(tmp_path):
+    """U+001C..U+001F are whitespace to Python but not to Rust: a text of them is blank on the fast path
+    too, and a batch with one is read line by line like before."""
+    lines = [json.dumps({"id": "a", "text": "\x1c\x1f \u3000"}) + "\n", json.dumps({"id": "b", "text": "fine"}) + "\n"]
+    stats, raw, quarantine = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=10))
+    assert stats.per_record_batches == 1 and reasons(quarantine) == {1: "blank_text"} and raw["id"].to_list() == ["b"]
