@@ -1,10 +1,12 @@
 """Labeler quality on human-labelled dev text (bench/devsets.py), each figure beside the best offline peer.
 
-    python bench/label_quality.py [--split test] [--per-source 300] [--labeler composite] [--json out.json]
+    python bench/label_quality.py [--split test] [--per-source 300] [--sources imdb,rt] [--labeler composite]
+        [--json out.json]
 
 Fields and metrics (test split by default: the labeler's learned parts are fitted on ``tune`` only):
-- sentiment: Pearson r of ``scores.sentiment`` with the human label (IMDB reviews, Rotten Tomatoes snippets);
-  peer: the VADER lexicon's compound score on the whole text.
+- sentiment: Pearson r and AUROC of ``scores.sentiment`` (and of each part of the mix alone) against the
+  human label (IMDB reviews, Rotten Tomatoes snippets); peer: the VADER lexicon's compound score on the whole
+  text.
 - rating: AUROC of ``scores.rating`` (and of the ordinal G < PG < PG-13 < R) for offensive vs clean
   one-liners; share of clean ones rated G; peer: alt-profanity-check's probability.
 - format: accuracy per source whose format is known (news, fiction, transcripts, documentation, reviews).
@@ -68,16 +70,20 @@ def sentiment_rows(docs, labels) -> list[dict]:
 
     vader = SentimentIntensityAnalyzer()
     rows = []
-    for source in ("imdb", "rt"):
+    for source in sorted({d.source for d in docs} & {"imdb", "rt"}):
         pairs = [(d, lab) for d, lab in zip(docs, labels, strict=True) if d.source == source]
         truth = np.array([d.sentiment for d, _ in pairs])
         ours = np.array([lab.scores.get("sentiment", 0.0) for _, lab in pairs])
         peer = np.array([vader.polarity_scores(d.text)["compound"] for d, _ in pairs])
         r = pearsonr(ours, truth)[0]
         rows.append(row("sentiment", source, len(pairs), "pearson_r", r, "vader", pearsonr(peer, truth)[0]))
+        positive = truth > 0  # the labels are binary: AUROC ranks, so it does not depend on how a score is squashed
+        rows.append(row("sentiment", source, len(pairs), "auroc", roc_auc_score(positive, ours), "vader",
+                        roc_auc_score(positive, peer)))  # fmt: skip
         for part in ("lexicon", "encoder"):  # each component of the mix alone
             alone = np.array([lab.scores.get(f"sentiment:{part}", 0.0) for _, lab in pairs])
             rows.append(row("sentiment", source, len(pairs), f"pearson_r ({part} part)", pearsonr(alone, truth)[0]))
+            rows.append(row("sentiment", source, len(pairs), f"auroc ({part} part)", roc_auc_score(positive, alone)))
     return rows
 
 
@@ -153,13 +159,19 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=300)
     parser.add_argument("--labeler", default="composite")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sources", help="only these dev sources, comma-separated (e.g. imdb,rt)")
     args = parser.parse_args()
     devsets.fetch(args.cache)
     docs = devsets.load(args.cache, args.split, args.per_source, all_of=("jokes",))  # one-liners are cheap
+    if args.sources:
+        docs = [d for d in docs if d.source in args.sources.split(",")]
     labeler = build_labeler(args.labeler)
     labels, seconds = label_all(labeler, docs)
-    rows = sentiment_rows(docs, labels) + rating_rows(docs, labels) + format_rows(docs, labels)
-    rows += genre_rows(docs, labels)
+    present = {d.source for d in docs}
+    rows = sentiment_rows(docs, labels) if present & {"imdb", "rt"} else []
+    rows += rating_rows(docs, labels) if "jokes" in present else []
+    rows += format_rows(docs, labels)
+    rows += genre_rows(docs, labels) if len({d.genre for d in docs if d.genre}) > 1 else []
     print(f"{len(docs)} documents ({args.split} split) labelled by {args.labeler} {labeler.version()} in "
           f"{seconds:.0f} s ({len(docs) / seconds:.1f} docs/s)")  # fmt: skip
     print(f"{'field':10} {'set':28} {'n':>5} {'metric':28} {'condpt':>7} {'peer':>20}")

@@ -13,7 +13,6 @@ on disk. Schemas: docs/design.md.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import os
 import unicodedata
@@ -31,16 +30,15 @@ import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 
-from condpt_dagster.core.arrow_strings import arrow_strings, utf8_parts
+from condpt_dagster.core.arrow_strings import ContentHash, arrow_strings, utf8_digests, utf8_parts
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import IngestOptions
 from condpt_dagster.stages.shard_records import IngestError, ReadCounts, RecordBatch, Reject, read_batches
 
 # Bump when the ingestion logic changes its output for the same input and options.
-REVISION = "2"
+REVISION = "3"  # 3: integers beyond 64 bits in id/meta kept exactly
 
 RAW_SCHEMA = pa.schema(
     [
@@ -168,43 +166,8 @@ def _normalize_whitespace(s: pl.Series) -> pl.Series:
     )
 
 
-def _length_bucket(n_chars: int) -> str:
-    lower = 0
-    for upper in LENGTH_BUCKETS:
-        if n_chars < upper:
-            return f"{lower}-{upper - 1}"
-        lower = upper
-    return f"{lower}+"
-
-
-_BUCKET_LABELS = [_length_bucket(lower) for lower in (0, *LENGTH_BUCKETS)]
-
-
-def _utf8_digests(texts: pa.LargeStringArray) -> list[bytes]:
-    """blake2b-128 of each text's UTF-8 bytes, read where Arrow holds them (no Python string per text)."""
-    offsets, data = utf8_parts(texts)
-    view, blake2b = memoryview(data), hashlib.blake2b
-    return [blake2b(view[begin:end], digest_size=16).digest() for begin, end in pairwise(offsets.tolist())]
-
-
-class ContentHash:
-    """Hash of the sequence of (id, text) written, the same however it was batched: lengths, id bytes and
-    text bytes are three separate streams (each batch appends to all three), combined at the end. xxh3:
-    a fingerprint for data versions, not a defence against crafted collisions."""
-
-    def __init__(self) -> None:
-        self._lengths, self._ids, self._texts = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
-
-    def update(self, ids: pa.LargeStringArray, texts: pa.LargeStringArray) -> None:
-        id_offsets, id_bytes = utf8_parts(ids)
-        text_offsets, text_bytes = utf8_parts(texts)
-        self._lengths.update(np.stack([np.diff(id_offsets), np.diff(text_offsets)], axis=1).astype("<i8").tobytes())
-        self._ids.update(id_bytes)
-        self._texts.update(text_bytes)
-
-    def hexdigest(self) -> str:
-        streams = self._lengths.digest() + self._ids.digest() + self._texts.digest()
-        return xxhash.xxh3_128_hexdigest(streams)
+# "0-255", "256-1023", ..., "65536+"
+_BUCKET_LABELS = [f"{low}-{up - 1}" for low, up in pairwise((0, *LENGTH_BUCKETS))] + [f"{LENGTH_BUCKETS[-1]}+"]
 
 
 def _meta_json(meta: dict) -> str:
@@ -215,7 +178,9 @@ def _meta_json(meta: dict) -> str:
     try:
         return orjson.dumps(meta, default=str).decode()
     except orjson.JSONEncodeError:
-        return msgspec.json.encode(meta, enc_hook=str).decode()
+        text = msgspec.json.encode(meta, enc_hook=str)
+        orjson.dumps(orjson.loads(text))  # what downstream's orjson cannot handle (nesting over 254) is refused
+        return text.decode()
 
 
 class _ShardWriter:
@@ -270,7 +235,7 @@ class _ShardWriter:
         missing = [i for i, given in enumerate(batch.ids) if given is None]
         ids = list(batch.ids)
         if missing:  # only texts without an id are hashed one by one
-            for i, digest in zip(missing, _utf8_digests(texts.take(missing)), strict=True):
+            for i, digest in zip(missing, utf8_digests(texts.take(missing)), strict=True):
                 ids[i] = "" if blank[i] else digest.hex()
         id_owner = self.id_owner
         if not blank.any() and len(set(ids)) == len(ids) and id_owner.keys().isdisjoint(ids):  # common case
@@ -326,7 +291,7 @@ class _ShardWriter:
         for i, meta in enumerate(batch.metas):
             try:
                 metas.append(_meta_json(meta))
-            except (orjson.JSONEncodeError, msgspec.EncodeError) as exc:
+            except (orjson.JSONEncodeError, orjson.JSONDecodeError, msgspec.EncodeError) as exc:
                 detail = f"'meta' cannot be serialized: {exc}"
                 rejects.append(Reject(batch.lines[i], batch.raws[i], "invalid_meta", detail))
                 continue
