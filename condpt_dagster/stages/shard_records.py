@@ -1,11 +1,11 @@
 """Reading a shard file in batches: JSONL (plain, gzip, zstd) or Parquet, each record checked.
 
 Every record read ends up in a :class:`RecordBatch`, either among its usable records (columns) or as a
-:class:`Reject` (with its line, reason and exact bytes). A JSONL batch is first decoded whole (msgspec checks
-fields and types in C, polars decodes the texts into a column); only a batch holding a bad record goes
-through the per-line path, which finds and explains it. Problems with the file itself (unknown extension, empty file,
-truncated compressed stream, Parquet without ``text``) raise :class:`IngestError` naming the file and how
-far reading got.
+:class:`Reject` (with its line, reason and exact bytes). A JSONL batch is first decoded whole (msgspec
+checks fields and types in C, polars decodes the texts into a column); only a batch holding a bad record
+goes through the per-line path, which finds and explains it. Problems with the file itself (unknown
+extension, empty file, truncated compressed stream, Parquet without ``text``) raise :class:`IngestError`
+naming the file and how far reading got.
 """
 
 from __future__ import annotations
@@ -230,9 +230,8 @@ def _fast_batch(lines: list[tuple[int, bytes, bool]]) -> RecordBatch | None:
         return None
     ids = [r.id for r in records]
     string_ids = [i for i in ids if type(i) is str]
-    if {memoryview(r.text)[0] for r in records} != {_QUOTE} or not all(string_ids):
-        return None
-    if any(map(str.isspace, string_ids)):
+    text_is_string = {memoryview(r.text)[0] for r in records} == {_QUOTE}  # a raw JSON string starts with '"'
+    if not text_is_string or not all(string_ids) or any(map(str.isspace, string_ids)):
         return None
     try:  # the raw text was only checked as JSON; invalid UTF-8 inside it is found here
         texts = pl.read_ndjson(io.BytesIO(b"\n".join(bodies)), schema=_TEXT_ONLY)["text"]
