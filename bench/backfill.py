@@ -6,9 +6,10 @@ For each concurrency level: a fresh PostgreSQL + code server + webserver + daemo
 ``concurrency.runs.max_concurrent_runs`` set to the level, the `gpu` pool at 2), a fresh lake with the same
 sample shards, then one asset backfill (raw_documents -> clean_documents -> document_labels ->
 conditioned_examples) launched through GraphQL and timed from launch to COMPLETED. Prints wall time, runs/min
-and the ratio to the first level. With ``--split-threads`` each level's labeler gets ``[labeler] threads =
-cores / level`` (runs sharing a machine split its cores instead of oversubscribing them). Needs PostgreSQL's
-server (Debian's `postgresql`).
+and the ratio to the first level, and the machine's CPU time (all cores, all processes) with the ceiling it
+implies: the same work cannot finish faster than its core-seconds spread over every core. With
+``--split-threads`` each level's labeler gets ``[labeler] threads = cores / level`` (runs sharing a machine
+split its cores instead of oversubscribing them). Needs PostgreSQL's server (Debian's `postgresql`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import dagster as dg
+import psutil
 from services import deployment  # the same harness as the deployment test
 
 from condpt_dagster.cli.submit import SUCCEEDED, submit_backfill, wait_for_backfill
@@ -66,10 +68,10 @@ def run_level(work: Path, shards: list[Path], concurrency: int, split_threads: b
         )
         url = f"http://127.0.0.1:{deploy.web_port}"
         keys = [p.name.split(".")[0] for p in shards]
-        start = time.perf_counter()
+        start, cpu_before = time.perf_counter(), psutil.cpu_times()
         backfill_id = submit_backfill(url, ASSETS, keys)
         status = wait_for_backfill(url, backfill_id, poll_seconds=1)
-        wall = time.perf_counter() - start
+        wall, cpu_after = time.perf_counter() - start, psutil.cpu_times()
         if status not in SUCCEEDED:
             raise SystemExit(f"backfill {backfill_id} ended {status}; logs under {tmp}")
         os.environ.update({k: v for k, v in deploy.env.items() if k.startswith(("CONDPT_PG", "DAGSTER_HOME"))})
@@ -80,7 +82,13 @@ def run_level(work: Path, shards: list[Path], concurrency: int, split_threads: b
             for r in instance.get_run_records(dg.RunsFilter(run_ids=[r.run_id for r in runs]))
         )
         instance.dispose()
-    return {"wall_s": wall, "runs": len(runs), "run_seconds": busy}
+    core_seconds = _busy(cpu_after) - _busy(cpu_before)
+    return {"wall_s": wall, "runs": len(runs), "run_seconds": busy, "core_seconds": core_seconds}
+
+
+def _busy(times) -> float:
+    """Seconds the whole machine's cores spent doing anything (all processes, not only the runs)."""
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def main() -> None:
@@ -101,6 +109,13 @@ def main() -> None:
         print(
             f"max_concurrent_runs={level}: {r['wall_s']:.1f} s wall for {r['runs']} runs "
             f"({r['runs'] / r['wall_s'] * 60:.1f} runs/min; run time summed {r['run_seconds']:.1f} s)",
+            flush=True,
+        )
+        cores = os.cpu_count() or 1
+        # The same work cannot finish faster than its CPU time spread over every core.
+        print(
+            f"  CPU: {r['core_seconds']:.1f} core-seconds, {r['core_seconds'] / r['wall_s'] / cores:.0%} of "
+            f"{cores} cores busy; ceiling for any concurrency: {r['wall_s'] * cores / r['core_seconds']:.2f}x",
             flush=True,
         )
     base = results[args.concurrency[0]]["wall_s"]
