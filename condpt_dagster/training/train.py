@@ -262,7 +262,19 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     summary["replica_weights"] = replicas
     if rank == 0:
         write_outputs(spec, progress.history, summary)
+    _leave_process_group()
     return summary
+
+
+def _leave_process_group() -> None:
+    """Every rank waits for rank 0's export, then the process group is torn down before the interpreter
+    exits: a rank that exits with gloo's threads still running aborts ("terminate called without an active
+    exception") and torchrun then fails the whole run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def weights_digest(module: torch.nn.Module) -> str:
