@@ -301,9 +301,9 @@ class _ShardWriter:
     def _apply_size_limit(self, batch: RecordBatch, rejects: list[Reject]) -> RecordBatch:
         limit = self.options.max_chars
         chars = batch.texts.str.len_chars()
-        if chars.max() is None or chars.max() <= limit:
-            return batch
         over = (chars > limit).arg_true()
+        if over.is_empty():
+            return batch
         if self.options.oversize == "truncate":
             batch.texts = batch.texts.scatter(over, batch.texts.gather(over).str.slice(0, limit))
             self.stats.truncated += len(over)
