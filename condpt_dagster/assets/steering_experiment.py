@@ -77,6 +77,7 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
             "ci_high": r.get("ci_high"),
             "adherence": r.get("adherence"),
             "baseline_rate": r.get("baseline_rate"),
+            "corpus_reference_lift": r.get("reference", {}).get("lift"),
             "verdict": r.get("verdict", r.get("reason", "")),
         }
         for f, r in summary["fields"].items()

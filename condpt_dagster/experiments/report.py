@@ -61,6 +61,7 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     for name, result in summary["fields"].items():
         if not result.get("steerable", True):
             continue
+        reference = {r["value"]: r["lift"] for r in result.get("reference", {}).get("values", [])}
         rows = [
             [
                 r["value"],
@@ -71,9 +72,14 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
                 r["ci_low"],
                 r["ci_high"],
                 r["max_lift"],
+                reference.get(r["value"]),
             ]
             for r in result["values"]
         ]
+        if "lift" in result.get("reference", {}):
+            ref = result["reference"]
+            rows.append(["(held-out documents as labelled)", ref["docs"], ref["adherence"], ref["baseline_rate"],
+                         ref["lift"], ref["ci_low"], ref["ci_high"], "", ""])  # fmt: skip
         labeler = result.get("labeler")
         if labeler:
             rows.append(
@@ -87,7 +93,8 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
                     labeler["ci_high"],
                 ]
             )
-        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift"]
+        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift",
+                  "corpus_reference_lift"]  # fmt: skip
         out.append((f"{name} (judge: {summary['judge'][name]['judge']})", header, rows))
     curve = [
         [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary["requests"])]
@@ -126,5 +133,7 @@ def _intro(summary: dict[str, Any]) -> list[str]:
         f"{summary['tokens_trained']:,} tokens, {summary['steps']} steps per arm on {summary['device']}; "
         f"{summary['samples_per_value']} generations per requested value, {summary['baseline_samples']} from the "
         f"unconditional baseline; {summary['minutes']['total']} minutes.",
-        "A lift interval that includes 1 is no evidence of steering.",
+        "A lift interval that includes 1 is no evidence of steering. The corpus reference is the same lift "
+        "measured on held-out documents (their first tokens, judged like a generation, grouped by their labels): "
+        "what a model that reproduced the corpus exactly would score under this judge.",
     ]

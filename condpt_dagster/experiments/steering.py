@@ -38,6 +38,7 @@ from condpt_dagster.evaluation.run import HeldOut, body_nll
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
 from condpt_dagster.stages.eval_report import load_heldout
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
 from condpt_dagster.training.generate import ConditionalGenerator
 
 STEERABLE_FIELDS = ("rating", "format", "topics", "sentiment", "tags")
@@ -101,6 +102,36 @@ def _value(row: dict[str, Any], name: str) -> str | None:
     if isinstance(value, list):
         return value[0] if value else None
     return value if value not in (None, "", "unknown") else None
+
+
+def _labelled(row: dict[str, Any], name: str, value: str) -> bool:
+    """Whether a label row carries ``value``: any of its tags, its first topic, or the field's value."""
+    return value in (row.get("tags") or []) if name == "tags" else _value(row, name) == value
+
+
+def corpus_reference(
+    texts: Sequence[str], labels: Sequence[dict[str, Any]], requests: Requests, judges: Judges, options
+) -> dict[str, dict[str, Any]]:
+    """Each field's lift on held-out documents themselves: ``texts`` (their first ``max_new_tokens`` body
+    tokens, judged like a generation) of the documents labelled v against all of them. What a model that
+    reproduced the corpus exactly would score, so the judge's agreement with the labels bounds what the
+    experiment can show: a field whose reference interval includes 1 cannot be judged by this judge."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in requests.values.items():
+        shared = None if name == "tags" else judges.verdicts(name, texts)
+        judged = {v: [j == v for j in (shared or judges.verdicts(name, texts, v))] for v in values}
+        hits = {v: [hit for hit, row in zip(judged[v], labels, strict=True) if _labelled(row, name, v)] for v in values}
+        present = [v for v in values if hits[v]]  # a value no held-out document carries has no reference
+        if not present:
+            out[name] = {"docs": len(texts), "values": []}
+            continue
+        result = lift_with_ci({v: hits[v] for v in present}, {v: judged[v] for v in present},
+                              options.bootstrap_reps, options.seed)  # fmt: skip
+        for row in result["values"]:
+            row["documents"] = row.pop("samples")
+        keys = ("lift", "ci_low", "ci_high", "adherence", "baseline_rate", "values")
+        out[name] = {"docs": len(texts), **{k: result[k] for k in keys}}
+    return out
 
 
 def training_documents(lake: DataLake, shards: Sequence[str], limit: int) -> pl.DataFrame:
@@ -273,6 +304,8 @@ def run_experiment(
     judges = fit_judges(
         lake, shards, heldout, requests, options
     )  # before training: a corpus they cannot judge fails fast
+    reference = corpus_reference(heldout_openings(lake, heldout, options), heldout.labels, requests, judges, options)
+    progress("corpus reference lift: " + ", ".join(f"{f} {r.get('lift')}" for f, r in reference.items()))
     block_size = _block_size(lake, shards)
     arms = {role: options.train_config(training, role, block_size) for role in ("conditional", "unconditional")}
     manifests, minutes = {}, {}
@@ -288,6 +321,8 @@ def run_experiment(
     minutes["evaluate"] = round((time.perf_counter() - t0) / 60, 2)
     minutes["total"] = round((time.perf_counter() - started) / 60, 2)
     fields = {**final["fields"], **{f: {"steerable": False, "reason": r} for f, r in requests.not_steerable.items()}}
+    for name, ref in reference.items():
+        fields[name]["reference"] = ref
     for result in fields.values():
         result.setdefault("steerable", True)
     conditional = manifests["conditional"]
@@ -344,6 +379,12 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
     return curve, final, samples
 
 
+def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOptions) -> list[str]:
+    """The first ``max_new_tokens`` body tokens of every held-out document as text: what a generation is."""
+    decode = ConditionTokenizer(lake.tokenizer_dir).header_tok.decode
+    return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
+
+
 def _block_size(lake: DataLake, shards: Sequence[str]) -> int:
     for shard in shards:
         meta = lake.blocks(shard).meta
@@ -373,5 +414,14 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
             f"adherence {result['adherence']:.2f} vs baseline {result['baseline_rate']:.2f} "
             f"(judge: {judge}): {result['verdict']}"
             + (" (the interval includes 1)" if result["verdict"] == NO_EVIDENCE else "")
+            + _reference_note(result.get("reference"))
         )
     return lines
+
+
+def _reference_note(reference: dict[str, Any] | None) -> str:
+    """The corpus's own lift under the same judge, and a warning when the judge cannot tell the values apart."""
+    if not reference or "lift" not in reference:
+        return ""
+    note = f"; corpus reference {reference['lift']:.2f} [{reference['ci_low']:.2f}, {reference['ci_high']:.2f}]"
+    return note + (" (the judge barely separates the corpus's own values)" if reference["ci_low"] <= 1.5 else "")

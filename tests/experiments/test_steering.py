@@ -18,7 +18,16 @@ from condpt_dagster.core.settings import BlockOptions, ExperimentOptions, Settin
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.evaluation.metrics import lift_with_ci
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
-from condpt_dagster.experiments.steering import NO_EVIDENCE, STEERED, plan_requests, verdict, verdict_lines
+from condpt_dagster.experiments.steering import (
+    NO_EVIDENCE,
+    STEERED,
+    Judges,
+    Requests,
+    corpus_reference,
+    plan_requests,
+    verdict,
+    verdict_lines,
+)
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
@@ -91,6 +100,34 @@ def test_independent_judges():
         BagOfWordsJudge.fit("topics", [("a b", "x"), ("c d", "x")])
 
 
+def test_corpus_reference_is_the_judges_agreement_with_the_labels_of_real_documents():
+    """A judge that reads the labelled values back gets a reference lift near 1/base rate; labels the texts do
+    not express (sentiment here, independent of the words) get a reference interval around 1: that field
+    cannot be judged by this judge, whatever the model does."""
+    rng = random.Random(1)
+    topics, sentiments = ["sports", "politics"] * 40, ["positive"] * 40 + ["negative"] * 40
+    labels = [
+        {"topics": [t], "sentiment": s, "tags": ["senate"] if t == "politics" else []}
+        for t, s in zip(topics, sentiments, strict=True)
+    ]
+    texts = [" ".join(rng.choice(WORDS[row["topics"][0]].split()) for _ in range(12)) for row in labels]
+    docs = [(t, row["topics"][0]) for t, row in zip(texts, labels, strict=True)]
+    judges = Judges(closed={"topics": BagOfWordsJudge.fit("topics", docs[:60], docs[60:])})
+    requests = Requests({"topics": ["sports", "politics"], "sentiment": ["positive", "negative"],
+                         "tags": ["senate"]}, {})  # fmt: skip
+    options = ExperimentOptions(bootstrap_reps=300)
+    reference = corpus_reference(texts, labels, requests, judges, options)
+    assert reference["topics"]["lift"] > 1.8 and reference["topics"]["ci_low"] > 1.5, reference["topics"]
+    assert {r["value"]: r["documents"] for r in reference["topics"]["values"]} == {"sports": 40, "politics": 40}
+    sentiment = reference["sentiment"]
+    assert sentiment["ci_low"] < 1 < sentiment["ci_high"], sentiment
+    tags = reference["tags"]["values"][0]
+    assert tags["documents"] == 40 and tags["baseline_rate"] <= 0.5
+    summary = {"fields": {"topics": {**reference["topics"], "verdict": STEERED, "reference": reference["topics"]}},
+               "judge": {"topics": {"judge": "bow"}}}  # fmt: skip
+    assert "corpus reference" in verdict_lines(summary)[0]
+
+
 def test_unseen_values_are_refused_with_the_known_ones():
     seen = {"topics": {"sports": 5, "politics": 4}, "tags": {"goal": 3}}
     check_seen({"topics": ["sports"], "tags": ["anything"]}, seen)  # tags are open vocabulary
@@ -151,6 +188,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     assert {"cost", "ci_low", "ci_high"} <= set(summary["loss_cost_vs_unconditional"])
     assert [p["step"] for p in summary["curve"]] == [40, 80] and summary["tokens_trained"] == 80 * 8 * 64
     assert summary["judge"]["topics"]["agreement_with_labels"] > 0.9
+    assert topics["reference"]["ci_low"] > 1.2, topics["reference"]  # the judge tells the corpus's topics apart
     for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
         assert path.stat().st_size > 0, path
     assert "adherence_topics" in meta and "verdict" in meta
