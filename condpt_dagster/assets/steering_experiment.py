@@ -78,6 +78,7 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
             "adherence": r.get("adherence"),
             "baseline_rate": r.get("baseline_rate"),
             "corpus_reference_lift": r.get("reference", {}).get("lift"),
+            "flip_cost": r.get("flip_cost", {}).get("cost"),
             "verdict": r.get("verdict", r.get("reason", "")),
         }
         for f, r in summary["fields"].items()

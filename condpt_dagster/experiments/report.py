@@ -50,7 +50,12 @@ def curve_plot(summary: dict[str, Any], path) -> None:
     save_figure(fig, path)
 
 
-def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+Table = tuple[str, list[str], list[list[Any]]]
+FIELD_HEADER = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift",
+                "corpus_reference_lift"]  # fmt: skip
+
+
+def tables(summary: dict[str, Any]) -> list[Table]:
     out = [("Verdict", ["field and verdict"], [[line] for line in verdict_lines(summary)])]
     losses = [
         [name, summary[name].get("gain", summary[name].get("cost")), summary[name]["ci_low"], summary[name]["ci_high"]]
@@ -58,44 +63,17 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     ]
     out.append(("Held-out losses (nats/token, bootstrap 95% CI)", ["comparison", "value", "ci_low", "ci_high"], losses))
     out.append(("Mean held-out loss", ["model and header", "loss"], [[k, v] for k, v in summary["loss"].items()]))
+    flips = [
+        [name, *(r["flip_cost"].get(k) for k in ("cost", "ci_low", "ci_high", "docs"))]
+        for name, r in summary["fields"].items()
+        if "flip_cost" in r
+    ]
+    if flips:
+        title = "Flip cost: held-out loss with another value of the field in the header minus the true one (nats/token)"
+        out.append((title, ["field", "cost", "ci_low", "ci_high", "docs"], flips))
     for name, result in summary["fields"].items():
-        if not result.get("steerable", True):
-            continue
-        reference = {r["value"]: r["lift"] for r in result.get("reference", {}).get("values", [])}
-        rows = [
-            [
-                r["value"],
-                r["samples"],
-                r["adherence"],
-                r["baseline_rate"],
-                r["lift"],
-                r["ci_low"],
-                r["ci_high"],
-                r["max_lift"],
-                reference.get(r["value"]),
-            ]
-            for r in result["values"]
-        ]
-        if "lift" in result.get("reference", {}):
-            ref = result["reference"]
-            rows.append(["(held-out documents as labelled)", ref["docs"], ref["adherence"], ref["baseline_rate"],
-                         ref["lift"], ref["ci_low"], ref["ci_high"], "", ""])  # fmt: skip
-        labeler = result.get("labeler")
-        if labeler:
-            rows.append(
-                [
-                    "(training labeler as judge)",
-                    "",
-                    labeler["adherence"],
-                    "",
-                    labeler["lift"],
-                    labeler["ci_low"],
-                    labeler["ci_high"],
-                ]
-            )
-        header = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift",
-                  "corpus_reference_lift"]  # fmt: skip
-        out.append((f"{name} (judge: {summary['judge'][name]['judge']})", header, rows))
+        if result.get("steerable", True):
+            out.append((f"{name} (judge: {summary['judge'][name]['judge']})", FIELD_HEADER, _field_rows(result)))
     curve = [
         [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary["requests"])]
         for p in summary["curve"]
@@ -106,6 +84,22 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     ]
     out.append(("Judges", ["field", "judge", "agreement with labels (held-out docs)", "docs"], judges))
     return out
+
+
+def _field_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """One row per requested value, then the corpus reference and the training labeler's verdict."""
+    reference = result.get("reference", {})
+    by_value = {r["value"]: r["lift"] for r in reference.get("values", [])}
+    keys = ("value", "samples", "adherence", "baseline_rate", "lift", "ci_low", "ci_high", "max_lift")
+    rows = [[*(r[k] for k in keys), by_value.get(r["value"])] for r in result["values"]]
+    if "lift" in reference:
+        measured = (reference[k] for k in ("adherence", "baseline_rate", "lift", "ci_low", "ci_high"))
+        rows.append(["(held-out documents as labelled)", reference["docs"], *measured, "", ""])
+    labeler = result.get("labeler")
+    if labeler:
+        measured = (labeler[k] for k in ("lift", "ci_low", "ci_high"))
+        rows.append(["(training labeler as judge)", "", labeler["adherence"], "", *measured, "", ""])
+    return rows
 
 
 def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> ExperimentFiles:

@@ -35,10 +35,10 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
 from condpt_dagster.evaluation.run import HeldOut, body_nll
+from condpt_dagster.experiments.diagnostics import corpus_reference, flip_costs, heldout_openings, label_value
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
 from condpt_dagster.stages.eval_report import load_heldout
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 from condpt_dagster.training.generate import ConditionalGenerator
 
 STEERABLE_FIELDS = ("rating", "format", "topics", "sentiment", "tags")
@@ -97,43 +97,6 @@ class Judges:
         return out
 
 
-def _value(row: dict[str, Any], name: str) -> str | None:
-    value = row.get(name)
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value if value not in (None, "", "unknown") else None
-
-
-def _labelled(row: dict[str, Any], name: str, value: str) -> bool:
-    """Whether a label row carries ``value``: any of its tags, its first topic, or the field's value."""
-    return value in (row.get("tags") or []) if name == "tags" else _value(row, name) == value
-
-
-def corpus_reference(
-    texts: Sequence[str], labels: Sequence[dict[str, Any]], requests: Requests, judges: Judges, options
-) -> dict[str, dict[str, Any]]:
-    """Each field's lift on held-out documents themselves: ``texts`` (their first ``max_new_tokens`` body
-    tokens, judged like a generation) of the documents labelled v against all of them. What a model that
-    reproduced the corpus exactly would score, so the judge's agreement with the labels bounds what the
-    experiment can show: a field whose reference interval includes 1 cannot be judged by this judge."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, values in requests.values.items():
-        shared = None if name == "tags" else judges.verdicts(name, texts)
-        judged = {v: [j == v for j in (shared or judges.verdicts(name, texts, v))] for v in values}
-        hits = {v: [hit for hit, row in zip(judged[v], labels, strict=True) if _labelled(row, name, v)] for v in values}
-        present = [v for v in values if hits[v]]  # a value no held-out document carries has no reference
-        if not present:
-            out[name] = {"docs": len(texts), "values": []}
-            continue
-        result = lift_with_ci({v: hits[v] for v in present}, {v: judged[v] for v in present},
-                              options.bootstrap_reps, options.seed)  # fmt: skip
-        for row in result["values"]:
-            row["documents"] = row.pop("samples")
-        keys = ("lift", "ci_low", "ci_high", "adherence", "baseline_rate", "values")
-        out[name] = {"docs": len(texts), **{k: result[k] for k in keys}}
-    return out
-
-
 def training_documents(lake: DataLake, shards: Sequence[str], limit: int) -> pl.DataFrame:
     """(id, text, label columns) of up to ``limit`` documents packed into the shards' blocks."""
     frames = []
@@ -160,8 +123,8 @@ def fit_judges(
     for name in ("rating", "format", "topics"):
         if name not in requests.values:
             continue
-        train = [(d["text"], v) for d in docs if (v := _value(d, name))]
-        validation = [(d["text"], v) for d in held_rows if (v := _value(d, name))]
+        train = [(d["text"], v) for d in docs if (v := label_value(d, name))]
+        validation = [(d["text"], v) for d in held_rows if (v := label_value(d, name))]
         judges.closed[name] = BagOfWordsJudge.fit(name, train, validation, seed=options.seed)
     return judges
 
@@ -373,16 +336,12 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
             }
         )
         if last:
+            for name, cost in flip_costs(cond, heldout, requests, options).items():
+                fields[name]["flip_cost"] = cost
             final, samples = {**point_losses, "fields": fields}, point_samples
     if not final:
         raise FileNotFoundError(f"{cond_files.snapshots_dir}: no snapshot shared by both arms to evaluate")
     return curve, final, samples
-
-
-def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOptions) -> list[str]:
-    """The first ``max_new_tokens`` body tokens of every held-out document as text: what a generation is."""
-    decode = ConditionTokenizer(lake.tokenizer_dir).header_tok.decode
-    return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
 
 
 def _block_size(lake: DataLake, shards: Sequence[str]) -> int:
@@ -415,8 +374,16 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
             f"(judge: {judge}): {result['verdict']}"
             + (" (the interval includes 1)" if result["verdict"] == NO_EVIDENCE else "")
             + _reference_note(result.get("reference"))
+            + _flip_note(result.get("flip_cost"))
         )
     return lines
+
+
+def _flip_note(flip: dict[str, Any] | None) -> str:
+    if not flip or "cost" not in flip:
+        return ""
+    reads = "the model reads the field" if flip["ci_low"] > 0 else "no evidence the model reads the field"
+    return f"; flip cost {flip['cost']:+.4f} nats/token [{flip['ci_low']:+.4f}, {flip['ci_high']:+.4f}] ({reads})"
 
 
 def _reference_note(reference: dict[str, Any] | None) -> str:

@@ -1,0 +1,117 @@
+"""What bounds and explains a steering verdict, beside the lift itself.
+
+- :func:`corpus_reference`: the lift of the held-out documents themselves under the same judge (their first
+  tokens, judged like a generation, grouped by their labels): what a model that reproduced the corpus exactly
+  would score, so how far the judge can see a field at all;
+- :func:`flip_costs`: judge-free, how much worse held-out bodies read when the header names another value of
+  a field: whether the model reads that field at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import ExperimentOptions
+from condpt_dagster.evaluation.metrics import conditioning_gain, lift_with_ci
+from condpt_dagster.evaluation.run import HeldOut, body_nll
+from condpt_dagster.stages.tokenizer import ConditionTokenizer
+
+if TYPE_CHECKING:
+    from condpt_dagster.experiments.steering import Judges, Requests
+    from condpt_dagster.training.generate import ConditionalGenerator
+
+
+def label_value(row: dict[str, Any], name: str) -> str | None:
+    """A label row's value of ``name`` (the first of a list field), None when absent or unknown."""
+    value = row.get(name)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value if value not in (None, "", "unknown") else None
+
+
+def carries(row: dict[str, Any], name: str, value: str) -> bool:
+    """Whether a label row carries ``value``: any of its tags, its first topic, or the field's value."""
+    return value in (row.get("tags") or []) if name == "tags" else label_value(row, name) == value
+
+
+def corpus_reference(
+    texts: Sequence[str],
+    labels: Sequence[dict[str, Any]],
+    requests: Requests,
+    judges: Judges,
+    options: ExperimentOptions,
+) -> dict[str, dict[str, Any]]:
+    """Each field's lift on held-out documents themselves: ``texts`` (their first ``max_new_tokens`` body
+    tokens, judged like a generation) of the documents labelled v against all of them. What a model that
+    reproduced the corpus exactly would score, so the judge's agreement with the labels bounds what the
+    experiment can show: a field whose reference interval includes 1 cannot be judged by this judge."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in requests.values.items():
+        shared = None if name == "tags" else judges.verdicts(name, texts)
+        judged = {v: [j == v for j in (shared or judges.verdicts(name, texts, v))] for v in values}
+        hits = {v: [hit for hit, row in zip(judged[v], labels, strict=True) if carries(row, name, v)] for v in values}
+        present = [v for v in values if hits[v]]  # a value no held-out document carries has no reference
+        if not present:
+            out[name] = {"docs": len(texts), "values": []}
+            continue
+        result = lift_with_ci({v: hits[v] for v in present}, {v: judged[v] for v in present},
+                              options.bootstrap_reps, options.seed)  # fmt: skip
+        for row in result["values"]:
+            row["documents"] = row.pop("samples")
+        keys = ("lift", "ci_low", "ci_high", "adherence", "baseline_rate", "values")
+        out[name] = {"docs": len(texts), **{k: result[k] for k in keys}}
+    return out
+
+
+def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOptions) -> list[str]:
+    """The first ``max_new_tokens`` body tokens of every held-out document as text: what a generation is."""
+    decode = ConditionTokenizer(lake.tokenizer_dir).header_tok.decode
+    return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
+
+
+def _swap(labels: dict[str, Any], name: str, value: str, other: str) -> dict[str, Any]:
+    """``labels`` with ``value`` of field ``name`` replaced by ``other`` (in place within a list field)."""
+    current = labels[name]
+    if isinstance(current, list):
+        return {**labels, name: [other if v == value else v for v in current if v != other]}
+    return {**labels, name: other}
+
+
+def flip_costs(
+    cond: ConditionalGenerator, heldout: HeldOut, requests: Requests, options: ExperimentOptions
+) -> dict[str, dict[str, Any]]:
+    """Per field, judge-free: how much worse the held-out bodies read (nats/token) when the header names
+    another requested value of that field. Both headers are rendered from the document's own labels (every
+    conditioning field), one with the document's requested value of the field replaced by the next requested
+    value. Above 0 with its interval: the model reads the field; around 0: it ignores it."""
+    fields = cond.settings["fields"]
+    n = min(options.heldout_docs, len(heldout.ids))
+    chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in requests.values.items():
+        true, flipped, bodies = [], [], []
+        for i in chosen:
+            row = heldout.labels[i]
+            value = next((v for v in values if carries(row, name, v)), None)
+            k = values.index(value) if value is not None else 0
+            other = next((w for w in values[k + 1 :] + values[:k] if not carries(row, name, w)), None)
+            if value is None or other is None:
+                continue
+            labels = {f: row.get(f) for f in fields}
+            true.append(cond.prompt_ids(labels, ""))
+            flipped.append(cond.prompt_ids(_swap(labels, name, value, other), ""))
+            bodies.append(heldout.body_ids[i][: options.max_body_tokens])
+        if len(bodies) < 2:
+            out[name] = {"docs": len(bodies)}
+            continue
+        nll = {
+            key: [s / max(c, 1) for s, c in body_nll(cond.model, prefixes, bodies, cond.tokenizer.pad_id)]
+            for key, prefixes in (("true", true), ("flipped", flipped))
+        }
+        gain = conditioning_gain(nll["true"], nll["flipped"], options.bootstrap_reps)
+        out[name] = {"cost": gain["gain"], "ci_low": gain["ci_low"], "ci_high": gain["ci_high"], "docs": gain["docs"]}
+    return out
