@@ -47,6 +47,11 @@ def _print_verdict(data: str | None, name: str | None) -> None:
     click.echo(
         f"Steering experiment {summary['name']}: {summary['tokens_trained']:,} tokens per arm on {summary['device']}, "
         f"{summary['samples_per_value']} samples per value, {summary['minutes']['total']} min"
+        + (
+            f" (reused arms trained earlier: {', '.join(reused)})"
+            if (reused := summary.get("arms_trained_earlier"))
+            else ""
+        )
     )
     for line in verdict_lines(summary):
         click.echo(f"  {line}")

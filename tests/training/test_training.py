@@ -156,8 +156,15 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     assert "resumed from checkpoint at step" in done.stdout
     manifest = json.loads((small_lake.checkpoints_dir / "crash" / "manifest.json").read_text())
     assert manifest["steps"] == 80 and manifest["resumed_from"] >= 10
+    assert manifest["steps_this_launch"] == 80 - manifest["resumed_from"] and manifest["tokens_per_second"] > 0
     history = [json.loads(line) for line in (small_lake.checkpoints_dir / "crash" / "metrics.jsonl").open()]
     assert [h["step"] for h in history] == list(range(1, 81))
+    _, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)  # a finished run launched again
+    again = subprocess.run(launch_command(config, spec_path), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    manifest = json.loads((small_lake.checkpoints_dir / "crash" / "manifest.json").read_text())
+    assert manifest["steps"] == 80 and manifest["steps_this_launch"] == 0
+    assert manifest["tokens_per_second"] is None and manifest["mfu"] is None  # no throughput measured, not 0
 
     changed = TrainConfig(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
     prepare_run(small_lake, ["a", "b"], changed, CONDITIONING)  # another run: old checkpoints go
