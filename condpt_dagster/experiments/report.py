@@ -122,11 +122,13 @@ def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> Experime
 
 
 def _intro(summary: dict[str, Any]) -> list[str]:
+    reused = summary.get("arms_trained_earlier")
     return [
         f"Model {summary['model']['preset']} ({summary['model']['parameters'] / 1e6:.1f}M parameters), "
         f"{summary['tokens_trained']:,} tokens, {summary['steps']} steps per arm on {summary['device']}; "
         f"{summary['samples_per_value']} generations per requested value, {summary['baseline_samples']} from the "
-        f"unconditional baseline; {summary['minutes']['total']} minutes.",
+        f"unconditional baseline; {summary['minutes']['total']} minutes"
+        + (f" (arms trained by an earlier run, reused: {', '.join(reused)})." if reused else "."),
         "A lift interval that includes 1 is no evidence of steering. The corpus reference is the same lift "
         "measured on held-out documents (their first tokens, judged like a generation, grouped by their labels): "
         "what a model that reproduced the corpus exactly would score under this judge.",

@@ -264,9 +264,7 @@ def run_experiment(
     requests = plan_requests(seen_values(lake, shards, conditioning.get("fields", [])), conditioning["fields"], options)
     progress(f"requests: {requests.values}; not steerable: {sorted(requests.not_steerable)}")
     heldout = load_heldout(lake, shards)
-    judges = fit_judges(
-        lake, shards, heldout, requests, options
-    )  # before training: a corpus they cannot judge fails fast
+    judges = fit_judges(lake, shards, heldout, requests, options)  # before training: an unjudgeable corpus fails fast
     reference = corpus_reference(heldout_openings(lake, heldout, options), heldout.labels, requests, judges, options)
     progress("corpus reference lift: " + ", ".join(f"{f} {r.get('lift')}" for f, r in reference.items()))
     block_size = _block_size(lake, shards)
