@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from condpt_dagster.training.generate import ConditionalGenerator
 
 
+LIST_FIELDS = ("topics", "tags")
+
+
+def request_labels(name: str, value: str) -> dict[str, Any]:
+    """The labels of a steering request: one field holding one value."""
+    return {name: [value] if name in LIST_FIELDS else value}
+
+
 def label_value(row: dict[str, Any], name: str) -> str | None:
     """A label row's value of ``name`` (the first of a list field), None when absent or unknown."""
     value = row.get(name)
@@ -73,22 +81,14 @@ def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOption
     return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
 
 
-def _swap(labels: dict[str, Any], name: str, value: str, other: str) -> dict[str, Any]:
-    """``labels`` with ``value`` of field ``name`` replaced by ``other`` (in place within a list field)."""
-    current = labels[name]
-    if isinstance(current, list):
-        return {**labels, name: [other if v == value else v for v in current if v != other]}
-    return {**labels, name: other}
-
-
 def flip_costs(
     cond: ConditionalGenerator, heldout: HeldOut, requests: Requests, options: ExperimentOptions
 ) -> dict[str, dict[str, Any]]:
-    """Per field, judge-free: how much worse the held-out bodies read (nats/token) when the header names
-    another requested value of that field. Both headers are rendered from the document's own labels (every
-    conditioning field), one with the document's requested value of the field replaced by the next requested
-    value. Above 0 with its interval: the model reads the field; around 0: it ignores it."""
-    fields = cond.settings["fields"]
+    """Per field, judge-free: how much worse the held-out bodies read (nats/token) under a header holding
+    another requested value of the field than under one holding the document's own value, each header holding
+    that field alone, as a steering request does (with every field present, a correlated one, topic for
+    format, would carry the information and hide whether the model reads this one). Above 0 with its
+    interval: the model reads the field; around 0: it ignores it."""
     n = min(options.heldout_docs, len(heldout.ids))
     chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]
     out: dict[str, dict[str, Any]] = {}
@@ -101,9 +101,8 @@ def flip_costs(
             other = next((w for w in values[k + 1 :] + values[:k] if not carries(row, name, w)), None)
             if value is None or other is None:
                 continue
-            labels = {f: row.get(f) for f in fields}
-            true.append(cond.prompt_ids(labels, ""))
-            flipped.append(cond.prompt_ids(_swap(labels, name, value, other), ""))
+            true.append(cond.prompt_ids(request_labels(name, value), ""))
+            flipped.append(cond.prompt_ids(request_labels(name, other), ""))
             bodies.append(heldout.body_ids[i][: options.max_body_tokens])
         if len(bodies) < 2:
             out[name] = {"docs": len(bodies)}

@@ -35,14 +35,19 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
 from condpt_dagster.evaluation.run import HeldOut, body_nll
-from condpt_dagster.experiments.diagnostics import corpus_reference, flip_costs, heldout_openings, label_value
+from condpt_dagster.experiments.diagnostics import (
+    corpus_reference,
+    flip_costs,
+    heldout_openings,
+    label_value,
+    request_labels,
+)
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
 from condpt_dagster.stages.eval_report import load_heldout
 from condpt_dagster.training.generate import ConditionalGenerator
 
 STEERABLE_FIELDS = ("rating", "format", "topics", "sentiment", "tags")
-LIST_FIELDS = ("topics", "tags")
 STEERED, NO_EVIDENCE, REVERSED = "steers", "no evidence of steering", "steers away"
 Progress = Callable[[str], None]
 
@@ -145,10 +150,6 @@ def train_arm(
     if proc.returncode != 0:
         raise RuntimeError(f"training {config.run} failed (exit {proc.returncode}):\n" + "\n".join(tail))
     return json.loads(launch.spec.files.manifest.read_text(encoding="utf-8"))
-
-
-def request_labels(name: str, value: str) -> dict[str, Any]:
-    return {name: [value] if name in LIST_FIELDS else value}
 
 
 def losses(
