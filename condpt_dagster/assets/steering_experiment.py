@@ -79,6 +79,7 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
             "baseline_rate": r.get("baseline_rate"),
             "corpus_reference_lift": r.get("reference", {}).get("lift"),
             "flip_cost": r.get("flip_cost", {}).get("cost"),
+            "flip_cost_given_others": r.get("flip_cost_given_others", {}).get("cost"),
             "verdict": r.get("verdict", r.get("reason", "")),
         }
         for f, r in summary["fields"].items()

@@ -81,14 +81,28 @@ def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOption
     return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
 
 
+def _swap(labels: dict[str, Any], name: str, value: str, other: str) -> dict[str, Any]:
+    """``labels`` with ``value`` of field ``name`` replaced by ``other`` (in place within a list field)."""
+    current = labels[name]
+    if isinstance(current, list):
+        return {**labels, name: [other if v == value else v for v in current if v != other]}
+    return {**labels, name: other}
+
+
 def flip_costs(
-    cond: ConditionalGenerator, heldout: HeldOut, requests: Requests, options: ExperimentOptions
+    cond: ConditionalGenerator,
+    heldout: HeldOut,
+    requests: Requests,
+    options: ExperimentOptions,
+    given_others: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Per field, judge-free: how much worse the held-out bodies read (nats/token) under a header holding
-    another requested value of the field than under one holding the document's own value, each header holding
-    that field alone, as a steering request does (with every field present, a correlated one, topic for
-    format, would carry the information and hide whether the model reads this one). Above 0 with its
-    interval: the model reads the field; around 0: it ignores it."""
+    """Per field, judge-free: how much worse the held-out bodies read (nats/token) when the header names
+    another requested value of the field instead of the document's own. Headers hold that field alone, as a
+    steering request does; with ``given_others`` they hold every conditioning field from the document's
+    labels, so the cost is what the field adds beyond the others (a field that only stands in for a
+    correlated one, sentiment for the source, costs nothing then). Above 0 with its interval: the model reads
+    the field; around 0: it ignores it."""
+    fields = cond.settings["fields"]
     n = min(options.heldout_docs, len(heldout.ids))
     chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]
     out: dict[str, dict[str, Any]] = {}
@@ -101,8 +115,9 @@ def flip_costs(
             other = next((w for w in values[k + 1 :] + values[:k] if not carries(row, name, w)), None)
             if value is None or other is None:
                 continue
-            true.append(cond.prompt_ids(request_labels(name, value), ""))
-            flipped.append(cond.prompt_ids(request_labels(name, other), ""))
+            labels = {f: row.get(f) for f in fields} if given_others else request_labels(name, value)
+            true.append(cond.prompt_ids(labels, ""))
+            flipped.append(cond.prompt_ids(_swap(labels, name, value, other), ""))
             bodies.append(heldout.body_ids[i][: options.max_body_tokens])
         if len(bodies) < 2:
             out[name] = {"docs": len(bodies)}

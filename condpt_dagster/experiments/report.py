@@ -64,13 +64,14 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     out.append(("Held-out losses (nats/token, bootstrap 95% CI)", ["comparison", "value", "ci_low", "ci_high"], losses))
     out.append(("Mean held-out loss", ["model and header", "loss"], [[k, v] for k, v in summary["loss"].items()]))
     flips = [
-        [name, *(r["flip_cost"].get(k) for k in ("cost", "ci_low", "ci_high", "docs"))]
+        [name, given, *(r[key].get(k) for k in ("cost", "ci_low", "ci_high", "docs"))]
         for name, r in summary["fields"].items()
-        if "flip_cost" in r
+        for key, given in (("flip_cost", "alone"), ("flip_cost_given_others", "given the other fields"))
+        if key in r
     ]
     if flips:
         title = "Flip cost: held-out loss with another value of the field in the header minus the true one (nats/token)"
-        out.append((title, ["field", "cost", "ci_low", "ci_high", "docs"], flips))
+        out.append((title, ["field", "header", "cost", "ci_low", "ci_high", "docs"], flips))
     for name, result in summary["fields"].items():
         if result.get("steerable", True):
             out.append((f"{name} (judge: {summary['judge'][name]['judge']})", FIELD_HEADER, _field_rows(result)))

@@ -337,8 +337,9 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
             }
         )
         if last:
-            for name, cost in flip_costs(cond, heldout, requests, options).items():
-                fields[name]["flip_cost"] = cost
+            for key, given_others in (("flip_cost", False), ("flip_cost_given_others", True)):
+                for name, cost in flip_costs(cond, heldout, requests, options, given_others).items():
+                    fields[name][key] = cost
             final, samples = {**point_losses, "fields": fields}, point_samples
     if not final:
         raise FileNotFoundError(f"{cond_files.snapshots_dir}: no snapshot shared by both arms to evaluate")
@@ -375,16 +376,19 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
             f"(judge: {judge}): {result['verdict']}"
             + (" (the interval includes 1)" if result["verdict"] == NO_EVIDENCE else "")
             + _reference_note(result.get("reference"))
-            + _flip_note(result.get("flip_cost"))
+            + _flip_note(result)
         )
     return lines
 
 
-def _flip_note(flip: dict[str, Any] | None) -> str:
-    if not flip or "cost" not in flip:
-        return ""
-    reads = "the model reads the field" if flip["ci_low"] > 0 else "no evidence the model reads the field"
-    return f"; flip cost {flip['cost']:+.4f} nats/token [{flip['ci_low']:+.4f}, {flip['ci_high']:+.4f}] ({reads})"
+def _flip_note(result: dict[str, Any]) -> str:
+    """The flip cost alone and given the other fields, each with its interval."""
+    parts = []
+    for key, label in (("flip_cost", "alone"), ("flip_cost_given_others", "given the other fields")):
+        flip = result.get(key) or {}
+        if "cost" in flip:
+            parts.append(f"{flip['cost']:+.4f} [{flip['ci_low']:+.4f}, {flip['ci_high']:+.4f}] {label}")
+    return f"; flip cost (nats/token) {', '.join(parts)}" if parts else ""
 
 
 def _reference_note(reference: dict[str, Any] | None) -> str:

@@ -190,6 +190,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     assert summary["judge"]["topics"]["agreement_with_labels"] > 0.9
     assert topics["reference"]["ci_low"] > 1.2, topics["reference"]  # the judge tells the corpus's topics apart
     assert topics["flip_cost"]["ci_low"] > 0, topics["flip_cost"]  # the other topic's header reads worse
+    assert topics["flip_cost_given_others"]["docs"] == topics["flip_cost"]["docs"] > 0
     for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
         assert path.stat().st_size > 0, path
     assert "adherence_topics" in meta and "verdict" in meta
@@ -197,7 +198,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     assert manifest["config"]["drop_headers"] is True
     lines = verdict_lines(summary)
     assert [line.split()[0] for line in lines] == ["rating", "format", "topics", "sentiment", "tags"]
-    assert lines[2].startswith("topics    lift") and "steers" in lines[2] and "(the model reads the field)" in lines[2]
+    assert lines[2].startswith("topics    lift") and "steers" in lines[2] and " alone, " in lines[2]
     assert "every training document has rating G" in lines[0]
 
     hf = lake.checkpoint("t-conditional").hf_dir
