@@ -59,8 +59,7 @@ def corpus_reference(
     experiment can show: a field whose reference interval includes 1 cannot be judged by this judge."""
     out: dict[str, dict[str, Any]] = {}
     for name, values in requests.values.items():
-        shared = None if name == "tags" else judges.verdicts(name, texts)
-        judged = {v: [j == v for j in (shared or judges.verdicts(name, texts, v))] for v in values}
+        judged = judges.hits(name, texts, values)
         hits = {v: [hit for hit, row in zip(judged[v], labels, strict=True) if carries(row, name, v)] for v in values}
         present = [v for v in values if hits[v]]  # a value no held-out document carries has no reference
         if not present:
@@ -111,9 +110,11 @@ def flip_costs(
         for i in chosen:
             row = heldout.labels[i]
             value = next((v for v in values if carries(row, name, v)), None)
-            k = values.index(value) if value is not None else 0
+            if value is None:
+                continue
+            k = values.index(value)
             other = next((w for w in values[k + 1 :] + values[:k] if not carries(row, name, w)), None)
-            if value is None or other is None:
+            if other is None:
                 continue
             labels = {f: row.get(f) for f in fields} if given_others else request_labels(name, value)
             true.append(cond.prompt_ids(labels, ""))

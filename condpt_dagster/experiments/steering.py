@@ -35,13 +35,7 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
 from condpt_dagster.evaluation.run import HeldOut, body_nll
-from condpt_dagster.experiments.diagnostics import (
-    corpus_reference,
-    flip_costs,
-    heldout_openings,
-    label_value,
-    request_labels,
-)
+from condpt_dagster.experiments import diagnostics
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
 from condpt_dagster.stages.eval_report import load_heldout
@@ -90,6 +84,11 @@ class Judges:
             return self.tags.judge(value or "", texts)
         return self.sentiment.judge(texts) if name == "sentiment" else self.closed[name].judge(texts)
 
+    def hits(self, name: str, texts: Sequence[str], values: Sequence[str]) -> dict[str, list[bool]]:
+        """For each value, whether each text is judged to be it (one pass over the texts except for tags)."""
+        shared = None if name == "tags" else self.verdicts(name, texts)
+        return {v: [j == v for j in (self.verdicts(name, texts, v) if shared is None else shared)] for v in values}
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sentiment": {"judge": self.sentiment.name}, "tags": {"judge": self.tags.name}}
         for name, judge in self.closed.items():
@@ -128,8 +127,8 @@ def fit_judges(
     for name in ("rating", "format", "topics"):
         if name not in requests.values:
             continue
-        train = [(d["text"], v) for d in docs if (v := label_value(d, name))]
-        validation = [(d["text"], v) for d in held_rows if (v := label_value(d, name))]
+        train = [(d["text"], v) for d in docs if (v := diagnostics.label_value(d, name))]
+        validation = [(d["text"], v) for d in held_rows if (v := diagnostics.label_value(d, name))]
         judges.closed[name] = BagOfWordsJudge.fit(name, train, validation, seed=options.seed)
     return judges
 
@@ -209,15 +208,15 @@ def steer_point(
     fields: dict[str, Any] = {}
     for name, values in requests.values.items():
         generated = {
-            v: cond.sample(request_labels(name, v), options.samples_per_value, seed=options.seed + 1, **sampling)
+            v: cond.sample(
+                diagnostics.request_labels(name, v), options.samples_per_value, seed=options.seed + 1, **sampling
+            )
             for v in values
         }
         samples.update({f"{name}={v}": texts for v, texts in generated.items()})
         judged = {v: judges.verdicts(name, texts, v) for v, texts in generated.items()}
-        shared = None if name == "tags" else judges.verdicts(name, baseline)  # one pass over the baseline
-        base_judged = {v: judges.verdicts(name, baseline, v) if shared is None else shared for v in values}
         hits = {v: [j == v for j in judged[v]] for v in values}
-        base_hits = {v: [j == v for j in base_judged[v]] for v in values}
+        base_hits = judges.hits(name, baseline, values)
         result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
         pairs = [(v, j) for v in values for j in judged[v]]
         result["confusion"] = confusion_matrix([v for v, _ in pairs], [j for _, j in pairs])
@@ -266,7 +265,8 @@ def run_experiment(
     progress(f"requests: {requests.values}; not steerable: {sorted(requests.not_steerable)}")
     heldout = load_heldout(lake, shards)
     judges = fit_judges(lake, shards, heldout, requests, options)  # before training: an unjudgeable corpus fails fast
-    reference = corpus_reference(heldout_openings(lake, heldout, options), heldout.labels, requests, judges, options)
+    openings = diagnostics.heldout_openings(lake, heldout, options)
+    reference = diagnostics.corpus_reference(openings, heldout.labels, requests, judges, options)
     progress("corpus reference lift: " + ", ".join(f"{f} {r.get('lift')}" for f, r in reference.items()))
     block_size = _block_size(lake, shards)
     arms = {role: options.train_config(training, role, block_size) for role in ("conditional", "unconditional")}
@@ -338,7 +338,7 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
         )
         if last:
             for key, given_others in (("flip_cost", False), ("flip_cost_given_others", True)):
-                for name, cost in flip_costs(cond, heldout, requests, options, given_others).items():
+                for name, cost in diagnostics.flip_costs(cond, heldout, requests, options, given_others).items():
                     fields[name][key] = cost
             final, samples = {**point_losses, "fields": fields}, point_samples
     if not final:

@@ -257,10 +257,9 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     elapsed = time.perf_counter() - start_time
     replicas = check_replicas(engine, config)
     export_hf(engine, config, spec, rank)
-    trained = progress.step - start_step  # 0 when a finished run is launched again: no throughput to report
-    tokens_per_second = trained * tokens_per_step / max(elapsed, 1e-9) if trained else None
-    summary = _summary(engine, progress, tokens_per_second, tokens_per_step, dataset.block_size, world)
-    summary["steps_this_launch"] = trained
+    summary = _summary(
+        engine, progress, progress.step - start_step, elapsed, tokens_per_step, dataset.block_size, world
+    )
     summary["replica_weights"] = replicas
     if rank == 0:
         write_outputs(spec, progress.history, summary)
@@ -302,21 +301,22 @@ def check_replicas(engine, config: TrainConfig) -> dict[str, Any]:
     return {"checked": True, "ranks": len(digests), "digest": digests[0]}
 
 
-def _summary(
-    engine, progress: Progress, tokens_per_second: float | None, tokens_per_step: int, context: int, world: int
-):
+def _summary(engine, progress: Progress, trained: int, elapsed: float, tokens_per_step: int, context: int, world: int):
+    """The manifest's run figures; throughput only when this launch trained steps (``trained`` is 0 when a
+    finished run is launched again: nothing was measured, and 0 tokens/s would read as a real figure)."""
     total_params, trainable = count_parameters(engine.module)
-    model_tflops = (tokens_per_second or 0.0) * model_flops_per_token(engine.module, context) / 1e12
+    tokens_per_second = trained * tokens_per_step / max(elapsed, 1e-9) if trained else None
+    model_tflops = tokens_per_second * model_flops_per_token(engine.module, context) / 1e12 if trained else None
     peak = peak_tflops()
-    measured = tokens_per_second is not None
     return {
         "steps": progress.step,
         "resumed_from": progress.resumed_from,
         "final_loss": progress.history[-1]["loss"] if progress.history else None,
         "tokens_trained": progress.step * tokens_per_step,
-        "tokens_per_second": round(tokens_per_second, 1) if measured else None,
-        "model_tflops_per_second": round(model_tflops, 3) if measured else None,
-        "mfu": round(model_tflops / (peak * world), 4) if peak and measured else None,
+        "steps_this_launch": trained,
+        "tokens_per_second": round(tokens_per_second, 1) if trained else None,
+        "model_tflops_per_second": round(model_tflops, 3) if trained else None,
+        "mfu": round(model_tflops / (peak * world), 4) if peak and trained else None,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "parameters": total_params,
         "trainable_parameters": trainable,

@@ -17,13 +17,13 @@ from condpt_dagster.cli import main
 from condpt_dagster.core.settings import BlockOptions, ExperimentOptions, SettingsError, TrainConfig
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.evaluation.metrics import lift_with_ci
+from condpt_dagster.experiments.diagnostics import corpus_reference
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.experiments.steering import (
     NO_EVIDENCE,
     STEERED,
     Judges,
     Requests,
-    corpus_reference,
     plan_requests,
     verdict,
     verdict_lines,
