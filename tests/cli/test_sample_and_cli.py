@@ -8,10 +8,11 @@ from collections import Counter
 
 import dagster as dg
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from condpt_dagster.cli import main
-from condpt_dagster.sample_corpus import sample_documents, write_sample_shards
+from condpt_dagster.sample_corpus import parse_mix, sample_documents, write_sample_shards
 
 
 def test_sample_mixes_real_news_and_reviews(sample_wheels, lake):
@@ -29,6 +30,30 @@ def test_sample_mixes_real_news_and_reviews(sample_wheels, lake):
     lines = [json.loads(line) for p in paths for line in gzip.decompress(p.read_bytes()).splitlines()]
     assert [p.name for p in paths] == ["sample-000.jsonl.gz", "sample-001.jsonl.gz", "sample-002.jsonl.gz"]
     assert sorted(d["id"] for d in lines) == sorted(d["id"] for d in docs)
+
+
+def test_sample_mix_chooses_the_sources(sample_wheels):
+    docs = sample_documents(sample_wheels, 301, seed=1, mix=parse_mix("imdb=0.5,rotten_tomatoes=0.5"))
+    assert Counter(d["source"] for d in docs) == {"imdb": 151, "rotten_tomatoes": 150}  # rounding goes to IMDB
+    news_only = sample_documents(sample_wheels, 40, seed=1, mix=parse_mix("news=1"))
+    assert {d["source"] for d in news_only} == {"news"} and len(news_only) == 40
+    with pytest.raises(ValueError, match=r"5000 sample documents .* hold \{'news': 3824\}"):
+        sample_documents(sample_wheels, 5000, mix={"news": 1.0})  # more than the source has: refused, not cut
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("imdb=0.5", "sum to 0.5, not 1"),
+        ("poems=1", "unknown source 'poems' (known: news, imdb, rotten_tomatoes)"),
+        ("imdb=half,news=0.5", "'imdb=half' is not source=share"),
+        ("imdb=-0.5,news=1.5", "share of imdb is negative"),
+    ],
+)
+def test_cli_sample_refuses_a_bad_mix(spec, reason, lake):
+    out = CliRunner().invoke(main, ["sample", "--data", str(lake.root), "--mix", spec])
+    assert out.exit_code == 2 and reason in out.output, out.output
+    assert not list(lake.inbox.iterdir())
 
 
 def test_cli_sample_add_materialize(sample_wheels, lake, tmp_path, monkeypatch):
