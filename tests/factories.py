@@ -161,6 +161,29 @@ def save_tiny_seq2seq(path: Path, corpus: list[str]) -> Path:
     return path
 
 
+def tiny_condpt_export(run_dir: Path, tokenizer_dir: Path, conditioning: dict[str, Any]) -> Path:
+    """``run_dir/hf`` as the checkpoint asset exports it (model, tokenizer, generation config, condpt.json), with
+    an untrained two-layer GPT-NeoX on the lake tokenizer in ``tokenizer_dir``."""
+    import json
+    from types import SimpleNamespace
+
+    from condpt_dagster.core.lake import HF_SETTINGS_NAME, CheckpointFiles, TokenizerFiles
+    from condpt_dagster.training.export import _save_generation_config, _save_tokenizer
+
+    hf_dir = CheckpointFiles(run_dir).hf_dir
+    hf_dir.mkdir(parents=True)
+    spec = SimpleNamespace(lake=SimpleNamespace(tokenizer=TokenizerFiles(Path(tokenizer_dir))))
+    tokenizer, specials = _save_tokenizer(spec, hf_dir)
+    _save_generation_config(tokenizer, specials, hf_dir)
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
+    GPTNeoXForCausalLM(config).save_pretrained(hf_dir)
+    (hf_dir / HF_SETTINGS_NAME).write_text(json.dumps({"conditioning": conditioning, "run": run_dir.name}))
+    return run_dir
+
+
 def teach_causal(path: Path, prompt: str, answer: str, steps: int = 120) -> None:
     """Overfit a saved tiny causal model so that it answers ``prompt`` with ``answer``."""
     tokenizer = PreTrainedTokenizerFast.from_pretrained(path)

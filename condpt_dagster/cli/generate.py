@@ -63,7 +63,10 @@ def generate(
             check_seen(labels, generator.seen_values)
         except UnseenValueError as exc:
             raise click.ClickException(f"{exc}; pass --allow-unseen to generate anyway") from exc
-    header = generator.header(labels) if labels else ""
+    try:
+        header = generator.header(labels) if labels else ""
+    except ValueError as exc:  # a closed value that cannot be a control token
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)
     for i in range(samples):
         ids = generator.generate(

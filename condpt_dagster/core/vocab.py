@@ -6,6 +6,7 @@ tokens, checks validate and the CLI offers: changing a set here changes all of t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,11 +54,29 @@ SYNOPSIS_MARKER = "<|synopsis|>"
 MARKERS = (TAGS_MARKER, SYNOPSIS_MARKER)
 
 
+CONTROL_OPEN = "<|"  # every token above starts so; free text never holds it (see inert_text)
+_SLUG = re.compile(r"[A-Za-z0-9_.+\-]+")
+_WHITESPACE = re.compile(r"\s+")
+
+
 def control_token(field_name: str, value: Any) -> str:
-    """``<|rating:PG|>``, ``<|topic:politics|>``, ``<|sfw:true|>``: one special token per closed value."""
+    """``<|rating:PG|>``, ``<|topic:politics|>``, ``<|sfw:true|>``: one special token per closed value.
+
+    A value that is not a slug (letters, digits, ``_ . + -``; spaces become ``_``) is refused: a value such as
+    ``x|><|rating:R`` would otherwise render a second, forged token."""
     if isinstance(value, bool):
         value = str(value).lower()
-    return f"<|{field_name}:{str(value).replace(' ', '_')}|>"
+    slug = str(value).strip().replace(" ", "_")
+    if not _SLUG.fullmatch(slug):
+        raise ValueError(f"{field_name} value {str(value)[:80]!r} cannot be a control token (expected a slug)")
+    return f"<|{field_name}:{slug}|>"
+
+
+def inert_text(value: Any) -> str:
+    """Free text (a synopsis, a tag, a user's option) as it may appear in a header: one line, and never the
+    opening of a control token, so no tokenizer can read a label, ``<|body|>`` or ``<|endoftext|>`` in it.
+    ``<|`` becomes ``< |``; the text stays readable and the same rule applies in training and at generation."""
+    return _WHITESPACE.sub(" ", str(value)).strip().replace(CONTROL_OPEN, "< |")
 
 
 def control_vocabulary(topics: Iterable[str], languages: Iterable[str]) -> list[str]:

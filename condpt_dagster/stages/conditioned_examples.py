@@ -3,7 +3,9 @@
 A header renders a document's labels in one of three templates; the trainer sees ``header + BODY_TOKEN +
 text``. ``BODY_TOKEN`` is a special token that text can never produce (see stages/tokenizer.py), so whatever a
 document's own text says, including a fake header or control-token strings, comes after it and cannot pose
-as labels.
+as labels. Label values are free text too (an extractive synopsis or a tag word copies the document): every
+value is rendered through ``inert_text`` (one line, ``<|`` broken to ``< |``), and closed values become
+control tokens only as slugs, so the only control tokens in a header are the ones the template put there.
 
 Templates (each a small function below):
 - ``laion`` (default, the reference format)::
@@ -35,11 +37,11 @@ import pyarrow.parquet as pq
 from condpt_dagster.core.hashing import unit_hash
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.settings import ConditioningOptions
-from condpt_dagster.core.vocab import CLOSED_FIELDS, SYNOPSIS_MARKER, TAGS_MARKER, control_token
+from condpt_dagster.core.vocab import CLOSED_FIELDS, SYNOPSIS_MARKER, TAGS_MARKER, control_token, inert_text
 from condpt_dagster.stages.document_labels import LABELER_VERSION_KEY
 
 # Bump when the templates or dropout change their output for the same labels and options.
-REVISION = "1"
+REVISION = "2"  # 2: label values rendered inert (no control tokens from free text)
 CONDITIONED_SCHEMA = pa.schema([("id", pa.string()), ("header", pa.string()), ("text", pa.string())])
 LABELS_VERSION_KEY = "condpt.labels_version"  # Parquet metadata: the labeler_version the headers were built from
 
@@ -51,21 +53,27 @@ def labels_version_of(conditioned_path: str | os.PathLike[str]) -> str | None:
 
 
 def _values(labels: dict[str, Any], name: str) -> list[str]:
+    """A field's values as inert, non-empty one-line strings."""
     value = labels.get(name)
     if value is None:
         return []
     if name == "sfw":
         return ["SFW" if value else "NSFW"]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if str(v).strip()]
-    return [str(value)] if str(value).strip() else []
+    values = value if isinstance(value, list | tuple) else [value]
+    return [text for text in map(inert_text, values) if text]
+
+
+_BRACKET_SYNTAX = str.maketrans({",": " ", "[": " ", "]": " "})
 
 
 def laion_header(labels: dict[str, Any], fields: Sequence[str]) -> str:
-    bracket = [v.replace(",", " ") for f in fields if f != "synopsis" for v in _values(labels, f)]
+    # Brackets and commas are the template's own syntax: inside a value they become spaces.
+    values = [v for f in fields if f != "synopsis" for v in _values(labels, f)]
+    bracket = [w for w in (" ".join(v.translate(_BRACKET_SYNTAX).split()) for v in values) if w]
     lines = [f"[ {', '.join(bracket)} ]"] if bracket else []
-    if "synopsis" in fields and _values(labels, "synopsis"):
-        lines.append(f"# {labels['synopsis']}")
+    synopsis = _values(labels, "synopsis") if "synopsis" in fields else []
+    if synopsis:
+        lines.append(f"# {synopsis[0]}")
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -137,7 +145,10 @@ def condition_shard(
                 labels = labels_by_id.get(doc_id)
                 if labels is None:
                     raise ValueError(f"{labels_path}: no label row for document {doc_id!r} of {raw_path}")
-                header = build_header(doc_id, labels, options)
+                try:
+                    header = build_header(doc_id, labels, options)
+                except ValueError as exc:
+                    raise ValueError(f"{labels_path}: document {doc_id!r}: {exc}") from exc
                 stats.without_header += not header
                 if len(stats.examples) < 3 and header:
                     stats.examples.append(header)

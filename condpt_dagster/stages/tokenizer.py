@@ -1,9 +1,12 @@
 """Stage ``tokenizer``: byte-level BPE trained on conditioned examples, or a local base model's tokenizer, with
 EOS, PAD, the body separator and every control token registered as special tokens.
 
-Headers are encoded with special tokens recognized; document text is encoded with
-``encode_special_tokens = True``, so a control-token string inside a document (``<|rating:R|>``,
-``<|body|>``, ``<|endoftext|>``) becomes ordinary byte-level tokens and can never pose as a label.
+Only a header's control tokens (those in ``special_tokens.json``, as the template placed them) become special
+ids; everything else, the header's free text and the whole document, is encoded with
+``encode_special_tokens = True``, so a control-token string inside a document or a label value
+(``<|rating:R|>``, ``<|body|>``, ``<|endoftext|>``, or a base tokenizer's own ``</s>``) becomes ordinary
+tokens and can never pose as a label. Templates render free text inert (``core.vocab.inert_text``), so a
+control-token string in a header is always the template's own.
 
 Files in ``tokenizer/``: ``tokenizer.json`` (Hugging Face ``tokenizers`` format; its sha256 identifies the
 tokenizer everywhere downstream) and ``special_tokens.json`` (eos, pad, body and control tokens).
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +96,7 @@ class EncodedDocs:
 
 
 class ConditionTokenizer:
-    """Encodes (header, text) pairs: header with control tokens, ``<|body|>``, then text with none."""
+    """Encodes (header, text) pairs: the header's control tokens, ``<|body|>``, and no other special token."""
 
     def __init__(self, tokenizer_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(tokenizer_dir)
@@ -111,6 +115,9 @@ class ConditionTokenizer:
         self.sha256 = tokenizer_sha256(self.dir)
         self.vocab_size = self.header_tok.get_vocab_size()
         self.special_ids = sorted({self._id(t) for t in (specials["eos"], specials["pad"], *self.controls)})
+        self._control_ids = {token: self._id(token) for token in {*self.controls, specials["body"]}}
+        by_length = sorted(self._control_ids, key=len, reverse=True)  # the longest token wins at one position
+        self._control_split = re.compile("(" + "|".join(map(re.escape, by_length)) + ")")
 
     def _id(self, token: str) -> int:
         token_id = self.header_tok.token_to_id(token)
@@ -118,11 +125,26 @@ class ConditionTokenizer:
             raise ValueError(f"{self.dir}/tokenizer.json lacks special token {token!r}")
         return token_id
 
+    def encode_headers(self, headers: Sequence[str]) -> list[list[int]]:
+        """Each header + ``<|body|>``: control tokens as their ids, the text between them with none."""
+        pieces = [self._control_split.split(h + BODY_TOKEN) for h in headers]  # text, control, text, ...
+        texts = [text for split in pieces for text in split[::2] if text]
+        encoded = iter(self.body_tok.encode_batch(texts, add_special_tokens=False))
+        ids: list[list[int]] = []
+        for split in pieces:
+            row: list[int] = []
+            for i, piece in enumerate(split):
+                if i % 2:
+                    row.append(self._control_ids[piece])
+                elif piece:
+                    row += next(encoded).ids
+            ids.append(row)
+        return ids
+
     def encode_docs(self, headers: Sequence[str], texts: Sequence[str]) -> EncodedDocs:
         """Header ids end with the body separator; body ids never contain a special token."""
-        header_enc = self.header_tok.encode_batch([h + BODY_TOKEN for h in headers], add_special_tokens=False)
         body_enc = self.body_tok.encode_batch(list(texts), add_special_tokens=False)
-        return EncodedDocs([e.ids for e in header_enc], [e.ids for e in body_enc])
+        return EncodedDocs(self.encode_headers(headers), [e.ids for e in body_enc])
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.header_tok.decode(list(ids), skip_special_tokens=False)
