@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import click
 
@@ -15,15 +17,33 @@ def audit() -> None:
     """Read-only queries on the auditors' DuckDB (audit.duckdb): canned reports or free SQL."""
 
 
+def _seconds(_ctx, _param, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and 0 < value <= 86_400):
+        raise click.BadParameter(f"{value:g} is not a number of seconds in (0, 86400]")
+    return value
+
+
 def _query_options(command):
-    """--format, --output, --timeout and --max-rows, shared by every audit command."""
+    """--format, --output, --force, --timeout and --max-rows, shared by every audit command."""
     options = [
         click.option(
             "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
         ),
-        click.option("--output", type=click.Path(dir_okay=False), help="Stream every row to a file (no row limit)."),
-        click.option("--timeout", default=60.0, show_default=True, help="Seconds before the query is stopped."),
-        click.option("--max-rows", default=10_000, show_default=True, help="Rows printed at most (stdout)."),
+        click.option(
+            "--output",
+            type=click.Path(dir_okay=False),
+            help="Stream every row to a file (no row limit); never inside the lake, never over a file without --force.",
+        ),
+        click.option("--force", is_flag=True, help="With --output: replace an existing file."),
+        click.option(
+            "--timeout",
+            type=float,
+            callback=_seconds,
+            help="Seconds before the query is stopped (default [audit] timeout, 60).",
+        ),
+        click.option(
+            "--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1), help="Rows printed at most."
+        ),
         data_option,
     ]
     for option in reversed(options):
@@ -49,11 +69,25 @@ def _render(frame, fmt: str, first: bool = True) -> str:
     return ("[" if first else ("," if rows else "")) + rows
 
 
+def _checked_output(output: str, force: bool, lake_root: str) -> Path:
+    """--output's path: outside the lake (an auditor never replaces lake files) and new unless --force."""
+    path = Path(output).expanduser().resolve()
+    if path.is_relative_to(Path(lake_root).resolve()):
+        raise click.ClickException(f"--output {output}: inside the lake ({lake_root}); write results elsewhere")
+    if path.exists() and not force:
+        raise click.ClickException(f"--output {output}: file exists; pass --force to replace it")
+    return path
+
+
 def _audit_run(sql: str, params: list, opts: dict) -> None:
     from condpt_dagster.core.io import atomic_output
     from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, stream_query
 
-    fmt, output, timeout, max_rows = opts["fmt"], opts["output"], opts["timeout"], opts["max_rows"]
+    settings = settings_for(opts["data"])
+    fmt, output, max_rows = opts["fmt"], opts["output"], opts["max_rows"]
+    timeout = opts["timeout"] or settings.audit.timeout
+    if output:
+        output = _checked_output(output, opts["force"], settings.data_root)
     try:
         con = _connect(opts)
         if output:
@@ -85,12 +119,12 @@ def _connect(opts: dict):
         raise click.ClickException('--bucket needs an object-store lake ([lake] root = "s3://…")')
     try:
         if opts.get("bucket"):
-            return open_bucket_views(settings.remote_root)
+            return open_bucket_views(settings.remote_root, settings.audit)
         if settings.remote_root:
             LakeMirror(settings.remote_root, lake.root).pull(only_dirs=("audit.duckdb",))
     except ObjectStoreError as exc:
         raise click.ClickException(str(exc)) from exc
-    return open_for_audit(lake)
+    return open_for_audit(lake, settings.audit)
 
 
 def _require_known(what: str, asked: list[str], sql: str, opts: dict) -> None:

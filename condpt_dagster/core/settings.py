@@ -159,6 +159,17 @@ class EvalOptions(Section):
     seed: int = 0
 
 
+class AuditSettings(Section):
+    SECTION = "audit"
+    memory_limit: str = Field(
+        "2GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory limit of one `condpt audit` query (e.g. 512MB, 2GB).",
+    )
+    threads: int = Field(2, ge=1, le=256, description="DuckDB threads of one audit query.")
+    timeout: float = Field(60.0, gt=0, le=86_400, allow_inf_nan=False, description="Default --timeout (seconds).")
+
+
 class RelabelSettings(Section):
     SECTION = "relabel"
     cron: str = Field("0 3 * * 0", description="When relabel_schedule ticks (default Sunday 03:00).")
@@ -317,6 +328,7 @@ SECTIONS: dict[str, type[Section]] = {
         FinetuneOptions,
         EvalOptions,
         RelabelSettings,
+        AuditSettings,
         ExperimentOptions,
     )
 }
@@ -338,6 +350,7 @@ class Settings(BaseModel):
     labeler_adapter: FinetuneOptions = FinetuneOptions()
     eval: EvalOptions = EvalOptions()
     relabel: RelabelSettings = RelabelSettings()
+    audit: AuditSettings = AuditSettings()
     experiment: ExperimentOptions = ExperimentOptions()
     kubernetes: KubernetesOptions = KubernetesOptions()
     source: str = "defaults"

@@ -1,15 +1,19 @@
 """Read-only access to ``audit.duckdb`` for auditors: what ``condpt audit`` runs.
 
-Two layers keep an auditor's SQL from writing anything:
+Two layers keep an auditor's SQL from writing anything or reading beyond the lake's own tables:
 1. by construction, the connection is read-only and opened with ``enable_external_access = false`` (and
    the configuration locked): DuckDB refuses every file operation — COPY ... TO, ATTACH, read_parquet,
    INSTALL — whatever the statement is. Everything auditors query lives in tables of ``audit.duckdb``.
+   (The bucket views of an object-store lake need external access on; there layer 2 alone decides.)
 2. an allow-list on DuckDB's own parse of the statement: one SELECT (WITH ... SELECT, DESCRIBE, SUMMARIZE
-   parse as SELECT) or a plain EXPLAIN of one; EXPLAIN ANALYZE (which executes its statement) and table
-   functions other than pure generators are refused.
+   parse as SELECT) or a plain EXPLAIN of one. Refused: EXPLAIN ANALYZE (it executes its statement) and
+   EXPLAIN options, data-modifying CTEs (``WITH x AS (INSERT ... RETURNING *)``), table functions other
+   than pure generators, and any relation that is not a table or view of the connection or a CTE of the
+   statement — so a replacement scan (``FROM '/etc/passwd'``, ``FROM 's3://bucket/other/x.csv'``) is
+   refused before DuckDB sees it.
 
-Every query runs under a deadline (the connection is interrupted when it passes) and results can be
-fetched with a row limit or streamed in batches.
+Every query runs under a deadline (the connection is interrupted when it passes), a memory limit and a
+thread count (``[audit]`` settings), and results can be fetched with a row limit or streamed in batches.
 """
 
 from __future__ import annotations
@@ -25,20 +29,28 @@ import duckdb
 import polars as pl
 
 from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import AuditSettings
 
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})  # generate rows, touch nothing
-_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?P<analyze>ANALY[SZ]E\b)?", re.IGNORECASE)
-DEFAULT_TIMEOUT = 60.0
+READ_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\b", re.IGNORECASE)
+DEFAULT_LIMITS = AuditSettings()
+DEFAULT_TIMEOUT = DEFAULT_LIMITS.timeout
 
 
 class AuditQueryError(ValueError):
     """An auditor's statement that is refused or fails; the message is DuckDB's or says why."""
 
 
-def open_for_audit(lake: DataLake) -> duckdb.DuckDBPyConnection:
+def _limits(settings: AuditSettings) -> dict[str, Any]:
+    # No scans of Python variables in the caller's scope: auditors read the database's relations only.
+    return {"memory_limit": settings.memory_limit, "threads": settings.threads, "python_enable_replacements": False}
+
+
+def open_for_audit(lake: DataLake, settings: AuditSettings = DEFAULT_LIMITS) -> duckdb.DuckDBPyConnection:
     if not lake.audit_db.is_file():
         raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
-    config = {"enable_external_access": False, "lock_configuration": True}
+    config = {"enable_external_access": False, "lock_configuration": True, **_limits(settings)}
     return duckdb.connect(str(lake.audit_db), read_only=True, config=config)
 
 
@@ -52,7 +64,7 @@ BUCKET_VIEWS = {
 }
 
 
-def open_bucket_views(url: str) -> duckdb.DuckDBPyConnection:
+def open_bucket_views(url: str, settings: AuditSettings = DEFAULT_LIMITS) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose views read the lake's Parquet in the bucket through fsspec (s3fs), one view
     per stage output, each row with the ``filename`` it came from. Auditors' statements still pass
     :func:`check_statement`, so they can only SELECT from these views."""
@@ -60,7 +72,7 @@ def open_bucket_views(url: str) -> duckdb.DuckDBPyConnection:
 
     bucket = Bucket(url)
     present = {rel.split("/")[0] for rel in bucket.objects() if rel.endswith(".parquet")}
-    con = duckdb.connect()
+    con = duckdb.connect(config=_limits(settings))
     con.register_filesystem(bucket.fs)
     for view, pattern in BUCKET_VIEWS.items():
         if pattern.split("/")[0] in present:  # a stage with no output yet has no view
@@ -72,34 +84,68 @@ def open_bucket_views(url: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _table_functions(node: Any) -> set[str]:
-    """Names of every table function in a serialized statement."""
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a serialized statement, depth first."""
     if isinstance(node, list):
-        return set().union(*(_table_functions(n) for n in node)) if node else set()
-    if not isinstance(node, dict):
-        return set()
-    found = {node["function"]["function_name"]} if node.get("type") == "TABLE_FUNCTION" else set()
-    return found.union(*(_table_functions(v) for v in node.values()))
+        for item in node:
+            yield from _nodes(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str]]:
+    """(database, schema, name), lower-cased, of every table and view the connection holds."""
+    rows = con.execute(
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+        "UNION ALL SELECT database_name, schema_name, view_name FROM duckdb_views()"
+    ).fetchall()
+    return {tuple(part.lower() for part in row) for row in rows}
+
+
+def _unknown_relations(con: duckdb.DuckDBPyConnection, nodes: list[dict[str, Any]]) -> list[str]:
+    ctes = {e["key"].lower() for n in nodes if isinstance(n.get("cte_map"), dict) for e in n["cte_map"]["map"]}
+    known = _relations(con)
+    unknown = []
+    for ref in (n for n in nodes if n.get("type") == "BASE_TABLE"):
+        database, schema, name = (ref.get(k, "").lower() for k in ("catalog_name", "schema_name", "table_name"))
+        if not (database or schema) and name in ctes:
+            continue
+        # an unqualified name may live in any schema
+        if not any(name == n and schema in ("", s) and database in ("", d) for d, s, n in known):
+            unknown.append(ref.get("table_name", ""))
+    return unknown
 
 
 def _check_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
     parsed = json.loads(con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
     if parsed.get("error"):
         raise AuditQueryError(f"only read queries are allowed: {parsed.get('error_message', 'not a SELECT')}")
-    refused = _table_functions(parsed["statements"]) - ALLOWED_TABLE_FUNCTIONS
-    if refused:
+    nodes = list(_nodes(parsed["statements"]))
+    writes = sorted({n["type"] for n in nodes if "cte_map" in n and n.get("type") not in READ_QUERY_NODES})
+    if writes:
+        raise AuditQueryError(f"only read queries are allowed; the statement holds {', '.join(writes)}")
+    functions = {n["function"]["function_name"] for n in nodes if n.get("type") == "TABLE_FUNCTION"}
+    if functions - ALLOWED_TABLE_FUNCTIONS:
         raise AuditQueryError(
-            f"table function(s) {', '.join(sorted(refused))} are not allowed: auditors query the tables and views "
-            "of audit.duckdb"
+            f"table function(s) {', '.join(sorted(functions - ALLOWED_TABLE_FUNCTIONS))} are not allowed: "
+            "auditors query the tables and views of the audit database"
+        )
+    unknown = _unknown_relations(con, nodes)
+    if unknown:
+        raise AuditQueryError(
+            f"{', '.join(map(repr, unknown))}: not a table or view of the audit database; auditors read only "
+            "those (files and other bucket objects are not readable)"
         )
 
 
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """The allow-list: exactly one SELECT, or a plain EXPLAIN of one."""
+    """The allow-list: exactly one SELECT, or a plain EXPLAIN of one; every refusal is one AuditQueryError."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise AuditQueryError(f"SQL error: {exc}") from exc
+        raise AuditQueryError(f"SQL error: {_first_line(exc)}") from exc
     if len(statements) != 1:
         raise AuditQueryError(f"give exactly one statement (got {len(statements)})")
     statement = statements[0]
@@ -107,14 +153,23 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     query = statement.query
     if kind == "EXPLAIN":
         match = _EXPLAIN.match(query)
-        if match is None or match.group("analyze"):
-            raise AuditQueryError("EXPLAIN ANALYZE runs its statement and is not allowed; use plain EXPLAIN")
-        query = query[match.end() :]
-        inner = con.extract_statements(query)
-        kind = str(inner[0].type).split(".")[-1] if len(inner) == 1 else "several statements"
+        try:
+            inner = con.extract_statements(query[match.end() :]) if match else []
+        except duckdb.Error:
+            inner = []
+        if len(inner) != 1 or str(inner[0].type).split(".")[-1] != "SELECT":
+            raise AuditQueryError(
+                "only a plain EXPLAIN of one SELECT is allowed (EXPLAIN ANALYZE runs its statement; EXPLAIN "
+                "options and comments before EXPLAIN are not accepted)"
+            )
+        kind, query = "SELECT", inner[0].query
     if kind != "SELECT":
         raise AuditQueryError(f"only read queries (SELECT, EXPLAIN SELECT) are allowed; got {kind}")
     _check_select(con, query)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @contextmanager
@@ -128,9 +183,11 @@ def _deadline(con: duckdb.DuckDBPyConnection, seconds: float | None) -> Iterator
     except duckdb.InterruptException as exc:
         raise AuditQueryError(f"query stopped after {seconds:g} s (raise --timeout)") from exc
     except duckdb.PermissionException as exc:
-        raise AuditQueryError(f"file access is not allowed to auditors: {exc}") from exc
+        raise AuditQueryError(f"file access is not allowed to auditors: {_first_line(exc)}") from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise AuditQueryError(f"query needs more memory than [audit] memory_limit allows: {_first_line(exc)}") from exc
     except duckdb.Error as exc:
-        raise AuditQueryError(f"SQL error: {exc}") from exc
+        raise AuditQueryError(f"SQL error: {_first_line(exc)}") from exc
     finally:
         if timer:
             timer.cancel()

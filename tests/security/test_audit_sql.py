@@ -6,6 +6,8 @@ shard's labels through the "read-only" audit connection.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -107,8 +109,102 @@ def test_row_limit_and_streamed_output(lake, tmp_path):
 
 @pytest.mark.parametrize(
     ("sql", "message"),
-    [("SELEC 1", "SQL error"), ("SELECT nope FROM labels", "SQL error"), ("SELECT * FROM missing", "SQL error")],
+    [
+        ("SELEC 1", "SQL error"),
+        ("SELECT nope FROM labels", "SQL error"),
+        ("SELECT * FROM missing", "'missing': not a table or view"),
+        # issue 28, hole 4: refusals that printed tracebacks or passed the allow-list
+        ("EXPLAIN (FORMAT json) SELECT * FROM labels", "only a plain EXPLAIN"),
+        ("EXPLAIN /*x*/ ANALYZE SELECT * FROM labels", "only a plain EXPLAIN"),
+        ("WITH x AS (INSERT INTO labels (id) VALUES ('z') RETURNING *) SELECT * FROM x", "INSERT_QUERY_NODE"),
+        ("WITH x AS (DELETE FROM labels RETURNING *) SELECT count(*) FROM x", "DELETE_QUERY_NODE"),
+    ],
 )
-def test_sql_mistakes_print_duckdbs_message_without_a_traceback(lake, sql, message):
+def test_sql_mistakes_and_refusals_are_one_line_without_a_traceback(lake, sql, message):
     result = CliRunner().invoke(cli, ["audit", "sql", sql, "--data", str(lake.root)])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+# ---------------------------------------------------------------- issue 28, holes 2-4: reads, writes, resources
+
+
+def test_replacement_scans_of_files_are_refused_and_ctes_and_qualified_tables_are_not(lake, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("token\nhunter2\n")
+    con = open_for_audit(lake)
+    for sql in (f"SELECT * FROM '{secret}'", "SELECT * FROM 's3://bucket/other-prefix/x.csv'", f"FROM '{secret}'"):
+        with pytest.raises(AuditQueryError, match="not a table or view"):
+            audit_query(con, sql)
+    assert audit_query(con, "SELECT count(*) FROM main.labels").item() == ROWS
+    assert audit_query(con, "WITH labels AS (SELECT 1 AS a) SELECT * FROM labels").item() == 1
+
+
+def test_bucket_views_read_only_the_lakes_own_objects(tmp_path):
+    """With --bucket external access must stay on (the views read the bucket), so the allow-list alone refuses
+    local files and the bucket's other objects."""
+    import uuid
+
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from condpt_dagster.stages.audit_access import open_bucket_views
+
+    url = f"memory://audit-{uuid.uuid4().hex[:8]}/lake"
+    fs = fsspec.filesystem("memory")
+    with fs.open(f"{url}/labels/s.parquet", "wb") as fh:
+        pq.write_table(pa.table({"id": ["a", "b"], "rating": ["G", "R"]}), fh)
+    with fs.open(url.replace("/lake", "/other-prefix/x.csv"), "wb") as fh:
+        fh.write(b"secret\n42\n")
+    local = tmp_path / "local.csv"
+    local.write_text("secret\n42\n")
+    con = open_bucket_views(url)
+    assert audit_query(con, "SELECT count(*) FROM labels").item() == 2
+    assert audit_query(con, "SELECT current_setting('memory_limit')").item() == "1.8 GiB"  # [audit] 2GB default
+    for sql in (f"SELECT * FROM '{local}'", f"SELECT * FROM '{url.replace('/lake', '/other-prefix/x.csv')}'"):
+        with pytest.raises(AuditQueryError, match="not a table or view"):
+            audit_query(con, sql)
+
+
+def test_output_never_lands_in_the_lake_nor_over_a_file_without_force(lake, tmp_path):
+    runner = CliRunner()
+    base = ["audit", "sql", "SELECT 1 AS one", "--data", str(lake.root), "--format", "csv", "--output"]
+    database = lake.audit_db.read_bytes()
+    for target in (lake.audit_db, lake.labels_dir / "s.parquet", lake.root / "new.csv"):
+        result = runner.invoke(cli, [*base, str(target), "--force"])
+        assert result.exit_code == 1 and "inside the lake" in result.output, result.output
+    assert lake.audit_db.read_bytes() == database and not (lake.root / "new.csv").exists()
+    assert runner.invoke(cli, ["audit", "sql", "SELECT count(*) FROM labels", "--data", str(lake.root)]).exit_code == 0
+    existing = tmp_path / "report.csv"
+    existing.write_text("keep me")
+    refused = runner.invoke(cli, [*base, str(existing)])
+    assert refused.exit_code == 1 and "file exists; pass --force" in refused.output
+    assert existing.read_text() == "keep me"
+    assert runner.invoke(cli, [*base, str(existing), "--force"]).exit_code == 0
+    assert existing.read_text().splitlines() == ["one", "1"]
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e9"])
+def test_a_deadline_cannot_be_switched_off(lake, timeout):
+    result = CliRunner().invoke(cli, ["audit", "sql", "SELECT 1", "--data", str(lake.root), "--timeout", timeout])
+    assert result.exit_code == 2 and "is not a number of seconds" in result.output
+
+
+def test_memory_and_threads_come_from_the_audit_settings(lake, tmp_path, monkeypatch):
+    config = tmp_path / "condpt.toml"
+    config.write_text('[audit]\nmemory_limit = "64MB"\nthreads = 1\n')
+    monkeypatch.setenv("CONDPT_CONFIG", str(config))
+    runner = CliRunner()
+    shown = runner.invoke(
+        cli,
+        ["audit", "sql", "SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t",
+         "--data", str(lake.root), "--format", "json"],
+    )  # fmt: skip
+    assert shown.exit_code == 0 and json.loads(shown.output) == [{"m": "61.0 MiB", "t": 1}], shown.output
+    big = "SELECT list(i) FROM range(30000000) t(i)"  # ~240 MB in one list: over 64 MB
+    result = runner.invoke(cli, ["audit", "sql", big, "--data", str(lake.root)])
+    assert result.exit_code == 1 and "memory" in result.output.lower() and "Traceback" not in result.output
+    config.write_text('[audit]\nmemory_limit = "lots"\n')
+    refused = runner.invoke(cli, ["audit", "sql", "SELECT 1", "--data", str(lake.root)])
+    assert refused.exit_code == 1 and "[audit] memory_limit" in refused.output
