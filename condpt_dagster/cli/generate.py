@@ -44,27 +44,19 @@ def generate(
     """Sample text steered by labels: the header is built with the template the model was trained with."""
     from condpt_dagster.training.generate import ConditionalGenerator, UnseenValueError, check_seen
 
-    labels = {
-        "tags": split_list(tags),
-        "topics": split_list(topics),
-        "rating": rating,
-        "sfw": sfw,
-        "sentiment": sentiment,
-        "format": doc_format,
-        "synopsis": synopsis,
-    }
-    labels = {k: v for k, v in labels.items() if v is not None}
+    asked = {"tags": split_list(tags), "topics": split_list(topics), "rating": rating, "sfw": sfw}
+    asked |= {"sentiment": sentiment, "format": doc_format, "synopsis": synopsis}
+    labels = {k: v for k, v in asked.items() if v is not None}
     try:
         generator = ConditionalGenerator(Path(checkpoint))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
-    if not allow_unseen:
-        try:
-            check_seen(labels, generator.seen_values)
-        except UnseenValueError as exc:
-            raise click.ClickException(f"{exc}; pass --allow-unseen to generate anyway") from exc
     try:
+        if not allow_unseen:
+            check_seen(labels, generator.seen_values)
         header = generator.header(labels) if labels else ""
+    except UnseenValueError as exc:
+        raise click.ClickException(f"{exc}; pass --allow-unseen to generate anyway") from exc
     except ValueError as exc:  # a closed value that cannot be a control token
         raise click.ClickException(str(exc)) from exc
     click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)

@@ -177,18 +177,9 @@ class RelabelSettings(Section):
 
 class TrainConfig(Section):
     SECTION = "training"
-    UNVERSIONED = frozenset(
-        {
-            "run",
-            "log_every",
-            "launcher",
-            "nproc_per_node",
-            "hostfile",
-            "extra_launcher_args",
-            "snapshot_every",
-            "node_rank",
-            "rdzv_endpoint",
-        }
+    UNVERSIONED = frozenset(  # where and how it runs, not what it trains
+        {"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args", "snapshot_every"}
+        | {"node_rank", "rdzv_endpoint"}
     )
     run: str = Field("demo", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="checkpoints/<run>/.")
     preset: Literal["tiny", "125m", "350m", "1.3b"] = Field("tiny", description="GPT-NeoX shapes.")
