@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
-from condpt_dagster.core.section import Section
+from condpt_dagster.core.section import Section, StrictSettings
 
 
-class _FilterOptions(BaseModel):
+class _FilterOptions(StrictSettings):
     """One quality filter: on/off plus datatrove's own parameter names and published defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: StrictBool = True
 
     def filter_kwargs(self) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""The base of every settings section: immutable, unknown keys refused, every problem reported together."""
+"""The base of every settings section: immutable, unknown keys refused, types strict (``true`` is no number
+and ``"7"`` no integer; an integer is a valid float), every problem reported together."""
 
 from __future__ import annotations
 
 import difflib
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from condpt_dagster.core.hashing import config_version
 
@@ -26,10 +27,24 @@ def _describe(error: dict[str, Any], section: str, fields: list[str]) -> str:
     return f"[{section}] {key}: {error['msg']} (got {error['input']!r})"
 
 
-class Section(BaseModel):
-    """A settings section: immutable, unknown keys refused, every problem reported together."""
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class StrictSettings(BaseModel):
+    """Immutable, unknown keys refused, no type coercion; TOML arrays become the tuples settings hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _arrays_as_tuples(cls, value: Any) -> Any:
+        return _tuples(value)
+
+
+class Section(StrictSettings):
+    """A settings section: strict (see StrictSettings), every problem reported together."""
+
     SECTION: ClassVar[str] = ""
     UNVERSIONED: ClassVar[frozenset[str]] = frozenset()  # settings that do not change the output
 

@@ -186,7 +186,7 @@ class TrainConfig(Section):
     base_model: str | None = Field(None, description="Local HF causal LM to continue pretraining.")
     lora: StrictBool = Field(False, description="With base_model: train a peft LoRA adapter only.")
     lora_r: int = Field(16, ge=1)
-    zero_stage: Literal[0, 1, 2, 3] = Field(0, description="DeepSpeed ZeRO stage.")
+    zero_stage: int = Field(0, ge=0, le=3, description="DeepSpeed ZeRO stage (0-3).")
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp32 on CPU, bf16 on GPU.")
     micro_batch_size: int = Field(8, ge=1, description="Blocks per rank per micro step.")
     gradient_accumulation: int = Field(1, ge=1)
