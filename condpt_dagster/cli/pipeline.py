@@ -75,19 +75,19 @@ def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, mix
 def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, data: str | None) -> None:
     """Copy shard files into the inbox (if elsewhere) and register them as `shards` partitions."""
     from condpt_dagster.defs.partitions import shards
-    from condpt_dagster.stages.inbox import RegistrationError, apply_registration, plan_registration
+    from condpt_dagster.stages.inbox import RegistrationError, register_shards
 
     settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
     try:
-        plans = plan_registration(lake, list(paths), replace, allow_duplicate)
-    except RegistrationError as exc:
+        plans = register_shards(lake, list(paths), replace, allow_duplicate)
+    except (RegistrationError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-    apply_registration(plans)
     push_to_bucket(settings)
     for plan in plans:
-        if plan.replaces is not None:
-            click.echo(f"replaced shard {plan.key} (old file kept as {plan.replaces}); materialize it again")
+        if plan.replaces:
+            kept = ", ".join(p.name for p in plan.replaces)
+            click.echo(f"replaced shard {plan.key} ({kept} kept in {lake.replaced_dir}); materialize it again")
     keys = list(dict.fromkeys(plan.key for plan in plans))
     instance = dagster_instance(lake)
     new = [k for k in keys if not instance.has_dynamic_partition(shards.name, k)]

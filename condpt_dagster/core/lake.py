@@ -16,6 +16,7 @@ from pathlib import Path
 SUPPORTED_EXTENSIONS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 HF_SETTINGS_NAME = "condpt.json"  # beside an exported model's config.json: how to build its headers
 _SHARD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_SHARD_KEY = 128  # file names derived from a key (temporaries, label history) stay under 255 bytes
 
 
 class ShardNameError(ValueError):
@@ -36,6 +37,8 @@ def split_shard_name(path: str | os.PathLike[str]) -> tuple[str, str]:
             f"{path}: unsupported file type; supported extensions are {', '.join(SUPPORTED_EXTENSIONS)}"
         )
     key = Path(path).name[: -len(ext)]
+    if len(key) > MAX_SHARD_KEY:
+        raise ShardNameError(f"{str(path)[:80]}...: shard name is {len(key)} characters long; at most {MAX_SHARD_KEY}")
     if not _SHARD_KEY.fullmatch(key):
         raise ShardNameError(
             f"{path}: shard name {key!r} must start with a letter or digit and contain only "
@@ -162,6 +165,7 @@ class DataLake:
 
     inbox = property(lambda self: self.root / "inbox")
     replaced_dir = property(lambda self: self.root / "inbox" / ".replaced")  # shard files replaced by newer ones
+    inbox_lock = property(lambda self: self.root / ".locks" / "_inbox.lock")  # held while shards are registered
     raw_dir = property(lambda self: self.root / "raw")
     quarantine_dir = property(lambda self: self.root / "quarantine")
     clean_dir = property(lambda self: self.root / "clean")

@@ -331,3 +331,18 @@ def read_batches(path: Path, batch_size: int, stats: ReadCounts) -> Iterator[Rec
     if ext == ".parquet":
         return _parquet_batches(path, batch_size, stats)
     return _jsonl_batches(path, ext, stats, batch_size)
+
+
+def has_records(path: Path, ext: str) -> bool:
+    """Whether a shard file (named by ``ext``, its extension) holds at least one non-blank line or Parquet
+    row; a corrupt file raises IngestError. Reads only up to the first non-blank byte of a JSONL file."""
+    try:
+        if ext == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows > 0
+        with _open_binary(path, ext) as fh:
+            while block := fh.read(1 << 16):
+                if block.removeprefix(_BOM).strip():
+                    return True
+    except (EOFError, OSError, zstandard.ZstdError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{path}: not a readable {ext} file: {exc}") from exc
+    return False

@@ -96,3 +96,99 @@ def test_a_stray_file_in_the_inbox_does_not_break_registration(lake, tmp_path, a
     (lake.inbox / "empty.jsonl").write_bytes(b"")
     result = add(str(shard_file(tmp_path / "s.jsonl.gz", ["text"])))
     assert result.exit_code == 0 and "registered 1 new shard(s): s" in result.output, result.output
+
+
+# ------------------------------------------------- issue 28, holes 5 and 6: races, extensions, names, empty files
+
+
+def test_concurrent_registrations_of_one_name_never_lose_a_version_silently(lake, tmp_path):
+    import threading
+
+    from condpt_dagster.stages.inbox import RegistrationError, register_shards
+
+    for round_ in range(6):
+        sources = [shard_file(tmp_path / f"r{round_}-{i}" / f"race{round_}.jsonl.gz", [f"v{i}"]) for i in range(2)]
+        barrier, outcomes = threading.Barrier(2), {}
+
+        def register(i: int, sources=sources, barrier=barrier, outcomes=outcomes) -> None:
+            barrier.wait()
+            try:
+                register_shards(lake, [sources[i]])
+                outcomes[i] = "ok"
+            except RegistrationError as exc:
+                outcomes[i] = str(exc)
+
+        threads = [threading.Thread(target=register, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        [winner] = [i for i, outcome in outcomes.items() if outcome == "ok"]
+        assert "already exists with other content" in outcomes[1 - winner]  # the loser is told, exit 1
+        assert (lake.inbox / f"race{round_}.jsonl.gz").read_bytes() == sources[winner].read_bytes()
+    assert not [p for p in lake.inbox.iterdir() if p.name.endswith(".tmp")]  # no copy left behind
+
+
+def test_a_source_rewritten_while_registering_is_judged_by_the_bytes_copied(lake, tmp_path, monkeypatch):
+    import condpt_dagster.stages.inbox as inbox
+
+    original = shard_file(tmp_path / "a.jsonl.gz", ["same text"])
+    assert inbox.register_shards(lake, [original])
+    other = shard_file(tmp_path / "b.jsonl.gz", ["other text"])
+    real_mkstemp = inbox.tempfile.mkstemp
+
+    def rewrite_then_copy(*args, **kwargs):  # the source changes after its name was checked, before it is read
+        other.write_bytes(original.read_bytes())
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(inbox.tempfile, "mkstemp", rewrite_then_copy)
+    with pytest.raises(inbox.RegistrationError, match="same content as shard 'a'"):
+        inbox.register_shards(lake, [other])
+    assert sorted(p.name for p in lake.inbox.iterdir() if not p.name.startswith(".")) == ["a.jsonl.gz"]
+
+
+def test_a_shard_key_is_one_file_whatever_its_extension(lake, tmp_path, add):
+    plain = tmp_path / "a.jsonl"
+    plain.write_text('{"text": "first"}\n')
+    gz = shard_file(tmp_path / "a.jsonl.gz", ["second, other content"])
+    assert add(str(plain)).exit_code == 0
+    refused = add(str(gz))
+    assert refused.exit_code == 1 and "shard 'a' already exists with other content (a.jsonl)" in refused.output
+    assert [p.name for p in lake.inbox_files()] == ["a.jsonl"]
+    replaced = add("--replace", str(gz))
+    assert replaced.exit_code == 0 and "replaced shard a (a.jsonl kept in" in replaced.output
+    assert lake.inbox_file("a").name == "a.jsonl.gz"  # not ambiguous
+    [archived] = list(lake.replaced_dir.iterdir())
+    assert archived.read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.parametrize("length", [129, 234, 240, 246])  # 246 + ".jsonl.gz": the longest name a file can have
+def test_long_names_are_refused_in_one_line(lake, tmp_path, add, length):
+    result = add(str(shard_file(tmp_path / f"{'n' * length}.jsonl.gz", ["text"])))
+    assert result.exit_code == 1 and "at most 128" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["empty gzip", "blank lines", "blank gzip", "empty zstd", "empty parquet"])
+def test_files_without_a_record_are_refused_at_registration(lake, tmp_path, add, kind):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    if kind == "empty gzip":
+        path = shard_file(tmp_path / "e.jsonl.gz", [])
+    elif kind == "blank lines":
+        path = tmp_path / "e.jsonl"
+        path.write_text("\n  \n\t\n\n")
+    elif kind == "blank gzip":
+        path = tmp_path / "e.jsonl.gz"
+        path.write_bytes(gzip.compress(b"\xef\xbb\xbf\n\n \n"))
+    elif kind == "empty zstd":
+        path = tmp_path / "e.jsonl.zst"
+        path.write_bytes(zstandard.ZstdCompressor().compress(b""))
+    else:
+        path = tmp_path / "e.parquet"
+        pq.write_table(pa.table({"text": pa.array([], pa.string())}), path)
+    result = add(str(path))
+    assert result.exit_code == 1 and "no records" in result.output and "Traceback" not in result.output
+    assert not [p for p in lake.inbox.iterdir() if p.is_file()]
