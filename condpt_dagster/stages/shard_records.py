@@ -226,7 +226,7 @@ def _fast_batch(lines: list[tuple[int, bytes, bool]]) -> RecordBatch | None:
     bodies = [body for _, body, _ in lines]
     try:
         records = list(map(_decode_plain, bodies))
-    except (msgspec.DecodeError, UnicodeDecodeError):  # bad JSON, UTF-8, field or type: the per-line path says which
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the per-line path says which and why
         return None
     ids = [r.id for r in records]
     string_ids = [i for i in ids if type(i) is str]
@@ -260,6 +260,8 @@ def _jsonl_batches(path: Path, ext: str, stats: ReadCounts, batch_size: int) -> 
 def _parse_json_line(line_no: int, body: bytes, has_newline: bool) -> Candidate | Reject:
     try:
         value = _decode_any(body)
+    except RecursionError:  # msgspec decodes nesting recursively: ~1,000 levels exhaust the stack
+        return Reject(line_no, body, "invalid_json", "nested too deep to decode (recursion limit)")
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         try:
             body.decode("utf-8")
