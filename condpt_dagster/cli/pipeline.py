@@ -174,11 +174,14 @@ def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data:
 
     from condpt_dagster.defs.definitions import build_definitions
     from condpt_dagster.defs.partitions import shards
-    from condpt_dagster.defs.run_launcher import worker_tags
+    from condpt_dagster.defs.run_launcher import fail_orphaned_cli_runs, worker_tags
 
     settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
     instance = dagster_instance(lake)
+    orphaned = fail_orphaned_cli_runs(instance)
+    if orphaned:
+        click.echo(f"marked {len(orphaned)} run(s) failed whose condpt process is gone: {', '.join(orphaned)}")
     defs = build_definitions(settings)
     assets = {a.key.to_user_string(): a for a in defs.assets}
     keys: list[str | None] = [None]

@@ -6,6 +6,9 @@ This launcher is the default one plus that health check: the worker's pid comes 
 "Started process for run (pid: N)" engine event, or from the ``condpt/pid`` tag that ``condpt materialize``
 sets on the runs it executes in its own process; the check is valid on the machine that runs them (a
 multi-machine deployment uses a launcher with its own health check, e.g. dagster-k8s).
+
+Without a daemon nothing would ever look again at a run whose ``condpt materialize`` was killed, so the CLI
+sweeps them itself when it starts (:func:`fail_orphaned_cli_runs`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,23 @@ def check_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHe
     if _alive(pid):
         return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
     return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed?)")
+
+
+_UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def fail_orphaned_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the unfinished runs that a CLI process on this machine executed and that process is gone
+    (killed, or its machine restarted); return their run ids. Runs of other machines and launched runs
+    are left to run monitoring."""
+    host, failed = socket.gethostname(), []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host})):
+        run = record.dagster_run
+        pid = run.tags.get(PID_TAG, "")
+        if pid.isdigit() and not _alive(int(pid)):
+            instance.report_run_failed(run, f"run worker process {pid} is gone (killed?); found by a later condpt run")
+            failed.append(run.run_id)
+    return failed
 
 
 class MonitoredRunLauncher(DefaultRunLauncher):

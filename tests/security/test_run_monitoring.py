@@ -74,3 +74,43 @@ def test_a_live_worker_is_left_alone(tmp_path):
 
         run = instance.create_run_for_job(dg.GraphDefinition("g").to_job(), tags=worker_tags())
         assert check_worker(instance, run).status.value == "RUNNING"
+
+
+def test_the_next_cli_run_fails_runs_whose_cli_process_is_gone(tmp_path, monkeypatch):
+    """Issue 28, hole 9: with no daemon, a killed `condpt materialize` left its run STARTED (or NOT_STARTED)
+    forever; the next `condpt materialize` marks it failed, and leaves live and other machines' runs alone."""
+    import socket
+
+    from click.testing import CliRunner
+    from dagster._core.test_utils import create_run_for_test
+
+    from condpt_dagster.cli import main as cli
+    from condpt_dagster.defs.run_launcher import HOST_TAG, PID_TAG
+
+    home, data = tmp_path / "home", tmp_path / "data"
+    ensure_instance_config(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here, elsewhere = socket.gethostname(), "another-machine"
+    status = dg.DagsterRunStatus
+    with dg.DagsterInstance.get() as instance:
+        runs = {
+            name: create_run_for_test(instance, status=state, tags={PID_TAG: str(pid), HOST_TAG: host}).run_id
+            for name, state, pid, host in [
+                ("killed started", status.STARTED, gone.pid, here),
+                ("killed before start", status.NOT_STARTED, gone.pid, here),
+                ("live", status.STARTED, os.getpid(), here),
+                ("other machine", status.STARTED, gone.pid, elsewhere),
+            ]
+        }
+    result = CliRunner().invoke(cli, ["materialize", "--data", str(data)])
+    assert "marked 2 run(s) failed whose condpt process is gone" in result.output, result.output
+    with dg.DagsterInstance.get() as instance:
+        states = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
+    assert states == {
+        "killed started": status.FAILURE,
+        "killed before start": status.FAILURE,
+        "live": status.STARTED,
+        "other machine": status.STARTED,
+    }
