@@ -40,6 +40,7 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
     )
     def clean_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
+        lake.require_inputs("clean_documents", shard)
         _wait_for_earlier_shards(context, paths, shard)
         with shard_write_lock(paths, shard, log=context.log.info):
             stats = stage.clean_shard(paths, shard, options, log=context.log.info)

@@ -25,6 +25,7 @@ def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinit
     )
     def conditioned_examples(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
+        lake.require_inputs("conditioned_examples", shard)
         with shard_write_lock(paths, shard, log=context.log.info):
             stats = stage.condition_shard(paths.clean(shard), paths.labels(shard), paths.conditioned(shard), options)
             data_version = file_data_version(paths.conditioned(shard))

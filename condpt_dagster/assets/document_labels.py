@@ -76,7 +76,9 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
     def document_labels(
         context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
     ) -> dg.MaterializeResult:
-        shard, paths, impl = context.partition_key, lake.lake, labeler.labeler()
+        shard, paths = context.partition_key, lake.lake
+        lake.require_inputs("document_labels", shard)
+        impl = labeler.labeler()
         log_every = labeler.batch_docs * 10
 
         def progress(done: int) -> None:

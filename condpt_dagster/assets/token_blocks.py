@@ -25,6 +25,7 @@ def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
     )
     def token_blocks(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake
+        lake.require_inputs("token_blocks", shard)
         tokenizer = ConditionTokenizer(paths.tokenizer_dir)
         files = paths.blocks(shard)
         with shard_write_lock(paths, shard, log=context.log.info):

@@ -127,8 +127,17 @@ def push_to_bucket(settings) -> None:
     "(e.g. http://dagster:3000) instead of running here; its daemon queues the runs (deploy/README.md).",
 )
 @click.option("--wait", is_flag=True, help="With --submit: follow the backfill and fail unless it succeeds.")
+@click.option(
+    "--converge/--no-converge",
+    default=True,
+    show_default=True,
+    help="With clean_documents: rerun it (and the selection after it) for shards deduplicated before an "
+    "earlier-sorting shard arrived, so the corpus does not depend on arrival order.",
+)
 @data_option
-def materialize(shard_keys: tuple[str, ...], select: str, submit_url: str | None, wait: bool, data: str | None) -> None:
+def materialize(
+    shard_keys: tuple[str, ...], select: str, submit_url: str | None, wait: bool, converge: bool, data: str | None
+) -> None:
     """Materialize assets in this process (per shard when partitioned), or submit them to a deployment."""
     names = [n.strip() for n in select.split(",") if n.strip()]
     if submit_url:
@@ -136,7 +145,7 @@ def materialize(shard_keys: tuple[str, ...], select: str, submit_url: str | None
     elif wait:
         raise click.ClickException("--wait only applies with --submit")
     else:
-        materialize_assets(names, shard_keys, data)
+        materialize_assets(names, shard_keys, data, converge)
 
 
 def submit_assets(url: str, names: list[str], shard_keys: tuple[str, ...], wait: bool, data: str | None) -> None:
@@ -168,13 +177,15 @@ def _is_partitioned(assets: dict, names: list[str]) -> bool:
     return partitioned.pop()
 
 
-def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data: str | None = None) -> None:
-    """Materialize the named assets, all per-shard (each given or registered shard) or all unpartitioned."""
-    import dagster as dg
-
+def materialize_assets(
+    names: list[str], shard_keys: tuple[str, ...] = (), data: str | None = None, converge: bool = True
+) -> None:
+    """Materialize the named assets, all per-shard (each given or registered shard) or all unpartitioned;
+    with ``converge``, then rerun clean_documents (and the selection after it) of shards that were
+    deduplicated before an earlier-sorting shard arrived."""
     from condpt_dagster.defs.definitions import build_definitions
     from condpt_dagster.defs.partitions import shards
-    from condpt_dagster.defs.run_launcher import fail_orphaned_cli_runs, worker_tags
+    from condpt_dagster.defs.run_launcher import fail_orphaned_cli_runs
 
     settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
@@ -183,16 +194,36 @@ def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data:
     if orphaned:
         click.echo(f"marked {len(orphaned)} run(s) failed whose condpt process is gone: {', '.join(orphaned)}")
     defs = build_definitions(settings)
-    assets = {a.key.to_user_string(): a for a in defs.assets}
     keys: list[str | None] = [None]
-    if _is_partitioned(assets, names):
-        keys = list(shard_keys) or instance.get_dynamic_partitions(shards.name)
+    if _is_partitioned({a.key.to_user_string(): a for a in defs.assets}, names):
+        # in name order: deduplication compares each shard with those sorting before it
+        keys = sorted(shard_keys or instance.get_dynamic_partitions(shards.name))
         if not keys:
             raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")
+    missing = [
+        line for key in keys if key for name in names for line in lake.missing_inputs(name, key, frozenset(names))
+    ]
+    if missing:
+        raise click.ClickException(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    failed = _run_partitions(defs, instance, names, keys)
+    if "clean_documents" in names and not failed:
+        downstream = [n for n in names if n != "raw_documents"]  # every other per-shard asset follows clean
+        failed = _converge(defs, instance, lake, downstream, converge)
+    if failed:
+        raise click.ClickException(f"{len(failed)} run(s) failed: {', '.join(failed)}; see `make ui`")
+    click.echo(f"materialized {', '.join(names)} for {len(keys)} partition(s) under {lake.root}")
+
+
+def _run_partitions(defs, instance, names: list[str], keys: list[str | None]) -> list[str]:
+    """Materialize ``names`` once per partition key in this process; the keys whose run failed."""
+    import dagster as dg
+
+    from condpt_dagster.defs.run_launcher import worker_tags
+
     failed = []
     for key in tqdm(keys, desc=",".join(names), unit="shard" if keys != [None] else "run"):
         result = dg.materialize(
-            list(assets.values()),
+            list(defs.assets),
             selection=names,
             partition_key=key,
             instance=instance,
@@ -203,6 +234,22 @@ def materialize_assets(names: list[str], shard_keys: tuple[str, ...] = (), data:
         )
         if not result.success:
             failed.append(key or "(unpartitioned)")
-    if failed:
-        raise click.ClickException(f"{len(failed)} run(s) failed: {', '.join(failed)}; see `make ui`")
-    click.echo(f"materialized {', '.join(names)} for {len(keys)} partition(s) under {lake.root}")
+    return failed
+
+
+def _converge(defs, instance, lake: DataLake, names: list[str], converge: bool) -> list[str]:
+    """Shards cleaned before an earlier-sorting shard arrived keep copies of its documents: rerun them (the
+    corpus is then what any arrival order gives), or say which and how."""
+    from condpt_dagster.stages.clean_documents import stale_shards
+
+    stale = stale_shards(lake)
+    for shard, missing in stale.items():
+        click.echo(f"shard {shard} was deduplicated without earlier shard(s) {', '.join(missing)}")
+    if not stale:
+        return []
+    command = f"condpt materialize --select {','.join(names)} " + " ".join(f"--shard {s}" for s in stale)
+    if not converge:
+        click.echo(f"rerun them so duplicates across shards are removed: {command}")
+        return []
+    click.echo(f"rerunning {', '.join(names)} for {len(stale)} shard(s) (--no-converge to skip)")
+    return _run_partitions(defs, instance, names, list(stale))

@@ -246,6 +246,29 @@ class DataLake:
     def experiment(self, name: str) -> ExperimentFiles:
         return ExperimentFiles(self.root / "experiments" / name)
 
+    def shard_inputs(self, asset: str, shard: str) -> dict[str, Path]:
+        """The files a per-shard asset reads, by the asset that writes each (empty for raw_documents)."""
+        inputs = {
+            "clean_documents": {"raw_documents": self.raw(shard)},
+            "document_labels": {"clean_documents": self.clean(shard)},
+            "conditioned_examples": {"clean_documents": self.clean(shard), "document_labels": self.labels(shard)},
+            "token_blocks": {
+                "conditioned_examples": self.conditioned(shard),
+                "tokenizer": self.tokenizer.tokenizer_json,
+            },
+        }
+        return inputs.get(asset, {})
+
+    def missing_inputs(self, asset: str, shard: str, built_first: frozenset[str] = frozenset()) -> list[str]:
+        """One line per input of ``asset`` for ``shard`` that is missing and not in ``built_first``, with the
+        command that builds it."""
+        return [
+            f"{asset} of shard {shard!r} needs {upstream} ({path} is missing): run "
+            + (f"condpt materialize --select {upstream}" + ("" if upstream == "tokenizer" else f" --shard {shard}"))
+            for upstream, path in self.shard_inputs(asset, shard).items()
+            if upstream not in built_first and not path.is_file()
+        ]
+
     def shard_lock(self, shard: str) -> Path:
         """Held by every run that writes one of the shard's files (core.io.shard_write_lock)."""
         return self.root / ".locks" / f"{shard}.lock"

@@ -18,7 +18,7 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import Settings, load_settings
 from condpt_dagster.defs.jobs import build_jobs
 from condpt_dagster.defs.schedules import build_relabel_schedule
-from condpt_dagster.defs.sensors import build_inbox_sensor
+from condpt_dagster.defs.sensors import build_convergence_sensor, build_inbox_sensor
 from condpt_dagster.resources import (
     DataLakeResource,
     KubernetesTrainingRunner,
@@ -69,7 +69,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_labeler_adapter(settings.labeler_adapter),
         ],
         jobs=list(jobs.values()),
-        sensors=[build_inbox_sensor(jobs["shard_job"])],
+        sensors=[build_inbox_sensor(jobs["shard_job"]), build_convergence_sensor(jobs["shard_job"])],
         schedules=[build_relabel_schedule(jobs["shard_job"], settings.relabel.cron)],
         resources={
             "lake": DataLakeResource(root=settings.data_root, remote_root=settings.remote_root),

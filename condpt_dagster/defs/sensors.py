@@ -1,4 +1,5 @@
-"""The inbox sensor: new shard files become partitions and runs, each file exactly once."""
+"""The sensors: new inbox files become partitions and runs, each file exactly once; shards deduplicated before
+an earlier-sorting shard arrived are cleaned again, so the corpus does not depend on arrival order."""
 
 import json
 import os
@@ -9,12 +10,52 @@ from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.lake import ShardNameError, split_shard_name
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
+from condpt_dagster.stages.clean_documents import stale_shards
 from condpt_dagster.stages.inbox import inbox_hashes
 
 
+def _running() -> bool:
+    # `dagster dev` starts the sensors unless CONDPT_INBOX_SENSOR=stopped (tests that launch runs themselves).
+    return os.environ.get("CONDPT_INBOX_SENSOR", "running").lower() != "stopped"
+
+
+def build_convergence_sensor(job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="dedup_convergence_sensor",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING if _running() else dg.DefaultSensorStatus.STOPPED,
+        description="Reruns clean_documents (and what the shard already has after it) of shards that were "
+        "deduplicated before a shard that sorts before them arrived, so each document's fate is the one any "
+        "arrival order gives. The run key names the missing shards: one rerun per arrival.",
+    )
+    def dedup_convergence_sensor(context: dg.SensorEvaluationContext, lake: DataLakeResource) -> dg.SensorResult:
+        paths, requests = lake.lake, []
+        downstream = {  # what a rerun of clean_documents makes stale, in order: rerun where the shard has it
+            "document_labels": paths.labels,
+            "label_audit": paths.labels,
+            "conditioned_examples": paths.conditioned,
+            "token_blocks": lambda shard: paths.blocks(shard).meta,
+        }
+        for shard, missing in stale_shards(paths).items():
+            assets = ["clean_documents", *(a for a, output in downstream.items() if output(shard).is_file())]
+            context.log.info(f"{shard}: deduplicated without {', '.join(missing)}; rerunning {', '.join(assets)}")
+            requests.append(
+                dg.RunRequest(
+                    partition_key=shard,
+                    run_key=f"converge:{shard}:{','.join(missing)}",
+                    asset_selection=[dg.AssetKey(a) for a in assets],
+                )
+            )
+        return dg.SensorResult(
+            run_requests=requests, skip_reason=None if requests else "every cleaned shard saw every earlier shard"
+        )
+
+    return dedup_convergence_sensor
+
+
 def build_inbox_sensor(job) -> dg.SensorDefinition:
-    # `dagster dev` starts it unless CONDPT_INBOX_SENSOR=stopped (tests that launch runs themselves).
-    running = os.environ.get("CONDPT_INBOX_SENSOR", "running").lower() != "stopped"
+    running = _running()
 
     @dg.sensor(
         name="inbox_sensor",

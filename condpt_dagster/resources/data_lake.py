@@ -23,6 +23,12 @@ class DataLakeResource(dg.ConfigurableResource):
     def lake(self) -> DataLake:
         return DataLake.at(self.root)
 
+    def require_inputs(self, asset: str, shard: str) -> None:
+        """Fail the step with one line naming each missing upstream file and its command (not a traceback)."""
+        missing = self.lake.missing_inputs(asset, shard)
+        if missing:
+            raise dg.Failure(description="; ".join(missing), allow_retries=False)
+
     @property
     def mirror(self) -> LakeMirror | None:
         return LakeMirror(self.remote_root, self.lake.root) if self.remote_root else None

@@ -215,6 +215,19 @@ def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable
     return stats
 
 
+def stale_shards(lake: DataLake) -> dict[str, list[str]]:
+    """Cleaned shards -> the earlier raw shards they were not deduplicated against (a shard that sorts before
+    them arrived later); rerunning their clean_documents makes the corpus what any arrival order gives."""
+    raw = lake.raw_shards()
+    stale = {}
+    for shard in raw:
+        if lake.clean(shard).is_file():
+            missing = sorted(set(s for s in raw if s < shard) - compared_with(lake, shard))
+            if missing:
+                stale[shard] = missing
+    return stale
+
+
 def compared_with(lake: DataLake, shard: str) -> set[str]:
     """The earlier shards a shard's clean file was deduplicated against (all of them, for a missing file)."""
     path = lake.clean(shard)
