@@ -41,7 +41,7 @@ class Registration:
     source: Path
     target: Path
     sha256: str
-    staged: Path | None = None  # the copy in the inbox, renamed onto ``target`` when every file passed (None: no-op)
+    staged: Path | None = None  # the copy renamed onto ``target`` once every file passed (None: already there)
     replaces: tuple[Path, ...] = ()  # the shard's previous file(s), archived and removed before the rename
 
 
@@ -92,21 +92,22 @@ def _check_one(lake: DataLake, plan: Registration, known: dict[str, str], replac
             raise RegistrationError(f"{path}: no records (empty or blank lines only); nothing to register")
     except IngestError as exc:
         raise RegistrationError(str(exc)) from exc
-    if known.get(sha) == key:
+    others = _existing_files(lake, key, exclude=plan.target)  # the same key under another extension
+    if known.get(sha) == key and not others:
         return Registration(key, path, plan.target, sha)  # the inbox holds this content under this name
-    if sha in known and not allow_duplicate:
+    if known.get(sha, key) != key and not allow_duplicate:
         raise RegistrationError(
             f"{path}: same content as shard {known[sha]!r} (sha256 {sha[:12]}); it would be trained on twice "
             "(--allow-duplicate to register it anyway)"
         )
-    existing = _existing_files(lake, key, exclude=plan.staged or plan.target)
-    if existing and not replace:
-        names = ", ".join(p.name for p in existing)
+    same_name = plan.staged is not None and plan.target.exists() and cached_sha256(plan.target) != sha
+    replaced = (*others, *([plan.target] if same_name else []))
+    if replaced and not replace:
         raise RegistrationError(
-            f"{path}: shard {key!r} already exists with other content ({names}); "
+            f"{path}: shard {key!r} already exists with other content ({', '.join(p.name for p in replaced)}); "
             "use --replace to register a new version (the old file is kept in inbox/.replaced/)"
         )
-    return Registration(key, path, plan.target, sha, plan.staged, existing)
+    return Registration(key, path, plan.target, sha, plan.staged, replaced)
 
 
 def _plan(lake: DataLake, source: Path, known: dict[str, str], stack: contextlib.ExitStack, **options: bool):
@@ -133,12 +134,11 @@ def register_shards(
             plans.append(plan)
             known[plan.sha256] = plan.key
         for plan in plans:
-            if plan.staged is None:
-                continue
             for old in plan.replaces:
                 lake.replaced_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(old, lake.replaced_dir / f"{old.name}.{cached_sha256(old)[:12]}")
                 if old != plan.target:  # the same key under another extension: the new file takes its place
                     old.unlink()
-            os.replace(plan.staged, plan.target)
+            if plan.staged is not None:
+                os.replace(plan.staged, plan.target)
     return plans

@@ -192,3 +192,13 @@ def test_files_without_a_record_are_refused_at_registration(lake, tmp_path, add,
     result = add(str(path))
     assert result.exit_code == 1 and "no records" in result.output and "Traceback" not in result.output
     assert not [p for p in lake.inbox.iterdir() if p.is_file()]
+
+
+def test_replace_resolves_two_extensions_dropped_into_the_inbox_by_hand(lake, add):
+    (lake.inbox / "a.jsonl").write_text('{"text": "dropped first"}\n')
+    dropped = shard_file(lake.inbox / "a.jsonl.gz", ["dropped second"])
+    refused = add(str(dropped))
+    assert refused.exit_code == 1 and "already exists with other content (a.jsonl)" in refused.output
+    assert add("--replace", str(dropped)).exit_code == 0
+    [archived] = lake.replaced_dir.iterdir()
+    assert lake.inbox_file("a") == dropped and archived.name.startswith("a.jsonl.")
