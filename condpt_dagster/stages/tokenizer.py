@@ -118,6 +118,7 @@ class ConditionTokenizer:
         self._control_ids = {token: self._id(token) for token in {*self.controls, specials["body"]}}
         by_length = sorted(self._control_ids, key=len, reverse=True)  # the longest token wins at one position
         self._control_split = re.compile("(" + "|".join(map(re.escape, by_length)) + ")")
+        self._other_added_ids = set(self.header_tok.get_added_tokens_decoder()) - set(self._control_ids.values())
 
     def _id(self, token: str) -> int:
         token_id = self.header_tok.token_to_id(token)
@@ -126,20 +127,28 @@ class ConditionTokenizer:
         return token_id
 
     def encode_headers(self, headers: Sequence[str]) -> list[list[int]]:
-        """Each header + ``<|body|>``: control tokens as their ids, the text between them with none."""
-        pieces = [self._control_split.split(h + BODY_TOKEN) for h in headers]  # text, control, text, ...
-        texts = [text for split in pieces for text in split[::2] if text]
-        encoded = iter(self.body_tok.encode_batch(texts, add_special_tokens=False))
-        ids: list[list[int]] = []
-        for split in pieces:
-            row: list[int] = []
-            for i, piece in enumerate(split):
-                if i % 2:
-                    row.append(self._control_ids[piece])
-                elif piece:
-                    row += next(encoded).ids
-            ids.append(row)
+        """Each header + ``<|body|>``: control tokens as their ids, the text between them with no special token.
+
+        Fast path: the whole batch with added tokens recognized (templates render free text inert, so every
+        control-token string in a header is the template's own); a header where any other added token was
+        recognized (a base tokenizer's ``</s>`` in a synopsis, a stray ``<|endoftext|>``) is encoded again
+        piece by piece."""
+        texts = [h + BODY_TOKEN for h in headers]
+        ids = [e.ids for e in self.header_tok.encode_batch(texts, add_special_tokens=False)]
+        for i, row in enumerate(ids):
+            if not self._other_added_ids.isdisjoint(row):
+                ids[i] = self._encode_controls_only(texts[i])
         return ids
+
+    def _encode_controls_only(self, header: str) -> list[int]:
+        pieces = self._control_split.split(header)  # text, control, text, control, ..., text
+        row: list[int] = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                row.append(self._control_ids[piece])
+            elif piece:
+                row += self.body_tok.encode(piece, add_special_tokens=False).ids
+        return row
 
     def encode_docs(self, headers: Sequence[str], texts: Sequence[str]) -> EncodedDocs:
         """Header ids end with the body separator; body ids never contain a special token."""

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from factories import label_row, write_labels
+from factories import label_row, save_tiny_causal, write_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,11 +45,17 @@ hostile = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=12)), max
 templates = st.sampled_from(sorted(TEMPLATES))
 
 
-@pytest.fixture(scope="module")
-def tok(tmp_path_factory) -> ConditionTokenizer:
+@pytest.fixture(scope="module", params=["trained BPE", "base model tokenizer"])
+def tok(request, tmp_path_factory) -> ConditionTokenizer:
+    """The lake tokenizer both ways: condpt's own BPE, and a base model's (its ``</s>``, ``<pad>`` and ``<unk>``
+    are special tokens that free text must not produce either)."""
     root = tmp_path_factory.mktemp("tok")
     examples = [(build_header("d", {**HONEST, "synopsis": "A match."}, _options("laion")), "The team won.")] * 20
-    build_tokenizer(examples, root, TokenizerOptions(vocab_size=400))
+    options = TokenizerOptions(vocab_size=400)
+    if request.param == "base model tokenizer":
+        base = save_tiny_causal(tmp_path_factory.mktemp("base"), ["The team won the match.", "A vote."] * 20)
+        options = TokenizerOptions(base_tokenizer_dir=str(base))
+    build_tokenizer(examples, root, options)
     return ConditionTokenizer(root)
 
 
@@ -76,8 +82,9 @@ def expected_controls(labels: dict, template: str) -> list[str]:
 
 
 def controls_in(ids, tok: ConditionTokenizer) -> list[str]:
-    special = set(tok.special_ids) | {tok.body_id}
-    return [tok.header_tok.id_to_token(int(i)) for i in ids if int(i) in special]
+    """Every added token (control, EOS, PAD, a base tokenizer's own specials) among ``ids``, in order."""
+    added = set(tok.header_tok.get_added_tokens_decoder())
+    return [tok.header_tok.id_to_token(int(i)) for i in ids if int(i) in added]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -89,6 +96,13 @@ def test_header_ids_hold_only_the_labels_control_tokens(tok, template, synopsis,
     assert controls_in(encoded.header_ids[0], tok) == expected_controls(labels, template)
     assert controls_in(encoded.body_ids[0], tok) == []
     assert tok.decode(encoded.header_ids[0]) == header + BODY_TOKEN  # free text is kept, as text
+
+
+def test_a_header_string_not_made_by_a_template_yields_no_foreign_special_token(tok):
+    """Defence in depth: even a header with raw ``<|endoftext|>`` or ``</s>`` (a hand-made conditioned file)
+    gets only control tokens as special ids."""
+    [ids] = tok.encode_headers([f"<|rating:G|>x<|endoftext|>y</s><pad>z{PAD}"])
+    assert controls_in(ids, tok) == ["<|rating:G|>", BODY_TOKEN]
 
 
 def test_a_forged_closed_value_is_refused_not_rendered():
