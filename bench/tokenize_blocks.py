@@ -5,8 +5,10 @@
 Builds a conditioned shard from the sample corpus (a laion-style header per document from its sample
 metadata), trains the project tokenizer on it (8,192 tokens), then times in one run, best of 3:
 1. ``pack_shard``: header/body encoding with control-token protection, packing, loss mask, spans, files;
-2. ``Tokenizer.encode_batch`` of ``header + <|body|> + text`` (nothing else);
-3. datatrove ``DocumentTokenizer`` on the same strings (no shuffling), writing its token files.
+2. the same with headers encoded as before issue 28 (every added token recognized: the cost of the header
+   protection, ``ConditionTokenizer.encode_headers``);
+3. ``Tokenizer.encode_batch`` of ``header + <|body|> + text`` (nothing else);
+4. datatrove ``DocumentTokenizer`` on the same strings (no shuffling), writing its token files.
 datatrove is a main dependency (clean_documents uses its quality filters).
 """
 
@@ -43,6 +45,14 @@ def best_of(fn, repeat: int = 3) -> tuple[float, object]:
     return best, result
 
 
+class UnprotectedHeaders(ConditionTokenizer):
+    """Headers encoded with every added token recognized, as before issue 28 (spoofable: reference only)."""
+
+    def encode_headers(self, headers):
+        texts = [h + BODY_TOKEN for h in headers]
+        return [e.ids for e in self.header_tok.encode_batch(texts, add_special_tokens=False)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=20_000)
@@ -67,10 +77,18 @@ def main() -> None:
     options = BlockOptions(block_size=args.block_size, heldout_fraction=0.0, batch_docs=2048)
     t_ours, stats = best_of(lambda: pack_shard(work / "cond.parquet", tok, BlockFiles(work / "blocks", "s"), options))
     tokens = stats.tokens  # type: ignore[union-attr]
+    unprotected = UnprotectedHeaders(work / "tok")
+    t_before, _ = best_of(
+        lambda: pack_shard(work / "cond.parquet", unprotected, BlockFiles(work / "before", "s"), options)
+    )
     joined = [h + BODY_TOKEN + t for h, t in zip(headers, texts, strict=True)]
     t_raw, encoded = best_of(lambda: tok.header_tok.encode_batch(joined, add_special_tokens=False))
     raw_tokens = sum(len(e.ids) for e in encoded) + len(joined)  # + EOS per document, as packed
-    rows = [("token_blocks core (pack_shard)", t_ours, tokens), ("Tokenizer.encode_batch only", t_raw, raw_tokens)]
+    rows = [
+        ("token_blocks core (pack_shard)", t_ours, tokens),
+        ("pack_shard, headers unprotected", t_before, tokens),
+        ("Tokenizer.encode_batch only", t_raw, raw_tokens),
+    ]
 
     try:
         from datatrove.data import Document
@@ -98,6 +116,7 @@ def main() -> None:
     for name, seconds, n in rows:
         print(f"{name:34s} {seconds:6.2f}s  {n / seconds:12,.0f} tokens/s")
     print(f"ratio token_blocks / raw encode_batch: {(tokens / t_ours) / (raw_tokens / t_raw):.2f}x")
+    print(f"ratio header protection on / off: {t_before / t_ours:.2f}x")
     if DocumentTokenizer is not None:
         print(f"ratio token_blocks / datatrove: {(tokens / t_ours) / (raw_tokens / t_dt):.2f}x")
     shutil.rmtree(work)
