@@ -150,10 +150,11 @@ def materialize(
 
 def submit_assets(url: str, names: list[str], shard_keys: tuple[str, ...], wait: bool, data: str | None) -> None:
     """Launch the named assets as one backfill on a running deployment; optionally wait for its end."""
+    settings = settings_for(data)  # first: a broken condpt.toml is one line
     from condpt_dagster.cli.submit import SUCCEEDED, masked, submit_backfill, wait_for_backfill
     from condpt_dagster.defs.definitions import build_definitions
 
-    assets = {a.key.to_user_string(): a for a in build_definitions(settings_for(data)).assets}
+    assets = {a.key.to_user_string(): a for a in build_definitions(settings).assets}
     partitioned = _is_partitioned(assets, names)  # unknown names and mixed selections fail before any launch
     if shard_keys and not partitioned:
         raise click.ClickException("--shard applies to per-shard assets only")
@@ -183,11 +184,11 @@ def materialize_assets(
     """Materialize the named assets, all per-shard (each given or registered shard) or all unpartitioned;
     with ``converge``, then rerun clean_documents (and the selection after it) of shards that were
     deduplicated before an earlier-sorting shard arrived."""
+    settings = settings_for(data)  # first: a broken condpt.toml is one line, not the code location's traceback
     from condpt_dagster.defs.definitions import build_definitions
     from condpt_dagster.defs.partitions import shards
     from condpt_dagster.defs.run_launcher import fail_orphaned_cli_runs
 
-    settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
     instance = dagster_instance(lake)
     orphaned = fail_orphaned_cli_runs(instance)
@@ -196,8 +197,13 @@ def materialize_assets(
     defs = build_definitions(settings)
     keys: list[str | None] = [None]
     if _is_partitioned({a.key.to_user_string(): a for a in defs.assets}, names):
+        registered = instance.get_dynamic_partitions(shards.name)
+        unknown = sorted(set(shard_keys) - set(registered))
+        if unknown:
+            known = ", ".join(sorted(registered)[:20]) or "none"
+            raise click.ClickException(f"unknown shard(s) {', '.join(unknown)}; registered: {known}")
         # in name order: deduplication compares each shard with those sorting before it
-        keys = sorted(shard_keys or instance.get_dynamic_partitions(shards.name))
+        keys = sorted(shard_keys or registered)
         if not keys:
             raise click.ClickException("no shards registered; run `condpt add-shards PATH...` first")
     missing = [
@@ -210,7 +216,7 @@ def materialize_assets(
         downstream = [n for n in names if n != "raw_documents"]  # every other per-shard asset follows clean
         failed = _converge(defs, instance, lake, downstream, converge)
     if failed:
-        raise click.ClickException(f"{len(failed)} run(s) failed: {', '.join(failed)}; see `make ui`")
+        raise click.ClickException(f"{len(failed)} run(s) failed: {'; '.join(failed)}; details in `make ui`")
     click.echo(f"materialized {', '.join(names)} for {len(keys)} partition(s) under {lake.root}")
 
 
@@ -233,8 +239,22 @@ def _run_partitions(defs, instance, names: list[str], keys: list[str | None]) ->
             tags=worker_tags(),  # lets run monitoring mark the run failed if this process is killed
         )
         if not result.success:
-            failed.append(key or "(unpartitioned)")
+            failed.append(f"{key or '(unpartitioned)'} ({_failure_reason(result)})")
     return failed
+
+
+def _failure_reason(result) -> str:
+    """The first failed step and why, in one line (a dg.Failure's description, else the error's message)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            reason = data.user_failure_data.description if data.user_failure_data else None
+            error = data.error
+            while error is not None and error.cause is not None:  # Dagster wraps the step's own exception
+                error = error.cause
+            reason = reason or (error.message if error else "failed")
+            return f"{event.step_key}: {' '.join(reason.split())[:300]}"
+    return "the run failed before any step"
 
 
 def _converge(defs, instance, lake: DataLake, names: list[str], converge: bool) -> list[str]:

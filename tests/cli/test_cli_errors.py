@@ -1,0 +1,50 @@
+"""Issue 32 (part of point 3): CLI mistakes are one line saying what is wrong and how to fix it, and a failed
+run's reason is on the CLI's last line."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from condpt_dagster.cli import main as cli
+
+
+@pytest.fixture
+def invoke(lake, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, [*args, "--data", str(lake.root)])
+
+    return run
+
+
+def test_a_broken_settings_file_is_one_line_under_materialize(invoke, tmp_path, monkeypatch):
+    config = tmp_path / "condpt.toml"
+    config.write_text("[ingest]\nmax_chars = true\n")
+    monkeypatch.setenv("CONDPT_CONFIG", str(config))
+    result = invoke("materialize", "--select", "raw_documents")
+    assert result.exit_code == 1 and "[ingest] max_chars: Input should be a valid integer" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unknown_shard_names_the_registered_ones(invoke, tmp_path):
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"text": "One document."}\n')
+    assert invoke("add-shards", str(source)).exit_code == 0
+    result = invoke("materialize", "--select", "raw_documents", "--shard", "nope")
+    assert result.exit_code == 1 and "unknown shard(s) nope; registered: s" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_failed_runs_reason_is_on_the_last_line(invoke, tmp_path):
+    source = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"body": ["a document without a text column"]}), source)
+    assert invoke("add-shards", str(source)).exit_code == 0
+    result = invoke("materialize", "--select", "raw_documents")
+    last = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 1 and last.startswith("Error: 1 run(s) failed: p (raw_documents:"), result.output
+    assert "has no 'text' column" in last
