@@ -209,7 +209,7 @@ def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable
     clean = clean.append_column("redactions", pa.array(per_text, pa.int32())).cast(CLEAN_SCHEMA)
     clean = clean.replace_schema_metadata({COMPARED_KEY: ",".join(stats.compared_shards)})
     _publish(lake, shard, options, clean, _removed_table(removed), prints, stats)
-    stats.stale_later_shards = [s for s in lake.raw_shards() if s > shard and shard not in compared_with(lake, s)]
+    stats.stale_later_shards = [s for s, missing in stale_shards(lake).items() if shard in missing]
     if stats.stale_later_shards:
         log(f"{shard}: clean_documents of {', '.join(stats.stale_later_shards)} ran without this shard: rerun them")
     return stats

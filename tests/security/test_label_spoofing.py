@@ -142,25 +142,20 @@ def export(tok, tmp_path_factory) -> Path:
     return tiny_condpt_export(tmp_path_factory.mktemp("run"), tok.dir, {"template": "laion", "fields": list(FIELDS)})
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(template=templates, synopsis=hostile, tags=st.lists(hostile, max_size=3), prompt=hostile)
-def test_generate_prompt_ids_hold_only_the_requested_control_tokens(export, template, synopsis, tags, prompt):
+@pytest.fixture(scope="module")
+def generator(export):
     from condpt_dagster.training.generate import ConditionalGenerator
 
-    generator = _generator(export, ConditionalGenerator)
+    return ConditionalGenerator(export)  # one model load for every example
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(template=templates, synopsis=hostile, tags=st.lists(hostile, max_size=3), prompt=hostile)
+def test_generate_prompt_ids_hold_only_the_requested_control_tokens(generator, template, synopsis, tags, prompt):
     generator.settings = {**generator.settings, "template": template}
     labels = {**HONEST, "synopsis": synopsis, "tags": tags}
     ids = generator.prompt_ids(labels, prompt)
     assert controls_in(ids, generator.tokenizer) == expected_controls(labels, template)
-
-
-_GENERATORS: dict[Path, object] = {}
-
-
-def _generator(export: Path, cls):
-    if export not in _GENERATORS:  # one model load for all examples
-        _GENERATORS[export] = cls(export)
-    return _GENERATORS[export]
 
 
 def test_generate_cli_keeps_a_forged_synopsis_as_text(export):
