@@ -64,7 +64,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         name="document_labels",
         pool=GPU_POOL,
         backfill_policy=PER_SHARD_BACKFILL,
-        deps=["clean_documents"],
+        deps=["clean_documents", *(["student_labeler"] if labeler.name == "student" else [])],
         partitions_def=shards,
         group_name="labels",
         kinds={"parquet", "pytorch"},

@@ -12,8 +12,6 @@ from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.experiments import REVISION
-from condpt_dagster.experiments.report import write_experiment
-from condpt_dagster.experiments.steering import STEERED, run_experiment, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 
 CHECK = "steering_detected"
@@ -42,6 +40,10 @@ def build_steering_experiment(
     def steering_experiment(
         context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
     ) -> dg.MaterializeResult:
+        # torch, transformers and scikit-learn: loaded when the experiment runs, not with the code location
+        from condpt_dagster.experiments.report import write_experiment
+        from condpt_dagster.experiments.steering import STEERED, run_experiment
+
         paths = lake.lake
         out = paths.experiment(options.name)
         keys = context.instance.get_dynamic_partitions(shards.name)
@@ -69,6 +71,8 @@ def build_steering_experiment(
 
 def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
     """The verdict, a table per field, the heatmaps and the curve for the asset page."""
+    from condpt_dagster.experiments.steering import verdict_lines
+
     rows = [
         {
             "field": f,

@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xxhash
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 SCHEME = "affine32"
 _WORD = re.compile(r"\w+")
@@ -38,6 +41,8 @@ class MinHasher:
 
     def signatures(self, texts: Iterable[str]) -> np.ndarray:
         """One signature row per text, shape ``(len(texts), num_perm)``, dtype uint32."""
+        from datasketch import MinHash  # 0.4 s to import: loaded when documents are hashed
+
         sets = (shingles(text, self.shingle_words) for text in texts)
         sketches = MinHash.generator(
             sets, num_perm=self.num_perm, seed=self.seed, scheme=SCHEME, hashfunc=xxhash.xxh32_intdigest
@@ -51,6 +56,8 @@ class NearDuplicateIndex:
 
     def __init__(self, num_perm: int, bands: int, threshold: float, seed: int = 1) -> None:
         self.num_perm, self.threshold, self.seed = num_perm, threshold, seed
+        from datasketch import MinHashLSH
+
         self._lsh = MinHashLSH(num_perm=num_perm, params=(bands, num_perm // bands))
         self._signatures: dict[Hashable, np.ndarray] = {}
 
@@ -58,6 +65,8 @@ class NearDuplicateIndex:
         return len(self._signatures)
 
     def _sketch(self, signature: np.ndarray) -> LeanMinHash:
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
 
     def add_many(self, keys: Iterable[Hashable], signatures: np.ndarray) -> None:

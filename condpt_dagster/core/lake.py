@@ -182,6 +182,9 @@ class DataLake:
     sample_wheels = property(lambda self: self.root / "sample_wheels")
     tagged_sample = property(lambda self: self.root / "tagged" / "sample.parquet")
     labeler_adapter_dir = property(lambda self: self.root / "labeler_adapter")
+    student_dir = property(lambda self: self.root / "student")
+    teacher_sample = property(lambda self: self.student_dir / "teacher_sample.parquet")
+    student_model = property(lambda self: self.student_dir / "model")  # published; a failed one: model-rejected
 
     def raw(self, shard: str) -> Path:
         return self.raw_dir / f"{shard}.parquet"

@@ -1,5 +1,5 @@
 """Typed settings: one model per ``condpt.toml`` section, with every default and its meaning (``[clean]`` in
-clean_settings.py, the section base in section.py).
+clean_settings.py, ``[labeler]`` and ``[student]`` in labeler_settings.py, the section base in section.py).
 
 Lookup: ``$CONDPT_CONFIG``, else ``./condpt.toml`` if present, else defaults; ``$CONDPT_DATA_ROOT`` overrides
 ``[lake] root``. Each section is validated when the file is loaded: unknown sections and keys (with the
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from condpt_dagster.core.clean_settings import CleanOptions
 from condpt_dagster.core.deploy_settings import KubernetesOptions
+from condpt_dagster.core.labeler_settings import LabelerSettings, StudentOptions
 from condpt_dagster.core.object_store import default_cache, is_remote
 from condpt_dagster.core.section import Section, SettingsError
 from condpt_dagster.core.vocab import CONDITION_FIELDS
@@ -52,40 +53,6 @@ class IngestOptions(Section):
     max_chars: int = Field(1_000_000, ge=1, description="Records longer than this (before normalization) are ...")
     oversize: Literal["quarantine", "truncate"] = Field("quarantine", description="... quarantined or cut.")
     batch_size: int = Field(4096, ge=1, description="Records per batch (memory, not output).")
-
-
-class LabelerSettings(Section):
-    SECTION = "labeler"
-    name: Literal["composite", "generative", "finetuned"] = Field("composite", description="Which labeler.")
-    taxonomy_path: str | None = Field(None, description="composite: taxonomy TOML (default built-in).")
-    encoder_dir: str | None = Field(None, description="composite: sentence encoder folder (default MiniLM).")
-    quantize: StrictBool = Field(False, description="composite: dynamic int8 encoder.")
-    max_windows: int | None = Field(None, ge=1, description="Windows of ~2,000 words read per document.")
-    model_dir: str | None = Field(None, description="generative: local HF seq2seq/causal model folder.")
-    adapter_dir: str | None = Field(
-        None, description="generative: peft LoRA adapter; finetuned/composite: a labeler_adapter folder."
-    )
-    num_samples: int | None = Field(None, ge=1, description="generative: answers sampled per window.")
-    max_new_tokens: int | None = Field(None, ge=1, description="generative: answer length limit.")
-    device: str | None = Field(None, description="composite/generative: torch device, e.g. cuda or cuda:1.")
-    precision: str | None = Field(  # a plain str: Dagster config (LabelerResource) has no Literal type
-        None, pattern=r"^(fp32|bf16|fp16)$", description="composite: encoder weights: fp32, or bf16/fp16 on a GPU."
-    )
-    rule_workers: int | None = Field(
-        None, ge=0, description="composite: CPU processes for the rule/lexicon taggers beside the encoder."
-    )
-    threads: int | None = Field(
-        None, ge=1, description="composite: torch threads of a CPU encoder (cores / concurrent runs; default all)."
-    )
-    batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
-    keep_versions: int = Field(
-        5, ge=1, description="Labeler versions of each shard's labels kept in labels/_history (pinned ones always)."
-    )
-
-    @classmethod
-    def cross_checks(cls, values: dict[str, Any]) -> list[str]:
-        needs = {"generative": "model_dir", "finetuned": "adapter_dir"}.get(values.get("name"))
-        return [f"name: labeler {values['name']!r} needs {needs}"] if needs and not values.get(needs) else []
 
 
 class ConditioningOptions(Section):
@@ -312,6 +279,7 @@ SECTIONS: dict[str, type[Section]] = {
         IngestOptions,
         CleanOptions,
         LabelerSettings,
+        StudentOptions,
         ConditioningOptions,
         TokenizerOptions,
         BlockOptions,
@@ -334,6 +302,7 @@ class Settings(BaseModel):
     ingest: IngestOptions = IngestOptions()
     clean: CleanOptions = CleanOptions()
     labeler: LabelerSettings = LabelerSettings()
+    student: StudentOptions = StudentOptions()
     conditioning: ConditioningOptions = ConditioningOptions()
     tokenizer: TokenizerOptions = TokenizerOptions()
     blocks: BlockOptions = BlockOptions()

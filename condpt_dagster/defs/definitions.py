@@ -12,6 +12,7 @@ from condpt_dagster.assets.label_audit import label_audit
 from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
 from condpt_dagster.assets.raw_documents import build_raw_documents
 from condpt_dagster.assets.steering_experiment import build_steering_experiment
+from condpt_dagster.assets.student import build_student_labeler, build_teacher_sample
 from condpt_dagster.assets.token_blocks import build_token_blocks
 from condpt_dagster.assets.tokenizer import build_tokenizer_asset
 from condpt_dagster.core.lake import DataLake
@@ -42,8 +43,17 @@ def training_runner(settings: Settings) -> TrainingRunner:
     )
 
 
+def labeler_resources(settings: Settings) -> tuple[LabelerResource, LabelerResource]:
+    """The configured labeler (a student from the lake's student/model unless ``student_dir`` says otherwise)
+    and the teacher a student learns from: the composite labeler with the same ``[labeler]`` settings."""
+    values = settings.labeler.model_dump()
+    if values["name"] == "student" and values["student_dir"] is None:
+        values["student_dir"] = str(DataLake.at(settings.data_root).student_model)
+    return LabelerResource(**values), LabelerResource(**{**values, "name": "composite"})
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
-    labeler = LabelerResource(**settings.labeler.model_dump())
+    labeler, teacher = labeler_resources(settings)
     conditioning = settings.conditioning
     shard_assets = [
         build_raw_documents(settings.ingest),
@@ -67,13 +77,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             eval_report,
             experiment,
             build_labeler_adapter(settings.labeler_adapter),
+            build_teacher_sample(settings.student, teacher),
+            build_student_labeler(settings.student, teacher),
         ],
         jobs=list(jobs.values()),
+        # Every step of a run in the run's own process: one import of the code location per run, not per step
+        # (a shard's six steps run one after another anyway; pools are still claimed per step).
+        executor=dg.in_process_executor,
         sensors=[build_inbox_sensor(jobs["shard_job"]), build_convergence_sensor(jobs["shard_job"])],
         schedules=[build_relabel_schedule(jobs["shard_job"], settings.relabel.cron)],
         resources={
             "lake": DataLakeResource(root=settings.data_root, remote_root=settings.remote_root),
             "labeler": labeler,
+            "teacher": teacher,
             "training_runner": training_runner(settings),
             "duckdb": DuckDBResource(database=str(DataLake.at(settings.data_root).audit_db)),
         },

@@ -3,6 +3,8 @@
 - ``composite`` (default): rule/lexicon taggers + all-MiniLM-L6-v2 encoder taggers, offline on CPU.
 - ``finetuned``: tags from a LoRA adapter trained on the user's tagged documents (``adapter_dir``, made by
   the ``labeler_adapter`` asset); the composite labeler can also include it (``adapter_dir``).
+- ``student``: static embeddings + linear heads distilled from the composite labeler on the user's corpus
+  (``student_dir``, made by the ``student_labeler`` asset): the same fields at thousands of documents/s.
 - ``generative``: a local Hugging Face seq2seq/causal model (+ optional peft LoRA adapter), the reference
   approach; needs ``model_dir``.
 """
@@ -15,7 +17,7 @@ from typing import Any
 from condpt_dagster.core.settings import LabelerSettings
 from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
 
-LABELERS = ("composite", "generative", "finetuned")
+LABELERS = ("composite", "generative", "finetuned", "student")
 
 
 def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
@@ -36,6 +38,12 @@ def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
         if "adapter_dir" not in options:
             raise ValueError("labeler 'finetuned' needs adapter_dir (a labeler_adapter folder)")
         return FinetunedLabeler(options["adapter_dir"])
+    if name == "student":
+        from condpt_dagster.labelers.student import StudentLabeler
+
+        if "student_dir" not in options:
+            raise ValueError("labeler 'student' needs student_dir (a student_labeler folder)")
+        return StudentLabeler(options["student_dir"])
     raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
 
 
@@ -55,6 +63,8 @@ def labeler_options(settings: LabelerSettings) -> dict[str, Any]:
         }
     elif settings.name == "finetuned":
         fields = {"adapter_dir": settings.adapter_dir}
+    elif settings.name == "student":
+        fields = {"student_dir": settings.student_dir}
     else:
         fields = {
             "model_dir": settings.model_dir,

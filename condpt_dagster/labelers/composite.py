@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -32,18 +31,12 @@ from condpt_dagster.core.hashing import file_sha256
 from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_batch
-from condpt_dagster.labelers.encoder import (
-    MINILM_SHA256,
-    SentenceEncoder,
-    default_model_dir,
-    verify_weights,
-)
+from condpt_dagster.labelers.encoder import MINILM_SHA256, SentenceEncoder, default_model_dir, verify_weights
+from condpt_dagster.labelers.rules import split_sentences
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, SentimentHead, vader_score
 from condpt_dagster.labelers.tags import KeywordTagger
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
-_LETTER = re.compile(r"[^\W\d_]")
 # Where the files live and how the work is spread do not change labels; precision does (bf16 rounds).
 _NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_workers", "threads")
 
@@ -72,10 +65,6 @@ class CompositeConfig:
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(norm, 1e-12)
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and _LETTER.search(s)]
 
 
 def windows(sentences: list[str], window_words: int, max_windows: int, max_sentences: int) -> list[list[str]]:
@@ -218,6 +207,11 @@ class CompositeLabeler(Labeler):
         return np.stack([r.vector if r.vector is not None else np.zeros(self.encoder.dim) for r in self.read(texts)])
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+        return self.label_and_read(texts)[0]
+
+    def label_and_read(self, texts: Sequence[str]) -> tuple[list[DocumentLabels], list[_Read]]:
+        """Labels and how the encoder read each document (sentences, their embeddings, the document
+        embedding): what a student learns to reproduce (labelers/distill.py)."""
         reads = self.read(texts)
         out = self._rules([r.text for r in reads], [r.vector for r in reads])
         for r in reads:
@@ -230,7 +224,7 @@ class CompositeLabeler(Labeler):
 
             for labels, predicted in zip(out, self.finetuned.predicted_tags(texts), strict=True):
                 apply_tags(labels, predicted)
-        return out
+        return out, reads
 
     def _rules(self, texts: list[str], vectors: list[np.ndarray | None]) -> list[DocumentLabels]:
         """The rule/lexicon labels (rating, SFW, language, ...) of a batch: here, or split across the

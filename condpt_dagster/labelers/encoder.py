@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from transformers import AutoModel, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
 from condpt_dagster.core.hashing import cached_sha256
 
@@ -43,7 +40,8 @@ def verify_weights(model_dir: Path, expected_sha256: str | None) -> str:
     return actual
 
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# precision -> torch dtype name (torch and transformers load with the first encoder, not with the code location)
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 # Tokens per forward pass: a GPU wants far larger batches than a CPU core's cache.
 DEFAULT_BATCH_TOKENS = {"cpu": 8192, "cuda": 262_144}
 
@@ -67,6 +65,10 @@ class SentenceEncoder:
             raise ValueError(f"precision {precision} needs a CUDA device (got {device!r}); use fp32 on CPU")
         if quantize and device != "cpu":
             raise ValueError("quantize (dynamic int8) runs on CPU only")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         self.weights_sha256 = verify_weights(self.model_dir, expected_sha256)
         if threads:
@@ -77,7 +79,7 @@ class SentenceEncoder:
         model.eval()
         if quantize:  # dynamic int8 for Linear layers: CPU only
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.model = model.to(device=device, dtype=PRECISIONS[precision])
+        self.model = model.to(device=device, dtype=getattr(torch, PRECISIONS[precision]))
         self.device = device
         self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS["cuda" if device.startswith("cuda") else "cpu"]
         self.dim = int(model.config.hidden_size)
@@ -92,8 +94,13 @@ class SentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.encode_ids(self.tokenize(texts))
 
-    @torch.inference_mode()
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self._encode_ids(ids)
+
+    def _encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths -> little padding
         start = 0
@@ -110,6 +117,8 @@ class SentenceEncoder:
         return out
 
     def _forward(self, batch: list[Sequence[int]]) -> np.ndarray:
+        import torch
+
         width = max(len(x) for x in batch)
         input_ids = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)

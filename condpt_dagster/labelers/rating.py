@@ -77,8 +77,13 @@ class RatingHead:
         return float(1 / (1 + np.exp(-(features @ self.coef + self.intercept))))
 
     def rating(self, score: float, lexicon_rating: str) -> str:
-        by_score = "G"
-        for name in ("PG", "PG-13", "R"):
-            if score >= self.thresholds[name]:
-                by_score = name
-        return max(by_score, lexicon_rating, key=RATINGS.index)
+        return rating_from_score(score, self.thresholds, lexicon_rating)
+
+
+def rating_from_score(score: float, thresholds: dict[str, float], lexicon_rating: str) -> str:
+    """The rating the score reaches (``thresholds``: lowest score of PG, PG-13, R), never below the lexicon's."""
+    by_score = "G"
+    for name in ("PG", "PG-13", "R"):
+        if score >= thresholds[name]:
+            by_score = name
+    return max(by_score, lexicon_rating, key=RATINGS.index)

@@ -28,6 +28,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 
 
 class _TermSet:
@@ -70,11 +71,14 @@ class RatingRules:
             found = self._tiers_of[word] = tuple(name for name, terms in self.tiers.items() if terms.matches(word))
         return found
 
-    def count(self, tokens: list[str], text_lower: str) -> dict[str, int]:
+    def count(self, tokens: list[str], text_lower: str | None) -> dict[str, int]:
+        """Hits per tier: words and prefixes among ``tokens``, phrases in ``text_lower`` (None: no phrases)."""
         hits = dict.fromkeys(self.tiers, 0)
         for word, n in Counter(tokens).items():
             for tier in self.tiers_of(word):
                 hits[tier] += n
+        if text_lower is None:
+            return hits
         for name, terms in self.tiers.items():
             if terms.phrase_pattern is not None:
                 hits[name] += len(terms.phrase_pattern.findall(text_lower))
@@ -106,9 +110,14 @@ def strip_markup(text: str) -> str:
     return _TAG.sub(" ", text) if "<" in text else text
 
 
-def language_of(text: str) -> tuple[str, float]:
-    """ISO 639-1 code and confidence; ``und`` for text without letters."""
-    sample = strip_markup(text[:LANGUAGE_SAMPLE_CHARS])
+def split_sentences(text: str) -> list[str]:
+    """Sentences (and lines) that hold a letter, stripped: what the encoder labelers embed one by one."""
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and _HAS_LETTER.search(s)]
+
+
+def language_of(text: str, sample_chars: int = LANGUAGE_SAMPLE_CHARS) -> tuple[str, float]:
+    """ISO 639-1 code and confidence from the opening ``sample_chars``; ``und`` for text without letters."""
+    sample = strip_markup(text[:sample_chars])
     if not _HAS_LETTER.search(sample):
         return UNDETERMINED_LANGUAGE, 0.0
     lang, prob = _language_identifier().classify(sample)
@@ -146,12 +155,20 @@ def readability_grade(text: str) -> float:
     return round(min(max(grade, 0.0), 20.0), 1)
 
 
-def rate(text_lower: str, tokens: list[str], rules: RatingRules | None = None) -> tuple[str, bool, dict[str, int]]:
-    """Content rating, SFW flag and per-tier hit counts for lowercased text and its word tokens."""
+def rate(
+    text_lower: str | None, tokens: list[str], rules: RatingRules | None = None
+) -> tuple[str, bool, dict[str, int]]:
+    """Content rating, SFW flag and per-tier hit counts for lowercased text (None: no phrases) and its words."""
     rules = rules or RatingRules.load()
     hits = rules.count(tokens, text_lower)
-    t = rules.thresholds
-    violence_density = 1000 * hits["violence"] / max(len(tokens), 100)  # short texts: no density spikes
+    rating, sfw = rating_of_hits(hits, len(tokens), rules)
+    return rating, sfw, hits
+
+
+def rating_of_hits(hits: dict[str, int], n_tokens: int, rules: RatingRules | None = None) -> tuple[str, bool]:
+    """The rating and SFW flag that per-tier hit counts in ``n_tokens`` words call for."""
+    t = (rules or RatingRules.load()).thresholds
+    violence_density = 1000 * hits["violence"] / max(n_tokens, 100)  # short texts: no density spikes
     graphic_violence = hits["violence"] >= t["r_violence_min"] and violence_density >= t["r_violence_density"]
     if hits["explicit"] >= t["r_explicit_min"] or hits["strong"] >= t["r_strong_min"] or graphic_violence:
         rating = "R"
@@ -167,14 +184,21 @@ def rate(text_lower: str, tokens: list[str], rules: RatingRules | None = None) -
         rating = "PG"
     else:
         rating = "G"
-    return rating, rating != "R" and hits["explicit"] == 0, hits
+    return rating, rating != "R" and hits["explicit"] == 0
 
 
-def rule_labels(text: str, rules: RatingRules | None = None) -> RuleLabels:
+def rule_labels(
+    text: str,
+    rules: RatingRules | None = None,
+    phrases: bool = True,
+    language_chars: int = LANGUAGE_SAMPLE_CHARS,
+) -> RuleLabels:
+    """Every rule label of a text. ``phrases=False`` counts the rating lexicon's single words and prefixes
+    only, and ``language_chars`` bounds what language identification reads: the student's cheaper rules."""
     lower = strip_markup(text).lower()
     tokens = _WORD.findall(lower)
-    language, score = language_of(text)
-    rating, sfw, hits = rate(lower, tokens, rules)
+    language, score = language_of(text, language_chars)
+    rating, sfw, hits = rate(lower if phrases else None, tokens, rules)
     return RuleLabels(
         language=language,
         language_score=score,

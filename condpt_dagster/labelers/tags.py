@@ -8,13 +8,25 @@ embeddings are cached across documents.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
+from itertools import pairwise
 
 import numpy as np
 import simplemma
-from sklearn.feature_extraction.text import CountVectorizer
+
+# scikit-learn's CountVectorizer analyzer, spelled out (same token pattern, stop words and 1-2-grams after
+# stop-word removal) so that each token is lemmatized once rather than once per n-gram it is part of.
+_TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z-]+\b")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 @lru_cache(maxsize=200_000)
@@ -24,6 +36,20 @@ def lemma(word: str) -> str:
 
 def lemma_phrase(phrase: str) -> str:
     return " ".join(lemma(w) for w in phrase.split())
+
+
+def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[str]:
+    """The ``limit`` most frequent lemmatized 1-2-grams of ``text`` without generic words."""
+    stop = _stop_words()
+    lemmas = [lemma(t) for t in _TOKEN.findall(text.lower()) if t not in stop]
+    bad = [p in generic or len(p) < 3 for p in lemmas]
+    counts: Counter[str] = Counter(w for w, b in zip(lemmas, bad, strict=True) if not b)
+    for (a, b), (bad_a, bad_b) in zip(pairwise(lemmas), pairwise(bad), strict=False):
+        if not (bad_a or bad_b or a == b):
+            counts[f"{a} {b}"] += 1
+    # A two-word phrase must recur to be a keyword; single occurrences are mostly accidental pairs.
+    keep = [g for g, n in counts.most_common() if n >= 2 or " " not in g]
+    return keep[:limit]
 
 
 def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[int]:
@@ -55,22 +81,9 @@ class KeywordTagger:
         self.min_score = min_score
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._analyzer = CountVectorizer(
-            ngram_range=(1, 2), stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+\b"
-        ).build_analyzer()
 
     def candidates_of(self, text: str) -> list[str]:
-        """The most frequent lemmatized 1-2-grams without generic words."""
-        counts: Counter[str] = Counter()
-        for gram in self._analyzer(text):
-            phrase = lemma_phrase(gram)
-            parts = phrase.split()
-            if any(p in self.generic or len(p) < 3 for p in parts) or (len(parts) == 2 and parts[0] == parts[1]):
-                continue
-            counts[phrase] += 1
-        # A two-word phrase must recur to be a keyword; single occurrences are mostly accidental pairs.
-        keep = [g for g, n in counts.most_common() if n >= 2 or " " not in g]
-        return keep[: self.candidates]
+        return candidates_of(text, self.generic, self.candidates)
 
     def embed(self, phrases: Iterable[str]) -> None:
         phrases = set(phrases)

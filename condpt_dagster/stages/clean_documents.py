@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 from condpt_dagster.cleaning.duplicates import DuplicateFinder, Fingerprints, Match
 from condpt_dagster.cleaning.minhash import MinHasher
 from condpt_dagster.cleaning.pii import PiiRedactor
-from condpt_dagster.cleaning.quality import QualityFilters
 from condpt_dagster.core.hashing import config_version, file_data_version
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.lake import DataLake
@@ -63,6 +62,8 @@ def fingerprint_settings(options: CleanOptions) -> str:
 
 def compute_fingerprints(texts: list[str], ids: list[str], options: CleanOptions) -> tuple[Fingerprints, list[str]]:
     """Fingerprints of a shard's raw texts, and the texts as the line-removing filters (C4) leave them."""
+    from condpt_dagster.cleaning.quality import QualityFilters  # datatrove: loaded when a shard is cleaned
+
     filters = QualityFilters(options)
     checked = filters.check_many(texts)
     hasher = MinHasher(options.num_perm, options.shingle_words, options.seed)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from condpt_dagster.core.lake import DataLake, EvalFiles
 from condpt_dagster.core.settings import EvalOptions
-from condpt_dagster.evaluation.report import write_report
-from condpt_dagster.evaluation.run import HeldOut, evaluate
 from condpt_dagster.labelers import Labeler
-from condpt_dagster.training.generate import ConditionalGenerator
+
+if TYPE_CHECKING:  # torch, transformers and matplotlib load when a report is made, not with the code location
+    from condpt_dagster.evaluation.run import HeldOut
 
 # Bump when the measurements change for the same checkpoint and options.
 REVISION = "1"
@@ -28,6 +28,8 @@ LABEL_COLUMNS = ["topics", "rating", "format", "sentiment", "tags", "synopsis"]
 
 def load_heldout(lake: DataLake, shards: list[str]) -> HeldOut:
     """Held-out documents of the given shards with their label rows."""
+    from condpt_dagster.evaluation.run import HeldOut
+
     frames = []
     for shard in shards:
         path = lake.blocks(shard).heldout
@@ -63,6 +65,10 @@ def evaluate_checkpoint(
     lake: DataLake, run: str, labeler: Labeler, options: EvalOptions, progress: Callable[[str], None] = print
 ) -> EvalOutcome:
     """Evaluate ``checkpoints/<run>`` and write ``eval/<run>/``; the judge is the training labeler."""
+    from condpt_dagster.evaluation.report import write_report
+    from condpt_dagster.evaluation.run import evaluate
+    from condpt_dagster.training.generate import ConditionalGenerator
+
     checkpoint = lake.checkpoint(run)
     manifest = json.loads(checkpoint.manifest.read_text(encoding="utf-8"))
     heldout = load_heldout(lake, manifest["shards"])

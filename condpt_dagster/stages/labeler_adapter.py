@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -17,8 +17,9 @@ import polars as pl
 from condpt_dagster.core.lake import AdapterFiles
 from condpt_dagster.core.settings import FinetuneOptions
 from condpt_dagster.labelers.base import Labeler
-from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.finetune import FinetuneReport, composite_tag_sets, finetune, tag_metrics
+
+if TYPE_CHECKING:  # torch and scikit-learn load when an adapter is trained, not with the code location
+    from condpt_dagster.labelers.finetune import FinetuneReport
 
 # Bump when training or the comparison changes for the same tagged set and options.
 REVISION = "1"
@@ -45,6 +46,8 @@ class AdapterOutcome:
 
 def zero_shot_metrics(labeler: Labeler, validation: Path, tags: list[str]) -> dict[str, Any]:
     """Per-tag metrics of a labeler's rows (mapped to the tagged-set vocabulary) on the validation set."""
+    from condpt_dagster.labelers.finetune import composite_tag_sets, tag_metrics
+
     frame = pl.read_parquet(validation)
     predicted = composite_tag_sets(labeler.label(frame["text"].to_list()))
     y_true = np.array([[t in doc for t in tags] for doc in frame["tags"].to_list()], dtype=int)
@@ -57,6 +60,9 @@ def train_adapter(
 ) -> AdapterOutcome:
     """Train and save the adapter into ``out``, then measure ``baseline`` (default: the zero-shot composite
     labeler, what the adapter is meant to improve on) on the same validation documents."""
+    from condpt_dagster.labelers.composite import CompositeLabeler
+    from condpt_dagster.labelers.finetune import finetune
+
     report = finetune(tagged_path, out.folder, options)
     baseline = baseline or CompositeLabeler()
     return AdapterOutcome(report, zero_shot_metrics(baseline, out.validation, report.tags))

@@ -7,6 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
 from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, layout_cues
@@ -76,3 +78,44 @@ def test_taxonomy_rejects_unknown_formats(tmp_path):
         Taxonomy(edited)
     taxonomy = Taxonomy(TAXONOMY)
     assert len(taxonomy.topics) == 24 and set(taxonomy.formats) == set(STEERABLE_FORMATS)
+
+
+_PIECES = [
+    "shall",
+    "SHALL",
+    "ſhall",
+    "İnstall",
+    "ınstall",
+    "install",
+    "Step 4",
+    "then,",
+    "$9",
+    "sale",
+    "Said on Monday",
+]
+_PIECES += [
+    "said on Friday",
+    "re:",
+    "RE: ",
+    "repl",
+    "lol",
+    "thread",
+    "licensee",
+    "warranty",
+    "§",
+    " ",
+    "\n",
+    "x",
+    "İ",
+    "K",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12))
+def test_wording_prefilter_never_changes_a_count(pieces):
+    from condpt_dagster.labelers import format as formats
+
+    text = "".join(pieces)
+    folded = text.casefold().translate(formats._DOTTED_I)
+    for cue, (pattern, _) in formats._WORDING.items():
+        assert formats._wording_matches(cue, pattern, text, folded) == len(pattern.findall(text)), (cue, text)

@@ -1,0 +1,153 @@
+"""The student labeler: distilled from teacher rows, the label schema, refusals, the agreement gate, versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from condpt_dagster.labelers.base import LABEL_SCHEMA
+from condpt_dagster.labelers.distill import DistillOptions, TeacherReads, train_student
+from condpt_dagster.labelers.encoder import default_model_dir
+from condpt_dagster.labelers.student import MANIFEST_FILE, StudentLabeler, StudentUnavailable
+from condpt_dagster.labelers.taxonomy import TAXONOMY
+from condpt_dagster.stages.document_labels import label_rows
+
+
+@pytest.fixture(scope="module")
+def taught(sample_wheels) -> dict:
+    """300 sample documents labelled and read by the real teacher (the composite labeler), once per module."""
+    from condpt_dagster.core.settings import IngestOptions
+    from condpt_dagster.labelers.composite import CompositeLabeler
+    from condpt_dagster.sample_corpus import sample_documents
+    from condpt_dagster.stages.raw_documents import normalize_texts
+
+    docs = sample_documents(sample_wheels, 300, seed=21)
+    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    teacher = CompositeLabeler()
+    labels, reads = [], []
+    for i in range(0, len(texts), 50):
+        batch_labels, batch_reads = teacher.label_and_read(texts[i : i + 50])
+        labels += batch_labels
+        reads += batch_reads
+    ids = [d["id"] for d in docs]
+    rows = label_rows(ids, labels, teacher, teacher.version()).to_pylist()
+    dim = teacher.encoder.dim
+    teacher_reads = TeacherReads(
+        [r.sentences for r in reads],
+        np.vstack([r.sentence_vecs for r in reads]).reshape(-1, dim),
+        np.stack([r.vector if r.vector is not None else np.zeros(dim) for r in reads]),
+        teacher._topic_matrix,
+        teacher._format_matrix,
+    )
+    about = {
+        "labeler": "composite",
+        "labeler_version": teacher.version(),
+        "encoder_dir": str(default_model_dir()),
+        "taxonomy_path": str(TAXONOMY),
+    }
+    return {"ids": ids, "texts": texts, "rows": rows, "reads": teacher_reads, "about": about}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("student")  # one static-model cache for the module: distilled once
+
+
+def train(taught: dict, folder: Path, **options):
+    defaults = {"min_agreement": 0.5, "min_sentiment_agreement": 0.5, "min_examples": 5, "epochs": 3}
+    return train_student(
+        taught["ids"],
+        taught["texts"],
+        taught["rows"],
+        taught["reads"],
+        taught["about"],
+        folder,
+        DistillOptions(**defaults | options),
+    )
+
+
+def test_student_learns_the_teacher_and_writes_label_rows(taught, workdir):
+    report = train(taught, workdir / "model")
+    assert report.passed and report.published == workdir / "model", report.summary
+    assert report.train_docs + report.holdout_docs == 300 and report.holdout_docs > 30
+    assert report.agreement["top_topic"] >= 0.4 and report.agreement["format"] >= 0.5, report.agreement  # chance: 0.04
+    assert report.agreement["rating"] >= 0.8, report.agreement
+    student = StudentLabeler(workdir / "model")
+    texts = taught["texts"][:64]
+    labels = student.label(texts)
+    table = label_rows([f"d{i}" for i in range(len(texts))], labels, student, student.version())
+    assert table.schema.equals(LABEL_SCHEMA)
+
+    def top(topics):
+        return topics[0] if len(topics) else None
+
+    same_top = [top(lab.topics) == top(row["topics"]) for lab, row in zip(labels, taught["rows"], strict=False)]
+    assert np.mean(same_top) >= 0.4
+    for text, lab in zip(texts, labels, strict=True):
+        assert lab.synopsis.rstrip("…")[:40] in " ".join(text.split())  # a sentence of the document
+        assert lab.rating in ("G", "PG", "PG-13", "R") and lab.language
+        assert -1 <= lab.scores["sentiment"] <= 1 and lab.sentiment in ("positive", "negative", "neutral")
+    assert sum(bool(lab.tags) for lab in labels) > 50  # keyword tags ranked by the static embedding
+
+
+def test_a_value_the_teacher_gave_too_rarely_is_never_emitted(taught, workdir):
+    report = train(taught, workdir / "rare", min_examples=40, min_agreement=0.0, min_sentiment_agreement=0.0)
+    manifest = json.loads((report.published / MANIFEST_FILE).read_text())
+    rare = set(report.refused["format"])
+    given = {row["format"] for row in taught["rows"]}
+    assert rare & given, "the sample should hold a format given fewer than 40 times"
+    assert set(manifest["refused"]["format"]) == rare
+    labels = StudentLabeler(report.published).label(taught["texts"])
+    assert not {lab.format for lab in labels} & rare
+    refused = [lab for lab in labels if lab.error and "too rare" in lab.error]
+    assert refused and all(lab.format == "unknown" for lab in refused if "format" in lab.error)
+
+
+def test_a_student_below_the_agreement_threshold_is_not_published(taught, workdir):
+    train(taught, workdir / "gate")
+    version = StudentLabeler(workdir / "gate").version()
+    bad = train(taught, workdir / "gate", min_agreement=1.0, min_sentiment_agreement=1.0)
+    assert not bad.passed and bad.published == workdir / "gate-rejected"
+    assert "short by" in bad.summary and "top_topic" in bad.summary
+    assert StudentLabeler(workdir / "gate").version() == version  # the published student is untouched
+    with pytest.raises(StudentUnavailable, match="failed its agreement check"):
+        StudentLabeler(bad.published).label(["Some text to label."])
+
+
+def test_retraining_changes_the_version_of_a_loaded_student(taught, workdir):
+    train(taught, workdir / "versions", seed=1)
+    student = StudentLabeler(workdir / "versions")
+    first = student.version()
+    student.label(taught["texts"][:4])
+    train(taught, workdir / "versions", seed=2)  # another holdout draw: other heads, other files
+    assert student.version() != first
+    assert json.loads((workdir / "versions" / MANIFEST_FILE).read_text())["options"]["seed"] == 2
+
+
+def test_an_untrained_student_has_a_version_and_refuses_to_label(tmp_path):
+    student = StudentLabeler(tmp_path / "none")
+    assert student.version()  # the code location loads before any student is trained
+    with pytest.raises(StudentUnavailable, match="no trained student"):
+        student.label(["text"])
+
+
+def test_tuning_moves_the_static_vectors_to_the_teachers(taught, workdir):
+    from condpt_dagster.labelers.distill import STATIC_CACHE, distilled_static, tune_static
+    from condpt_dagster.labelers.student import StaticEncoder
+
+    reads = taught["reads"]
+    base = distilled_static(default_model_dir(), workdir / STATIC_CACHE)
+    tuned = tune_static(base, workdir / "tuned", reads, np.ones(300, bool), epochs=3, seed=0)
+
+    def cosine(folder: Path) -> float:
+        encoder = StaticEncoder(folder)
+        docs = [encoder.encode(s).mean(0) for s in reads.sentences[:100]]
+        docs = [d / np.linalg.norm(d) for d in docs]
+        return float(np.mean([d @ t for d, t in zip(docs, reads.document_vectors, strict=False)]))
+
+    before, after = cosine(base), cosine(workdir / "tuned")
+    assert after > before + 0.2 and after > 0.7, (before, after)
+    assert tuned["document_cosine"] > before
