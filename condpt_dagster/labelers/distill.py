@@ -181,19 +181,9 @@ def train_student(
         seconds["featurize"] = time.perf_counter() - start
         start = time.perf_counter()
         train = ~held
-        y_train = {k: v[train] for k, v in y.items()}
         counts = _counts(teacher_rows, train)
-        refused = {
-            "format": _rare(
-                [teacher_rows[i]["format"] for i in np.flatnonzero(train)], options.min_examples, STEERABLE_FORMATS
-            ),
-            "topics": _rare(_top_topics(teacher_rows, train), options.min_examples, topics),
-            "rating": _rare([teacher_rows[i]["rating"] for i in np.flatnonzero(train)], options.min_examples, RATINGS),
-            "sentiment": _rare(
-                [teacher_rows[i]["sentiment"] for i in np.flatnonzero(train)], options.min_examples, SENTIMENTS
-            ),
-        }
-        arrays = _fit_heads(x[train], y_train)
+        refused = _refusals(teacher_rows, train, topics, options.min_examples)
+        arrays = _fit_heads(x[train], {k: v[train] for k, v in y.items()})
         arrays["topic_prototypes"], arrays["format_prototypes"] = reads.topic_prototypes, reads.format_prototypes
         seconds["fit_heads"] = time.perf_counter() - start
         classes = {"format": list(taxonomy.formats), "topics": topics}
@@ -202,18 +192,12 @@ def train_student(
         np.savez(staging / HEADS_FILE, **arrays)
         _write_manifest(staging, manifest)
         start = time.perf_counter()
-        student = StudentLabeler(staging, require_passed=False)
         held_idx = np.flatnonzero(held)
-        predicted = student.label([texts[i] for i in held_idx])
+        predicted = StudentLabeler(staging, require_passed=False).label([texts[i] for i in held_idx])
         scores = agreement(predicted, [teacher_rows[i] for i in held_idx])
         seconds["agreement"] = time.perf_counter() - start
         thresholds, passed, summary = _verdict(scores, options)
-        manifest["agreement"] = {k: round(v, 4) for k, v in scores.items()}
-        manifest["agreement_check"] = {"passed": passed, "thresholds": thresholds, "summary": summary}
-        _write_manifest(staging, manifest)
-        published = folder if passed else folder.parent / f"{folder.name}-rejected"
-        with atomic_dir(published) as tmp:  # readers see the old student or the new one, never a mix
-            shutil.copytree(staging, tmp, dirs_exist_ok=True)
+        published = _publish(staging, folder, manifest, scores, (thresholds, passed, summary))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return DistillReport(
@@ -222,6 +206,17 @@ def train_student(
 
 
 SENTIMENTS = ("positive", "negative")  # neutral, like the format unknown, is what a refusal falls back to
+
+
+def _refusals(rows: Sequence[dict[str, Any]], train: np.ndarray, topics: list[str], least: int) -> dict:
+    """Per field, the values the teacher gave fewer than ``least`` times in the training part (and how often)."""
+    picked = [rows[i] for i in np.flatnonzero(train)]
+    return {
+        "format": _rare([r["format"] for r in picked], least, STEERABLE_FORMATS),
+        "topics": _rare(_top_topics(rows, train), least, topics),
+        "rating": _rare([r["rating"] for r in picked], least, RATINGS),
+        "sentiment": _rare([r["sentiment"] for r in picked], least, SENTIMENTS),
+    }
 
 
 def _top_topics(rows: Sequence[dict[str, Any]], mask: np.ndarray) -> list[str]:
@@ -260,6 +255,18 @@ def _manifest(
         "holdout_docs": holdout_docs,
         "agreement_check": {"passed": False, "summary": "not measured yet"},
     }
+
+
+def _publish(staging: Path, folder: Path, manifest: dict[str, Any], scores: dict[str, float], verdict) -> Path:
+    """Record the agreement and swap the student in as ``folder``, or as ``<folder>-rejected`` if it failed."""
+    thresholds, passed, summary = verdict
+    manifest["agreement"] = {k: round(v, 4) for k, v in scores.items()}
+    manifest["agreement_check"] = {"passed": passed, "thresholds": thresholds, "summary": summary}
+    _write_manifest(staging, manifest)
+    published = folder if passed else folder.parent / f"{folder.name}-rejected"
+    with atomic_dir(published) as tmp:  # readers see the old student or the new one, never a mix
+        shutil.copytree(staging, tmp, dirs_exist_ok=True)
+    return published
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

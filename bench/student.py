@@ -1,0 +1,178 @@
+"""The student labeler against its teacher: agreement, speed, and fastText as the alternative (issue 29).
+
+    python bench/student.py [--docs 8000] [--sample 6000] [--speed-docs 400] [--work DIR] [--fasttext]
+
+In one run, on sample-corpus documents cleaned as the pipeline cleans them:
+1. ``teacher_sample``'s stage: ``--sample`` documents drawn across 4 shards, labelled and read by the teacher
+   (the composite labeler) -> teacher docs/s while sampling;
+2. ``student_labeler``'s stage: distil, tune, fit, and the held-out agreement per field with its verdict;
+3. speed on the same ``--speed-docs`` documents (not in the sample): the teacher (torch on every core), the
+   student in one process, and the student in one process per core -> docs/s and the ratio to the teacher.
+   Each student process first labels ``--warm-docs`` other documents, as a long-running labeler has (its
+   word cache); the cold figure is printed too;
+4. with ``--fasttext`` (``pip install fasttext-wheel``): fastText classifiers trained on the same teacher
+   labels of the same training part (format, top topic, sentiment sign), held-out accuracy and docs/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from condpt_dagster.core.hashing import unit_hash
+from condpt_dagster.core.labeler_settings import StudentOptions
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import CleanOptions, IngestOptions
+from condpt_dagster.labelers.composite import CompositeLabeler
+from condpt_dagster.labelers.student import StudentLabeler
+from condpt_dagster.stages import clean_documents, raw_documents
+from condpt_dagster.stages import student as stage
+
+BIN = Path(sys.executable).parent
+
+
+def build_lake(work: Path, docs: int) -> tuple[DataLake, list[str]]:
+    lake = DataLake.at(work / "data")
+    env = {**os.environ, "CONDPT_DATA_ROOT": str(lake.root)}
+    cmd = [str(BIN / "condpt"), "sample", "--docs", str(docs), "--shards", "4"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    shards = []
+    for source in sorted(lake.inbox.glob("sample-*.jsonl.gz")):
+        shard = source.name.split(".")[0]
+        raw_documents.ingest_shard(source, shard, lake.raw(shard), lake.quarantine(shard), IngestOptions())
+        clean_documents.clean_shard(lake, shard, CleanOptions(), log=lambda _: None)
+        shards.append(shard)
+    return lake, shards
+
+
+def unsampled(lake: DataLake, shards: list[str], n: int) -> list[str]:
+    sampled = set(pq.read_table(lake.teacher_sample, columns=["id"]).column("id").to_pylist())
+    texts = []
+    for shard in shards:
+        table = pq.read_table(lake.clean(shard), columns=["id", "text"]).to_pylist()
+        texts += [r["text"] for r in table if r["id"] not in sampled]
+    return texts[:n]
+
+
+def _label_part(args: tuple[str, list[str], list[str]]) -> float:
+    folder, texts, warm = args
+    labeler = StudentLabeler(folder)
+    for i in range(0, len(warm), 256):  # a long-running labeler has met most words already (its word cache)
+        labeler.label(warm[i : i + 256])
+    start = time.perf_counter()
+    for i in range(0, len(texts), 256):
+        labeler.label(texts[i : i + 256])
+    return time.perf_counter() - start
+
+
+def docs_per_second(student_dir: Path, texts: list[str], processes: int, warm: list[str]) -> float:
+    parts = [(str(student_dir), texts[i::processes], warm) for i in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        seconds = max(pool.map(_label_part, parts))
+    return len(texts) / seconds
+
+
+def fasttext_baseline(sample_path: Path, seed: int, holdout: float) -> dict[str, tuple[float, float]]:
+    import fasttext
+
+    table = pq.read_table(sample_path, columns=["id", "text", "format", "topics", "scores"]).to_pylist()
+    held = np.array([unit_hash(r["id"], seed, "student-holdout") < holdout for r in table])
+    texts = [" ".join(r["text"].lower().split()) for r in table]
+    targets = {
+        "format": [r["format"] for r in table],
+        "top_topic": [r["topics"][0] if r["topics"] else "none" for r in table],
+        "sentiment_sign": ["pos" if json.loads(r["scores"]).get("sentiment", 0) >= 0 else "neg" for r in table],
+    }
+    out = {}
+    for name, labels in targets.items():
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+            for text, label, is_held in zip(texts, labels, held, strict=True):
+                if not is_held:
+                    fh.write(f"__label__{label} {text}\n")
+        model = fasttext.train_supervised(fh.name, dim=50, wordNgrams=1, epoch=50, lr=0.5, verbose=0, thread=2)
+        os.unlink(fh.name)
+        test = [i for i in range(len(texts)) if held[i]]
+        start = time.perf_counter()
+        predicted = [model.f.predict(texts[i], 1, 0.0, "strict")[0][1][9:] for i in test]  # numpy-2-safe call
+        seconds = time.perf_counter() - start
+        out[name] = (
+            float(np.mean([p == labels[i] for p, i in zip(predicted, test, strict=True)])),
+            len(test) / seconds,
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=8000)
+    parser.add_argument("--sample", type=int, default=6000)
+    parser.add_argument("--speed-docs", type=int, default=400)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--fasttext", action="store_true")
+    parser.add_argument("--warm-docs", type=int, default=2000, help="other documents each student process labels first")
+    parser.add_argument("--reuse", action="store_true", help="keep --work's lake, sample and student")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="condpt-student-"))
+    options = StudentOptions(sample_docs=args.sample)
+    teacher = CompositeLabeler()
+    if args.reuse:
+        lake = DataLake.at(work / "data")
+        shards = sorted(p.name.split(".")[0] for p in lake.clean_dir.glob("*.parquet"))
+    else:
+        lake, shards = build_lake(work, args.docs)
+        start = time.perf_counter()
+        sample = stage.draw_and_label(lake, shards, teacher, options)
+        sampling = time.perf_counter() - start
+        print(
+            f"teacher sample: {sample.documents} documents from {len(shards)} shards in {sampling:.0f} s "
+            f"({sample.documents / sampling:.1f} docs/s, labels and reads)"
+        )
+    start = time.perf_counter()
+    report = stage.train_from_sample(lake, teacher, options)
+    parts = json.dumps({k: round(v, 1) for k, v in report.seconds.items()})
+    print(f"student trained in {time.perf_counter() - start:.0f} s {parts}")
+    print(
+        f"held-out agreement ({report.holdout_docs} docs): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in report.agreement.items())
+    )
+    print(f"verdict: {'published' if report.passed else 'rejected'}: {report.summary}")
+    print(f"refused (teacher labels in training < {options.min_examples}): {report.refused}")
+    others = unsampled(lake, shards, args.speed_docs + args.warm_docs)
+    texts, warm = others[: args.speed_docs], others[args.speed_docs :]
+    start = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        teacher.label(texts[i : i + 32])
+    teacher_rate = len(texts) / (time.perf_counter() - start)
+    cores = os.cpu_count() or 1
+    cold = docs_per_second(report.published, texts, 1, [])
+    one = docs_per_second(report.published, texts, 1, warm)
+    every = docs_per_second(report.published, texts, cores, warm) if cores > 1 else one
+    print(
+        f"speed on {len(texts)} unsampled documents ({np.mean([len(t.split()) for t in texts]):.0f} words): "
+        f"teacher {teacher_rate:.1f} docs/s ({cores} threads); student {one:.0f} docs/s in 1 process "
+        f"({one / teacher_rate:.0f}x), {every:.0f} docs/s in {cores} ({every / teacher_rate:.0f}x), after "
+        f"{len(warm)} other documents; {cold:.0f} docs/s in 1 process with a cold word cache"
+    )
+    if args.fasttext:
+        for name, (accuracy, rate) in fasttext_baseline(lake.teacher_sample, options.seed, options.holdout).items():
+            print(
+                f"fastText {name}: held-out agreement {accuracy:.3f} (student {report.agreement[name]:.3f}), "
+                f"{rate:.0f} docs/s predicting one field"
+            )
+
+
+if __name__ == "__main__":
+    main()
