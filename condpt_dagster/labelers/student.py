@@ -208,7 +208,14 @@ class StudentLabeler(Labeler):
         }
 
     def version(self) -> str:
-        """The student's files decide its version; a retrained student is a new version in this process too."""
+        """The student's files decide its version; a retrained student is a new version in this process too.
+        Called per batch: the files are rehashed only when the manifest is another file (a retrained student
+        is swapped in as a new folder) or was rewritten."""
+        manifest = self.folder / MANIFEST_FILE
+        stamp = (manifest.stat().st_ino, manifest.stat().st_mtime_ns) if manifest.is_file() else None
+        if stamp is not None and stamp == getattr(self, "_stamp", None) and getattr(self, "_version", None):
+            return self._version
+        self._stamp = stamp
         current = folder_sha256(self.folder)
         if current != self._loaded_hash or getattr(self, "_version", None) is None:
             self._version = None
