@@ -44,6 +44,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _shareable(folder: Path) -> None:
+    """Give a folder's contents the modes the umask gives new files (libraries writing through mkstemp or
+    mkdtemp leave 0600 / 0700): published outputs are meant to be read by everyone the umask allows."""
+    folder.chmod(0o777 & ~_UMASK)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~_UMASK)
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield an empty temporary folder next to ``path``; swap it in for ``path`` if the block succeeds.
@@ -59,6 +68,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        _shareable(tmp)
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)

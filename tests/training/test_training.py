@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 
@@ -18,6 +19,7 @@ from transformers import AutoModelForCausalLM
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.cli import main as cli
+from condpt_dagster.core.io import _UMASK
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions, SettingsError, TrainConfig
 from condpt_dagster.defs.partitions import shards
@@ -113,6 +115,8 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
 
     model = AutoModelForCausalLM.from_pretrained(out / "hf")
     assert model.config.model_type == "gpt_neox"
+    weights_mode = stat.S_IMODE((out / "hf" / "model.safetensors").stat().st_mode)
+    assert weights_mode == 0o666 & ~_UMASK  # shareable as the umask allows, not safetensors' 0600
     generator = ConditionalGenerator(out)
     controls = set(generator.tokenizer.special_ids) - {generator.tokenizer.eos_id}
     new_ids = generator.generate({"rating": "G", "topics": ["sports"]}, "team", max_new_tokens=40)
