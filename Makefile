@@ -7,6 +7,7 @@ DATA ?= $(CURDIR)/data
 DEMO_DOCS ?= 1200
 DEMO_SHARDS ?= 4
 DEMO_TAGGED_DOCS ?= 240
+UI_PORT ?= 3000
 CONFIG ?= $(CURDIR)/configs/demo.toml
 export CONDPT_DATA_ROOT := $(DATA)
 export CONDPT_CONFIG := $(CONFIG)
@@ -87,7 +88,7 @@ lint: install
 
 ui: install
 	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.defs.instance import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 bench: install
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
