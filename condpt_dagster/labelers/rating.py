@@ -35,10 +35,15 @@ def profanity_probabilities(texts: Sequence[str]) -> np.ndarray:
     return np.asarray(predict_prob(list(texts)), dtype=np.float64)
 
 
+def tier_rates(hits: dict[str, int], words: int) -> list[float]:
+    """log1p of each tier's hits per 50 words: long documents are not rated on their length."""
+    per_50_words = 50 / max(words, 50)
+    return [float(np.log1p(hits.get(t, 0) * per_50_words)) for t in RATING_TIERS]
+
+
 def rating_features(probability: float, hits: dict[str, int], words: int) -> np.ndarray:
     p = min(max(probability, 1e-4), 1 - 1e-4)
-    per_50_words = 50 / max(words, 50)
-    return np.array([np.log(p / (1 - p)), *(np.log1p(hits.get(t, 0) * per_50_words) for t in RATING_TIERS)])
+    return np.array([np.log(p / (1 - p)), *tier_rates(hits, words)])
 
 
 @dataclass(frozen=True)

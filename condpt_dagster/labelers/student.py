@@ -37,7 +37,7 @@ from condpt_dagster.core.hashing import cached_sha256, file_sha256
 from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
-from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score
+from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score, tier_rates
 from condpt_dagster.labelers.tags import KeywordTagger, candidates_of
 from condpt_dagster.labelers.taxonomy import Taxonomy
 
@@ -85,9 +85,8 @@ class Reading:
 
 
 def lexicon_features(rule: rules.RuleLabels) -> list[float]:
-    """The rating lexicon's tier counts per 50 words (as rating.py scales them) and the log word count."""
-    per_50 = 50 / max(rule.words, 50)
-    return [float(np.log1p(rule.hits.get(t, 0) * per_50)) for t in RATING_TIERS] + [float(np.log1p(rule.words))]
+    """The rating lexicon's tier rates (as rating.py scales them) and the log word count."""
+    return [*tier_rates(rule.hits, rule.words), float(np.log1p(rule.words))]
 
 
 class StaticEncoder:

@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -168,8 +166,3 @@ def train_from_sample(lake: DataLake, teacher: Labeler, options: StudentOptions)
     ids, texts = sample.column("id").to_pylist(), sample.column("text").to_pylist()
     reads = teacher_reads(sample, teacher._topic_matrix, teacher._format_matrix)
     return train_student(ids, texts, rows, reads, about, lake.student_model, distill)
-
-
-def describe(report: Any) -> dict[str, Any]:
-    """The report as JSON-ready metadata."""
-    return json.loads(json.dumps({k: v for k, v in vars(report).items()}, default=str))
