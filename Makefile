@@ -48,7 +48,7 @@ demo: install
 	$(BIN)/condpt audit removed --by reason
 	$(BIN)/condpt audit tags --top 10
 	$(BIN)/condpt audit lineage --checkpoint demo
-	$(BIN)/condpt generate --checkpoint $(DATA)/checkpoints/demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
+	$(BIN)/condpt generate --checkpoint demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
 	@echo
 	@echo "Outputs under $(DATA): raw/, quarantine/, clean/ + removed/ (corpus hygiene), labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"

@@ -1,7 +1,7 @@
 """Labeler quality on human-labelled dev text (bench/devsets.py), each figure beside the best offline peer.
 
     python bench/label_quality.py [--split test] [--per-source 300] [--sources imdb,rt] [--labeler composite]
-        [--json out.json]
+        [--student-dir data/student/model] [--json out.json]
 
 Fields and metrics (test split by default: the labeler's learned parts are fitted on ``tune`` only):
 - sentiment: Pearson r and AUROC of ``scores.sentiment`` (and of each part of the mix alone) against the
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--split", choices=["tune", "test"], default="test")
     parser.add_argument("--per-source", type=int, default=300)
     parser.add_argument("--labeler", default="composite")
+    parser.add_argument("--student-dir", type=Path, help="with --labeler student: a student_labeler folder")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--sources", help="only these dev sources, comma-separated (e.g. imdb,rt)")
     args = parser.parse_args()
@@ -165,7 +166,7 @@ def main() -> None:
     docs = devsets.load(args.cache, args.split, args.per_source, all_of=("jokes",))  # one-liners are cheap
     if args.sources:
         docs = [d for d in docs if d.source in args.sources.split(",")]
-    labeler = build_labeler(args.labeler)
+    labeler = build_labeler(args.labeler, {"student_dir": args.student_dir})
     labels, seconds = label_all(labeler, docs)
     present = {d.source for d in docs}
     rows = sentiment_rows(docs, labels) if present & {"imdb", "rt"} else []

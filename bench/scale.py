@@ -100,6 +100,7 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
     """One size, in this process: every stage through Dagster; returns seconds per stage and resources."""
     import dagster as dg
 
+    from condpt_dagster.cli.pipeline import _failure_reason
     from condpt_dagster.core.labeler_settings import LabelerSettings, StudentOptions
     from condpt_dagster.core.lake import DataLake
     from condpt_dagster.core.settings import Settings
@@ -127,8 +128,8 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
                 list(defs.assets), selection=selection, partition_key=key, instance=instance, resources=defs.resources
             )
             seconds[selection[0]] += time.perf_counter() - start
-            if not result.success:
-                raise SystemExit(f"{selection} {key} failed")
+            if not result.success:  # e.g. a full disk: DiskFull names the file; published partitions stay whole
+                raise SystemExit(f"{selection} {key or ''} failed: {_failure_reason(result)}")
 
         for key in keys:
             for stage in SHARD_STAGES[:2]:
@@ -176,6 +177,8 @@ def main() -> None:
     results, student = {}, None
     for size in args.sizes:
         folder = work / f"n{size}"
+        if results:
+            check_disk(work, size, results[args.sizes[0]], args.sizes[0])
         start = time.perf_counter()
         files = build_corpus(folder / "corpus", size, args.docs_per_shard)
         print(f"{size:,} documents: corpus in {time.perf_counter() - start:.0f} s ({len(files)} shards)", flush=True)
@@ -195,6 +198,18 @@ def main() -> None:
         results[size] = json.loads(spec.read_text())
         student = student or str(folder / "data" / "student" / "model")
         report(size, results[size], results[args.sizes[0]], args.sizes[0])
+
+
+def check_disk(work: Path, size: int, first: dict, first_size: int) -> None:
+    """Stop before a size whose outputs (scaled from the first size's, with a 1.5x margin for temporaries and
+    the corpus) cannot fit: a clear message now rather than a full disk an hour in."""
+    need = 1.5 * sum(first["disk"].values()) * size / first_size
+    free = shutil.disk_usage(work).free
+    if need > free:
+        raise SystemExit(
+            f"{size:,} documents need ~{need / 2**30:.1f} GiB under {work}, {free / 2**30:.1f} GiB is free: "
+            "pass --work on a larger disk or leave out that size"
+        )
 
 
 def report(size: int, result: dict, first: dict, first_size: int) -> None:

@@ -6,13 +6,13 @@ from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
-from condpt_dagster.defs.metadata import count_table
+from condpt_dagster.defs.metadata import column_schema, count_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import clean_documents as stage
 
-CLEAN_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in stage.CLEAN_SCHEMA])
+CLEAN_COLUMNS = column_schema(stage.CLEAN_SCHEMA, stage.CLEAN_DESCRIPTIONS)
 ACCOUNTING_CHECK = "rows_accounted_for"
 WAIT_RETRIES, WAIT_SECONDS = 40, 15  # up to 10 minutes for earlier shards' raw_documents
 
@@ -27,8 +27,8 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
         kinds={"parquet"},
         code_version=options.version(stage.REVISION),
         description="A shard's documents after Gopher quality/repetition filters (datatrove), exact and MinHash "
-        "near-duplicate removal against every earlier shard (datasketch) and PII redaction (clean/<shard>.parquet); "
-        "every removed document is in removed/<shard>.parquet with its reason.",
+        "near-duplicate removal against every earlier shard (datasketch) and PII redaction (`clean/<shard>.parquet`); "
+        "every removed document is in `removed/<shard>.parquet` with its reason.",
         check_specs=[
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,

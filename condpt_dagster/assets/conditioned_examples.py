@@ -20,7 +20,7 @@ def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinit
         group_name="training_data",
         kinds={"parquet"},
         code_version=options.version(stage.REVISION),
-        description=f"Label header + text per document (conditioned/<shard>.parquet), template "
+        description=f"Label header + text per document (`conditioned/<shard>.parquet`), template "
         f"`{options.template}`, fields {list(options.fields)}.",
     )
     def conditioned_examples(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:

@@ -4,15 +4,15 @@ import dagster as dg
 
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.vocab import MAX_TAGS, SYNOPSIS_MAX_CHARS
-from condpt_dagster.defs.metadata import count_table, records_table
+from condpt_dagster.defs.metadata import column_schema, count_table, records_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import GPU_POOL, PER_SHARD_BACKFILL
-from condpt_dagster.labelers import LABEL_SCHEMA
+from condpt_dagster.labelers.base import LABEL_DESCRIPTIONS, LABEL_SCHEMA
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import document_labels as stage
 from condpt_dagster.stages.label_history import archive_labels, history
 
-LABEL_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in LABEL_SCHEMA])
+LABEL_COLUMNS = column_schema(LABEL_SCHEMA, LABEL_DESCRIPTIONS)
 COVERAGE_CHECK = "one_label_per_document"
 CONTRACT_CHECKS = {  # check name -> (count that must be 0, description)
     "rating_in_allowed_set": ("rating_not_allowed", "Every rating is one of G, PG, PG-13, R."),
@@ -70,7 +70,7 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         kinds={"parquet", "pytorch"},
         code_version=labeler.version(),
         description="Tags, topics, format, rating, SFW, sentiment, language and synopsis for every document of a "
-        "shard (labels/<shard>.parquet), written by the configured labeler.",
+        "shard (`labels/<shard>.parquet`), written by the configured labeler.",
         check_specs=CHECK_SPECS,
     )
     def document_labels(

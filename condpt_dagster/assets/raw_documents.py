@@ -2,15 +2,16 @@
 
 import dagster as dg
 
+from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import IngestOptions
-from condpt_dagster.defs.metadata import count_table
+from condpt_dagster.defs.metadata import SOURCE_SHA_KEY, column_schema, count_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import IO_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import raw_documents as stage
 
-RAW_COLUMNS = dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in stage.RAW_SCHEMA])
+RAW_COLUMNS = column_schema(stage.RAW_SCHEMA, stage.RAW_DESCRIPTIONS)
 ACCOUNTING_CHECK = "rows_accounted_for"
 
 
@@ -23,8 +24,8 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"parquet", "polars"},
         code_version=options.version(stage.REVISION),
-        description="Normalized documents of one inbox shard (raw/<shard>.parquet); "
-        "unusable records go to quarantine/<shard>.parquet with their reason.",
+        description="Normalized documents of one inbox shard (`raw/<shard>.parquet`); "
+        "unusable records go to `quarantine/<shard>.parquet` with their reason.",
         check_specs=[
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,
@@ -38,6 +39,7 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
         shard, paths = context.partition_key, lake.lake
         with shard_write_lock(paths, shard, log=context.log.info):
             source = paths.inbox_file(shard)
+            source_sha = cached_sha256(source)  # the inbox sensor's run key: what it need not ingest again
             stats = stage.ingest_shard(source, shard, paths.raw(shard), paths.quarantine(shard), options)
         counts = {
             "read": stats.read,
@@ -53,6 +55,7 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(paths.raw(shard))),
                 "quarantine_path": dg.MetadataValue.path(str(paths.quarantine(shard))),
                 "source_file": dg.MetadataValue.path(str(source)),
+                SOURCE_SHA_KEY: source_sha,
                 "records_read": stats.read,
                 "quarantined": stats.rows_in_quarantine,
                 "truncated": stats.truncated,

@@ -21,7 +21,7 @@ def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
         kinds={"numpy", "parquet"},
         code_version=options.version(stage.REVISION),
         description="Packed token blocks of one shard with loss mask, block->document spans and a held-out "
-        "split (blocks/<shard>.*).",
+        "split (`blocks/<shard>.*`).",
     )
     def token_blocks(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake

@@ -27,7 +27,11 @@ def _query_options(command):
     """--format, --output, --force, --timeout and --max-rows, shared by every audit command."""
     options = [
         click.option(
-            "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+            "--format",
+            "fmt",
+            type=click.Choice(["table", "markdown", "csv", "json"]),
+            default="table",
+            show_default=True,
         ),
         click.option(
             "--output",
@@ -55,8 +59,10 @@ def _render(frame, fmt: str, first: bool = True) -> str:
     """One batch as text; CSV has no lists, so nested values become JSON text."""
     import polars as pl
 
-    if fmt == "table":
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
+    if fmt in ("table", "markdown"):  # no "shape: (rows, columns)" line and no dtype row: a table, as asked
+        style = "ASCII_MARKDOWN" if fmt == "markdown" else "UTF8_FULL_CONDENSED"
+        options = {"tbl_hide_dataframe_shape": True, "tbl_hide_column_data_types": True, "tbl_formatting": style}
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200, **options):
             return str(frame) + "\n"
     if fmt == "csv":
         nested = [c for c, t in frame.schema.items() if t.is_nested()]

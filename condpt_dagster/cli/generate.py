@@ -6,12 +6,17 @@ from pathlib import Path
 
 import click
 
-from condpt_dagster.cli.common import split_list
+from condpt_dagster.cli.common import data_option, lake_for, split_list
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS, STEERABLE_SENTIMENTS
 
 
 @click.command()
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="checkpoints/<run> or its hf/.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    help="A training run's name (as `condpt audit lineage --checkpoint` takes it: checkpoints/<run> of the "
+    "lake), or a checkpoint folder or its hf/ export.",
+)
 @click.option("--tags", help="Comma-separated tags.")
 @click.option("--topics", help="Comma-separated taxonomy topics.")
 @click.option("--rating", type=click.Choice(RATINGS))
@@ -24,6 +29,7 @@ from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS, STEERABLE_SENT
 @click.option("--temperature", default=0.8, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--allow-unseen", is_flag=True, help="Accept label values the model never saw in training.")
+@data_option
 @click.argument("prompt", default="")
 def generate(
     checkpoint: str,
@@ -39,6 +45,7 @@ def generate(
     temperature: float,
     seed: int,
     allow_unseen: bool,
+    data: str | None,
     prompt: str,
 ) -> None:
     """Sample text steered by labels: the header is built with the template the model was trained with."""
@@ -48,7 +55,7 @@ def generate(
     asked |= {"sentiment": sentiment, "format": doc_format, "synopsis": synopsis}
     labels = {k: v for k, v in asked.items() if v is not None}
     try:
-        generator = ConditionalGenerator(Path(checkpoint))
+        generator = ConditionalGenerator(checkpoint_folder(checkpoint, data))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -65,3 +72,18 @@ def generate(
             labels or None, prompt, seed=seed + i, max_new_tokens=max_new_tokens, temperature=temperature
         )
         click.echo(f"--- sample {i + 1}\n{prompt}{generator.text(ids)}")
+
+
+def checkpoint_folder(checkpoint: str, data: str | None) -> Path:
+    """A path that exists, else the lake's training run of that name; an error naming the known runs."""
+    path = Path(checkpoint).expanduser()
+    if path.exists():
+        return path
+    lake = lake_for(data)
+    runs = sorted(p.parent.name for p in lake.checkpoint_manifests())
+    if checkpoint in runs:  # a plain name only: never a path that leaves checkpoints/
+        return lake.checkpoint(checkpoint).folder
+    raise click.ClickException(
+        f"--checkpoint {checkpoint}: neither a folder nor a training run of {lake.root}; "
+        f"runs: {', '.join(runs) or 'none (materialize checkpoint first)'}"
+    )

@@ -226,21 +226,29 @@ def _run_partitions(defs, instance, names: list[str], keys: list[str | None]) ->
 
     from condpt_dagster.defs.run_launcher import worker_tags
 
+    job, selection = _job_for(defs, names), [dg.AssetKey(n) for n in names]
     failed = []
     for key in tqdm(keys, desc=",".join(names), unit="shard" if keys != [None] else "run"):
-        result = dg.materialize(
-            list(defs.assets),
-            selection=names,
-            partition_key=key,
-            instance=instance,
-            resources=defs.resources,
-            run_config=_QUIET_LOGS,
-            raise_on_error=False,
-            tags=worker_tags(),  # lets run monitoring mark the run failed if this process is killed
-        )
+        options = {"partition_key": key, "instance": instance, "run_config": _QUIET_LOGS, "raise_on_error": False}
+        options["tags"] = worker_tags()  # lets run monitoring mark the run failed if this process is killed
+        if job is not None:  # the run is listed under the job the UI launches (shard_job, train_job, ...)
+            result = job.execute_in_process(asset_selection=selection, **options)
+        else:
+            result = dg.materialize(list(defs.assets), selection=names, resources=defs.resources, **options)
         if not result.success:
             failed.append(f"{key or '(unpartitioned)'} ({_failure_reason(result)})")
     return failed
+
+
+def _job_for(defs, names: list[str]):
+    """The user-facing job that holds every asset in ``names`` (None: the selection is in no job)."""
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__"):
+            continue
+        held = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+        if set(names) <= held:
+            return job
+    return None
 
 
 def _failure_reason(result) -> str:

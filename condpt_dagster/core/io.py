@@ -9,6 +9,7 @@ temporaries are touched.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -21,6 +22,30 @@ from condpt_dagster.core.lake import DataLake
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+class DiskFull(OSError):
+    """The disk (or quota) filled while an output was written: nothing was published, the previous output
+    under that name, if any, is untouched, and the temporary is gone."""
+
+    @classmethod
+    def writing(cls, final: Path, cause: OSError) -> DiskFull:
+        total = shutil.disk_usage(final.parent).total if final.parent.is_dir() else 0
+        return cls(
+            cause.errno,
+            f"no space left on the device while writing {final} (a {total / 2**20:,.0f} MiB file system); "
+            f"nothing was published and {'its previous version is intact' if final.exists() else 'it does not exist'}: "
+            "free some space (or point CONDPT_DATA_ROOT at a larger disk) and rerun",
+        )
+
+
+def _is_full(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, DiskFull)
+        and (exc.errno in _FULL or "No space left on device" in str(exc))
+    )
 
 
 @contextmanager
@@ -35,6 +60,11 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)  # first: frees the space the message reports
+        if _is_full(exc):
+            raise DiskFull.writing(final, exc) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -74,6 +104,11 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _is_full(exc):
+            raise DiskFull.writing(final, exc) from exc
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

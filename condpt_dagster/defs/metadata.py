@@ -4,11 +4,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 
 def count_table(label: str, rows: Iterable[tuple[str, int]], count_label: str = "documents") -> dg.TableMetadataValue:
     """A two-column table (value, count) for the asset page, in the given order."""
     return records_table([{label: key, count_label: n} for key, n in rows], {label: "string", count_label: "int"})
+
+
+def column_schema(schema: pa.Schema, descriptions: Mapping[str, str]) -> dg.TableSchema:
+    """The asset page's column list: each Parquet column with its type and what it holds; a column without a
+    description is a programming error, not an empty cell in the UI."""
+    missing = [f.name for f in schema if not descriptions.get(f.name)]
+    if missing:
+        raise ValueError(f"columns without a description: {', '.join(missing)}")
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type), descriptions[f.name]) for f in schema])
 
 
 def records_table(rows: list[Mapping[str, Any]], types: Mapping[str, str] | None = None) -> dg.TableMetadataValue:
@@ -25,3 +35,27 @@ def records_table(rows: list[Mapping[str, Any]], types: Mapping[str, str] | None
         records=[dg.TableRecord(dict(row)) for row in rows],
         schema=dg.TableSchema(columns=[dg.TableColumn(c, kind(c)) for c in columns]),
     )
+
+
+SOURCE_SHA_KEY = "source_sha256"  # raw_documents: the sha256 of the inbox file it ingested
+
+
+def ingested_sources(instance: dg.DagsterInstance, keys: Iterable[str]) -> dict[str, str]:
+    """The sha256 of the inbox file behind each shard's latest ``raw_documents`` materialization, whoever ran
+    it (the CLI, the inbox sensor, a backfill), in two queries however many shards are asked for."""
+    asset = dg.AssetKey("raw_documents")
+    latest = instance.get_latest_storage_id_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+    )
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    out = {}
+    for record in records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get(SOURCE_SHA_KEY) if materialization else None
+        if materialization and value is not None:
+            out[materialization.partition] = str(value.value)
+    return out

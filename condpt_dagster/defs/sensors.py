@@ -8,6 +8,7 @@ import dagster as dg
 
 from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.lake import ShardNameError, split_shard_name
+from condpt_dagster.defs.metadata import ingested_sources
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.clean_documents import stale_shards
@@ -64,7 +65,8 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
         description="Registers new inbox files as `shards` partitions and requests one run per file. "
         "The cursor remembers each file's size and mtime so unchanged files are not re-hashed; the "
-        "run key is the file's sha256, so the same content is never ingested twice.",
+        "run key is the file's sha256, so the same content is never ingested twice, and a file whose "
+        "content raw_documents already ingested (from `condpt materialize`, a backfill or the UI) gets no run.",
     )
     def inbox_sensor(context: dg.SensorEvaluationContext, lake: DataLakeResource) -> dg.SensorResult:
         seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
@@ -72,6 +74,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         new_keys, requests = [], []
         lake.pull_inbox()  # an object-store lake: the bucket's inbox, mirrored into the local cache
         owner_of = inbox_hashes(lake.lake)
+        candidates: list[tuple[str, str]] = []  # (shard, sha256) of new or changed files
         for path in lake.lake.inbox_files():
             stat = path.stat()
             fingerprint = [stat.st_size, stat.st_mtime_ns]
@@ -93,12 +96,22 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
             if key not in known:
                 new_keys.append(key)
                 known.add(key)
+            candidates.append((key, sha))
+        # `condpt materialize` (or an earlier run of any kind) may have ingested this very content already
+        ingested = ingested_sources(context.instance, [key for key, _ in candidates]) if candidates else {}
+        for key, sha in candidates:
+            if ingested.get(key) == sha:
+                context.log.info(f"{key}: this content is already ingested (raw_documents has it); no run")
+                continue
             requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}@{sha}"))
+        already = len(candidates) - len(requests)
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[shards.build_add_request(new_keys)] if new_keys else [],
             cursor=json.dumps(seen, sort_keys=True),
-            skip_reason=None if requests else "no new or changed inbox files",
+            skip_reason=None
+            if requests
+            else f"no new or changed inbox files{f' ({already} already ingested)' if already else ''}",
         )
 
     return inbox_sensor

@@ -34,6 +34,23 @@ LABEL_SCHEMA = pa.schema(
         ("error", pa.string()),  # null, or why a labeler fell back (e.g. unparseable model output)
     ]
 )
+LABEL_DESCRIPTIONS = {
+    "id": "the document's id (clean_documents)",
+    "tags": "open-vocabulary keywords of the document, best first",
+    "topics": "topics from the taxonomy (data/taxonomy.toml), best first; may be empty",
+    "rating": "content rating: G, PG, PG-13 or R",
+    "sfw": "safe for work: false for R and for documents the rating rules flag",
+    "sentiment": "positive, negative or neutral (unknown if the labeler has none)",
+    "format": "genre / register (news, fiction, review, ...; unknown if the labeler cannot tell)",
+    "language": "ISO 639-1 code, `und` when undetermined",
+    "synopsis": "one line summing the document up, never empty",
+    "length": "short, medium, long or very long (by words)",
+    "readability": "Flesch-Kincaid grade level",
+    "scores": 'JSON object of the scores behind the labels ("topic:politics": 0.41, "sentiment": -0.62, ...)',
+    "labeler": "the labeler that wrote the row (composite, student, finetuned, generative)",
+    "labeler_version": "hash of the labeler's code, settings and model files: a new one marks labels unsynced",
+    "error": "null, or why the labeler fell back for this row (refused a value, unparseable output, ...)",
+}
 
 
 @dataclass

@@ -30,7 +30,7 @@ from condpt_dagster.core.hashing import config_version, file_data_version
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanOptions
-from condpt_dagster.stages.raw_documents import RAW_SCHEMA
+from condpt_dagster.stages.raw_documents import RAW_DESCRIPTIONS, RAW_SCHEMA
 
 # Bump when the cleaning logic changes its output for the same input and options.
 REVISION = "1"
@@ -38,6 +38,11 @@ FINGERPRINT_REVISION = "2"
 COMPARED_KEY = "condpt.compared_shards"  # clean/<shard>.parquet metadata: the earlier shards it was compared with
 
 CLEAN_SCHEMA = RAW_SCHEMA.append(pa.field("redactions", pa.int32()))
+CLEAN_DESCRIPTIONS = {
+    **RAW_DESCRIPTIONS,
+    "text": "the document's text after cleaning: lines the C4 filter drops removed, PII replaced by placeholders",
+    "redactions": "how many PII spans (e-mail and IP addresses, phone and card numbers) were replaced in the text",
+}
 REMOVED_SCHEMA = pa.schema(
     [
         ("id", pa.string()),

@@ -50,6 +50,14 @@ RAW_SCHEMA = pa.schema(
         ("line", pa.int64()),
     ]
 )
+RAW_DESCRIPTIONS = {  # what each column holds: the asset's column schema in the UI shows these
+    "id": "the record's id as given (as a string); without one, the blake2b-128 hex of its normalized text",
+    "text": "the document's text, normalized ([ingest]: Unicode form, control characters, HTML, whitespace)",
+    "source": "where the record says it came from (its `source` field), `unknown` if absent",
+    "meta": "JSON object: the record's `meta` plus every other top-level field it had",
+    "shard": "the shard (inbox file) the record was read from",
+    "line": "1-based line (JSONL) or row (Parquet) of the record in that file",
+}
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("shard", pa.string()),

@@ -48,3 +48,19 @@ def test_a_failed_runs_reason_is_on_the_last_line(invoke, tmp_path):
     last = result.output.strip().splitlines()[-1]
     assert result.exit_code == 1 and last.startswith("Error: 1 run(s) failed: p (raw_documents:"), result.output
     assert "has no 'text' column" in last
+
+
+def test_cli_runs_are_listed_under_the_job_the_ui_launches(invoke, tmp_path):
+    """Issue 32, point 8: `condpt materialize` runs appear as shard_job / tokenizer_job, not as
+    __ephemeral_asset_job__, so the UI's job pages show them."""
+    import dagster as dg
+
+    source = tmp_path / "j.jsonl"
+    source.write_text('{"text": "One document about the council and its budget."}\n')
+    assert invoke("add-shards", str(source)).exit_code == 0
+    result = invoke("materialize", "--select", "raw_documents,clean_documents", "--no-converge")
+    assert result.exit_code == 0, result.output
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert [r.job_name for r in runs] == ["shard_job"]
+        assert runs[0].asset_selection == {dg.AssetKey("raw_documents"), dg.AssetKey("clean_documents")}

@@ -88,3 +88,31 @@ def test_sensor_registers_each_file_once(lake):
         write_shard(lake, "c.jsonl.gz", [{"text": "three"}])
         third = tick(first.cursor)
         assert [r.partition_key for r in third.run_requests] == ["c"]
+
+
+def test_sensor_requests_no_run_for_content_that_raw_documents_already_ingested(lake):
+    """`make demo` then `make ui`: what `condpt materialize` ingested must not be ingested again by the sensor,
+    and a file whose content changed since must be."""
+    defs = build_definitions(Settings(data_root=str(lake.root)))
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    write_shard(lake, "a.jsonl.gz", [{"text": "one"}])
+    write_shard(lake, "b.jsonl.gz", [{"text": "two"}])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["a", "b"])
+        for key in ("a", "b"):  # as `condpt materialize` runs them: in process, before any sensor tick
+            resources = {"lake": DataLakeResource(root=str(lake.root))}
+            assets = [build_raw_documents(IngestOptions())]
+            assert dg.materialize(assets, partition_key=key, instance=instance, resources=resources).success
+
+        def tick(cursor=None):
+            resources = {"lake": DataLakeResource(root=str(lake.root))}
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+                return sensor(ctx)
+
+        first = tick()
+        assert first.run_requests == []
+        assert "2 already ingested" in first.skip_reason.skip_message
+
+        write_shard(lake, "b.jsonl.gz", [{"text": "two, rewritten"}])  # new content under the same name
+        second = tick(first.cursor)
+        assert [r.partition_key for r in second.run_requests] == ["b"]

@@ -207,3 +207,16 @@ def test_tag_cooccurrence_is_precomputed_per_shard_and_follows_upserts(audited):
     con = open_for_audit(audited)
     view = audit_query(con, "SELECT tag_a, tag_b, documents FROM tag_cooccurrence").rows()
     assert view == con.execute(direct).fetchall() and sum(n for *_, n in view) == 30 + 3
+
+
+def test_audit_tables_print_as_tables(audited):
+    """Issue 32, point 7: no polars `shape: (rows, columns)` line or dtype row above an audit table, and a
+    Markdown table on request."""
+    runner = CliRunner()
+    table = runner.invoke(cli, ["audit", "tags", "--top", "2", "--data", str(audited.root)]).output
+    assert "shape:" not in table and "str" not in table.split()
+    assert table.splitlines()[1].split()[1:4] == ["kind", "┆", "tag"]
+    markdown = runner.invoke(cli, ["audit", "tags", "--top", "2", "--format", "markdown", "--data", str(audited.root)])
+    lines = markdown.output.splitlines()
+    assert lines[0].replace(" ", "") == "|kind|tag|documents|mean_score|"
+    assert set(lines[1]) <= {"|", "-", ":"} and lines[2].replace(" ", "") == "|tag|common|42|0.25|"

@@ -126,6 +126,11 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
         ["generate", "--checkpoint", str(out), "--rating", "G", "--topics", "sports", "--max-new-tokens", "10", "team"],
     )
     assert result.exit_code == 0 and "--- sample 1" in result.output, result.output
+    by_name = ["generate", "--checkpoint", "t2", "--data", str(small_lake.root), "--max-new-tokens", "5", "team"]
+    result = CliRunner().invoke(cli, by_name)  # the run's name, as `condpt audit lineage --checkpoint` takes it
+    assert result.exit_code == 0 and "--- sample 1" in result.output, result.output
+    unknown = CliRunner().invoke(cli, [*by_name[:2], "../t2", *by_name[3:]])
+    assert unknown.exit_code == 1 and "runs: t2" in unknown.output, unknown.output
 
 
 def test_killed_run_resumes_to_the_planned_step_count(small_lake):
