@@ -223,6 +223,32 @@ def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, 
         _audit_run(CANNED[key], params + extra, opts)
 
 
+@audit.command("show")
+@click.option("--id", "doc_id", required=True, help="The document's id (clean_documents / labels).")
+@click.option("--shard", help="Only this shard (an id may recur across shards).")
+@click.option("--timeout", type=float, callback=_seconds, help="Seconds before a query is stopped.")
+@data_option
+def audit_show(doc_id: str, shard: str | None, timeout: float | None, data: str | None) -> None:
+    """One document: a text excerpt, every label with its score and the evidence behind it, or why it was
+    removed."""
+    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query
+    from condpt_dagster.stages.document_card import DOCUMENT_SQL, REMOVED_SQL, render_card
+
+    opts = {"data": data}
+    timeout = timeout or settings_for(data).audit.timeout
+    params = [doc_id, shard, shard]
+    try:
+        con = _connect(opts)
+        documents = audit_query(con, DOCUMENT_SQL, params, timeout=timeout, max_rows=100).to_dicts()
+        removed = audit_query(con, REMOVED_SQL, params, timeout=timeout, max_rows=100).to_dicts()
+    except (AuditQueryError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not documents and not removed:
+        where = f" in shard {shard}" if shard else ""
+        raise click.ClickException(f"no document {doc_id!r}{where} in the audit database (materialize label_audit)")
+    click.echo(render_card(documents, removed))
+
+
 @audit.command("sql")
 @click.argument("query")
 @click.option(

@@ -249,10 +249,10 @@ class CompositeLabeler(Labeler):
             labels.scores["sentiment"] = 0.0
             return
         self._topics(vec, labels)
-        labels.format, format_scores = formats.best_format(
+        labels.format, format_evidence = formats.best_format(
             self._format_matrix @ vec, list(self.taxonomy.formats), doc.text
         )
-        labels.scores[f"format:{labels.format}"] = round(format_scores[labels.format], 4)
+        labels.scores.update(format_evidence)
         self._sentiment(doc, vec, labels)
         central = int((doc.sentence_vecs @ vec).argmax())
         labels.synopsis = one_line(doc.sentences[central], self.config.synopsis_chars)

@@ -193,8 +193,31 @@ class FormatModel:
             out[name] = self.scale * (sim + hand) + fitted
         return out
 
+    def contributions(self, name: str, cues: dict[str, float]) -> dict[str, float]:
+        """What each layout cue added to ``name``'s score (the same terms :meth:`scores` sums)."""
+        hand, fitted = self.hand.get(name, {}), self.fitted.get(name, {})
+        return {cue: self.scale * hand.get(cue, 0.0) * rate + fitted.get(cue, 0.0) * rate for cue, rate in cues.items()}
+
+
+EVIDENCE_CUES = 3  # layout cues recorded per document (the ones that added most to the chosen format)
+
+
+def evidence(model: FormatModel, scores: dict[str, float], cues: dict[str, float], best: str) -> dict[str, float]:
+    """What decided the format, as label scores an auditor reads (`condpt audit show`): the chosen format's
+    score, the runner-up's, and the layout cues that moved the chosen one most (``cue:<name>``)."""
+    out = {f"format:{best}": round(scores[best], 4)}
+    others = [(s, n) for n, s in scores.items() if n != best and np.isfinite(s)]
+    if others:
+        score, name = max(others)
+        out[f"format:{name}"] = round(score, 4)
+    moved = sorted(model.contributions(best, cues).items(), key=lambda kv: -abs(kv[1]))
+    out |= {f"cue:{cue}": round(value, 4) for cue, value in moved[:EVIDENCE_CUES] if round(value, 4)}
+    return out
+
 
 def best_format(similarities: np.ndarray, names: list[str], text: str) -> tuple[str, dict[str, float]]:
-    scores = FormatModel.load().scores(dict(zip(names, similarities.tolist(), strict=True)), layout_cues(text))
+    """The format and its evidence (:func:`evidence`)."""
+    model, cues = FormatModel.load(), layout_cues(text)
+    scores = model.scores(dict(zip(names, similarities.tolist(), strict=True)), cues)
     best = max(scores, key=scores.__getitem__)
-    return best, scores
+    return best, evidence(model, scores, cues, best)

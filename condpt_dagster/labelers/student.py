@@ -290,7 +290,7 @@ class StudentLabeler(Labeler):
         similarities = dict(zip(heads.formats, p["format_similarities"].tolist(), strict=True))
         scores = heads.format_model.scores(similarities, cues)
         best = max(scores, key=scores.__getitem__)
-        labels.scores[f"format:{best}"] = round(scores[best], 4)
+        labels.scores.update(formats.evidence(heads.format_model, scores, cues, best))
         if best in heads.refused["format"]:
             refusals.append(f"format {best} too rare in the teacher sample: unknown")
             best = "unknown"

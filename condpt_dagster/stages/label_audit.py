@@ -26,6 +26,7 @@ import duckdb
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import clear_orphans, exclusive_lock
 from condpt_dagster.core.lake import DataLake
+from condpt_dagster.stages.document_card import EXCERPT_CHARS
 from condpt_dagster.stages.label_history import history
 
 SCHEMA = """
@@ -34,6 +35,12 @@ CREATE TABLE IF NOT EXISTS labels (
     shard VARCHAR, id VARCHAR, rating VARCHAR, sfw BOOLEAN, sentiment VARCHAR, language VARCHAR, synopsis VARCHAR,
     topics VARCHAR[], tags VARCHAR[], labeler VARCHAR, labeler_version VARCHAR, format VARCHAR);
 ALTER TABLE labels ADD COLUMN IF NOT EXISTS format VARCHAR;  -- databases written before the format field
+-- what `condpt audit show` reads (databases written before it get the columns, filled at the next upsert)
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS excerpt VARCHAR;
+ALTER TABLE labels ADD COLUMN IF NOT EXISTS length VARCHAR;
+ALTER TABLE labels ADD COLUMN IF NOT EXISTS readability FLOAT;
+ALTER TABLE labels ADD COLUMN IF NOT EXISTS scores VARCHAR;
+ALTER TABLE labels ADD COLUMN IF NOT EXISTS error VARCHAR;
 CREATE TABLE IF NOT EXISTS label_history (
     shard VARCHAR, labeler_version VARCHAR, written_at VARCHAR, id VARCHAR, rating VARCHAR, format VARCHAR,
     sentiment VARCHAR, topics VARCHAR[], tags VARCHAR[], synopsis VARCHAR, labeler VARCHAR);
@@ -125,8 +132,9 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
         for table in ("documents", "removed", "labels", "label_history", "tags", "tag_pairs", "block_spans"):
             con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
         con.execute(
-            "INSERT INTO documents SELECT ?, id, source, length(text), line FROM read_parquet(?)",
-            [shard, str(lake.clean(shard))],
+            "INSERT INTO documents BY NAME SELECT ? AS shard, id, source, length(text) AS chars, line, "
+            "left(text, ?) AS excerpt FROM read_parquet(?)",
+            [shard, EXCERPT_CHARS, str(lake.clean(shard))],
         )
         con.execute(
             "INSERT INTO removed BY NAME SELECT ? AS shard, id, line, reason, duplicate_of, duplicate_shard, "
@@ -135,7 +143,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
         )
         con.execute(
             "INSERT INTO labels BY NAME SELECT ? AS shard, id, rating, sfw, sentiment, format, language, synopsis, "
-            "topics, tags, labeler, labeler_version FROM read_parquet(?)",
+            "topics, tags, labeler, labeler_version, length, readability, scores, error FROM read_parquet(?)",
             [shard, str(lake.labels(shard))],
         )
         con.execute(

@@ -119,3 +119,16 @@ def test_wording_prefilter_never_changes_a_count(pieces):
     folded = text.casefold().translate(formats._DOTTED_I)
     for cue, (pattern, _) in formats._WORDING.items():
         assert formats._wording_matches(cue, pattern, text, folded) == len(pattern.findall(text)), (cue, text)
+
+
+def test_format_evidence_names_the_runner_up_and_the_cues_that_moved_the_choice():
+    """What `condpt audit show` prints under the format: the chosen and next formats' scores, and the layout
+    cues that added most to the chosen one (zero contributions and impossible formats left out)."""
+    from condpt_dagster.labelers.format import FormatModel, evidence
+
+    model = FormatModel(scale=1.0, hand={"review": {"first_person": 0.5}, "news": {"digits": 0.3}}, fitted={})
+    cues = {"first_person": 0.8, "digits": 0.1, "narrative": 0.0}
+    scores = model.scores({"review": 0.2, "news": 0.25, "poetry": 0.9}, cues)  # poetry needs verse lines
+    best = max(scores, key=scores.__getitem__)
+    assert best == "review"
+    assert evidence(model, scores, cues, best) == {"format:review": 0.6, "format:news": 0.28, "cue:first_person": 0.4}

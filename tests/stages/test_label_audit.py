@@ -220,3 +220,44 @@ def test_audit_tables_print_as_tables(audited):
     lines = markdown.output.splitlines()
     assert lines[0].replace(" ", "") == "|kind|tag|documents|mean_score|"
     assert set(lines[1]) <= {"|", "-", ":"} and lines[2].replace(" ", "") == "|tag|common|42|0.25|"
+
+
+def test_audit_show_gives_a_documents_text_labels_scores_and_removal(audited):
+    """Issue 32, point 9: an auditor sees why a document got its labels, through the audit database only."""
+    import pyarrow as pa
+
+    from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
+
+    removed = {"id": ["gone-1"], "shard": ["b"], "line": [7], "reason": ["near_duplicate"]}
+    removed |= {"duplicate_of": ["a-3"], "duplicate_shard": ["a"], "similarity": [0.91]}
+    pq.write_table(pa.Table.from_pydict(removed, schema=REMOVED_SCHEMA), audited.removed("b"))
+    with writable_copy(audited.audit_db) as con:
+        upsert_shard(con, audited, "b")
+
+    runner = CliRunner()
+    card = runner.invoke(cli, ["audit", "show", "--id", "a-1", "--data", str(audited.root)])
+    assert card.exit_code == 0, card.output
+    lines = card.output.splitlines()
+    assert lines[0].startswith("document a-1  shard a, line") and "source" in lines[0]
+    assert "| Document 1 of a about politics and more words here." in card.output
+    evidence = {line.split()[0]: line for line in lines if line.startswith("  ") and not line.startswith("  |")}
+    assert evidence["format"].split()[1] == "review"
+    assert "politics 0.500, common 0.250" in evidence["tags"]
+    assert evidence["rating"].split()[1:4] == ["PG", "score", f"{1 / 30:.3f}"]
+    assert "composite v1" in evidence["labeler"]
+
+    gone = runner.invoke(cli, ["audit", "show", "--id", "gone-1", "--data", str(audited.root)])
+    assert gone.output.strip() == "removed gone-1  shard b, line 7: near_duplicate of a-3 in a (similarity 0.91)"
+    missing = runner.invoke(cli, ["audit", "show", "--id", "x' OR '1'='1", "--data", str(audited.root)])
+    assert missing.exit_code == 1 and "no document \"x' OR '1'='1\"" in missing.output  # a parameter, not SQL
+
+
+def test_the_card_shows_the_format_evidence():
+    from condpt_dagster.stages.document_card import evidence_lines
+
+    row = {"format": "review", "topics": [], "rating": "G", "sfw": True, "sentiment": "neutral", "tags": []}
+    row |= {"language": "en", "synopsis": "s", "length": "short", "readability": 5.0, "labeler": "student"}
+    row |= {"labeler_version": "v", "error": None}
+    row["scores"] = json.dumps({"format:review": 0.6, "format:news": 0.28, "cue:first_person": 0.4})
+    expected = "format      review  score 0.600  (next: news 0.280; layout cues: first_person 0.400)"
+    assert evidence_lines(row)[0] == expected
