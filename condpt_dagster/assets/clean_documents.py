@@ -33,6 +33,7 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,
                 asset="clean_documents",
+                partitions_def=shards,
                 blocking=True,
                 description="Raw rows = kept + removed (by reason), counted on the written files.",
             )

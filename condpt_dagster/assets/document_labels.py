@@ -24,15 +24,20 @@ CONTRACT_CHECKS = {  # check name -> (count that must be 0, description)
 DRIFT_CHECK = "distribution_drift"
 CHECK_SPECS = [
     dg.AssetCheckSpec(
-        COVERAGE_CHECK, asset="document_labels", blocking=True, description="Exactly one label row per raw document."
+        COVERAGE_CHECK,
+        asset="document_labels",
+        partitions_def=shards,
+        blocking=True,
+        description="Exactly one label row per raw document.",
     ),
     *(
-        dg.AssetCheckSpec(name, asset="document_labels", blocking=True, description=text)
+        dg.AssetCheckSpec(name, asset="document_labels", partitions_def=shards, blocking=True, description=text)
         for name, (_, text) in CONTRACT_CHECKS.items()
     ),
     dg.AssetCheckSpec(
         DRIFT_CHECK,
         asset="document_labels",
+        partitions_def=shards,
         description=f"Warns when rating, top-topic, sentiment or format shares move by more than {stage.DRIFT_LIMIT} "
         "(total variation) from the shard's labels of the previous labeler version.",
     ),

@@ -30,6 +30,7 @@ def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,
                 asset="raw_documents",
+                partitions_def=shards,
                 blocking=True,
                 description="Every record read is written or quarantined.",
             )

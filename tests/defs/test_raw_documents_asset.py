@@ -42,6 +42,7 @@ def test_materialize_one_partition(lake):
         assert meta["quarantined"].value == 1
         checks = result.get_asset_check_evaluations()
         assert [c.check_name for c in checks] == ["rows_accounted_for"] and checks[0].passed
+        assert checks[0].partition == "news-1"  # the UI shows a partitioned check per partition (issue 32, point 2)
         record = instance.get_latest_materialization_event(dg.AssetKey("raw_documents"))
         assert record.asset_materialization.tags["dagster/data_version"]
     raw = pl.read_parquet(lake.raw("news-1"))

@@ -46,3 +46,15 @@ def test_every_column_of_every_column_schema_is_described():
         assert schema.columns
         assert [c.name for c in schema.columns if not (c.description or "").strip()] == []
     assert {c.name for c in LABEL_COLUMNS.columns} >= {"tags", "topics", "rating", "format", "scores"}
+
+
+def test_checks_of_per_shard_assets_are_partitioned_like_their_asset(lake):
+    """Issue 32, point 2: a check of a per-shard asset is evaluated per shard, so the UI shows its result per
+    partition (not "Not evaluated") and its history does not mix shards into one series."""
+    defs = build_definitions(Settings(data_root=str(lake.root)))
+    checked = 0
+    for asset in defs.assets:
+        for check in asset.check_specs:
+            assert check.partitions_def == asset.partitions_def, check.key
+            checked += asset.partitions_def is not None
+    assert checked >= 9  # raw_documents 1, clean_documents 1, document_labels 7
