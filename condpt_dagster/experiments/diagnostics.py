@@ -46,6 +46,32 @@ def carries(row: dict[str, Any], name: str, value: str) -> bool:
     return value in (row.get("tags") or []) if name == "tags" else label_value(row, name) == value
 
 
+MIN_TAG_VISIBILITY = 0.1  # share of a tag's own held-out openings in which the keyword judge must find it
+
+
+def visible_tags(requests: Requests, texts: Sequence[str], labels: Sequence[dict[str, Any]], judges: Judges,
+                 limit: int) -> tuple[Requests, list[str]]:  # fmt: skip
+    """``requests`` with the tags the keyword judge can see, at most ``limit``, and the ones it cannot: a tag is
+    kept when the judge finds it in at least ``MIN_TAG_VISIBILITY`` of the held-out openings labelled with it
+    (a mood or genre word the labeler adds but no text writes would score 0 against 0 however well the model
+    steered)."""
+    from condpt_dagster.experiments.steering import Requests
+
+    asked = requests.values.get("tags", [])
+    visible, hidden = [], []
+    for tag in asked:  # most frequent first, until ``limit`` are visible
+        own = [text for text, row in zip(texts, labels, strict=True) if carries(row, "tags", tag)]
+        seen = sum(verdict == tag for verdict in judges.tags.judge(tag, own))
+        (visible if own and seen / len(own) >= MIN_TAG_VISIBILITY else hidden).append(tag)
+        if len(visible) == limit:
+            break
+    values = {k: v for k, v in requests.values.items() if k != "tags"} | ({"tags": visible} if visible else {})
+    not_steerable = dict(requests.not_steerable)
+    if asked and not visible:
+        not_steerable["tags"] = f"the keyword judge finds none of the frequent tags in their own documents: {hidden}"
+    return Requests(values, not_steerable), hidden
+
+
 def corpus_reference(
     texts: Sequence[str],
     labels: Sequence[dict[str, Any]],

@@ -55,8 +55,8 @@ class Requests:
 
 
 def plan_requests(seen: dict[str, dict[str, int]], fields: Sequence[str], options: ExperimentOptions) -> Requests:
-    """Values with at least ``min_value_docs`` training documents: every rating and sentiment, the most frequent
-    ``values_per_field`` formats, topics and tags."""
+    """Values with at least ``min_value_docs`` training documents: every rating, sentiment and tag, the most
+    frequent ``values_per_field`` formats and topics."""
     values, missing = {}, {}
     for name in STEERABLE_FIELDS:
         counts = {v: n for v, n in seen.get(name, {}).items() if n >= options.min_value_docs}
@@ -67,8 +67,8 @@ def plan_requests(seen: dict[str, dict[str, int]], fields: Sequence[str], option
         elif len(counts) == 1 and name != "tags":
             missing[name] = f"every training document has {name} {next(iter(counts))}: nothing to steer between"
         else:
-            ranked = sorted(counts, key=lambda v: (-counts[v], v))
-            values[name] = ranked if name in ("rating", "sentiment") else ranked[: options.values_per_field]
+            ranked = sorted(counts, key=lambda v: (-counts[v], v))  # every tag: diagnostics.visible_tags cuts them
+            values[name] = ranked if name in ("rating", "sentiment", "tags") else ranked[: options.values_per_field]
     return Requests(values, missing)
 
 
@@ -262,10 +262,11 @@ def run_experiment(
     """Train both arms, evaluate every snapshot and return the summary (written by experiments/report.py)."""
     started = time.perf_counter()
     requests = plan_requests(seen_values(lake, shards, conditioning.get("fields", [])), conditioning["fields"], options)
-    progress(f"requests: {requests.values}; not steerable: {sorted(requests.not_steerable)}")
     heldout = load_heldout(lake, shards)
     judges = fit_judges(lake, shards, heldout, requests, options)  # before training: an unjudgeable corpus fails fast
     openings = diagnostics.heldout_openings(lake, heldout, options)
+    requests, hidden = diagnostics.visible_tags(requests, openings, heldout.labels, judges, options.values_per_field)
+    progress(f"requests: {requests.values}; not steerable: {sorted(requests.not_steerable)}; unseen tags: {hidden}")
     reference = diagnostics.corpus_reference(openings, heldout.labels, requests, judges, options)
     progress("corpus reference lift: " + ", ".join(f"{f} {r.get('lift')}" for f, r in reference.items()))
     block_size = _block_size(lake, shards)

@@ -218,3 +218,24 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
         ],
     )
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_tags_are_requested_only_when_the_keyword_judge_can_see_them():
+    """Issue 32, point 6: mood words the labeler adds but no text writes (`suspenseful`) cannot show a lift
+    under a keyword judge; the frequent tags the judge finds in their own documents are requested instead."""
+    from condpt_dagster.experiments.diagnostics import visible_tags
+    from condpt_dagster.experiments.steering import Judges, Requests
+
+    texts = ["The council passed the budget.", "A budget vote today.", "He ran into the night.", "Rain again."]
+    labels = [
+        {"tags": ["suspenseful", "budget"]},
+        {"tags": ["suspenseful", "budget"]},
+        {"tags": ["suspenseful", "night"]},
+        {"tags": ["rain"]},
+    ]
+    requests = Requests({"tags": ["suspenseful", "budget", "night", "rain"], "rating": ["G"]}, {})
+    kept, hidden = visible_tags(requests, texts, labels, Judges(), limit=2)
+    assert kept.values == {"rating": ["G"], "tags": ["budget", "night"]} and hidden == ["suspenseful"]
+    only_moods = Requests({"tags": ["suspenseful"]}, {})
+    kept, hidden = visible_tags(only_moods, texts, labels, Judges(), limit=2)
+    assert "tags" not in kept.values and "finds none of the frequent tags" in kept.not_steerable["tags"]
