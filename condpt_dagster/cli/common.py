@@ -49,6 +49,33 @@ data_option = click.option(
 )
 
 
+# What the default output keeps out: other libraries' deprecation notices, previews and progress bars (the
+# user's own progress and results stay); `condpt --verbose` or CONDPT_VERBOSE=1 brings them back. Processes
+# condpt starts (training ranks) inherit the environment part.
+QUIET_ENV = {
+    "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' weight-loading bars follow huggingface_hub's switch
+}
+_OWN_MODULES = r"(?!condpt_dagster)"  # warnings raised in condpt's own modules stay visible
+
+
+def quiet_third_party() -> None:
+    import warnings
+
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", module=_OWN_MODULES)  # e.g. Dagster's preview and beta notices
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option(
+    "--verbose", is_flag=True, envvar="CONDPT_VERBOSE", help="Also show other libraries' warnings and progress bars."
+)
+def main(verbose: bool) -> None:
     """condpt: conditional pretraining data pipeline (Dagster code location: condpt_dagster)."""
+    if not verbose:
+        quiet_third_party()

@@ -3,6 +3,8 @@ run's reason is on the CLI's last line."""
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -64,3 +66,33 @@ def test_cli_runs_are_listed_under_the_job_the_ui_launches(invoke, tmp_path):
         runs = instance.get_runs()
         assert [r.job_name for r in runs] == ["shard_job"]
         assert runs[0].asset_selection == {dg.AssetKey("raw_documents"), dg.AssetKey("clean_documents")}
+
+
+def test_third_party_warnings_stay_out_of_the_default_output_and_verbose_brings_them_back(tmp_path):
+    """Issue 32, point 7: the default output shows the user's own progress, not other libraries' notices."""
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings, click\n"
+        "from condpt_dagster.cli import main\n"
+        "@main.command('noisy')\n"
+        "def noisy():\n"
+        "    warnings.warn_explicit('a library notice', UserWarning, 'lib.py', 1, module='somelib.core')\n"
+        "    warnings.warn_explicit('a deprecation', FutureWarning, 'lib.py', 2, module='transformers.x')\n"
+        "    warnings.warn_explicit('our own warning', UserWarning, 'own.py', 3, module='condpt_dagster.x')\n"
+        "    click.echo('result')\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "CONDPT_VERBOSE")}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr
+
+    quiet = run("noisy")
+    assert "result" in quiet and "our own warning" in quiet
+    assert "a library notice" not in quiet and "a deprecation" not in quiet
+    verbose = run("--verbose", "noisy")
+    assert "a library notice" in verbose and "a deprecation" in verbose
