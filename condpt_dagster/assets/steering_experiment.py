@@ -71,6 +71,7 @@ def build_steering_experiment(
 
 def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
     """The verdict, a table per field, the heatmaps and the curve for the asset page."""
+    from condpt_dagster.experiments.report import headline
     from condpt_dagster.experiments.steering import verdict_lines
 
     rows = [
@@ -89,6 +90,8 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
         for f, r in summary["fields"].items()
     ]
     metadata: dict[str, Any] = {
+        "headline": headline(summary),  # first: the UI lists metadata in this order
+        "lifts": _image(out.lift_plot),
         "verdict": dg.MetadataValue.md("\n".join(f"- {line}" for line in verdict_lines(summary))),
         "fields": records_table(rows, {"field": "string", "verdict": "string"}),
         "gain_vs_shuffled": summary["gain_vs_shuffled"]["gain"],

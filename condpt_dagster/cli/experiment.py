@@ -35,6 +35,7 @@ def show(name: str | None, data: str | None) -> None:
 
 
 def _print_verdict(data: str | None, name: str | None) -> None:
+    from condpt_dagster.experiments.report import headline
     from condpt_dagster.experiments.steering import verdict_lines
 
     settings = settings_for(data)
@@ -53,6 +54,7 @@ def _print_verdict(data: str | None, name: str | None) -> None:
             else ""
         )
     )
+    click.echo(f"  {headline(summary)}")
     for line in verdict_lines(summary):
         click.echo(f"  {line}")
     click.echo(

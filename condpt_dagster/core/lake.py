@@ -113,6 +113,7 @@ class ExperimentFiles:
     markdown = property(lambda self: self.folder / "report.md")
     html = property(lambda self: self.folder / "report.html")
     curve_plot = property(lambda self: self.folder / "lift_vs_tokens.png")
+    lift_plot = property(lambda self: self.folder / "lifts.png")  # every field's lift and interval, at the top
     samples = property(lambda self: self.folder / "samples.json")
 
     def heatmap(self, field_name: str) -> Path:

@@ -87,23 +87,37 @@ def table_markdown(name: str, header: list[str], rows: list[list[Any]]) -> list[
     return [*lines, *("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows), ""]
 
 
-def markdown_page(title: str, tables: list, plots: list[str], intro: list[str] = ()) -> str:
-    """A Markdown report: intro paragraphs, (name, header, rows) tables, then the plots (relative links)."""
-    lines = [f"# {title}", "", *(f"{p}\n" for p in intro)]
+def markdown_page(
+    title: str, tables: list, plots: list[str], intro: list[str] = (), lead: tuple[str, list[str], list[str]] = ()
+) -> str:
+    """A Markdown report: ``lead`` (a headline, its plots, what each measure means) first, then intro
+    paragraphs, (name, header, rows) tables, then the plots (relative links)."""
+    lines = [f"# {title}", ""]
+    if lead:
+        headline, lead_plots, notes = lead
+        lines += [f"**{headline}**", "", *(f"![{p}]({p})\n" for p in lead_plots), *(f"- {n}" for n in notes), ""]
+    lines += [f"{p}\n" for p in intro]
     for name, header, rows in tables:
         lines += table_markdown(name, header, rows)
     return "\n".join([*lines, "## Plots", "", *(f"![{p}]({p})" for p in plots), ""])
 
 
-def html_page(title: str, tables: list, plots: list[str], intro: list[str] = ()) -> str:
-    """The same report as one HTML page (plots linked relatively)."""
+def html_page(
+    title: str, tables: list, plots: list[str], intro: list[str] = (), lead: tuple[str, list[str], list[str]] = ()
+) -> str:
+    """The same report as one HTML page (plots linked relatively), ``lead`` at the top."""
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>",
         f"<h1>{html.escape(title)}</h1>",
-        *(f"<p>{html.escape(p)}</p>" for p in intro),
     ]
+    if lead:
+        headline, lead_plots, notes = lead
+        parts.append(f"<h2 id='headline'>{html.escape(headline)}</h2>")
+        parts += [f"<img src='{p}' alt='{p}' style='max-width:100%'>" for p in lead_plots]
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    parts += [f"<p>{html.escape(p)}</p>" for p in intro]
     for name, header, rows in tables:
         parts.append(
             f"<h2>{html.escape(name)}</h2><table><tr>"

@@ -194,6 +194,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
         assert path.stat().st_size > 0, path
     assert "adherence_topics" in meta and "verdict" in meta
+    assert list(meta)[0] == "headline" and meta["headline"].value.endswith("steer: topics")
     manifest = json.loads(lake.checkpoint("t-unconditional").manifest.read_text())
     assert manifest["config"]["drop_headers"] is True
     lines = verdict_lines(summary)
@@ -239,3 +240,35 @@ def test_tags_are_requested_only_when_the_keyword_judge_can_see_them():
     only_moods = Requests({"tags": ["suspenseful"]}, {})
     kept, hidden = visible_tags(only_moods, texts, labels, Judges(), limit=2)
     assert "tags" not in kept.values and "finds none of the frequent tags" in kept.not_steerable["tags"]
+
+
+def test_the_report_leads_with_the_headline_and_every_fields_lift(tmp_path):
+    """Issue 32, point 5: the verdict comes first — a headline, one plot of every field's lift and interval,
+    a sentence per measure — and the tables after."""
+    from condpt_dagster.core.lake import ExperimentFiles
+    from condpt_dagster.experiments.report import headline, write_experiment
+    from condpt_dagster.experiments.steering import NO_EVIDENCE, ExperimentResult
+
+    def judged(lift, low, high, verdict):
+        confusion = {"requested": ["a", "b"], "judged": ["a", "b"], "counts": [[3, 1], [1, 3]]}
+        return {"lift": lift, "ci_low": low, "ci_high": high, "verdict": verdict, "adherence": 0.5,
+                "baseline_rate": 0.2, "confusion": confusion, "values": []}  # fmt: skip
+
+    gain = {"gain": 0.1, "ci_low": 0.05, "ci_high": 0.2}
+    summary = {
+        "name": "t", "fields": {"format": judged(2.5, 1.6, 3.9, STEERED), "topics": judged(1.9, 1.2, 2.8, STEERED),
+                                "tags": judged(1.1, 0.7, 1.6, NO_EVIDENCE),
+                                "sentiment": {"steerable": False, "reason": "no sentiment labels"}},
+        "gain_vs_no_header": gain, "gain_vs_shuffled": gain, "loss_cost_vs_unconditional": {**gain, "cost": 0.01},
+        "loss": {"conditional": 3.1}, "judge": {f: {"judge": "j"} for f in ("format", "topics", "tags")},
+        "requests": ["format", "topics", "tags"], "curve": [], "tokens_trained": 1000, "steps": 10,
+        "device": "cpu", "model": {"preset": "tiny", "parameters": 1_840_000}, "samples_per_value": 4,
+        "baseline_samples": 8, "minutes": {"total": 1.0},
+    }  # fmt: skip
+    assert headline(summary) == "2 of 4 fields steer: format, topics"
+    files = write_experiment(ExperimentResult(summary, {}), ExperimentFiles(tmp_path / "t"))
+    page = files.html.read_text()
+    top = page.index("<h2 id='headline'>2 of 4 fields steer: format, topics</h2>")
+    assert top < page.index("lifts.png") < page.index("Lift: how much more") < page.index("<table>")
+    assert files.lift_plot.read_bytes()[:4] == b"\x89PNG"
+    assert files.markdown.read_text().splitlines()[2] == "**2 of 4 fields steer: format, topics**"
