@@ -16,6 +16,14 @@ CLEAN_COLUMNS = column_schema(stage.CLEAN_SCHEMA, stage.CLEAN_DESCRIPTIONS)
 ACCOUNTING_CHECK = "rows_accounted_for"
 WAIT_RETRIES, WAIT_SECONDS = 40, 15  # up to 10 minutes for earlier shards' raw_documents
 
+ACCOUNTING_SPEC = dg.AssetCheckSpec(
+    ACCOUNTING_CHECK,
+    asset="clean_documents",
+    partitions_def=shards,
+    blocking=True,
+    description="Raw rows = kept + removed (by reason), counted on the written files.",
+)
+
 
 def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
     @dg.asset(
@@ -29,15 +37,7 @@ def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
         description="A shard's documents after Gopher quality/repetition filters (datatrove), exact and MinHash "
         "near-duplicate removal against every earlier shard (datasketch) and PII redaction (`clean/<shard>.parquet`); "
         "every removed document is in `removed/<shard>.parquet` with its reason.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                ACCOUNTING_CHECK,
-                asset="clean_documents",
-                partitions_def=shards,
-                blocking=True,
-                description="Raw rows = kept + removed (by reason), counted on the written files.",
-            )
-        ],
+        check_specs=[ACCOUNTING_SPEC],
     )
     def clean_documents(context: dg.AssetExecutionContext, lake: DataLakeResource) -> dg.MaterializeResult:
         shard, paths = context.partition_key, lake.lake

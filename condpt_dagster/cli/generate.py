@@ -9,14 +9,14 @@ import click
 from condpt_dagster.cli.common import data_option, lake_for, split_list
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS, STEERABLE_SENTIMENTS
 
+CHECKPOINT_HELP = (
+    "A training run's name (as `condpt audit lineage --checkpoint` takes it: checkpoints/<run> of the lake), "
+    "or a checkpoint folder or its hf/ export."
+)
+
 
 @click.command()
-@click.option(
-    "--checkpoint",
-    required=True,
-    help="A training run's name (as `condpt audit lineage --checkpoint` takes it: checkpoints/<run> of the "
-    "lake), or a checkpoint folder or its hf/ export.",
-)
+@click.option("--checkpoint", required=True, help=CHECKPOINT_HELP)
 @click.option("--tags", help="Comma-separated tags.")
 @click.option("--topics", help="Comma-separated taxonomy topics.")
 @click.option("--rating", type=click.Choice(RATINGS))

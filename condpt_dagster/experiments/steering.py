@@ -302,8 +302,7 @@ def run_experiment(
         "tokens_per_second": {role: m["tokens_per_second"] for role, m in manifests.items()},
         # arms already trained to the end by an earlier run are reused: only the evaluation ran again
         "arms_trained_earlier": [role for role, m in manifests.items() if m.get("steps_this_launch") == 0],
-        "samples_per_value": options.samples_per_value,
-        "baseline_samples": options.baseline_samples,
+        **{k: getattr(options, k) for k in ("samples_per_value", "baseline_samples")},
         "requests": requests.values,
         "conditioning": {k: v for k, v in conditioning.items() if k != "seen_values"},
         "curve": curve,

@@ -40,24 +40,16 @@ from condpt_dagster.stages.shard_records import IngestError, ReadCounts, RecordB
 # Bump when the ingestion logic changes its output for the same input and options.
 REVISION = "3"  # 3: integers beyond 64 bits in id/meta kept exactly
 
-RAW_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("text", pa.string()),
-        ("source", pa.string()),
-        ("meta", pa.string()),
-        ("shard", pa.string()),
-        ("line", pa.int64()),
-    ]
-)
-RAW_DESCRIPTIONS = {  # what each column holds: the asset's column schema in the UI shows these
-    "id": "the record's id as given (as a string); without one, the blake2b-128 hex of its normalized text",
-    "text": "the document's text, normalized ([ingest]: Unicode form, control characters, HTML, whitespace)",
-    "source": "where the record says it came from (its `source` field), `unknown` if absent",
-    "meta": "JSON object: the record's `meta` plus every other top-level field it had",
-    "shard": "the shard (inbox file) the record was read from",
-    "line": "1-based line (JSONL) or row (Parquet) of the record in that file",
+RAW_FIELDS = {  # name: (type, what it holds: the asset's column schema in the UI shows it)
+    "id": (pa.string(), "the record's id as given (as a string); without one, the blake2b-128 hex of its text"),
+    "text": (pa.string(), "the document's text, normalized ([ingest]: Unicode form, control characters, HTML, spaces)"),
+    "source": (pa.string(), "where the record says it came from (its `source` field), `unknown` if absent"),
+    "meta": (pa.string(), "JSON object: the record's `meta` plus every other top-level field it had"),
+    "shard": (pa.string(), "the shard (inbox file) the record was read from"),
+    "line": (pa.int64(), "1-based line (JSONL) or row (Parquet) of the record in that file"),
 }
+RAW_SCHEMA = pa.schema([(name, kind) for name, (kind, _) in RAW_FIELDS.items()])
+RAW_DESCRIPTIONS = {name: text for name, (_, text) in RAW_FIELDS.items()}
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("shard", pa.string()),
