@@ -23,7 +23,7 @@ STEER_FICTION ?= 600
 STEER_CONFIG ?= $(CURDIR)/configs/steer_cpu.toml
 STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
 
-.PHONY: install demo test test-slow test-faults test-deploy lint ui clean-data bench experiment steer-pipeline
+.PHONY: install demo test test-slow test-faults test-deploy lint ui shell clean-data bench experiment steer-pipeline
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,13 @@ lint: install
 ui: install
 	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.defs.instance import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+# A shell in the demo's world: the venv on PATH and the demo's settings, lake and Dagster instance, so the
+# README's bare `condpt ...` commands work as written; `make shell CMD="condpt experiment show"` runs one.
+shell:
+	@test -x $(BIN)/condpt || $(MAKE) --no-print-directory install
+	@echo "condpt shell: CONDPT_CONFIG=$(CONFIG), lake $(DATA); exit to leave" >&2
+	@PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" $(if $(CMD),bash -c '$(CMD)',$${SHELL:-bash} -i)
 
 bench: install
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
