@@ -28,7 +28,7 @@ pytestmark = [
 
 SHARDS = 6
 GPU_LIMIT = 2
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+PARTITION = "dagster/partition"
 ASSETS = ("raw_documents", "clean_documents", "document_labels")
 TOPICS = (
     "The council approved the new budget for schools and roads after a long public debate.",
@@ -110,9 +110,13 @@ def test_backfill_with_gpu_pool_survives_daemon_sigkill(tmp_path, monkeypatch):
 
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
-        # PER_SHARD_BACKFILL: one run per shard, each a one-partition range
-        assert all(r.tags[RANGE_START] == r.tags[RANGE_END] for r in runs)
-        assert Counter(r.tags[RANGE_START] for r in runs) == Counter(partitions)
+        # PER_SHARD_BACKFILL: one run per shard, tagged with its partition (not a range: see defs/pools.py)
+        assert Counter(r.tags[PARTITION] for r in runs) == Counter(partitions)
+        for asset, check in (("raw_documents", "rows_accounted_for"), ("document_labels", "one_label_per_document")):
+            key = dg.AssetCheckKey(dg.AssetKey(asset), check)  # evaluated per shard, so the UI shows them per shard
+            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+            evaluated = [r.event.dagster_event.event_specific_data.partition for r in history if r.event]
+            assert Counter(evaluated) == Counter(partitions), check
         for asset in ASSETS:
             records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
             assert Counter(r.partition_key for r in records) == Counter(partitions), asset  # each exactly once

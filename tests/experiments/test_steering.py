@@ -194,7 +194,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
         assert path.stat().st_size > 0, path
     assert "adherence_topics" in meta and "verdict" in meta
-    assert list(meta)[0] == "headline" and meta["headline"].value.endswith("steer: topics")
+    assert next(iter(meta)) == "headline" and meta["headline"].value.endswith("steer: topics")
     manifest = json.loads(lake.checkpoint("t-unconditional").manifest.read_text())
     assert manifest["config"]["drop_headers"] is True
     lines = verdict_lines(summary)
