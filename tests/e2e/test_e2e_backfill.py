@@ -56,6 +56,7 @@ def screenshot_pages(port: int, out_dir) -> dict[str, str]:
     pages = (
         ("asset_graph", "/asset-groups", "Global asset lineage"),
         ("label_audit", "/assets/label_audit", "Documents, labels, tags"),
+        ("label_checks", "/assets/document_labels?view=checks", "Evaluation result"),
     )
     try:
         for name, path, expected in pages:
@@ -72,6 +73,12 @@ def screenshot_pages(port: int, out_dir) -> dict[str, str]:
             time.sleep(1.5)
             chrome.save_screenshot(str(out_dir / f"{name}.png"))
             texts[name] = body()
+        # the first check's per-partition view: one status per shard (a ranged backfill run left them "Skipped")
+        chrome.find_elements("xpath", "//*[normalize-space()='Partitions']")[-1].click()
+        wait_until(lambda: "Skipped" in body(), 90, "the check's partitions tab to render")
+        time.sleep(1.5)
+        chrome.save_screenshot(str(out_dir / "label_check_partitions.png"))
+        texts["label_check_partitions"] = " ".join(body().split())
     finally:
         chrome.quit()
     return texts
@@ -146,5 +153,9 @@ def test_backfill_audit_relabel_and_ui(tmp_path):
         texts = screenshot_pages(port, tmp_path)
         assert {"ingest", "labels", "audit", "training"} <= set(texts["asset_graph"].split())
         assert "label_audit" in texts["label_audit"] and "Materialize" in texts["label_audit"]
+        # issue 32, point 2: the backfilled shards' checks are evaluated per shard, and the UI says so
+        assert "Not evaluated" not in texts["label_checks"] and "Passed" in texts["label_checks"]
+        statuses = texts["label_check_partitions"]
+        assert "Passed (2)" in statuses and "Skipped (0)" in statuses, statuses[:2000]
         for name in ("asset_graph", "label_audit"):
             assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
