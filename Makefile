@@ -29,7 +29,8 @@ $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	@# setuptools' "Editable installation" notice is a UserWarning of the build backend: not ours to show
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
 
 install: $(BIN)/condpt
@@ -42,6 +43,7 @@ demo: install
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
 	$(BIN)/condpt materialize --select checkpoint
+	$(BIN)/condpt materialize --select eval_report
 	$(BIN)/condpt experiment steer
 	$(BIN)/condpt materialize --select labeler_adapter
 	$(BIN)/condpt materialize --select label_audit

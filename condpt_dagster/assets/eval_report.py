@@ -8,6 +8,7 @@ from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.settings import EvalOptions
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.evaluation.verdict import verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import eval_report as stage
 
@@ -40,14 +41,16 @@ def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
         ):
             outcome = stage.evaluate_checkpoint(paths, run, labeler.labeler(), options, progress=context.log.info)
         headline = outcome.metrics["headline"]
-        plot = base64.b64encode(outcome.files.adherence_plot.read_bytes()).decode()
         return dg.MaterializeResult(
             metadata={
-                "headline": records_table(
+                "headline": outcome.metrics["verdict"],  # first: the UI lists metadata in this order
+                "lifts": _image(outcome.files.lift_plot),
+                "verdict": dg.MetadataValue.md("\n".join(f"- {x}" for x in verdict_lines(outcome.metrics["fields"]))),
+                "summary": records_table(
                     [{"metric": k, "value": "–" if v is None else str(v)} for k, v in headline.items()],
                     {"metric": "string", "value": "string"},
                 ),
-                "adherence_plot": dg.MetadataValue.md(f"![adherence](data:image/png;base64,{plot})"),
+                "adherence_plot": _image(outcome.files.adherence_plot),
                 "report": dg.MetadataValue.path(str(outcome.files.html)),
                 "heldout_documents": outcome.heldout_documents,
             },
@@ -62,3 +65,7 @@ def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
         )
 
     return eval_report
+
+
+def _image(path) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")

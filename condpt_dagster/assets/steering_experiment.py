@@ -11,6 +11,7 @@ from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.defs.metadata import records_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.evaluation.verdict import STEERED
 from condpt_dagster.experiments import REVISION
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 
@@ -42,7 +43,7 @@ def build_steering_experiment(
     ) -> dg.MaterializeResult:
         # torch, transformers and scikit-learn: loaded when the experiment runs, not with the code location
         from condpt_dagster.experiments.report import write_experiment
-        from condpt_dagster.experiments.steering import STEERED, run_experiment
+        from condpt_dagster.experiments.steering import run_experiment
 
         paths = lake.lake
         out = paths.experiment(options.name)

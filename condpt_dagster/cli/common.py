@@ -57,6 +57,7 @@ QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' weight-loading bars follow huggingface_hub's switch
+    "CONDPT_QUIET": "1",  # training ranks: DeepSpeed's start-up notices (training/train.py)
 }
 _OWN_MODULES = r"(?!condpt_dagster)"  # warnings raised in condpt's own modules stay visible
 

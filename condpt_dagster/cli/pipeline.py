@@ -237,7 +237,20 @@ def _run_partitions(defs, instance, names: list[str], keys: list[str | None]) ->
             result = dg.materialize(list(defs.assets), selection=names, resources=defs.resources, **options)
         if not result.success:
             failed.append(f"{key or '(unpartitioned)'} ({_failure_reason(result)})")
+        for line in _headlines(result):
+            tqdm.write(line)
     return failed
+
+
+def _headlines(result) -> list[str]:
+    """``asset: headline`` for each materialization whose metadata leads with a headline (reports)."""
+    lines = []
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        headline = materialization.metadata.get("headline")
+        if headline is not None and isinstance(headline.value, str):
+            lines.append(f"{materialization.asset_key.to_user_string()}: {headline.value}")
+    return lines
 
 
 def _job_for(defs, names: list[str]):

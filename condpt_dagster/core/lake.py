@@ -144,6 +144,7 @@ class EvalFiles:
     loss_plot = property(lambda self: self.folder / "loss_by_condition.png")
     adherence_plot = property(lambda self: self.folder / "adherence.png")
     topic_confusion_plot = property(lambda self: self.folder / "confusion_topics.png")
+    lift_plot = property(lambda self: self.folder / "lifts.png")  # the report's lead, every field's lift
 
     @property
     def plots(self) -> list[Path]:
@@ -151,7 +152,7 @@ class EvalFiles:
 
     @property
     def all_files(self) -> list[Path]:
-        return [self.metrics, self.markdown, self.html, *self.plots]
+        return [self.metrics, self.markdown, self.html, self.lift_plot, *self.plots]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,22 @@ import numpy as np
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import EvalFiles
 from condpt_dagster.evaluation.metrics import to_json
+from condpt_dagster.evaluation.verdict import STEERED, headline, verdict_lines
+
+SYNOPSIS_COLUMNS = ("pairs", "mean_similarity", "mismatched_similarity", "difference", "ci_low", "ci_high")
+# What each measure means, one sentence each, under the headline.
+MEASURES = [
+    "Lift: how much more often the training labeler finds a requested value in generations asked for it than "
+    "in generations with no header; 1 means no steering.",
+    "95% interval (bootstrap): a field steers when the whole interval lies above 1; one that includes 1 is no "
+    "evidence either way (few samples per value give wide intervals).",
+    "Synopsis: the similarity of a requested synopsis with the generation's own, against a mismatched synopsis; "
+    "it steers when the difference's interval lies above 0.",
+    "Conditioning gain: how much lower the held-out loss is with the document's true header than with none or "
+    "a shuffled one (nats/token); above 0 means the model reads its headers.",
+    "The judge is the labeler that labelled the training data, not an independent one: the steering "
+    "experiment's judges are independent.",
+]
 
 
 def _fmt(value: Any) -> str:
@@ -25,7 +41,7 @@ def _fmt(value: Any) -> str:
 
 def sections(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
     """(title, header, rows) tables shared by the Markdown and HTML reports."""
-    out = [("Headline", ["metric", "value"], [[k, v] for k, v in metrics["headline"].items()])]
+    out = [("Summary", ["metric", "value"], [[k, v] for k, v in metrics["headline"].items()])]
     out.append(
         (
             "Conditioning gain (nats/token, bootstrap 95% CI)",
@@ -61,8 +77,8 @@ def sections(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
     out.append(
         (
             "Synopsis fidelity (cosine similarity of requested vs generated synopsis)",
-            ["pairs", "mean_similarity", "mismatched_similarity"],
-            [[fidelity.get("pairs"), fidelity.get("mean_similarity"), fidelity.get("mismatched_similarity")]],
+            list(SYNOPSIS_COLUMNS),
+            [[fidelity.get(k) for k in SYNOPSIS_COLUMNS]],
         )
     )
     out.append(
@@ -130,16 +146,38 @@ def html_page(
     return "\n".join(parts)
 
 
-def markdown(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
-    text = markdown_page(title, sections(metrics), plots)
+def lead(metrics: dict[str, Any], lift_plot: str) -> tuple[str, list[str], list[str]]:
+    """The report's top: the headline, the lift plot, a line per field, what each measure means."""
+    fields = metrics["fields"]
+    return headline(fields), [lift_plot], [*verdict_lines(fields), *MEASURES]
+
+
+def draw_lift_plot(fields: dict[str, dict[str, Any]], path: Path, title: str) -> None:
+    """Every field's lift with its 95% interval on one log axis, the line of no steering at 1."""
+    judged = [(n, r) for n, r in fields.items() if r.get("steerable", True) and "lift" in r]
+    fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.45 * max(1, len(judged))), dpi=100)
+    for row, (_, r) in enumerate(judged):
+        color = "#2a7" if r.get("verdict") == STEERED else "#c55" if r["ci_high"] < 1 else "#888"
+        ax.errorbar(r["lift"], row, xerr=[[r["lift"] - r["ci_low"]], [r["ci_high"] - r["lift"]]], fmt="o",
+                    color=color, capsize=3)  # fmt: skip
+    ax.axvline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_yticks(range(len(judged)), [n for n, _ in judged])
+    ax.set_xscale("log")
+    ax.set_xlabel("lift (95% interval); green: steers")
+    ax.set_title(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def markdown(metrics: dict[str, Any], title: str, plots: list[str], lift_plot: str) -> str:
+    text = markdown_page(title, sections(metrics), plots, lead=lead(metrics, lift_plot))
     lines = ["## Sample generations", ""]
     for condition, texts in metrics["samples"].items():
         lines += [f"- **{condition}**: " + " / ".join(repr(t[:160]) for t in texts)]
     return text + "\n".join(lines) + "\n"
 
 
-def html_report(metrics: dict[str, Any], title: str, plots: list[str]) -> str:
-    return html_page(title, sections(metrics), plots)
+def html_report(metrics: dict[str, Any], title: str, plots: list[str], lift_plot: str) -> str:
+    return html_page(title, sections(metrics), plots, lead=lead(metrics, lift_plot))
 
 
 def plot_all(metrics: dict[str, Any], out: EvalFiles) -> None:
@@ -190,8 +228,9 @@ def write_report(metrics: dict[str, Any], out: EvalFiles, title: str) -> EvalFil
     """Write plots, metrics.json, report.md and report.html into ``out``."""
     out.folder.mkdir(parents=True, exist_ok=True)
     plot_all(metrics, out)
+    draw_lift_plot(metrics["fields"], out.lift_plot, headline(metrics["fields"]))
     atomic_write_text(out.metrics, to_json(metrics))
     plots = [p.name for p in out.plots]  # relative links: the report folder can be moved
-    atomic_write_text(out.markdown, markdown(metrics, title, plots))
-    atomic_write_text(out.html, html_report(metrics, title, plots))
+    atomic_write_text(out.markdown, markdown(metrics, title, plots, out.lift_plot.name))
+    atomic_write_text(out.html, html_report(metrics, title, plots, out.lift_plot.name))
     return out

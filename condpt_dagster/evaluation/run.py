@@ -5,7 +5,9 @@ On held-out documents (never packed into training blocks) and on generations:
    shuffled across documents; differences with bootstrap 95% intervals, per topic and rating;
 2. control adherence: for each requested label value (and for no header), ``k`` samples are labeled by the
    same labeler as the training data; per value precision/recall, lift over the unconditional rate and a
-   requested x judged confusion matrix; synopsis fidelity as embedding similarity;
+   requested x judged confusion matrix; per field a lift with its bootstrap 95% interval and a verdict
+   (steers / no evidence / steers away); synopsis fidelity as embedding similarity against a mismatched
+   synopsis, with the difference's interval;
 3. diversity per condition (distinct-1/2);
 4. label attribution: label values ranked by p(text | header) agree with the labeler's (top-1 / top-3).
 The pure metric functions live in evaluation/metrics.py; :func:`evaluate` ties them to a model.
@@ -22,7 +24,15 @@ import numpy as np
 import torch
 
 from condpt_dagster.core.settings import EvalOptions
-from condpt_dagster.evaluation.metrics import adherence, conditioning_gain, derangement, distinct_n, rank_agreement
+from condpt_dagster.evaluation.metrics import (
+    adherence,
+    conditioning_gain,
+    derangement,
+    distinct_n,
+    lift_with_ci,
+    rank_agreement,
+)
+from condpt_dagster.evaluation.verdict import headline, verdict
 
 
 @torch.inference_mode()
@@ -100,12 +110,14 @@ def _breakdown(per_condition: dict[str, list[float]], labels: list[dict[str, Any
     return breakdown
 
 
-def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Adherence per requested field (labeled by ``label_texts``) and the samples of every condition."""
+def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[dict, dict, dict[str, list[str]]]:
+    """Adherence per requested field (labeled by ``label_texts``), each field's lift with its interval and
+    verdict, and the samples of every condition."""
     unconditional = _samples(generator, None, options)
     texts_by_condition: dict[str, list[str]] = {"(no header)": unconditional}
     unconditional_labels = label_texts(unconditional)
     control: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for field_name, values in requests.items():
         requested, generated = [], []
         for value in values:
@@ -118,7 +130,36 @@ def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[di
         if field_name == "tags":  # open vocabulary: judged = requested tag present or not
             base = [v for row in unconditional_labels for v in values if v in row.tags]
         control[field_name] = adherence(requested, judged, base)
-    return control, texts_by_condition
+        fields[field_name] = _field_lift(field_name, values, requested, judged, unconditional_labels, options)
+    return control, fields, texts_by_condition
+
+
+def _field_lift(field_name, values, requested, judged, unconditional_labels, options: EvalOptions) -> dict[str, Any]:
+    """Lift of the field and of each value over the no-header rate (bootstrap 95% intervals) and the verdict."""
+    asked = {v: [j == v for r, j in zip(requested, judged, strict=True) if r == v] for v in values}
+    if field_name == "tags":  # open vocabulary: whether the tag is among the row's tags
+        baseline = {v: [v in row.tags for row in unconditional_labels] for v in values}
+    else:
+        baseline = {v: [_judged(row, field_name, None) == v for row in unconditional_labels] for v in values}
+    result = lift_with_ci(asked, baseline, options.bootstrap_reps, options.seed)
+    return {**result, "verdict": verdict(result)}
+
+
+def _synopsis_verdict(fidelity: dict[str, Any]) -> dict[str, Any]:
+    """Synopsis as a field: the matched-minus-mismatched similarity, its interval, the verdict, and a flag
+    when generations match a random synopsis at least as well as the requested one."""
+    result = {
+        "similarity": fidelity["mean_similarity"],
+        "mismatched_similarity": fidelity["mismatched_similarity"],
+        "difference": fidelity["difference"],
+        "ci_low": fidelity["ci_low"],
+        "ci_high": fidelity["ci_high"],
+        "pairs": fidelity["pairs"],
+    }
+    result["verdict"] = verdict(result, no_effect=0.0)
+    if result["difference"] <= 0:
+        result["flag"] = "below the mismatched baseline: generations match another synopsis as well as the asked one"
+    return result
 
 
 def _headline(losses, gains, control, requests, attribution) -> dict[str, Any]:
@@ -161,11 +202,15 @@ def evaluate(
         f"generating {options.samples_per_value} samples for each of {sum(map(len, requests.values()))} "
         "requested values and for no header"
     )
-    control, texts_by_condition = _control(generator, requests, label_texts, options)
+    control, fields, texts_by_condition = _control(generator, requests, label_texts, options)
     control["synopsis_fidelity"] = _synopsis_fidelity(generator, heldout.labels[:n], label_texts, embed, options)
+    if control["synopsis_fidelity"]["pairs"]:
+        fields["synopsis"] = _synopsis_verdict(control["synopsis_fidelity"])
     progress("label attribution")
     attribution = _attribution(generator, heldout, requests, options)
     return {
+        "verdict": headline(fields),
+        "fields": fields,
         "headline": _headline(losses, gains, control, requests, attribution),
         "losses": losses,
         "gains": gains,
@@ -230,10 +275,14 @@ def _synopsis_fidelity(generator, labels, label_texts, embed, options: EvalOptio
     a, b = embed([p[0] for p in pairs]), embed([p[1] for p in pairs])
     sims = (a * b).sum(axis=1)
     shuffled = (a * b[np.roll(np.arange(len(b)), 1)]).sum(axis=1) if len(b) > 1 else sims
+    difference = conditioning_gain(shuffled, sims, options.bootstrap_reps)  # matched - mismatched, per pair
     return {
         "pairs": len(pairs),
         "mean_similarity": round(float(sims.mean()), 4),
         "mismatched_similarity": round(float(shuffled.mean()), 4),
+        "difference": difference["gain"],
+        "ci_low": difference["ci_low"],
+        "ci_high": difference["ci_high"],
     }
 
 

@@ -10,8 +10,9 @@ import numpy as np
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import ExperimentFiles
 from condpt_dagster.evaluation.metrics import to_json
-from condpt_dagster.evaluation.report import html_page, markdown_page, plt, save_figure
-from condpt_dagster.experiments.steering import STEERED, ExperimentResult, verdict_lines
+from condpt_dagster.evaluation.report import draw_lift_plot, html_page, markdown_page, plt, save_figure
+from condpt_dagster.evaluation.verdict import headline as fields_headline
+from condpt_dagster.experiments.steering import ExperimentResult, verdict_lines
 
 # What each measure means, one sentence each, under the headline.
 MEASURES = [
@@ -28,25 +29,11 @@ MEASURES = [
 
 def headline(summary: dict[str, Any]) -> str:
     """``2 of 5 fields steer: format, topics`` — the report's first line and the asset's first metadata entry."""
-    fields = summary["fields"]
-    steering = [name for name, r in fields.items() if r.get("steerable", True) and r.get("verdict") == STEERED]
-    return f"{len(steering)} of {len(fields)} fields steer" + (f": {', '.join(steering)}" if steering else "")
+    return fields_headline(summary["fields"])
 
 
 def lift_plot(summary: dict[str, Any], path) -> None:
-    """Every judged field's lift with its 95% interval on one log axis, the line of no steering at 1."""
-    judged = [(n, r) for n, r in summary["fields"].items() if r.get("steerable", True) and "lift" in r]
-    fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.45 * max(1, len(judged))), dpi=100)
-    for row, (_, r) in enumerate(judged):
-        color = "#2a7" if r.get("verdict") == STEERED else "#c55" if r["ci_high"] < 1 else "#888"
-        ax.errorbar(r["lift"], row, xerr=[[r["lift"] - r["ci_low"]], [r["ci_high"] - r["lift"]]], fmt="o",
-                    color=color, capsize=3)  # fmt: skip
-    ax.axvline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_yticks(range(len(judged)), [n for n, _ in judged])
-    ax.set_xscale("log")
-    ax.set_xlabel("lift (95% interval); green: steers")
-    ax.set_title(headline(summary), fontsize=10)
-    save_figure(fig, path)
+    draw_lift_plot(summary["fields"], path, headline(summary))
 
 
 def heatmap(result: dict[str, Any], name: str, path) -> None:

@@ -35,6 +35,7 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
 from condpt_dagster.evaluation.run import HeldOut, body_nll
+from condpt_dagster.evaluation.verdict import NO_EVIDENCE, verdict
 from condpt_dagster.experiments import diagnostics
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
 from condpt_dagster.stages.checkpoint import prepare_launch, seen_values, training_label_paths
@@ -42,7 +43,6 @@ from condpt_dagster.stages.eval_report import load_heldout
 from condpt_dagster.training.generate import ConditionalGenerator
 
 STEERABLE_FIELDS = ("rating", "format", "topics", "sentiment", "tags")
-STEERED, NO_EVIDENCE, REVERSED = "steers", "no evidence of steering", "steers away"
 Progress = Callable[[str], None]
 
 
@@ -185,12 +185,6 @@ def losses(
             "docs": cost["docs"],
         },
     }
-
-
-def verdict(result: dict[str, Any]) -> str:
-    if result["ci_low"] > 1:
-        return STEERED
-    return REVERSED if result["ci_high"] < 1 else NO_EVIDENCE
 
 
 def steer_point(

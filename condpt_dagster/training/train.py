@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import logging
 import math
 import os
 import sys
@@ -143,9 +144,26 @@ class Progress:
         return {"step": self.step, "sampler": self.sampler.state_dict(), "history": self.history}
 
 
+@contextlib.contextmanager
+def deepspeed_notices_hidden():
+    """Keep DeepSpeed's start-up notices (the accelerator it fell back to, the communication op it built) out
+    of the output when the CLI asked for quiet (``CONDPT_QUIET=1``; ``condpt --verbose`` shows them)."""
+    if os.environ.get("CONDPT_QUIET") != "1":
+        yield
+        return
+    notice = lambda record: not record.getMessage().startswith("Setting accelerator to CPU")  # noqa: E731
+    logging.getLogger("DeepSpeed").addFilter(notice)  # getLogger: the logger DeepSpeed creates on import
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # a bare print() of the op build
+            yield
+    finally:
+        logging.getLogger("DeepSpeed").removeFilter(notice)
+
+
 def build_engine(config: TrainConfig, dataset: BlockDataset, total_steps: int):
     """The GPT-NeoX model with AdamW and warmup+cosine, wrapped in a DeepSpeed engine."""
-    import deepspeed
+    with deepspeed_notices_hidden():
+        import deepspeed
 
     meta = dataset.parts[0].meta
     model = build_model(config, meta["vocab_size"], dataset.block_size, meta["eos_id"], meta["pad_id"])
@@ -158,9 +176,10 @@ def build_engine(config: TrainConfig, dataset: BlockDataset, total_steps: int):
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(total_steps, config.warmup_steps, config.min_lr_ratio)
     )
-    engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config)
-    )
+    with deepspeed_notices_hidden():
+        engine, _, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config)
+        )
     return engine, scheduler
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -96,3 +97,19 @@ def test_third_party_warnings_stay_out_of_the_default_output_and_verbose_brings_
     assert "a library notice" not in quiet and "a deprecation" not in quiet
     verbose = run("--verbose", "noisy")
     assert "a library notice" in verbose and "a deprecation" in verbose
+
+
+def test_a_report_headline_is_printed_and_shard_metadata_is_not():
+    """Issue 32, point 5: `condpt materialize --select eval_report` ends with the report's headline."""
+    from condpt_dagster.cli.pipeline import _headlines
+
+    @dg.asset
+    def eval_report():
+        return dg.MaterializeResult(metadata={"headline": "2 of 6 fields steer: format, topics", "docs": 4})
+
+    @dg.asset
+    def raw_documents():
+        return dg.MaterializeResult(metadata={"documents": 4})
+
+    result = dg.materialize([eval_report, raw_documents])
+    assert _headlines(result) == ["eval_report: 2 of 6 fields steer: format, topics"]

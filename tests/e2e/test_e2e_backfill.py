@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import subprocess
 import time
 
 import pytest
+from browser import find_chromium, headless_chrome
 from dagster_graphql import DagsterGraphQLClient
 from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
@@ -36,51 +36,38 @@ DOCS = [
 ]
 
 
-def find_chromium() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
 def screenshot_pages(port: int, out_dir) -> dict[str, str]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    with headless_chrome() as chrome:
+        return _screenshot_pages(chrome, port, out_dir)
 
-    browser, driver = find_chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(arg)
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
+
+def _screenshot_pages(chrome, port: int, out_dir) -> dict[str, str]:
     texts = {}
     pages = (
         ("asset_graph", "/asset-groups", "Global asset lineage"),
         ("label_audit", "/assets/label_audit", "Documents, labels, tags"),
         ("label_checks", "/assets/document_labels?view=checks", "Evaluation result"),
     )
-    try:
-        for name, path, expected in pages:
-            chrome.get(f"http://127.0.0.1:{port}{path}")
-            body = lambda: chrome.find_element("tag name", "body").text  # noqa: E731
-            wait_until(lambda: expected in body(), 90, f"{path} to render")  # noqa: B023
-            deadline = time.monotonic() + 8  # the first-visit community dialog appears a moment later
-            while time.monotonic() < deadline:
-                skip = chrome.find_elements("xpath", "//button[normalize-space()='Skip']")
-                if skip:
-                    skip[0].click()
-                    break
-                time.sleep(0.5)
-            time.sleep(1.5)
-            chrome.save_screenshot(str(out_dir / f"{name}.png"))
-            texts[name] = body()
-        # the first check's per-partition view: one status per shard (a ranged backfill run left them "Skipped")
-        chrome.find_elements("xpath", "//*[normalize-space()='Partitions']")[-1].click()
-        wait_until(lambda: "Skipped" in body(), 90, "the check's partitions tab to render")
+    for name, path, expected in pages:
+        chrome.get(f"http://127.0.0.1:{port}{path}")
+        body = lambda: chrome.find_element("tag name", "body").text  # noqa: E731
+        wait_until(lambda: expected in body(), 90, f"{path} to render")  # noqa: B023
+        deadline = time.monotonic() + 8  # the first-visit community dialog appears a moment later
+        while time.monotonic() < deadline:
+            skip = chrome.find_elements("xpath", "//button[normalize-space()='Skip']")
+            if skip:
+                skip[0].click()
+                break
+            time.sleep(0.5)
         time.sleep(1.5)
-        chrome.save_screenshot(str(out_dir / "label_check_partitions.png"))
-        texts["label_check_partitions"] = " ".join(body().split())
-    finally:
-        chrome.quit()
+        chrome.save_screenshot(str(out_dir / f"{name}.png"))
+        texts[name] = body()
+    # the first check's per-partition view: one status per shard (a ranged backfill run left them "Skipped")
+    chrome.find_elements("xpath", "//*[normalize-space()='Partitions']")[-1].click()
+    wait_until(lambda: "Skipped" in body(), 90, "the check's partitions tab to render")
+    time.sleep(1.5)
+    chrome.save_screenshot(str(out_dir / "label_check_partitions.png"))
+    texts["label_check_partitions"] = " ".join(body().split())
     return texts
 
 

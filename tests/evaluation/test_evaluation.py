@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import torch
+from browser import bottom_of, headless_chrome, require_chromium
 from factories import CONDITIONING, label_row, make_lake, write_labels
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
@@ -18,6 +21,8 @@ from condpt_dagster.assets.eval_report import build_eval_report
 from condpt_dagster.core.settings import BlockOptions, CleanOptions, EvalOptions, TrainConfig
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.evaluation.run import (
+    _field_lift,
+    _synopsis_verdict,
     adherence,
     body_nll,
     conditioning_gain,
@@ -25,6 +30,7 @@ from condpt_dagster.evaluation.run import (
     distinct_n,
     rank_agreement,
 )
+from condpt_dagster.evaluation.verdict import NO_EVIDENCE, REVERSED, STEERED, headline, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
@@ -64,6 +70,37 @@ def test_gain_interval_and_small_metrics():
     }
     perm = derangement(7, seed=3)
     assert sorted(perm) == list(range(7)) and all(i != j for i, j in enumerate(perm))
+
+
+def test_each_field_gets_a_lift_interval_and_a_verdict():
+    """Issue 32, point 5: 4 samples per value gave bare lifts; now every field has an interval and a verdict."""
+    options = EvalOptions(bootstrap_reps=500)
+    no_header = [SimpleNamespace(topics=[t], tags=[]) for t in ["a", "b", "c", "d"] * 10]  # a and b: 25% each
+    requested = ["a"] * 30 + ["b"] * 30
+    obeying = _field_lift("topics", ["a", "b"], requested, requested, no_header, options)
+    assert obeying["verdict"] == STEERED and obeying["ci_low"] > 2, obeying
+    ignoring = _field_lift("topics", ["a", "b"], requested, ["a", "b", "c", "d"] * 15, no_header, options)
+    assert ignoring["verdict"] == NO_EVIDENCE and ignoring["ci_low"] < 1 < ignoring["ci_high"], ignoring
+    contrary = _field_lift("topics", ["a", "b"], requested, ["c"] * 60, no_header, options)
+    assert contrary["verdict"] == REVERSED, contrary
+    tags_rows = [SimpleNamespace(topics=[], tags=["x"] if i % 10 == 0 else []) for i in range(40)]
+    tags = _field_lift("tags", ["x"], ["x"] * 20, ["x"] * 20, tags_rows, options)
+    assert tags["values"][0]["baseline_rate"] == 0.1 and tags["verdict"] == STEERED
+
+
+def test_a_synopsis_below_the_mismatched_baseline_is_flagged():
+    """The demo's eval showed synopsis fidelity 0.165 under the mismatched 0.175 with no word about it."""
+    below = _synopsis_verdict(
+        dict(mean_similarity=0.165, mismatched_similarity=0.175, difference=-0.01, ci_low=-0.04, ci_high=0.02, pairs=16)
+    )
+    assert below["verdict"] == NO_EVIDENCE and "below the mismatched baseline" in below["flag"]
+    [line] = verdict_lines({"synopsis": below})
+    assert line.startswith("synopsis: similarity 0.165 vs 0.175") and "below the mismatched baseline" in line
+    above = _synopsis_verdict(
+        dict(mean_similarity=0.6, mismatched_similarity=0.2, difference=0.4, ci_low=0.3, ci_high=0.5, pairs=16)
+    )
+    assert above["verdict"] == STEERED and "flag" not in above
+    assert headline({"synopsis": above, "topics": {"verdict": NO_EVIDENCE}}) == "1 of 2 fields steer: synopsis"
 
 
 class BigramLM(torch.nn.Module):
@@ -127,7 +164,8 @@ def trained_lake(tmp_path_factory):
     return lake, resources
 
 
-def test_eval_report_writes_every_file(trained_lake):
+@pytest.fixture(scope="module")
+def eval_report(trained_lake):
     lake, resources = trained_lake
     options = EvalOptions(
         max_docs=20, samples_per_value=2, max_new_tokens=12, attribution_docs=10, synopses=1, bootstrap_reps=200
@@ -137,6 +175,24 @@ def test_eval_report_writes_every_file(trained_lake):
         assert result.success
         meta = result.asset_materializations_for_node("eval_report")[0].metadata
         [check] = result.get_asset_check_evaluations()
+    return lake, meta, check
+
+
+def test_eval_report_leads_with_its_verdict_in_the_first_1000_pixels(eval_report):
+    """Issue 32, point 5, in a browser: the headline and the lift plot are on the first screen."""
+    require_chromium()
+    lake, _, _ = eval_report
+    with headless_chrome(1400, 1000) as chrome:
+        chrome.get((lake.eval_dir / "ev" / "report.html").as_uri())
+        headline_text = chrome.find_element("css selector", "h2#headline").text
+        assert re.fullmatch(r"\d of \d fields steer(: .+)?", headline_text)
+        plot = chrome.find_element("css selector", "img[src='lifts.png']")
+        assert chrome.execute_script("return arguments[0].complete && arguments[0].naturalWidth", plot) > 0
+        assert bottom_of(chrome, "img[src='lifts.png']") <= 1000
+
+
+def test_eval_report_writes_every_file(eval_report):
+    lake, meta, check = eval_report
     out = lake.eval_dir / "ev"
     for name in (
         "report.md",
@@ -153,6 +209,18 @@ def test_eval_report_writes_every_file(trained_lake):
     assert {"topics", "rating", "sentiment", "synopsis_fidelity"} <= set(metrics["control"])
     assert metrics["attribution"]["topics"]["candidates"] == 2
     assert check.check_name == "conditioning_helps" and check.severity == dg.AssetCheckSeverity.WARN
-    assert "headline" in meta and meta["heldout_documents"].value > 0
-    assert "## Conditioning gain" in (out / "report.md").read_text()
+    assert meta["heldout_documents"].value > 0
+    # Issue 32, point 5: the verdict leads — the asset's first metadata entry, the report's first lines
+    assert next(iter(meta)) == "headline" and re.fullmatch(r"\d of \d fields steer(: .+)?", meta["headline"].value)
+    assert meta["headline"].value == metrics["verdict"] == headline(metrics["fields"])
+    assert set(metrics["fields"]) == {"topics", "rating", "format", "sentiment", "tags", "synopsis"}
+    for name, field_result in metrics["fields"].items():
+        assert field_result["ci_low"] <= field_result["ci_high"], name
+        assert field_result["verdict"] in (STEERED, NO_EVIDENCE, REVERSED), name
+    report = (out / "report.md").read_text()
+    lead = report[: report.index("## ")]  # everything above the first table
+    assert f"**{metrics['verdict']}**" in lead and "![lifts.png](lifts.png)" in lead
+    assert all(line in lead for line in verdict_lines(metrics["fields"]))
+    assert (out / "lifts.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Conditioning gain" in report
     assert pl.read_parquet(lake.blocks("a").heldout).height > 0

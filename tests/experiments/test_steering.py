@@ -9,6 +9,7 @@ import random
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from browser import bottom_of, headless_chrome, require_chromium
 from click.testing import CliRunner
 from factories import WORDS, label_row, make_lake, write_clean, write_labels
 
@@ -17,17 +18,10 @@ from condpt_dagster.cli import main
 from condpt_dagster.core.settings import BlockOptions, ExperimentOptions, SettingsError, TrainConfig
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.evaluation.metrics import lift_with_ci
+from condpt_dagster.evaluation.verdict import NO_EVIDENCE, STEERED, verdict
 from condpt_dagster.experiments.diagnostics import corpus_reference
 from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
-from condpt_dagster.experiments.steering import (
-    NO_EVIDENCE,
-    STEERED,
-    Judges,
-    Requests,
-    plan_requests,
-    verdict,
-    verdict_lines,
-)
+from condpt_dagster.experiments.steering import Judges, Requests, plan_requests, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer
@@ -242,12 +236,11 @@ def test_tags_are_requested_only_when_the_keyword_judge_can_see_them():
     assert "tags" not in kept.values and "finds none of the frequent tags" in kept.not_steerable["tags"]
 
 
-def test_the_report_leads_with_the_headline_and_every_fields_lift(tmp_path):
-    """Issue 32, point 5: the verdict comes first — a headline, one plot of every field's lift and interval,
-    a sentence per measure — and the tables after."""
+def _written_report(folder):
+    """A steering report of a summary where format and topics steer, tags do not, sentiment cannot."""
     from condpt_dagster.core.lake import ExperimentFiles
-    from condpt_dagster.experiments.report import headline, write_experiment
-    from condpt_dagster.experiments.steering import NO_EVIDENCE, ExperimentResult
+    from condpt_dagster.experiments.report import write_experiment
+    from condpt_dagster.experiments.steering import ExperimentResult
 
     def judged(lift, low, high, verdict):
         confusion = {"requested": ["a", "b"], "judged": ["a", "b"], "counts": [[3, 1], [1, 3]]}
@@ -265,10 +258,30 @@ def test_the_report_leads_with_the_headline_and_every_fields_lift(tmp_path):
         "device": "cpu", "model": {"preset": "tiny", "parameters": 1_840_000}, "samples_per_value": 4,
         "baseline_samples": 8, "minutes": {"total": 1.0},
     }  # fmt: skip
+    return summary, write_experiment(ExperimentResult(summary, {}), ExperimentFiles(folder))
+
+
+def test_the_report_leads_with_the_headline_and_every_fields_lift(tmp_path):
+    """Issue 32, point 5: the verdict comes first — a headline, one plot of every field's lift and interval,
+    a sentence per measure — and the tables after."""
+    from condpt_dagster.experiments.report import headline
+
+    summary, files = _written_report(tmp_path / "t")
     assert headline(summary) == "2 of 4 fields steer: format, topics"
-    files = write_experiment(ExperimentResult(summary, {}), ExperimentFiles(tmp_path / "t"))
     page = files.html.read_text()
     top = page.index("<h2 id='headline'>2 of 4 fields steer: format, topics</h2>")
     assert top < page.index("lifts.png") < page.index("Lift: how much more") < page.index("<table>")
     assert files.lift_plot.read_bytes()[:4] == b"\x89PNG"
     assert files.markdown.read_text().splitlines()[2] == "**2 of 4 fields steer: format, topics**"
+
+
+def test_the_reports_headline_and_lift_plot_fit_in_the_first_1000_pixels(tmp_path):
+    """Issue 32's target, in a browser: the steering report's headline and lift plot are on the first screen."""
+    require_chromium()
+    _, files = _written_report(tmp_path / "t")
+    with headless_chrome(1400, 1000) as chrome:
+        chrome.get(files.html.as_uri())
+        assert chrome.find_element("css selector", "h2#headline").text == "2 of 4 fields steer: format, topics"
+        plot = chrome.find_element("css selector", "img[src='lifts.png']")
+        assert chrome.execute_script("return arguments[0].complete && arguments[0].naturalWidth", plot) > 0
+        assert bottom_of(chrome, "img[src='lifts.png']") <= 1000

@@ -178,3 +178,35 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     changed = TrainConfig(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
     prepare_run(small_lake, ["a", "b"], changed, CONDITIONING)  # another run: old checkpoints go
     assert not (ckpt / "latest").exists()
+
+
+def test_deepspeed_start_up_notices_stay_out_of_quiet_output():
+    """Issue 32, point 7: `condpt` (CONDPT_QUIET=1) hides DeepSpeed's accelerator and op-build notices, which
+    every `make demo` printed; without it (`condpt --verbose`, the UI) they are shown as before."""
+    import socket
+    import subprocess
+    import sys
+
+    script = (
+        "from condpt_dagster.training.train import deepspeed_notices_hidden\n"
+        "with deepspeed_notices_hidden():\n"
+        "    import deepspeed\n"
+        "    deepspeed.init_distributed(dist_backend='gloo')\n"
+        "print('our own line')\n"
+    )
+
+    def run(quiet: bool) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in ("CONDPT_QUIET", "DS_ACCELERATOR")}
+        env |= {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        env |= {"CONDPT_QUIET": "1"} if quiet else {}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    quiet = run(True)
+    assert "our own line" in quiet and "Setting accelerator" not in quiet and "built successfully" not in quiet
+    if not torch.cuda.is_available():  # the accelerator notice is the CPU fallback's
+        assert "Setting accelerator to CPU" in run(False)
