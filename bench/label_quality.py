@@ -12,6 +12,9 @@ Fields and metrics (test split by default: the labeler's learned parts are fitte
 - format: accuracy per source whose format is known (news, fiction, transcripts, documentation, reviews).
 - genre: accuracy of a classifier (logistic regression, 5-fold) that sees only the emitted labels (format,
   topics, tags, rating, sentiment, length) and predicts press / nonfiction / fiction.
+- tags (bench/tag_quality.py): per source, top-1 BM25 retrieval of each document by its tags among 100 random
+  documents of its source, the most frequent tag's share and the share of generic tags (used on half of the
+  sources); over the mixed set, the most frequent tag's share (target: at most 15%).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import devsets
+import tag_quality
 from scipy.stats import pearsonr
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -152,6 +156,17 @@ def genre_rows(docs, labels) -> list[dict]:
     ]
 
 
+def tag_rows(docs, labels) -> list[dict]:
+    tags, sources = [lab.tags for lab in labels], [d.source for d in docs]
+    rows = []
+    for source, r in tag_quality.by_source(tags, [d.text for d in docs], sources).items():
+        rows.append(row("tags", source, r["docs"], "BM25 top-1 retrieval by tags", r["retrieval_top1"]))
+        rows.append(row("tags", source, r["docs"], f"share with top tag ({r['top_tag']})", r["top_tag_share"]))
+        rows.append(row("tags", source, r["docs"], "share of tags that are generic", r["generic_share"]))
+    top, share = tag_quality.spread(tags)
+    return [*rows, row("tags", "mixed (all sources)", len(docs), f"share with top tag ({top})", share)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path("data/devsets"))
@@ -173,6 +188,7 @@ def main() -> None:
     rows += rating_rows(docs, labels) if "jokes" in present else []
     rows += format_rows(docs, labels)
     rows += genre_rows(docs, labels) if len({d.genre for d in docs if d.genre}) > 1 else []
+    rows += tag_rows(docs, labels)
     print(f"{len(docs)} documents ({args.split} split) labelled by {args.labeler} {labeler.version()} in "
           f"{seconds:.0f} s ({len(docs) / seconds:.1f} docs/s)")  # fmt: skip
     print(f"{'field':10} {'set':28} {'n':>5} {'metric':28} {'condpt':>7} {'peer':>20}")

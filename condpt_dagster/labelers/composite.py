@@ -113,7 +113,8 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "2"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags
+    revision = "3"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win
 
     def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeConfig()
@@ -281,17 +282,27 @@ class CompositeLabeler(Labeler):
         band = self.taxonomy.neutral_band
         labels.sentiment = "positive" if score > band else "negative" if score < -band else "neutral"
 
-    def _clear_winner(self, matrix: np.ndarray, names: list[str], vec: np.ndarray) -> str | None:
+    def _clear_winner(self, scores: np.ndarray, names: list[str], margin: float, floor: float = -np.inf) -> str | None:
+        """The best name when it beats the runner-up by ``margin`` and reaches ``floor``."""
         if len(names) < 2:
-            return names[0] if names else None
-        sims = matrix @ vec
-        first, second = np.argsort(-sims)[:2]
-        return names[int(first)] if sims[first] - sims[second] >= self.taxonomy.mood_margin else None
+            return names[0] if names and scores[0] >= floor else None
+        first, second = np.argsort(-scores)[:2]
+        return names[int(first)] if scores[first] - scores[second] >= margin and scores[first] >= floor else None
+
+    def _mood(self, vec: np.ndarray) -> str | None:
+        """A mood only when it clearly wins: its similarity, in standard deviations above that mood's mean
+        over documents at large ([mood_calibration]), reaches mood_min_z and beats every other mood's by
+        mood_margin_z. Raw similarities favour broad prototypes ("suspenseful" on 45% of the demo corpus)."""
+        tax = self.taxonomy
+        center, scale = (np.asarray(v, dtype=np.float32) for v in tax.mood_scale)
+        z = (self._mood_matrix @ vec - center) / scale
+        return self._clear_winner(z, list(tax.moods), tax.mood_margin_z, tax.mood_min_z)
 
     def _tags(self, doc: _Read, vec: np.ndarray, labels: DocumentLabels) -> None:
-        extra = [self._clear_winner(self._mood_matrix, list(self.taxonomy.moods), vec)]
+        extra = [self._mood(vec)]
         if labels.format == "fiction":
-            extra.append(self._clear_winner(self._genre_matrix, list(self.taxonomy.fiction_genres), vec))
+            genres = self._genre_matrix @ vec
+            extra.append(self._clear_winner(genres, list(self.taxonomy.fiction_genres), self.taxonomy.genre_margin))
         extra = [t for t in extra if t]
         keywords = self.tagger.select(vec, doc.candidates, self.config.max_tags - len(extra))
         labels.tags = [t for t, _ in keywords] + [t for t in extra if t not in {k for k, _ in keywords}]

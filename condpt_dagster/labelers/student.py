@@ -190,7 +190,7 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "1"
+    revision = "2"  # 2: tag candidates that describe (issue 30)
 
     def __init__(self, student_dir: str | Path, require_passed: bool = True) -> None:
         self.folder = Path(student_dir)

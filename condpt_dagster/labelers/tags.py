@@ -2,8 +2,11 @@
 with maximal marginal relevance (KeyBERT's method).
 
 Candidates are counted by lemma (simplemma, offline), so ``film``/``films`` and ``scene``/``scenes`` are one
-tag, shown in its lemma (singular) form; generic words (taxonomy ``[tags] generic``) are dropped. Candidate
-embeddings are cached across documents.
+tag, shown in its lemma (singular) form. A tag must be able to describe a document: stop words (also as a
+lemma: ``having`` -> ``have``), generic words and source names (taxonomy ``[tags] generic`` and ``sources``)
+and words that can only be an adverb, verb, pronoun, ... (lemminflect's part-of-speech lemma tables:
+``especially``, ``seem``) are dropped; a word those tables do not know (a name, a rare term) is kept.
+Candidate embeddings are cached across documents.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from itertools import pairwise
 import numpy as np
 import simplemma
 
-# scikit-learn's CountVectorizer analyzer, spelled out (same token pattern, stop words and 1-2-grams after
-# stop-word removal) so that each token is lemmatized once rather than once per n-gram it is part of.
-_TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z-]+\b")
+# scikit-learn's CountVectorizer analyzer, spelled out (stop words and 1-2-grams after stop-word removal) so
+# that each token is lemmatized once rather than once per n-gram it is part of. Hyphens only join letters:
+# "ms-" (from "MS-13") and "--" are not words.
+_TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z]+(?:-[a-zA-Z]+)*\b")
+# Parts of speech a keyword can take (lemminflect's universal tags); a word that can be none of them is no tag.
+_DESCRIBING = frozenset({"NOUN", "PROPN", "ADJ"})
 
 
 @cache
@@ -38,11 +44,21 @@ def lemma_phrase(phrase: str) -> str:
     return " ".join(lemma(w) for w in phrase.split())
 
 
+@lru_cache(maxsize=200_000)
+def can_describe(word: str) -> bool:
+    """Whether ``word`` can be a noun or an adjective (or is unknown to the tables: names, rare terms)."""
+    import lemminflect
+
+    tags = lemminflect.getAllLemmas(word)
+    return not tags or not _DESCRIBING.isdisjoint(tags)
+
+
 def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[str]:
-    """The ``limit`` most frequent lemmatized 1-2-grams of ``text`` without generic words."""
+    """The ``limit`` most frequent lemmatized 1-2-grams of ``text`` without stop, generic or non-describing
+    words."""
     stop = _stop_words()
     lemmas = [lemma(t) for t in _TOKEN.findall(text.lower()) if t not in stop]
-    bad = [p in generic or len(p) < 3 for p in lemmas]
+    bad = [p in generic or p in stop or len(p) < 3 or not can_describe(p) for p in lemmas]
     counts: Counter[str] = Counter(w for w, b in zip(lemmas, bad, strict=True) if not b)
     for (a, b), (bad_a, bad_b) in zip(pairwise(lemmas), pairwise(bad), strict=False):
         if not (bad_a or bad_b or a == b):

@@ -39,5 +39,21 @@ class Taxonomy:
         self.margin = float(cal["margin"])
         self.max_topics = int(cal["max_topics"])
         self.neutral_band = float(cal["neutral_band"])
-        self.mood_margin = float(cal.get("mood_margin", 0.02))
-        self.generic_tags = frozenset(raw.get("tags", {}).get("generic", []))
+        self.genre_margin = float(cal.get("genre_margin", cal.get("mood_margin", 0.02)))
+        self.mood_min_z = float(cal.get("mood_min_z", 2.0))
+        self.mood_margin_z = float(cal.get("mood_margin_z", 0.3))
+        self.mood_scale = _mood_scale(raw.get("mood_calibration", {}), list(self.moods), path)
+        tags = raw.get("tags", {})
+        self.generic_tags = frozenset(tags.get("generic", [])) | frozenset(tags.get("sources", []))
+
+
+def _mood_scale(table: dict, moods: list[str], path: Path) -> tuple[list[float], list[float]]:
+    """Per mood, the mean and spread of its similarity over documents at large ([mood_calibration]:
+    name = [mean, sd]); a mood without a row gets the average of the others (or 0.15 / 0.1)."""
+    for name, pair in table.items():
+        if name not in moods or not (isinstance(pair, list) and len(pair) == 2 and pair[1] > 0):
+            raise ValueError(f"{path}: [mood_calibration] {name} must be a mood and [mean, sd > 0], got {pair!r}")
+    known = list(table.values())
+    default = [sum(p[i] for p in known) / len(known) for i in (0, 1)] if known else [0.15, 0.1]
+    rows = [table.get(name, default) for name in moods]
+    return [float(r[0]) for r in rows], [float(r[1]) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -213,3 +214,41 @@ def test_bf16_encoder_on_cuda_agrees_with_fp32_on_cpu(labeler, sample_wheels):
     same_topic = sum(a.topics[:1] == b.topics[:1] for a, b in zip(cpu_labels, gpu_labels, strict=True))
     assert same_topic / len(texts) >= 0.9
     assert [a.rating for a in cpu_labels] == [b.rating for b in gpu_labels]  # rules run on CPU either way
+
+
+def test_no_tag_is_on_a_large_share_of_the_sample_corpus(labeler, labeled_sample):
+    """Issue 30: `suspenseful` was on 45% of the demo corpus (every other review) and generic words, agency
+    names and fragments were tags. Tags must tell documents apart. The target, at most 15% of the demo corpus
+    for any tag, is measured by bench/label_quality.py (12.4%); this uncleaned sample is 60% reviews (the
+    demo's clean shards 48%), so `film`, on about a quarter of the reviews, may reach 20% here."""
+    _, labels = labeled_sample
+    counts = Counter(t for lab in labels for t in set(lab.tags))
+    tag, n = counts.most_common(1)[0]
+    assert n <= 0.2 * len(labels), (tag, n, counts.most_common(8))
+    moods = sum(n for t, n in counts.items() if t in labeler.taxonomy.moods)
+    assert moods <= 0.15 * len(labels), {t: counts[t] for t in labeler.taxonomy.moods}
+    emitted = {t for lab in labels for t in lab.tags}
+    assert not emitted & {"have", "especially", "really", "right", "ms-", "tass", "cnn", "reuters", "jazeera"}
+
+
+def test_a_mood_is_tagged_only_when_it_clearly_wins(labeler):
+    """The mood with the highest raw similarity is not enough: it must stand mood_min_z standard deviations
+    above its own mean and beat the runner-up's z by mood_margin_z."""
+    moods = list(labeler.taxonomy.moods)
+    center, scale = (np.asarray(v) for v in labeler.taxonomy.mood_scale)
+    matrix = labeler._mood_matrix
+    romantic = moods.index("romantic")
+
+    def doc_with(z: np.ndarray) -> np.ndarray:  # a document vector whose mood similarities have these z-scores
+        target = center + z * scale
+        return np.linalg.lstsq(matrix, target, rcond=None)[0]
+
+    clear = np.zeros(len(moods))
+    clear[romantic] = 3.0
+    assert labeler._mood(doc_with(clear)) == "romantic"
+    weak = clear.copy()
+    weak[romantic] = 1.5  # the top mood, but not far above its usual similarity
+    assert labeler._mood(doc_with(weak)) is None
+    tied = clear.copy()
+    tied[moods.index("sad")] = 2.9  # far above usual, but so is another mood
+    assert labeler._mood(doc_with(tied)) is None

@@ -70,6 +70,23 @@ def test_tag_candidates_merge_inflections_and_drop_generic_words():
     assert not {"films", "scenes", "thing", "things"} & set(cands)
 
 
+def test_tag_candidates_are_words_that_can_describe_a_document():
+    """Issue 30: adverbs and verbs (also as lemmas: "having" -> "have"), hyphen fragments and news-agency
+    names were tags; a name or rare word the part-of-speech tables do not know stays."""
+    taxonomy = Taxonomy(TAXONOMY)
+    tagger = KeywordTagger(lambda phrases: np.zeros((len(phrases), 4)), taxonomy.generic_tags)
+    text = (
+        "MOSCOW (TASS) - Having especially strong winds, the cyclone hit Vladivostok. Especially the cyclone, "
+        "having hit, really hit hard. MS-13 members fled. Reuters and CNN reported the cyclone in Vladivostok. "
+        "On Monday in March the cyclone really seemed especially strong."
+    )
+    cands = set(tagger.candidates_of(text))
+    assert {"cyclone", "vladivostok"} <= cands
+    assert (
+        not {"especially", "have", "really", "seem", "ms-", "ms", "tass", "reuters", "cnn", "monday", "march"} & cands
+    )
+
+
 def test_taxonomy_rejects_unknown_formats(tmp_path):
     edited = tmp_path / "taxonomy.toml"
     shutil.copy(TAXONOMY, edited)
