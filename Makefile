@@ -14,6 +14,8 @@ export CONDPT_CONFIG := $(CONFIG)
 export DAGSTER_HOME := $(DATA)/dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# pip's own warnings (e.g. about the machine's index settings) stay out of the output; its errors still show.
+PIP_QUIET ?= --quiet --quiet
 # CPU build of torch where no NVIDIA GPU is present; a CUDA build from the index otherwise.
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
@@ -27,10 +29,10 @@ STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/pip install $(PIP_QUIET) "$(TORCH_SPEC)"
 	@# setuptools' "Editable installation" notice is a UserWarning of the build backend: not ours to show
-	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install $(PIP_QUIET) -c requirements.lock -e ".[dev]"
 	touch $@
 
 install: $(BIN)/condpt
@@ -57,7 +59,7 @@ demo: install
 
 # The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
 experiment: install
-	$(BIN)/pip install --quiet -c requirements.lock rdata
+	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock rdata
 	$(MAKE) --no-print-directory steer-pipeline DATA=$(STEER_DATA) CONFIG=$(abspath $(STEER_CONFIG))
 
 steer-pipeline:
@@ -100,7 +102,7 @@ shell:
 	@PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" $(if $(CMD),bash -c '$(CMD)',$${SHELL:-bash} -i)
 
 bench: install
-	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench]"
+	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/dedup.py
 	OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 $(BIN)/python bench/clean.py

@@ -9,7 +9,8 @@ Fields and metrics (test split by default: the labeler's learned parts are fitte
   text.
 - rating: AUROC of ``scores.rating`` (and of the ordinal G < PG < PG-13 < R) for offensive vs clean
   one-liners; share of clean ones rated G; peer: alt-profanity-check's probability.
-- format: accuracy per source whose format is known (news, fiction, transcripts, documentation, reviews).
+- format: accuracy per source whose format is known (news, fiction, transcripts, documentation, reviews), and
+  the confusion matrix per source (true format of the source x predicted format, counts).
 - genre: accuracy of a classifier (logistic regression, 5-fold) that sees only the emitted labels (format,
   topics, tags, rating, sentiment, length) and predicts press / nonfiction / fiction.
 - tags (bench/tag_quality.py): per source, top-1 BM25 retrieval of each document by its tags among 100 random
@@ -129,6 +130,27 @@ def format_rows(docs, labels) -> list[dict]:
     return rows
 
 
+def format_confusion(docs, labels) -> dict[str, dict[str, int]]:
+    """Per source with a known format: how many of its documents got each predicted format."""
+    matrix: dict[str, Counter] = {}
+    for d, lab in zip(docs, labels, strict=True):
+        if d.format:
+            matrix.setdefault(f"{d.source} ({d.format})", Counter())[lab.format] += 1
+    return {source: dict(counts.most_common()) for source, counts in sorted(matrix.items())}
+
+
+def print_confusion(matrix: dict[str, dict[str, int]]) -> None:
+    predicted = sorted(
+        {f for counts in matrix.values() for f in counts}, key=lambda f: -sum(c.get(f, 0) for c in matrix.values())
+    )
+    print(
+        f"\nformat confusion (rows: source and its true format; columns: predicted)\n{'':22}"
+        + "".join(f"{f[:11]:>12}" for f in predicted)
+    )
+    for source, counts in matrix.items():
+        print(f"{source[:22]:22}" + "".join(f"{counts.get(f, 0):>12}" for f in predicted))
+
+
 def label_features(lab, tags: bool = True) -> dict[str, float]:
     features = {f"format={lab.format}": 1.0, f"rating={lab.rating}": 1.0, f"sentiment={lab.sentiment}": 1.0}
     features.update({f"length={lab.length}": 1.0})
@@ -195,8 +217,11 @@ def main() -> None:
     for r in rows:
         peer = f"{r['peer_value']} ({r['peer']})" if r["peer_value"] is not None else ""
         print(f"{r['field']:10} {r['set']:28} {r['n']:5} {r['metric']:28} {r['condpt']:7} {peer:>20}")
+    confusion = format_confusion(docs, labels)
+    print_confusion(confusion)
     if args.json:
-        args.json.write_text(json.dumps({"split": args.split, "docs": len(docs), "rows": rows}, indent=1))
+        report = {"split": args.split, "docs": len(docs), "rows": rows, "format_confusion": confusion}
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

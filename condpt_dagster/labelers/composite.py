@@ -182,6 +182,10 @@ class CompositeLabeler(Labeler):
         return self._prototypes(self.taxonomy.moods) if self.taxonomy.moods else np.zeros((0, self.encoder.dim))
 
     @cached_property
+    def _mood_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.asarray(v, dtype=np.float32) for v in self.taxonomy.mood_scale)
+
+    @cached_property
     def _genre_matrix(self) -> np.ndarray:
         genres = self.taxonomy.fiction_genres
         return self._prototypes(genres) if genres else np.zeros((0, self.encoder.dim))
@@ -282,7 +286,8 @@ class CompositeLabeler(Labeler):
         band = self.taxonomy.neutral_band
         labels.sentiment = "positive" if score > band else "negative" if score < -band else "neutral"
 
-    def _clear_winner(self, scores: np.ndarray, names: list[str], margin: float, floor: float = -np.inf) -> str | None:
+    @staticmethod
+    def _clear_winner(scores: np.ndarray, names: list[str], margin: float, floor: float = -np.inf) -> str | None:
         """The best name when it beats the runner-up by ``margin`` and reaches ``floor``."""
         if len(names) < 2:
             return names[0] if names and scores[0] >= floor else None
@@ -293,10 +298,9 @@ class CompositeLabeler(Labeler):
         """A mood only when it clearly wins: its similarity, in standard deviations above that mood's mean
         over documents at large ([mood_calibration]), reaches mood_min_z and beats every other mood's by
         mood_margin_z. Raw similarities favour broad prototypes ("suspenseful" on 45% of the demo corpus)."""
-        tax = self.taxonomy
-        center, scale = (np.asarray(v, dtype=np.float32) for v in tax.mood_scale)
+        center, scale = self._mood_scale
         z = (self._mood_matrix @ vec - center) / scale
-        return self._clear_winner(z, list(tax.moods), tax.mood_margin_z, tax.mood_min_z)
+        return self._clear_winner(z, list(self.taxonomy.moods), self.taxonomy.mood_margin_z, self.taxonomy.mood_min_z)
 
     def _tags(self, doc: _Read, vec: np.ndarray, labels: DocumentLabels) -> None:
         extra = [self._mood(vec)]

@@ -39,3 +39,18 @@ def test_make_shell_finds_the_demos_settings_lake_and_venv(tmp_path):
     assert env["CONDPT_CONFIG"] == str(REPO / "configs" / "demo.toml")
     assert env["CONDPT_DATA_ROOT"] == str(tmp_path) and env["DAGSTER_HOME"] == str(tmp_path / "dagster_home")
     assert done.stdout.splitlines()[-1] == str(REPO / ".venv" / "bin" / "condpt")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_install_keeps_pip_and_setuptools_notices_out_of_the_output(tmp_path):
+    """Issue 32, point 7: a fresh `make demo` printed pip's warnings about the machine's index settings and
+    setuptools' "Editable installation" notice; pip's errors still show (-qq keeps ERROR)."""
+    dry = subprocess.run(
+        ["make", "-n", "-B", "-C", str(REPO), "install", f"VENV={tmp_path / 'venv'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installs = [line for line in dry.stdout.splitlines() if "pip install" in line]
+    assert len(installs) == 3 and all("--quiet --quiet" in line for line in installs), installs
+    assert "PYTHONWARNINGS=ignore::UserWarning" in installs[-1] and "-e" in installs[-1]
