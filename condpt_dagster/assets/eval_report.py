@@ -1,12 +1,10 @@
 """eval_report: conditioning gain, control adherence, diversity and attribution of a checkpoint."""
 
-import base64
-
 import dagster as dg
 
 from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.settings import EvalOptions
-from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.defs.metadata import png_image, records_table
 from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.evaluation.verdict import verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
@@ -44,13 +42,13 @@ def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "headline": outcome.metrics["verdict"],  # first: the UI lists metadata in this order
-                "lifts": _image(outcome.files.lift_plot),
+                "lifts": png_image(outcome.files.lift_plot),
                 "verdict": dg.MetadataValue.md("\n".join(f"- {x}" for x in verdict_lines(outcome.metrics["fields"]))),
                 "summary": records_table(
                     [{"metric": k, "value": "–" if v is None else str(v)} for k, v in headline.items()],
                     {"metric": "string", "value": "string"},
                 ),
-                "adherence_plot": _image(outcome.files.adherence_plot),
+                "adherence_plot": png_image(outcome.files.adherence_plot),
                 "report": dg.MetadataValue.path(str(outcome.files.html)),
                 "heldout_documents": outcome.heldout_documents,
             },
@@ -65,7 +63,3 @@ def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
         )
 
     return eval_report
-
-
-def _image(path) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")

@@ -1,6 +1,5 @@
 """steering_experiment: conditional vs matched unconditional model, judged independently (experiments/)."""
 
-import base64
 from typing import Any
 
 import dagster as dg
@@ -8,7 +7,7 @@ import dagster as dg
 from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.lake import ExperimentFiles
 from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
-from condpt_dagster.defs.metadata import records_table
+from condpt_dagster.defs.metadata import png_image, records_table
 from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.pools import GPU_POOL
 from condpt_dagster.evaluation.verdict import STEERED
@@ -16,10 +15,6 @@ from condpt_dagster.experiments import REVISION
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 
 CHECK = "steering_detected"
-
-
-def _image(path) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{path.name}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
 def build_steering_experiment(
@@ -92,7 +87,7 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
     ]
     metadata: dict[str, Any] = {
         "headline": headline(summary),  # first: the UI lists metadata in this order
-        "lifts": _image(out.lift_plot),
+        "lifts": png_image(out.lift_plot),
         "verdict": dg.MetadataValue.md("\n".join(f"- {line}" for line in verdict_lines(summary))),
         "fields": records_table(rows, {"field": "string", "verdict": "string"}),
         "gain_vs_shuffled": summary["gain_vs_shuffled"]["gain"],
@@ -100,8 +95,8 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
         "tokens_trained": summary["tokens_trained"],
         "minutes": summary["minutes"]["total"],
         "report": dg.MetadataValue.path(str(out.html)),
-        **{f"adherence_{f}": _image(out.heatmap(f)) for f, r in summary["fields"].items() if r.get("steerable")},
+        **{f"adherence_{f}": png_image(out.heatmap(f)) for f, r in summary["fields"].items() if r.get("steerable")},
     }
     if out.curve_plot.is_file():
-        metadata["lift_vs_tokens"] = _image(out.curve_plot)
+        metadata["lift_vs_tokens"] = png_image(out.curve_plot)
     return metadata

@@ -1,10 +1,17 @@
 """Metadata helpers shared by the assets: tables for the asset page."""
 
+import base64
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+
+
+def png_image(path: Path) -> dg.MetadataValue:
+    """A PNG inlined as Markdown, so the asset page shows it without a file server."""
+    return dg.MetadataValue.md(f"![{path.name}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
 def count_table(label: str, rows: Iterable[tuple[str, int]], count_label: str = "documents") -> dg.TableMetadataValue:
