@@ -8,8 +8,8 @@ In one run, on sample-corpus documents cleaned as the pipeline cleans them:
 2. ``student_labeler``'s stage: distil, tune, fit, and the held-out agreement per field with its verdict;
 3. speed on the same ``--speed-docs`` documents (not in the sample): the teacher (torch on every core), the
    student in one process, and the student in one process per core -> docs/s and the ratio to the teacher.
-   Each student process first labels ``--warm-docs`` other documents, as a long-running labeler has (its
-   word cache); the cold figure is printed too;
+   Each student process first labels ``--warm-docs`` other documents (sampled ones too), as a long-running
+   labeler has (its word, lemma and syllable caches); the cold figure is printed too;
 4. with ``--fasttext`` (``pip install fasttext-wheel``): fastText classifiers trained on the same teacher
    labels of the same training part (format, top topic, sentiment sign), held-out accuracy and docs/s.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -42,6 +44,7 @@ from condpt_dagster.stages import clean_documents, raw_documents
 from condpt_dagster.stages import student as stage
 
 BIN = Path(sys.executable).parent
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def build_lake(work: Path, docs: int) -> tuple[DataLake, list[str]]:
@@ -67,6 +70,11 @@ def unsampled(lake: DataLake, shards: list[str], n: int) -> list[str]:
     return texts[:n]
 
 
+def every_text(lake: DataLake, shards: list[str]) -> list[str]:
+    tables = (pq.read_table(lake.clean(shard), columns=["text"]) for shard in shards)
+    return [text for table in tables for text in table.column("text").to_pylist()]
+
+
 def _label_part(args: tuple[str, list[str], list[str]]) -> float:
     folder, texts, warm = args
     labeler = StudentLabeler(folder, require_passed=False)  # speed is measured whatever the verdict
@@ -79,8 +87,11 @@ def _label_part(args: tuple[str, list[str], list[str]]) -> float:
 
 
 def docs_per_second(student_dir: Path, texts: list[str], processes: int, warm: list[str]) -> float:
+    """Docs/s of ``processes`` fresh (spawned: polars' thread pool does not survive a fork) student processes,
+    each with one polars thread when there is one process per core."""
     parts = [(str(student_dir), texts[i::processes], warm) for i in range(processes)]
-    with ProcessPoolExecutor(processes) as pool:
+    threads = {"POLARS_MAX_THREADS": "1"} if processes > 1 else {}
+    with mock.patch.dict(os.environ, threads), ProcessPoolExecutor(processes, mp_context=SPAWN) as pool:
         seconds = max(pool.map(_label_part, parts))
     return len(texts) / seconds
 
@@ -150,8 +161,9 @@ def main() -> None:
     )
     print(f"verdict: {'published' if report.passed else 'rejected'}: {report.summary}")
     print(f"refused (teacher labels in training < {options.min_examples}): {report.refused}")
-    others = unsampled(lake, shards, args.speed_docs + args.warm_docs)
-    texts, warm = others[: args.speed_docs], others[args.speed_docs :]
+    texts = unsampled(lake, shards, args.speed_docs)
+    timed = set(texts)
+    warm = [t for t in every_text(lake, shards) if t not in timed][: args.warm_docs]
     start = time.perf_counter()
     for i in range(0, len(texts), 32):
         teacher.label(texts[i : i + 32])

@@ -113,8 +113,9 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "3"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
-    # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win
+    revision = "4"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
+    # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py)
 
     def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeConfig()
@@ -222,8 +223,9 @@ class CompositeLabeler(Labeler):
         for r in reads:
             r.candidates = self.tagger.candidates_of(" ".join(r.sentences))
         self.tagger.embed(c for r in reads for c in r.candidates)
-        for labels, doc in zip(out, reads, strict=True):
-            self._label_one(labels, doc)
+        cues = formats.cue_matrix([doc.text for doc in reads])
+        for labels, doc, doc_cues in zip(out, reads, cues.tolist(), strict=True):
+            self._label_one(labels, doc, dict(zip(formats.CUES, doc_cues, strict=True)))
         if self.finetuned is not None:
             from condpt_dagster.labelers.finetune import apply_tags
 
@@ -247,7 +249,7 @@ class CompositeLabeler(Labeler):
         ]
         return [labels for job in jobs for labels in job.result()]
 
-    def _label_one(self, labels: DocumentLabels, doc: _Read) -> None:
+    def _label_one(self, labels: DocumentLabels, doc: _Read, cues: dict[str, float]) -> None:
         vec = doc.vector
         if vec is None:  # nothing with letters: rules only, defined fallbacks for the rest
             labels.error = "no sentences with letters; encoder labels skipped"
@@ -255,7 +257,7 @@ class CompositeLabeler(Labeler):
             return
         self._topics(vec, labels)
         labels.format, format_evidence = formats.best_format(
-            self._format_matrix @ vec, list(self.taxonomy.formats), doc.text
+            self._format_matrix @ vec, list(self.taxonomy.formats), cues
         )
         labels.scores.update(format_evidence)
         self._sentiment(doc, vec, labels)

@@ -16,78 +16,75 @@ stored in ``data/label_heads.json``; the other formats keep the hand-set structu
 from __future__ import annotations
 
 import json
-import re
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from statistics import median
 
 import numpy as np
+import polars as pl
 
+from condpt_dagster.labelers.pyregex import SPACE, with_python_words
 from condpt_dagster.labelers.sentiment import LABEL_HEADS
 
-_CODE_LINE = re.compile(
-    r"^\s*(?:def |class |import |from \S+ import|#include|return\b|if .*:$|for .*:$|\}|\{|//|/\*|<\w+[^>]*>$)"
-    r"|[;{}]\s*$|^\s{4,}\S.*[=(].*"
+# The cues run over a whole batch in polars (the regex crate: one pass per pattern per batch, several times
+# faster than Python's re). They equal the per-document Python definitions they replaced
+# (tests/labelers/cue_oracle.py): pyregex.py bridges the engines' \s, \w and case-insensitive matching.
+_S = SPACE
+_CODE_LINE = (
+    rf"^{_S}*(?:def |class |import |from \S+ import|#include|return\b|if .*:$|for .*:$|\}}|\{{|//|/\*|<\w+[^>]*>$)"
+    rf"|[;{{}}]{_S}*$|^{_S}{{4,}}[^\s\x1c-\x1f].*[=(].*"
 )
-_LIST_LINE = re.compile(r"^\s*(?:[-*•·▪]|\d{1,3}[.)]|[a-z][.)])\s+\S|\|.*\|")
-_SPEAKER_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,3}|Q|A)\s*:\s+\S")
-_QUOTE = re.compile(r"[\"“”]")
-_WORD = re.compile(r"[A-Za-z']+")
-_NARRATIVE = frozenset(("he", "she", "him", "her", "his", "had", "was", "were", "said", "asked", "looked"))
-_NARRATIVE |= {"thought", "felt", "knew", "replied"}
-_FIRST_PERSON = frozenset(("i", "me", "my", "mine", "i'm", "i've", "i'd", "myself"))
-_SECOND_PERSON = frozenset(("you", "your", "you're", "yours"))
-_PROPER = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+")
-_QUOTE_START = re.compile(r"^\s*[\"“‘']")
+_LIST_LINE = rf"^(?:{_S}*(?:[-*•·▪]|\d{{1,3}}[.)]|[a-z][.)]){_S}+[^\s\x1c-\x1f]|\|.*\|)"  # re.match: anchored
+_SPEAKER_LINE = rf"^{_S}*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){{0,3}}|Q|A){_S}*:{_S}+[^\s\x1c-\x1f]"
+_QUOTE_START = rf"^{_S}*[\"“‘']"
+_QUOTE = r"[\"“”]"
+_SENTENCE_END = rf"[.!?](?:{_S}|$)"
+_LOWER_WORD = r"[a-z']+"  # words as the cues count them ([A-Za-z']+, lower-cased)
+_NARRATIVE = ("he", "she", "him", "her", "his", "had", "was", "were", "said", "asked", "looked")
+_NARRATIVE += ("thought", "felt", "knew", "replied")
+_FIRST_PERSON = ("i", "me", "my", "mine", "i'm", "i've", "i'd", "myself")
+_SECOND_PERSON = ("you", "your", "you're", "yours")
+# A capitalized word after a lower-case letter, comma or semicolon and a space (a name mid-sentence). The regex
+# crate has no look-behind: every space before a capitalized word is counted, minus those after any other
+# character or at the very start (neither pattern can overlap itself).
+_SPACE_CAPITAL, _OTHER_SPACE_CAPITAL = " [A-Z][a-z]", "[^a-z,;] [A-Z][a-z]"
 _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 # Wording cues: cue -> (pattern, matches per word that count as a full 1.0).
-_WORDING: dict[str, tuple[re.Pattern[str], float]] = {
-    "legal": (
-        re.compile(r"\b(?:shall|hereby|herein|thereof|pursuant|licen[cs]e[er]|warrant(?:y|ies)|liability)\b|§", re.I),
-        0.01,
-    ),
+# Case-insensitive ones (all but news and digits) run on the folded text (see _folded), which is much faster
+# than the regex crate's (?i) with Unicode word boundaries.
+_WORDING: dict[str, tuple[str, float]] = {
+    "legal": (r"\b(?:shall|hereby|herein|thereof|pursuant|licen[cs]e[er]|warrant(?:y|ies)|liability)\b|§", 0.01),
     "academic": (
-        re.compile(r"\bet al\.|\bin this (?:paper|study)\b|\bwe (?:propose|present)\b|\[\d+\]|\(\w+,? \d{4}\)", re.I),
+        r"\bet al\.|\bin this (?:paper|study)\b|\bwe (?:propose|present)\b|\[\d+\]|\(\w+,? \d{4}\)",
         0.005,
     ),
-    "steps": (
-        re.compile(r"\b(?:step \d|first,|next,|then,|finally,|click|select|preheat|stir|install|tap)\b", re.I),
-        0.01,
-    ),
-    "commerce": (
-        re.compile(r"\$\d|\b(?:buy|price|shipping|order now|discount|sale|free trial|add to cart)\b", re.I),
-        0.01,
-    ),
-    "news": (
-        re.compile(rf"\b(?:said on {_DAY}|according to|officials?|spokes(?:man|woman)|told reporters|reported)\b"),
-        0.005,
-    ),
-    "forum": (
-        re.compile(r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", re.I),
-        0.005,
-    ),
-    "digits": (re.compile(r"\b\d[\d,.:%$]*\b"), 0.05),
+    "steps": (r"\b(?:step \d|first,|next,|then,|finally,|click|select|preheat|stir|install|tap)\b", 0.01),
+    "commerce": (r"\$\d|\b(?:buy|price|shipping|order now|discount|sale|free trial|add to cart)\b", 0.01),
+    "news": (rf"\b(?:said on {_DAY}|according to|officials?|spokes(?:man|woman)|told reporters|reported)\b", 0.005),
+    "forum": (r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", 0.005),
+    "digits": (r"\b\d[\d,.:%$]*\b", 0.05),
 }
-# Substrings every match of a wording pattern contains (casefolded, which covers what re.I matches once the two
-# Turkish i's are folded too; news is case-sensitive): a text holding none of them has no match, and the regex
-# scan is skipped.
-_DOTTED_I = str.maketrans({"\u0307": "", "ı": "i"})  # casefold("İ") is "i" + U+0307; re.I matches ı to i
-_NEEDLES: dict[str, tuple[str, ...]] = {
-    "legal": ("shall", "hereby", "herein", "thereof", "pursuant", "licen", "warrant", "liabilit", "§"),
-    "steps": ("step ", "first,", "next,", "then,", "finally,", "click", "select", "preheat", "stir", "install", "tap"),
-    "commerce": ("$", "buy", "price", "shipping", "order now", "discount", "sale", "free trial", "add to cart"),
-    "news": ("said on ", "according to", "official", "spokes", "told reporters", "reported"),
-    "forum": ("re:", "repl", "posted", "thread", "thanks in advance", "anyone know", "lol", "imho"),
+_CASE_SENSITIVE = frozenset({"news", "digits"})
+# Python's re.IGNORECASE matches four non-ASCII letters to ASCII ones; str.lower() turns two of them into ASCII.
+_IGNORECASE_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_LOWER_TO_ASCII = ("\u0130", "\u212a")  # not letters of [A-Za-z'] words before lower-casing, letters after
+# Line breaks as str.splitlines() knows them (the separators \x1c-\x1e are already newlines, see _as_python).
+_LINE_BREAK = r"\r\n|[\r\x0b\x0c\x85\u2028\u2029]"
+LINE_CUES: dict[str, tuple[str, float]] = {  # cue -> (pattern a line must contain, typical rate)
+    "code_lines": (_CODE_LINE, 0.4),
+    "list_lines": (_LIST_LINE, 0.5),
+    "speaker_lines": (_SPEAKER_LINE, 0.4),
+    "dialogue_lines": (_QUOTE_START, 0.3),
 }
-
-
-def _wording_matches(cue: str, pattern: re.Pattern[str], text: str, folded: str) -> int:
-    needles = _NEEDLES.get(cue)
-    if needles and not any(n in (text if cue == "news" else folded) for n in needles):
-        return 0
-    return len(pattern.findall(text))
+WORD_CUES: dict[str, tuple[tuple[str, ...], float]] = {  # cue -> (words counted, typical rate)
+    "narrative": (_NARRATIVE, 0.08),
+    "first_person": (_FIRST_PERSON, 0.05),
+    "second_person": (_SECOND_PERSON, 0.04),
+}
+# The cues the student reads beside its embedding (no wording patterns), then every cue, in matrix order.
+STRUCTURE_CUES = ("code_lines", "list_lines", "verse_lines", "speaker_lines", "dialogue", *WORD_CUES, "dialogue_lines")
+CUES = (*STRUCTURE_CUES, *_WORDING, "proper_nouns")
 
 
 # format -> {cue: weight, in similarity units, at cue rate 1.0}; hand-set, for formats the dev sets lack
@@ -116,51 +113,74 @@ REQUIRED_CUES: dict[str, tuple[str, float]] = {
 }
 
 
-def _rate(count: float, total: float, saturation: float) -> float:
-    """count/total scaled so that ``saturation`` (a typical rate for the format) maps to 1.0."""
-    return float(min(1.0, count / max(total, 1.0) / saturation))
+def _rate(count: np.ndarray, total: np.ndarray, saturation: float) -> np.ndarray:
+    """count/total scaled so that ``saturation`` (a typical rate for the format) maps to 1.0, at most 1.0."""
+    return np.minimum(1.0, count / np.maximum(total, 1.0) / saturation)
 
 
-def structure_cues(text: str, words: list[str]) -> dict[str, float]:
-    """The cues that only need lines and lowercased words (no wording patterns): what the student reads."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    n_lines = len(lines)
-    n_words = len(words)
-    counts = Counter(words)
-    sentences = max(1, len(re.findall(r"[.!?](?:\s|$)", text)))
-    short_lines = n_lines >= 4 and median(len(line) for line in lines) < 50 and sentences < n_lines * 0.8
-    return {
-        "code_lines": _rate(sum(bool(_CODE_LINE.search(line)) for line in lines), n_lines, 0.4),
-        "list_lines": _rate(sum(bool(_LIST_LINE.match(line)) for line in lines), n_lines, 0.5),
-        "verse_lines": 1.0 if short_lines else 0.0,
-        "speaker_lines": _rate(sum(bool(_SPEAKER_LINE.match(line)) for line in lines), n_lines, 0.4),
-        "dialogue": _rate(len(_QUOTE.findall(text)) / 2, sentences, 0.3),
-        "narrative": _rate(sum(counts[w] for w in _NARRATIVE), n_words, 0.08),
-        "first_person": _rate(sum(counts[w] for w in _FIRST_PERSON), n_words, 0.05),
-        "second_person": _rate(sum(counts[w] for w in _SECOND_PERSON), n_words, 0.04),
-        "dialogue_lines": _rate(sum(bool(_QUOTE_START.match(line)) for line in lines), n_lines, 0.3),
-    }
+def _as_python(texts: pl.Series) -> pl.Series:
+    r"""Texts on which the regex crate's \s and line splitting agree with Python's: the separators \x1c-\x1e
+    (line breaks for str.splitlines) become newlines and \x1f (white space, not a break) a tab."""
+    if not texts.str.contains(r"[\x1c-\x1f]").any():
+        return texts
+    return texts.str.replace_all(r"[\x1c-\x1e]", "\n").str.replace_all("\x1f", "\t", literal=True)
+
+
+def _folded(texts: pl.Series) -> pl.Series:
+    """Lower-cased texts on which a plain pattern of lower-case ASCII matches what Python's re.IGNORECASE
+    pattern matches on the texts."""
+    specials = list(_IGNORECASE_ASCII)
+    return texts.str.replace_many(specials, [_IGNORECASE_ASCII[c] for c in specials]).str.to_lowercase()
+
+
+def _counts(texts: pl.Series) -> pl.DataFrame:
+    """Per text: lines (non-blank) and what matches per line, words, sentences and every pattern's count."""
+    text, lines, words, folded = pl.col("text"), pl.col("lines"), pl.col("words"), pl.col("folded")
+    frame = pl.DataFrame({"text": texts, "folded": _folded(texts)}).with_columns(
+        lines=text.str.replace_all(_LINE_BREAK, "\n")
+        .str.split("\n")
+        .list.eval(pl.element().filter(pl.element().str.strip_chars() != "")),
+        # [A-Za-z']+ words, lower-cased: the letters that lower-casing would turn into ASCII stay separators
+        words=text.str.replace_many(list(_LOWER_TO_ASCII), [" "] * len(_LOWER_TO_ASCII))
+        .str.to_lowercase()
+        .str.extract_all(_LOWER_WORD),
+    )
+    line = pl.element()
+    return frame.select(
+        n_lines=lines.list.len(),
+        median_line=lines.list.eval(line.str.len_chars()).list.median(),
+        n_words=words.list.len(),
+        sentences=text.str.count_matches(_SENTENCE_END),
+        quotes=text.str.count_matches(_QUOTE),
+        proper=text.str.count_matches(_SPACE_CAPITAL)
+        - text.str.count_matches(_OTHER_SPACE_CAPITAL)
+        - text.str.contains("^" + _SPACE_CAPITAL).cast(pl.UInt32),
+        **{cue: lines.list.eval(line.str.contains(p)).list.sum() for cue, (p, _) in LINE_CUES.items()},
+        **{cue: words.list.eval(line.is_in(list(ws))).list.sum() for cue, (ws, _) in WORD_CUES.items()},
+        **{cue: (text if cue in _CASE_SENSITIVE else folded).str.count_matches(p) for cue, (p, _) in _WORDING.items()},
+    )
+
+
+def cue_matrix(texts: Sequence[str]) -> np.ndarray:
+    """``len(texts) x len(CUES)`` cue rates in [0, 1], columns in ``CUES`` order (markup already stripped)."""
+    if not texts:
+        return np.zeros((0, len(CUES)))
+    counts = _counts(with_python_words(_as_python(pl.Series("text", list(texts), dtype=pl.String))))
+    col = {name: counts[name].to_numpy().astype(np.float64) for name in counts.columns if name != "median_line"}
+    n_lines, n_words, sentences = col["n_lines"], col["n_words"], np.maximum(col["sentences"], 1.0)
+    median_line = counts["median_line"].fill_null(0.0).to_numpy()
+    rates = {cue: _rate(col[cue], n_lines, typical) for cue, (_, typical) in LINE_CUES.items()}
+    rates |= {cue: _rate(col[cue], n_words, typical) for cue, (_, typical) in WORD_CUES.items()}
+    rates |= {cue: _rate(col[cue], n_words, full) for cue, (_, full) in _WORDING.items()}
+    rates["verse_lines"] = ((n_lines >= 4) & (median_line < 50) & (sentences < n_lines * 0.8)).astype(np.float64)
+    rates["dialogue"] = _rate(col["quotes"] / 2, sentences, 0.3)
+    rates["proper_nouns"] = _rate(col["proper"], n_words, 0.08)
+    return np.column_stack([rates[cue] for cue in CUES])
 
 
 def layout_cues(text: str) -> dict[str, float]:
-    """Cue rates in [0, 1] for one document (markup already stripped)."""
-    words = words_of(text)
-    n_words = len(words)
-    folded, wording = text.casefold().translate(_DOTTED_I), _WORDING.items()
-    return {
-        **structure_cues(text, words),
-        **{cue: _rate(_wording_matches(cue, pattern, text, folded), n_words, full) for cue, (pattern, full) in wording},
-        "proper_nouns": _rate(len(_PROPER.findall(text)), n_words, 0.08),
-    }
-
-
-def words_of(text: str) -> list[str]:
-    """Lowercased words as the cues count them."""
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-CUES = tuple(layout_cues("x"))
-STRUCTURE_CUES = tuple(structure_cues("x", ["x"]))
+    """Cue rates in [0, 1] for one document (markup already stripped); batches use :func:`cue_matrix`."""
+    return dict(zip(CUES, cue_matrix([text])[0].tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -193,6 +213,25 @@ class FormatModel:
             out[name] = self.scale * (sim + hand) + fitted
         return out
 
+    def score_matrix(self, names: Sequence[str], similarities: np.ndarray, cues: np.ndarray) -> np.ndarray:
+        """:meth:`scores` for a batch: ``similarities`` (n x formats, in ``names`` order) and ``cues`` (n x
+        ``CUES``, :func:`cue_matrix`) -> n x formats, ``-inf`` where a required cue is missing."""
+        hand, fitted = self._weights(tuple(names))
+        scores = self.scale * (similarities + cues @ hand.T) + cues @ fitted.T
+        for j, name in enumerate(names):
+            if name in REQUIRED_CUES:
+                cue, floor = REQUIRED_CUES[name]
+                scores[cues[:, CUES.index(cue)] < floor, j] = -np.inf
+        return scores
+
+    def _weights(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The hand-set and fitted cue weights as formats x ``CUES`` matrices."""
+
+        def matrix(weights: dict[str, dict[str, float]]) -> np.ndarray:
+            return np.array([[weights.get(n, {}).get(c, 0.0) for c in CUES] for n in names]).reshape(len(names), -1)
+
+        return matrix(self.hand), matrix(self.fitted)
+
     def contributions(self, name: str, cues: dict[str, float]) -> dict[str, float]:
         """What each layout cue added to ``name``'s score (the same terms :meth:`scores` sums)."""
         hand, fitted = self.hand.get(name, {}), self.fitted.get(name, {})
@@ -215,9 +254,9 @@ def evidence(model: FormatModel, scores: dict[str, float], cues: dict[str, float
     return out
 
 
-def best_format(similarities: np.ndarray, names: list[str], text: str) -> tuple[str, dict[str, float]]:
-    """The format and its evidence (:func:`evidence`)."""
-    model, cues = FormatModel.load(), layout_cues(text)
+def best_format(similarities: np.ndarray, names: list[str], cues: dict[str, float]) -> tuple[str, dict[str, float]]:
+    """The format and its evidence (:func:`evidence`) from a document's similarities and :func:`layout_cues`."""
+    model = FormatModel.load()
     scores = model.scores(dict(zip(names, similarities.tolist(), strict=True)), cues)
     best = max(scores, key=scores.__getitem__)
     return best, evidence(model, scores, cues, best)

@@ -10,14 +10,21 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pyphen
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from condpt_dagster.core.vocab import LENGTH_LIMITS, UNDETERMINED_LANGUAGE
+from condpt_dagster.labelers.pyregex import PYTHON_SPACE, SPACE, with_python_words
+
+if TYPE_CHECKING:
+    import polars as pl
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RATING_RULES = DATA / "rating_rules.toml"
@@ -209,3 +216,94 @@ def rule_labels(
         sfw=sfw,
         hits=hits,
     )
+
+
+_SENTENCE_END_BATCH = rf"[.!?]+(?:{SPACE}|$)"
+
+
+def rule_labels_batch(
+    texts: Sequence[str], rules: RatingRules | None = None, language_chars: int = LANGUAGE_SAMPLE_CHARS
+) -> list[RuleLabels]:
+    """:func:`rule_labels` with ``phrases=False`` for a batch, label for label: words, lexicon hits and the
+    readability sample are cut out of the whole batch at once in polars, lexicon tiers and syllables are
+    looked up once per distinct word, and language identification walks every sample at once
+    (labelers/language.py). What the student labeler runs (tests/labelers/test_rules_batch.py)."""
+    import polars as pl
+
+    from condpt_dagster.labelers.language import languages_of
+
+    rules = rules or RatingRules.load()
+    stripped = [strip_markup(t) for t in texts]
+    lowered = pl.Series("lower", [t.lower() for t in stripped], dtype=pl.String)
+    tokens = pl.DataFrame({"row": np.arange(len(texts)), "word": lowered.str.extract_all(_WORD.pattern)})
+    hits = _tier_hits(tokens, rules, len(texts))
+    counts = tokens["word"].list.len().to_list()
+    grades = _readability_batch(pl.Series("text", list(texts), dtype=pl.String))  # the text as given
+    samples = [strip_markup(t[:language_chars]) for t in texts]
+    languages = languages_of(samples, [bool(_HAS_LETTER.search(s)) for s in samples])
+    out = []
+    for n, doc_hits, grade, (language, score) in zip(counts, hits, grades, languages, strict=True):
+        rating, sfw = rating_of_hits(doc_hits, n, rules)
+        out.append(RuleLabels(language, score, length_bucket(n), n, grade, rating, sfw, doc_hits))
+    return out
+
+
+def _tier_hits(tokens: pl.DataFrame, rules: RatingRules, n: int) -> list[dict[str, int]]:
+    """Lexicon hits per tier per row of ``tokens`` (row, word list): only words in some tier are counted."""
+    import polars as pl
+
+    words = tokens.explode("word").drop_nulls("word")
+    tiered = [w for w in words["word"].unique().to_list() if rules.tiers_of(w)]
+    hits = [dict.fromkeys(rules.tiers, 0) for _ in range(n)]
+    found = words.filter(pl.col("word").is_in(tiered)).group_by("row", "word").len()
+    for row, word, count in found.iter_rows():
+        for tier in rules.tiers_of(word):
+            hits[row][tier] += count
+    return hits
+
+
+def _readability_batch(texts: pl.Series) -> list[float]:
+    """:func:`readability_grade` of every text."""
+    import polars as pl
+
+    sample = texts.str.extract_all("[A-Za-z]+").list.head(READABILITY_SAMPLE_WORDS)
+    counts = sample.list.len().to_numpy()
+    words = sample.explode().drop_nulls().str.to_lowercase()  # in text order, empty samples leave nothing
+    distinct = words.unique().to_list()
+    per_word = words.replace_strict(distinct, [_syllables(w) for w in distinct], return_dtype=pl.Int64)
+    syllables = np.bincount(np.repeat(np.arange(len(counts)), counts), per_word.to_numpy(), minlength=len(counts))
+    prefixes = []
+    for text, n, last in zip(texts.to_list(), counts.tolist(), sample.list.last().to_list(), strict=True):
+        prefixes.append(text[: text.find(last) + len(last)] if n == READABILITY_SAMPLE_WORDS else text)
+    sentences = pl.Series(prefixes, dtype=pl.String).str.count_matches(_SENTENCE_END_BATCH).to_list()
+    grades = []
+    for n, syllable_count, ends in zip(counts.tolist(), syllables.tolist(), sentences, strict=True):
+        if n == 0:
+            grades.append(0.0)
+            continue
+        grade = 0.39 * n / max(1, ends) + 11.8 * int(syllable_count) / n - 15.59
+        grades.append(round(min(max(grade, 0.0), 20.0), 1))
+    return grades
+
+
+# split_sentences for a batch: the regex crate has no look-behind, so the punctuation before a break is matched
+# and put back, and the break becomes a NUL marker to split on (texts holding a NUL are split in Python).
+_BREAK_BATCH = rf"([.!?])[\"')\]]*{SPACE}+|\n+"
+
+
+def split_sentences_batch(texts: Sequence[str]) -> list[list[str]]:
+    """:func:`split_sentences` of every text, cut at once in polars."""
+    import polars as pl
+
+    series = pl.Series("text", list(texts), dtype=pl.String)
+    pieces = series.str.replace_all(_BREAK_BATCH, "${1}\x00").str.split("\x00")
+    flat = pieces.explode()  # every text has at least one piece
+    rows = np.repeat(np.arange(len(texts)), pieces.list.len().to_numpy())
+    frame = pl.DataFrame({"row": rows, "piece": flat.str.strip_chars(PYTHON_SPACE)})
+    kept = frame.filter(with_python_words(flat).str.contains(r"[^\W\d_]"))  # holds a letter, as Python reads it
+    sentences: list[list[str]] = [[] for _ in texts]
+    for row, row_pieces in kept.group_by("row", maintain_order=True).agg("piece").iter_rows():
+        sentences[row] = row_pieces
+    for i in series.str.contains("\x00", literal=True).arg_true().to_list():
+        sentences[i] = split_sentences(texts[i])
+    return sentences

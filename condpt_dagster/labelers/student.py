@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from condpt_dagster.core.hashing import cached_sha256, file_sha256
 from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
 from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score, tier_rates
-from condpt_dagster.labelers.tags import KeywordTagger, candidates_of
+from condpt_dagster.labelers.tags import KeywordTagger, candidates_batch
 from condpt_dagster.labelers.taxonomy import Taxonomy
 
 STATIC_DIR = "static"  # the model2vec model (model.safetensors, tokenizer.json, config.json)
@@ -46,7 +46,7 @@ HEADS_FILE = "heads.npz"  # every head's arrays, loaded without pickle
 MANIFEST_FILE = "manifest.json"  # classes, refused values, agreement, teacher version
 TAXONOMY_FILE = "taxonomy.toml"  # the teacher's taxonomy: topic names and calibration
 MAX_SENTENCES = 256  # sentences read per document (the teacher reads at most 3 x 64)
-_BERT_WORD = re.compile(r"\w+|[^\w\s]")  # how BERT's pre-tokenizer splits: words and single punctuation marks
+_BERT_WORD = r"\w+|[^\w\s]"  # how BERT's pre-tokenizer splits: words and single punctuation marks
 
 
 class StudentUnavailable(RuntimeError):
@@ -80,7 +80,7 @@ class Reading:
     sentences: list[list[str]]
     sentence_vecs: list[np.ndarray]
     doc_vecs: np.ndarray  # (n, dim); a zero row for a document without sentences
-    cues: list[dict[str, float]]  # format.layout_cues of each document
+    cues: np.ndarray  # (n, len(format.CUES)): format.cue_matrix
     features: np.ndarray  # (n, dim + structure cues + tiers + 1): what the ridge heads read
 
 
@@ -92,7 +92,8 @@ def lexicon_features(rule: rules.RuleLabels) -> list[float]:
 class StaticEncoder:
     """A model2vec static model read word by word: a word's token vectors are summed once (through the model's
     own tokenizer) and cached, so a sentence vector is a sparse sum over its words, the mean of its tokens'
-    vectors as model2vec computes it, without tokenizing the same word twice."""
+    vectors as model2vec computes it, without tokenizing the same word twice. A batch's words are cut out and
+    looked up in the cache (a polars table) at once."""
 
     def __init__(self, folder: Path, cache_words: int = 200_000) -> None:
         from model2vec import StaticModel
@@ -107,13 +108,13 @@ class StaticEncoder:
         self._clear()
 
     def _clear(self) -> None:
-        self.index: dict[str, int] = {}
+        self.table = pl.DataFrame(schema={"word": pl.String, "index": pl.Int64})  # cached word -> row of sums
         self.word_ids: list[list[int]] = []  # each cached word's token ids (training reads them)
         self.sums = np.zeros((1024, self.dim), dtype=np.float32)
         self.counts = np.zeros(1024, dtype=np.float32)
 
     def _add(self, words: list[str]) -> None:
-        start = len(self.index)
+        start = len(self.word_ids)
         need = start + len(words)
         if need > len(self.counts):
             grow = max(need, 2 * len(self.counts))
@@ -123,32 +124,43 @@ class StaticEncoder:
             self.sums[start + offset] = self.embedding[encoding.ids].sum(0)
             self.counts[start + offset] = len(encoding.ids)
             self.word_ids.append(encoding.ids)
-        self.index.update({w: start + i for i, w in enumerate(words)})
+        added = pl.DataFrame({"word": words, "index": np.arange(start, need, dtype=np.int64)})
+        self.table = pl.concat([self.table, added], rechunk=True)  # one chunk: the join stays one hash table
 
-    def _words(self, texts: Sequence[str]) -> list[list[str]]:
-        rows = [[w.lower() for w in _BERT_WORD.findall(t)] for t in texts]
-        new = list(dict.fromkeys(w for words in rows for w in words if w not in self.index))
-        if len(self.index) + len(new) > self.cache_words:
-            self._clear()  # sums are recomputed identically: the cache changes speed, never vectors
-            new = list(dict.fromkeys(w for words in rows for w in words))
+    def _words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(text, cached word) index pairs, one per word of each text in order; new words are cached first."""
+        words = (
+            pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
+            .select(row=pl.int_range(pl.len(), dtype=pl.Int64), word=pl.col("text").str.extract_all(_BERT_WORD))
+            .explode("word")
+            .drop_nulls("word")
+            .with_columns(pl.col("word").str.to_lowercase())
+        )
+        found = words.join(self.table, on="word", how="left", maintain_order="left")
+        new = found.filter(pl.col("index").is_null())["word"].unique(maintain_order=True).to_list()
         if new:
+            if len(self.word_ids) + len(new) > self.cache_words:
+                self._clear()  # sums are recomputed identically: the cache changes speed, never vectors
+                new = words["word"].unique(maintain_order=True).to_list()
             self._add(new)
-        return rows
+            found = words.join(self.table, on="word", how="left", maintain_order="left")
+        return found["row"].to_numpy(), found["index"].to_numpy()
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The tokens each text's vector averages, as :meth:`encode` reads them (for fine-tuning)."""
-        rows = self._words(texts)
-        return [[t for w in words for t in self.word_ids[self.index[w]]] for words in rows]
+        rows, columns = self._words(texts)
+        out: list[list[int]] = [[] for _ in texts]
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            out[row].extend(self.word_ids[column])
+        return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``len(texts) x dim`` unit vectors (zero rows for texts without words)."""
         from scipy.sparse import csr_matrix
 
-        rows = self._words(texts)
-        index = self.index
-        columns = np.fromiter((index[w] for words in rows for w in words), dtype=np.int64)
-        indptr = np.cumsum([0, *(len(words) for words in rows)])
-        matrix = csr_matrix((np.ones(len(columns), np.float32), columns, indptr), shape=(len(texts), len(self.counts)))
+        rows, columns = self._words(texts)
+        ones = np.ones(len(columns), np.float32)
+        matrix = csr_matrix((ones, (rows, columns)), shape=(len(texts), len(self.counts)))
         tokens = matrix @ self.counts
         vectors = (matrix @ self.sums) / np.maximum(tokens, 1.0)[:, None]
         return _unit(np.asarray(vectors, dtype=np.float32))
@@ -190,7 +202,8 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "2"  # 2: tag candidates that describe (issue 30)
+    revision = "3"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    # the regex crate's \w, cues and rules as before)
 
     def __init__(self, student_dir: str | Path, require_passed: bool = True) -> None:
         self.folder = Path(student_dir)
@@ -248,6 +261,9 @@ class StudentLabeler(Labeler):
         reading = self.read(texts)
         _, heads, taxonomy, tagger = self._model
         predicted = heads.predict(reading.features, reading.doc_vecs)
+        predicted["format_scores"] = heads.format_model.score_matrix(
+            heads.formats, predicted["format_similarities"], reading.cues
+        )
         out = []
         for i, text in enumerate(reading.texts):
             labels = self._rules(reading.rules[i], heads, float(predicted["rating_logit"][i]), text)
@@ -283,14 +299,14 @@ class StudentLabeler(Labeler):
         )
 
     def _fields(
-        self, labels: DocumentLabels, heads: Heads, taxonomy: Taxonomy, p: dict[str, Any], cues: dict[str, float]
+        self, labels: DocumentLabels, heads: Heads, taxonomy: Taxonomy, p: dict[str, Any], cues: np.ndarray
     ) -> list[str]:
         """format, topics and sentiment from the heads; the refusals, one phrase each."""
         refusals = []
-        similarities = dict(zip(heads.formats, p["format_similarities"].tolist(), strict=True))
-        scores = heads.format_model.scores(similarities, cues)
+        scores = dict(zip(heads.formats, p["format_scores"].tolist(), strict=True))
         best = max(scores, key=scores.__getitem__)
-        labels.scores.update(formats.evidence(heads.format_model, scores, cues, best))
+        cue_rates = dict(zip(formats.CUES, cues.tolist(), strict=True))
+        labels.scores.update(formats.evidence(heads.format_model, scores, cue_rates, best))
         if best in heads.refused["format"]:
             refusals.append(f"format {best} too rare in the teacher sample: unknown")
             best = "unknown"
@@ -319,10 +335,9 @@ class StudentLabeler(Labeler):
         labels.scores["synopsis"] = round(float(vecs[central] @ doc), 4)
 
     def _tags(self, out: list[DocumentLabels], reading: Reading, tagger: KeywordTagger) -> None:
-        candidates = [candidates_of(" ".join(s), tagger.generic) if s else [] for s in reading.sentences]
+        candidates = candidates_batch([" ".join(s) for s in reading.sentences], tagger.generic)
         tagger.embed(c for cands in candidates for c in cands)
-        for labels, cands, doc in zip(out, candidates, reading.doc_vecs, strict=True):
-            keywords = tagger.select(doc, cands, 10) if cands else []
+        for labels, keywords in zip(out, tagger.select_batch(reading.doc_vecs, candidates, 10), strict=True):
             labels.tags = [t for t, _ in keywords]
             labels.scores.update({f"tag:{t}": round(s, 4) for t, s in keywords})
 
@@ -334,16 +349,16 @@ def read_batch(static: StaticEncoder, texts: Sequence[str]) -> Reading:
     """Everything the heads and the rules need from a batch: rule labels with the cheap rules (no rating
     phrases, a short language sample), structure cues and one sparse product for every sentence vector."""
     clean = [rules.strip_markup(t) for t in texts]
-    sentences = [rules.split_sentences(t)[:MAX_SENTENCES] for t in clean]
+    sentences = [doc[:MAX_SENTENCES] for doc in rules.split_sentences_batch(clean)]
     vecs = static.encode([s for doc in sentences for s in doc])
     bounds = np.cumsum([0, *(len(doc) for doc in sentences)])
     sentence_vecs = [vecs[a:b] for a, b in itertools.pairwise(bounds)]
     doc_vecs = np.stack(
         [_unit(v.mean(0)) if len(v) else np.zeros(static.dim, np.float32) for v in sentence_vecs]
     ).astype(np.float32)
-    rule_labels = [rules.rule_labels(t, phrases=False, language_chars=LANGUAGE_CHARS) for t in clean]
-    cues = [formats.layout_cues(t) for t in clean]
-    structure = np.array([[c[k] for k in formats.STRUCTURE_CUES] for c in cues], np.float32).reshape(len(clean), -1)
+    rule_labels = rules.rule_labels_batch(clean, language_chars=LANGUAGE_CHARS)
+    cues = formats.cue_matrix(clean)
+    structure = cues[:, : len(formats.STRUCTURE_CUES)].astype(np.float32)  # CUES starts with STRUCTURE_CUES
     lexicon = np.array([lexicon_features(r) for r in rule_labels], np.float32).reshape(len(clean), -1)
     features = np.hstack([doc_vecs, structure, lexicon])
     return Reading(clean, rule_labels, sentences, sentence_vecs, doc_vecs, cues, features)

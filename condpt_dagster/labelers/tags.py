@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache, lru_cache
 from itertools import pairwise
 
 import numpy as np
 import simplemma
+
+from condpt_dagster.labelers.pyregex import with_python_words
 
 # scikit-learn's CountVectorizer analyzer, spelled out (stop words and 1-2-grams after stop-word removal) so
 # that each token is lemmatized once rather than once per n-gram it is part of. Hyphens only join letters:
@@ -68,6 +70,59 @@ def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[s
     return keep[:limit]
 
 
+def candidates_batch(texts: Sequence[str], generic: frozenset[str], limit: int = 30) -> list[list[str]]:
+    """:func:`candidates_of` for a batch, list for list: tokens are cut out of the whole batch in polars,
+    lemmas and the describing-word check run once per distinct word, and the 1-2-grams are counted and
+    ranked per text as ``Counter.most_common`` ranks them (count, then unigrams before bigrams, then first
+    occurrence). Grams are counted as integer ids (a bigram is ``first * n_lemmas + second``)."""
+    import polars as pl
+
+    stop = _stop_words()
+    tokens = (
+        pl.DataFrame({"text": with_python_words(pl.Series([t.lower() for t in texts], dtype=pl.String))})
+        .select(row=pl.int_range(pl.len(), dtype=pl.Int64), token=pl.col("text").str.extract_all(_TOKEN.pattern))
+        .explode("token")
+        .drop_nulls("token")
+        .filter(~pl.col("token").is_in(list(stop)))
+    )
+    if tokens.is_empty():
+        return [[] for _ in texts]
+    distinct = tokens["token"].unique().to_list()
+    lemma_of = [lemma(t) for t in distinct]
+    names = list(dict.fromkeys(lemma_of))
+    ids = {name: i for i, name in enumerate(names)}
+    good = [i for i, p in enumerate(names) if not (p in generic or p in stop or len(p) < 3 or not can_describe(p))]
+    n = len(names)
+    words = tokens.select(
+        "row",
+        gram=pl.col("token").replace_strict(distinct, [ids[p] for p in lemma_of], return_dtype=pl.Int64),
+        position=pl.int_range(pl.len(), dtype=pl.Int64),
+    ).with_columns(good=pl.col("gram").is_in(good))
+    pairs = words.with_columns(
+        next_gram=pl.col("gram").shift(-1), next_good=pl.col("good").shift(-1), next_row=pl.col("row").shift(-1)
+    ).filter(pl.col("good") & pl.col("next_good") & (pl.col("row") == pl.col("next_row")))
+    grams = pl.concat(
+        [
+            words.filter("good").select("row", "position", "gram", kind=pl.lit(0, pl.Int8)),
+            pairs.filter(pl.col("gram") != pl.col("next_gram")).select(
+                "row", "position", gram=pl.col("gram") * n + pl.col("next_gram"), kind=pl.lit(1, pl.Int8)
+            ),
+        ]
+    )
+    ranked = (
+        grams.group_by("row", "gram", "kind")
+        .agg(count=pl.len(), first=pl.col("position").min())
+        .filter((pl.col("count") >= 2) | (pl.col("kind") == 0))  # a two-word phrase must recur
+        .sort(["row", "count", "kind", "first"], descending=[False, True, False, False])
+        .group_by("row", maintain_order=True)
+        .head(limit)
+    )
+    out: list[list[str]] = [[] for _ in texts]
+    for row, gram, kind in ranked.select("row", "gram", "kind").iter_rows():
+        out[row].append(names[gram] if kind == 0 else f"{names[gram // n]} {names[gram % n]}")
+    return out
+
+
 def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[int]:
     """Maximal marginal relevance: indices of ``k`` candidates, relevant to ``doc`` and unlike each other."""
     relevance = cands @ doc
@@ -77,6 +132,28 @@ def mmr(doc: np.ndarray, cands: np.ndarray, k: int, diversity: float) -> list[in
         score = (1 - diversity) * relevance - diversity * redundancy
         score[chosen] = -np.inf
         chosen.append(int(score.argmax()))
+    return chosen
+
+
+def mmr_batch(docs: np.ndarray, cands: np.ndarray, counts: np.ndarray, k: int, diversity: float) -> np.ndarray:
+    """:func:`mmr` for a batch at once: ``docs`` (n x dim), ``cands`` (n x K x dim, the first ``counts[i]``
+    rows of document i are its candidates) -> n x k candidate indices in the order chosen, -1 past each
+    document's ``min(k, counts[i])``."""
+    n, width = cands.shape[:2]
+    valid = np.arange(width)[None, :] < counts[:, None]
+    relevance = np.where(valid, np.einsum("nkd,nd->nk", cands, docs), -np.inf)
+    similarity = cands @ cands.transpose(0, 2, 1)  # n x K x K
+    rows = np.arange(n)
+    chosen = np.full((n, k), -1)
+    taken = ~valid
+    redundancy = np.full((n, width), -np.inf)
+    for step in range(min(k, width)):
+        score = relevance if step == 0 else (1 - diversity) * relevance - diversity * redundancy
+        pick = np.where(taken, -np.inf, score).argmax(axis=1)
+        live = step < np.minimum(k, counts)
+        chosen[live, step] = pick[live]
+        taken[rows, pick] = True
+        redundancy = np.maximum(redundancy, similarity[rows, :, pick])
     return chosen
 
 
@@ -116,7 +193,27 @@ class KeywordTagger:
         if not cands:
             return []
         cand_vecs = np.stack([self._cache[c] for c in cands])
-        picked = mmr(doc, cand_vecs, 2 * k, self.diversity)
+        return self._keep(cands, cand_vecs, doc, mmr(doc, cand_vecs, 2 * k, self.diversity), k)
+
+    def select_batch(self, docs: np.ndarray, cands: list[list[str]], k: int) -> list[list[tuple[str, float]]]:
+        """:meth:`select` for every document of a batch, with one :func:`mmr_batch`."""
+        width = max((len(c) for c in cands), default=0)
+        if width == 0:
+            return [[] for _ in cands]
+        vecs = np.zeros((len(cands), width, docs.shape[1]), dtype=docs.dtype)
+        for i, phrases in enumerate(cands):
+            if phrases:
+                vecs[i, : len(phrases)] = np.stack([self._cache[c] for c in phrases])
+        counts = np.array([len(c) for c in cands])
+        picked = mmr_batch(docs, vecs, counts, 2 * k, self.diversity)
+        return [
+            self._keep(phrases, vecs[i], docs[i], [int(j) for j in picked[i] if j >= 0], k) if phrases else []
+            for i, phrases in enumerate(cands)
+        ]
+
+    def _keep(
+        self, cands: list[str], cand_vecs: np.ndarray, doc: np.ndarray, picked: list[int], k: int
+    ) -> list[tuple[str, float]]:
         out: list[tuple[str, float]] = []
         used_words: set[str] = set()
         for i in picked:

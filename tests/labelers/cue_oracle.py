@@ -1,0 +1,111 @@
+"""The teacher's layout cues as they were written before they ran in polars (per document, Python's re):
+the oracle that labelers/format.py's batch implementation is checked against (test_format_cues.py)."""
+
+import re
+from collections import Counter
+from statistics import median
+
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import|#include|return\b|if .*:$|for .*:$|\}|\{|//|/\*|<\w+[^>]*>$)"
+    r"|[;{}]\s*$|^\s{4,}\S.*[=(].*"
+)
+_LIST_LINE = re.compile(r"^\s*(?:[-*•·▪]|\d{1,3}[.)]|[a-z][.)])\s+\S|\|.*\|")
+_SPEAKER_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,3}|Q|A)\s*:\s+\S")
+_QUOTE = re.compile(r"[\"“”]")
+_WORD = re.compile(r"[A-Za-z']+")
+_NARRATIVE = frozenset(("he", "she", "him", "her", "his", "had", "was", "were", "said", "asked", "looked"))
+_NARRATIVE |= {"thought", "felt", "knew", "replied"}
+_FIRST_PERSON = frozenset(("i", "me", "my", "mine", "i'm", "i've", "i'd", "myself"))
+_SECOND_PERSON = frozenset(("you", "your", "you're", "yours"))
+_PROPER = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+")
+_QUOTE_START = re.compile(r"^\s*[\"“‘']")
+_DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+# Wording cues: cue -> (pattern, matches per word that count as a full 1.0).
+_WORDING: dict[str, tuple[re.Pattern[str], float]] = {
+    "legal": (
+        re.compile(r"\b(?:shall|hereby|herein|thereof|pursuant|licen[cs]e[er]|warrant(?:y|ies)|liability)\b|§", re.I),
+        0.01,
+    ),
+    "academic": (
+        re.compile(r"\bet al\.|\bin this (?:paper|study)\b|\bwe (?:propose|present)\b|\[\d+\]|\(\w+,? \d{4}\)", re.I),
+        0.005,
+    ),
+    "steps": (
+        re.compile(r"\b(?:step \d|first,|next,|then,|finally,|click|select|preheat|stir|install|tap)\b", re.I),
+        0.01,
+    ),
+    "commerce": (
+        re.compile(r"\$\d|\b(?:buy|price|shipping|order now|discount|sale|free trial|add to cart)\b", re.I),
+        0.01,
+    ),
+    "news": (
+        re.compile(rf"\b(?:said on {_DAY}|according to|officials?|spokes(?:man|woman)|told reporters|reported)\b"),
+        0.005,
+    ),
+    "forum": (
+        re.compile(r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", re.I),
+        0.005,
+    ),
+    "digits": (re.compile(r"\b\d[\d,.:%$]*\b"), 0.05),
+}
+# Substrings every match of a wording pattern contains (casefolded, which covers what re.I matches once the two
+# Turkish i's are folded too; news is case-sensitive): a text holding none of them has no match, and the regex
+# scan is skipped.
+_DOTTED_I = str.maketrans({"\u0307": "", "ı": "i"})  # casefold("İ") is "i" + U+0307; re.I matches ı to i
+_NEEDLES: dict[str, tuple[str, ...]] = {
+    "legal": ("shall", "hereby", "herein", "thereof", "pursuant", "licen", "warrant", "liabilit", "§"),
+    "steps": ("step ", "first,", "next,", "then,", "finally,", "click", "select", "preheat", "stir", "install", "tap"),
+    "commerce": ("$", "buy", "price", "shipping", "order now", "discount", "sale", "free trial", "add to cart"),
+    "news": ("said on ", "according to", "official", "spokes", "told reporters", "reported"),
+    "forum": ("re:", "repl", "posted", "thread", "thanks in advance", "anyone know", "lol", "imho"),
+}
+
+
+def _wording_matches(cue: str, pattern: re.Pattern[str], text: str, folded: str) -> int:
+    needles = _NEEDLES.get(cue)
+    if needles and not any(n in (text if cue == "news" else folded) for n in needles):
+        return 0
+    return len(pattern.findall(text))
+
+
+def _rate(count: float, total: float, saturation: float) -> float:
+    """count/total scaled so that ``saturation`` (a typical rate for the format) maps to 1.0."""
+    return float(min(1.0, count / max(total, 1.0) / saturation))
+
+
+def structure_cues(text: str, words: list[str]) -> dict[str, float]:
+    """The cues that only need lines and lowercased words (no wording patterns): what the student reads."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    n_lines = len(lines)
+    n_words = len(words)
+    counts = Counter(words)
+    sentences = max(1, len(re.findall(r"[.!?](?:\s|$)", text)))
+    short_lines = n_lines >= 4 and median(len(line) for line in lines) < 50 and sentences < n_lines * 0.8
+    return {
+        "code_lines": _rate(sum(bool(_CODE_LINE.search(line)) for line in lines), n_lines, 0.4),
+        "list_lines": _rate(sum(bool(_LIST_LINE.match(line)) for line in lines), n_lines, 0.5),
+        "verse_lines": 1.0 if short_lines else 0.0,
+        "speaker_lines": _rate(sum(bool(_SPEAKER_LINE.match(line)) for line in lines), n_lines, 0.4),
+        "dialogue": _rate(len(_QUOTE.findall(text)) / 2, sentences, 0.3),
+        "narrative": _rate(sum(counts[w] for w in _NARRATIVE), n_words, 0.08),
+        "first_person": _rate(sum(counts[w] for w in _FIRST_PERSON), n_words, 0.05),
+        "second_person": _rate(sum(counts[w] for w in _SECOND_PERSON), n_words, 0.04),
+        "dialogue_lines": _rate(sum(bool(_QUOTE_START.match(line)) for line in lines), n_lines, 0.3),
+    }
+
+
+def layout_cues(text: str) -> dict[str, float]:
+    """Cue rates in [0, 1] for one document (markup already stripped)."""
+    words = words_of(text)
+    n_words = len(words)
+    folded, wording = text.casefold().translate(_DOTTED_I), _WORDING.items()
+    return {
+        **structure_cues(text, words),
+        **{cue: _rate(_wording_matches(cue, pattern, text, folded), n_words, full) for cue, (pattern, full) in wording},
+        "proper_nouns": _rate(len(_PROPER.findall(text)), n_words, 0.08),
+    }
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercased words as the cues count them."""
+    return [w.lower() for w in _WORD.findall(text)]
