@@ -29,7 +29,7 @@ from condpt_dagster.labelers.sentiment import LABEL_HEADS
 
 # The cues run over a whole batch in polars (the regex crate: one pass per pattern per batch, several times
 # faster than Python's re). They equal the per-document Python definitions they replaced
-# (tests/labelers/cue_oracle.py): pyregex.py bridges the engines' \s, \w and case-insensitive matching.
+# (tests/cue_oracle.py): pyregex.py bridges the engines' \s, \w and case-insensitive matching.
 _S = SPACE
 _CODE_LINE = (
     rf"^{_S}*(?:def |class |import |from \S+ import|#include|return\b|if .*:$|for .*:$|\}}|\{{|//|/\*|<\w+[^>]*>$)"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import unicodedata
 
+import cue_oracle
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from condpt_dagster.labelers.format import CUES, cue_matrix, layout_cues
 from condpt_dagster.sample_corpus import sample_documents
-from tests.labelers import cue_oracle
 
 
 def oracle_matrix(texts: list[str]) -> np.ndarray:
