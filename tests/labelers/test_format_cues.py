@@ -129,7 +129,7 @@ _TEXT = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_TEXT, min_size=1, max_size=4))
 def test_batch_cues_equal_the_python_definitions_on_generated_text(texts):
     texts = [unicodedata.normalize("NFC", t) for t in texts]

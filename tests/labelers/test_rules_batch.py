@@ -78,7 +78,7 @@ _TEXT = st.lists(
 ).map(lambda parts: unicodedata.normalize("NFC", "".join(parts)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(_TEXT, min_size=1, max_size=4))
 def test_batch_rules_equal_the_per_document_rules_on_generated_text(texts):
     assert rules.rule_labels_batch(texts, language_chars=40) == [
