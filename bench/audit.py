@@ -35,7 +35,7 @@ from condpt_dagster.stages.audit_access import (
     stream_query,
 )
 from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
-from condpt_dagster.stages.label_audit import record_checkpoints, upsert_shard, writable_copy
+from condpt_dagster.stages.label_audit import audit_writer
 from condpt_dagster.stages.token_blocks import SPANS_SCHEMA
 
 TOPICS = [
@@ -135,9 +135,9 @@ def main() -> None:
     upserts = []
     for shard in shards:
         start = time.perf_counter()
-        with writable_copy(lake.audit_db) as con:
-            upsert_shard(con, lake, shard)
-            record_checkpoints(con, lake)
+        with audit_writer(lake.audit_db, lake) as writer:
+            writer.upsert(shard)
+            writer.record_checkpoints()
         upserts.append(time.perf_counter() - start)
     print(
         f"upsert of one {args.shard_docs:,}-document shard: first {upserts[0]:.2f}s, last {upserts[-1]:.2f}s "

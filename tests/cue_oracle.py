@@ -47,6 +47,15 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
         0.005,
     ),
     "digits": (re.compile(r"\b\d[\d,.:%$]*\b"), 0.05),
+    "address": (
+        re.compile(
+            r"\b(?:mr\.? speaker|madam (?:deputy )?speaker|mr\.? president|madam president|ladies and gentlemen|"
+            r"my fellow|hon(?:ou?rable|\.) (?:members?|friends?|gentleman|lady)|i rise|i beg to move|i urge|"
+            r"i ask (?:the )?(?:congress|house)|members of (?:the )?(?:congress|house|senate))\b",
+            re.I,
+        ),
+        0.004,
+    ),
 }
 # Substrings every match of a wording pattern contains (casefolded, which covers what re.I matches once the two
 # Turkish i's are folded too; news is case-sensitive): a text holding none of them has no match, and the regex

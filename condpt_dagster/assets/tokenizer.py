@@ -14,7 +14,7 @@ def build_tokenizer_asset(options: TokenizerOptions) -> dg.AssetsDefinition:
         deps=[dg.AssetDep("conditioned_examples", partition_mapping=dg.AllPartitionMapping())],
         group_name="training_data",
         kinds={"huggingface"},
-        code_version=options.version(stage.REVISION),
+        code_version=options.version(stage.code_revision()),
         description="Byte-level BPE trained on conditioned examples (or a base model's tokenizer) with EOS and "
         "control tokens as special tokens (tokenizer/tokenizer.json). Trained once; its sha256 is the data version.",
     )

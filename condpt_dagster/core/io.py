@@ -40,7 +40,7 @@ class DiskFull(OSError):
         )
 
 
-def _is_full(exc: BaseException) -> bool:
+def is_full(exc: BaseException) -> bool:
     return (
         isinstance(exc, OSError)
         and not isinstance(exc, DiskFull)
@@ -62,7 +62,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)  # first: frees the space the message reports
-        if _is_full(exc):
+        if is_full(exc):
             raise DiskFull.writing(final, exc) from exc
         raise
     finally:
@@ -106,7 +106,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if _is_full(exc):
+        if is_full(exc):
             raise DiskFull.writing(final, exc) from exc
         raise
     finally:

@@ -28,6 +28,7 @@ FORMATS = (
     "forum",
     "legal",
     "product-page",
+    "speech",
     "transcript",
     "code",
     "list",

@@ -113,9 +113,10 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "4"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "5"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
-    # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py)
+    # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
+    # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
 
     def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeConfig()

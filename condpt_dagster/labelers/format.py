@@ -8,7 +8,7 @@ scholarly formulae. Each cue is a rate in [0, 1]. A format's score is
     scale * (similarity(format) + sum(hand[format][cue] * cue)) + sum(fitted[format][cue] * cue)
 
 and the best score wins. ``scale`` and the cue weights of the formats the dev sets cover (news, fiction,
-review, transcript, code) are fitted by bench/train_label_heads.py (softmax over all formats on the dev
+review, speech, code) are fitted by bench/train_label_heads.py (softmax over all formats on the dev
 tune split, no per-format bias: a bias would learn that the formats without dev data never occur) and
 stored in ``data/label_heads.json``; the other formats keep the hand-set structural weights ``CUE_WEIGHTS``.
 """
@@ -64,6 +64,13 @@ _WORDING: dict[str, tuple[str, float]] = {
     "news": (rf"\b(?:said on {_DAY}|according to|officials?|spokes(?:man|woman)|told reporters|reported)\b", 0.005),
     "forum": (r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", 0.005),
     "digits": (r"\b\d[\d,.:%$]*\b", 0.05),
+    # a speaker addressing an audience (speeches: the chair, the House, fellow citizens)
+    "address": (
+        r"\b(?:mr\.? speaker|madam (?:deputy )?speaker|mr\.? president|madam president|ladies and gentlemen|"
+        r"my fellow|hon(?:ou?rable|\.) (?:members?|friends?|gentleman|lady)|i rise|i beg to move|i urge|"
+        r"i ask (?:the )?(?:congress|house)|members of (?:the )?(?:congress|house|senate))\b",
+        0.004,
+    ),
 }
 _CASE_SENSITIVE = frozenset({"news", "digits"})
 # Python's re.IGNORECASE matches four non-ASCII letters to ASCII ones; str.lower() turns two of them into ASCII.
@@ -110,6 +117,9 @@ REQUIRED_CUES: dict[str, tuple[str, float]] = {
     "list": ("list_lines", 0.3),
     "product-page": ("commerce", 0.5),
     "legal": ("legal", 0.5),
+    # a transcript has speaker turns (NAME: ..., Q: / A:) on a tenth of its lines at least; quotations in a
+    # news story or a single speech are not one
+    "transcript": ("speaker_lines", 0.25),
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +37,7 @@ READ_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CT
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\b", re.IGNORECASE)
 DEFAULT_LIMITS = AuditSettings()
 DEFAULT_TIMEOUT = DEFAULT_LIMITS.timeout
+LOCK_RETRIES = 5
 
 
 class AuditQueryError(ValueError):
@@ -51,7 +53,17 @@ def open_for_audit(lake: DataLake, settings: AuditSettings = DEFAULT_LIMITS) -> 
     if not lake.audit_db.is_file():
         raise FileNotFoundError(f"{lake.audit_db}: no audit database yet; materialize the label_audit asset")
     config = {"enable_external_access": False, "lock_configuration": True, **_limits(settings)}
-    return duckdb.connect(str(lake.audit_db), read_only=True, config=config)
+    path = str(lake.audit_db)
+    for attempt in range(LOCK_RETRIES - 1):
+        try:
+            return duckdb.connect(path, read_only=True, config=config)
+        except duckdb.IOException as exc:
+            # The writer may have taken the file this name pointed to a moment ago (it publishes the other
+            # generation first, core/double_buffer.py): the name already points to the new one, so reopen.
+            if "lock" not in str(exc).lower():
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return duckdb.connect(path, read_only=True, config=config)
 
 
 # An object-store lake's Parquet, queried where it lies (no audit.duckdb needed): view -> files under the root.

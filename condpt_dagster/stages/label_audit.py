@@ -3,10 +3,11 @@
 Tables of documents (the clean ones), removed documents, labels, tags, block spans and checkpoints, with views
 for auditors.
 
-Writers never open the published file: each upsert works on a copy under an exclusive file lock, commits,
-checkpoints and atomically renames it over ``audit.duckdb``. Readers open the published file read-only, so
-they never meet a writer's lock and always see a complete snapshot (a reader that opened the previous file
-keeps reading it until it reconnects).
+Writers never open the published file: each upsert writes the unpublished one of two generations, under an
+exclusive file lock, and publishes it by an atomic rename (:mod:`condpt_dagster.core.double_buffer`: a write
+costs what it changes, not the size of the database). Readers open the published file read-only, so they
+never meet a writer's lock and always see a complete snapshot (a reader that opened the previous file keeps
+reading it until it reconnects).
 
 Auditors read it through :mod:`condpt_dagster.stages.audit_access`.
 """
@@ -14,8 +15,6 @@ Auditors read it through :mod:`condpt_dagster.stages.audit_access`.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from condpt_dagster.core.double_buffer import DuckDBWrite, double_buffered_write
 from condpt_dagster.core.faults import failpoint
-from condpt_dagster.core.io import clear_orphans, exclusive_lock
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.document_card import EXCERPT_CHARS
 from condpt_dagster.stages.label_history import history
@@ -103,33 +102,60 @@ CREATE OR REPLACE VIEW label_changes AS
 """
 
 
+SHARD_TABLES = ("documents", "removed", "labels", "label_history", "tags", "tag_pairs", "block_spans")
+SHARD_KEY, CHECKPOINTS_KEY = "shard:", "checkpoints"  # what a write replays (core/double_buffer.py)
+
+
+class AuditWriter:
+    """A write session on ``audit.duckdb``: every write is keyed, so the other generation can replay it."""
+
+    def __init__(self, write: DuckDBWrite, lake: DataLake) -> None:
+        self._write, self._lake = write, lake
+
+    def upsert(self, shard: str) -> dict[str, int]:
+        self._write.wrote(SHARD_KEY + shard)
+        return upsert_shard(self._write.con, self._lake, shard)
+
+    def record_checkpoints(self) -> int:
+        self._write.wrote(CHECKPOINTS_KEY)
+        return record_checkpoints(self._write.con, self._lake)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        return self._write.con.execute(sql, params or []).fetchall()
+
+    @property
+    def untracked(self) -> duckdb.DuckDBPyConnection:
+        """The raw connection, for writes no key describes (tests, repairs): the next write then recopies."""
+        self._write.untracked = True
+        return self._write.con
+
+
+def _replay(con: duckdb.DuckDBPyConnection, key: str) -> None:
+    """Copy one keyed write's rows from the published generation (core/double_buffer.py)."""
+    if key == CHECKPOINTS_KEY:
+        con.execute("DELETE FROM checkpoints")
+        con.execute("INSERT INTO checkpoints BY NAME SELECT * FROM published.checkpoints")
+    elif key.startswith(SHARD_KEY):
+        shard = key.removeprefix(SHARD_KEY)
+        for table in SHARD_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM published.{table} WHERE shard = ?", [shard])
+    else:
+        raise ValueError(f"unknown audit journal key {key!r}")
+
+
 @contextmanager
-def writable_copy(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to a private copy of the database, published atomically when the block succeeds."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(db_path.with_name(db_path.name + ".lock")):  # one writer; readers never blocked
-        clear_orphans([db_path])  # copies left by a killed writer
-        tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-        if db_path.exists():
-            shutil.copy2(db_path, tmp)
-        con = duckdb.connect(str(tmp))
-        try:
-            con.execute(SCHEMA)
-            yield con
-            con.execute("CHECKPOINT")
-            con.close()
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, db_path)
-        finally:
-            con.close()
-            tmp.unlink(missing_ok=True)
+def audit_writer(db_path: Path, lake: DataLake) -> Iterator[AuditWriter]:
+    """Write ``audit.duckdb``; readers see the previous snapshot until the block succeeds, then the new one."""
+    with double_buffered_write(db_path, SCHEMA, _replay) as write:
+        yield AuditWriter(write, lake)
 
 
 def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> dict[str, int]:
     """Replace one shard's rows in every table, in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("documents", "removed", "labels", "label_history", "tags", "tag_pairs", "block_spans"):
+        for table in SHARD_TABLES:
             con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
         con.execute(
             "INSERT INTO documents BY NAME SELECT ? AS shard, id, source, length(text) AS chars, line, "
@@ -232,15 +258,15 @@ class AuditSummary:
 
 
 def audit_shard(db_path: Path, lake: DataLake, shard: str) -> AuditSummary:
-    """Upsert one shard and reload checkpoint lineage in a private copy, then publish it."""
-    with writable_copy(db_path) as con:
-        rows = upsert_shard(con, lake, shard)
-        checkpoint_rows = record_checkpoints(con, lake)
-        top_tags = con.execute(
+    """Upsert one shard and reload checkpoint lineage, then publish the database."""
+    with audit_writer(db_path, lake) as writer:
+        rows = writer.upsert(shard)
+        checkpoint_rows = writer.record_checkpoints()
+        top_tags = writer.query(
             "SELECT tag, count(*) FROM tags WHERE kind = 'tag' AND shard = ? GROUP BY tag ORDER BY 2 DESC LIMIT 20",
             [shard],
-        ).fetchall()
-        ratings = con.execute(
+        )
+        ratings = writer.query(
             "SELECT rating, count(*) FROM labels WHERE shard = ? GROUP BY rating ORDER BY 2 DESC", [shard]
-        ).fetchall()
+        )
     return AuditSummary(rows, checkpoint_rows, top_tags, ratings)

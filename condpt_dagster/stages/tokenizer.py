@@ -24,14 +24,32 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from condpt_dagster.core.hashing import file_sha256
+from condpt_dagster.core.hashing import config_version, file_sha256
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import DataLake, TokenizerFiles
 from condpt_dagster.core.settings import TokenizerOptions
-from condpt_dagster.core.vocab import BODY_TOKEN, EOS, PAD, UNDETERMINED_LANGUAGE, control_vocabulary
+from condpt_dagster.core.vocab import (
+    BODY_TOKEN,
+    EOS,
+    FORMATS,
+    LENGTHS,
+    MARKERS,
+    PAD,
+    RATINGS,
+    SENTIMENTS,
+    UNDETERMINED_LANGUAGE,
+    control_vocabulary,
+)
 
 # Bump when training or extension changes the tokenizer for the same examples and options.
 REVISION = "1"
+
+
+def code_revision() -> str:
+    """``REVISION`` and the closed label vocabularies its control tokens come from (core/vocab.py): a new
+    format or rating value makes the tokenizer stale, so it is retrained with a control token for it."""
+    closed = {"rating": RATINGS, "format": FORMATS, "sentiment": SENTIMENTS, "length": LENGTHS}
+    return f"{REVISION}-{config_version('vocab', {**closed, 'markers': [BODY_TOKEN, *MARKERS]})[:8]}"
 
 
 def default_control_vocabulary() -> list[str]:

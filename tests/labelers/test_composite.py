@@ -161,7 +161,44 @@ LEGAL = (
 )
 
 
-@pytest.mark.parametrize(("text", "expected"), [(FICTION, "fiction"), (CODE, "code"), (LEGAL, "legal")])
+NEWS_QUOTES = (
+    "LONDON — The government said on Tuesday that it would raise the minimum wage by 6 percent next April, "
+    "a move officials said would affect about two million workers.\n"
+    '"This is a fair deal for working families," the finance minister told reporters outside parliament.\n'
+    'Opposition leaders said the plan did not go far enough. "We will keep pushing for more," one lawmaker '
+    "said, according to a statement released by the party.\n"
+    "Business groups warned that smaller firms could struggle with the higher costs, a spokesman for the "
+    "chamber of commerce said."
+)
+SPEECH = (
+    "Mr. Speaker, I rise today to speak in support of this bill, which matters to every family in my "
+    "constituency. I thank the honourable Member opposite for her kind words, but I must tell the House that "
+    "the measures before us do not go far enough. For too long we have asked our nurses, our teachers and our "
+    "carers to do more with less. They have answered that call, and now it is our turn to answer theirs. I "
+    "urge honourable Members on all sides to support the amendment, so that the promises we made to the "
+    "people who sent us here are kept."
+)
+INTERVIEW = (
+    "INTERVIEWER: When did you first notice the water rising?\n"
+    "MARSH: Around two in the morning. The dog woke us up.\n"
+    "INTERVIEWER: And what did you do?\n"
+    "MARSH: We carried the kids upstairs and waited for the boats.\n"
+    "INTERVIEWER: How long did you wait?\n"
+    "MARSH: Six hours, maybe seven. It felt like a week."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (FICTION, "fiction"),
+        (CODE, "code"),
+        (LEGAL, "legal"),
+        (NEWS_QUOTES, "news"),  # quotations on lines of their own are not speaker turns
+        (SPEECH, "speech"),  # one speaker addressing the House: a speech, not a transcript
+        (INTERVIEW, "transcript"),
+    ],
+)
 def test_format_reads_the_genre(labeler, text, expected):
     [lab] = labeler.label([text])
     assert lab.format == expected, lab.scores

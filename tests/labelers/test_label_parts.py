@@ -35,6 +35,10 @@ def test_gated_formats_need_their_cue():
     assert prose["poetry"] == -np.inf and max(prose, key=prose.get) != "poetry"
     verse = model.scores(similar_to_poetry, layout_cues(VERSE))
     assert max(verse, key=verse.get) == "poetry"
+    similar_to_transcript = {name: 0.1 for name in STEERABLE_FORMATS} | {"transcript": 0.9}
+    assert model.scores(similar_to_transcript, layout_cues(PROSE))["transcript"] == -np.inf  # no speaker turns
+    interview = model.scores(similar_to_transcript, layout_cues(INTERVIEW))
+    assert max(interview, key=interview.get) == "transcript"
     assert set(REQUIRED_CUES) <= set(STEERABLE_FORMATS)
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
-from condpt_dagster.stages.label_audit import writable_copy
+from condpt_dagster.stages.label_audit import audit_writer
 
 ROWS = 200
 
@@ -25,8 +25,10 @@ def lake(tmp_path) -> DataLake:
     lake = DataLake.at(tmp_path / "data")
     lake.labels_dir.mkdir(parents=True)
     (lake.labels_dir / "s.parquet").write_bytes(b"original")
-    with writable_copy(lake.audit_db) as con:
-        con.execute(f"INSERT INTO labels (shard, id, rating) SELECT 's', 'd' || i, 'G' FROM range({ROWS}) t(i)")
+    with audit_writer(lake.audit_db, lake) as writer:
+        writer.untracked.execute(
+            f"INSERT INTO labels (shard, id, rating) SELECT 's', 'd' || i, 'G' FROM range({ROWS}) t(i)"
+        )
     return lake
 
 

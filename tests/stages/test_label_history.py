@@ -16,7 +16,7 @@ from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, Toke
 from condpt_dagster.stages.audit_access import audit_query, open_for_audit
 from condpt_dagster.stages.checkpoint import shard_lineage
 from condpt_dagster.stages.conditioned_examples import condition_shard, labels_version_of
-from condpt_dagster.stages.label_audit import record_checkpoints, upsert_shard, writable_copy
+from condpt_dagster.stages.label_audit import audit_writer
 from condpt_dagster.stages.label_history import archive_labels, history
 from condpt_dagster.stages.token_blocks import blocks_data_version, pack_shard
 from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
@@ -65,9 +65,9 @@ def train(lake: DataLake, run: str) -> None:
 
 
 def refresh_audit(lake: DataLake) -> None:
-    with writable_copy(lake.audit_db) as con:
-        upsert_shard(con, lake, "a")
-        record_checkpoints(con, lake)
+    with audit_writer(lake.audit_db, lake) as writer:
+        writer.upsert("a")
+        writer.record_checkpoints()
 
 
 @pytest.fixture

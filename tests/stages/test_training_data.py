@@ -196,3 +196,14 @@ def test_dataset_shuffles_deterministically_and_resumes(built):
     rest = [i for _, i in zip(range(len(order) - 5), iter(restarted), strict=False)]
     assert first + rest == order
     assert dataset.locate(len(dataset) - 1) == ("s", stats.blocks - 1)
+
+
+def test_a_new_label_value_makes_the_tokenizer_stale(monkeypatch):
+    """Control tokens come from the closed vocabularies: adding a format must change the tokenizer asset's
+    code version, or the old tokenizer would encode the new value's header as plain text."""
+    from condpt_dagster.stages import tokenizer as stage
+
+    before = stage.code_revision()
+    assert stage.code_revision() == before
+    monkeypatch.setattr(stage, "FORMATS", (*stage.FORMATS, "recipe"))
+    assert stage.code_revision() != before

@@ -1,0 +1,102 @@
+"""What one shard's label_audit upsert costs as the audit database grows: a copy per write against two generations.
+
+    python bench/audit_upsert.py [--shards 100] [--shard-docs 10000]
+
+Shards of synthetic label rows (``bench/audit.py``'s, with tags, scores, block spans) are upserted one by
+one, as a backfill of label_audit does, into two databases side by side, alternating shard by shard:
+- **copy per write** (the design before issue 29, part 4): copy the published file, upsert, checkpoint,
+  rename the copy over it — every upsert pays the size of the whole database;
+- **two generations** (``core/double_buffer.py``, what ``label_audit`` does now): write the unpublished
+  generation in place after copying the previous upsert's rows from the published one, publish by a
+  hard-link rename.
+Printed: the median upsert of the first and the last tenth of the shards, the growth (last / first) and the
+ratio between the designs, and the database size at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+from audit import write_shard
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.stages.label_audit import SCHEMA, audit_writer, record_checkpoints, upsert_shard
+
+
+def copy_per_write(db: Path, lake: DataLake, shard: str) -> None:
+    """The former ``writable_copy``: a private copy of the whole database per upsert."""
+    tmp = db.with_name(f".{db.name}.copy.tmp")
+    if db.exists():
+        shutil.copy2(db, tmp)
+    con = duckdb.connect(str(tmp))
+    con.execute(SCHEMA)
+    upsert_shard(con, lake, shard)
+    record_checkpoints(con, lake)
+    con.execute("CHECKPOINT")
+    con.close()
+    os.replace(tmp, db)
+
+
+def two_generations(db: Path, lake: DataLake, shard: str) -> None:
+    with audit_writer(db, lake) as writer:
+        writer.upsert(shard)
+        writer.record_checkpoints()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shards", type=int, default=100)
+    parser.add_argument("--shard-docs", type=int, default=10_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_audit_upsert_"))
+    lake = DataLake.at(work / "data")
+    rng = random.Random(0)
+    shards = [f"s{i:04d}" for i in range(args.shards)]
+    start = time.perf_counter()
+    for shard in shards:
+        write_shard(lake, shard, args.shard_docs, rng)
+    print(f"built {args.shards} shards x {args.shard_docs:,} documents in {time.perf_counter() - start:.0f}s")
+    designs = {
+        "copy per write": (copy_per_write, work / "copy.duckdb"),
+        "two generations": (two_generations, lake.audit_db),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in designs}
+    for shard in shards:
+        for name, (upsert, db) in designs.items():
+            start = time.perf_counter()
+            upsert(db, lake, shard)
+            seconds[name].append(time.perf_counter() - start)
+    tenth = max(1, args.shards // 10)
+    first = {name: statistics.median(s[:tenth]) for name, s in seconds.items()}
+    last = {name: statistics.median(s[-tenth:]) for name, s in seconds.items()}
+    for name, (_, db) in designs.items():
+        print(
+            f"{name:16s} first tenth {first[name]:6.3f}s, last tenth {last[name]:6.3f}s per upsert "
+            f"(growth {last[name] / first[name]:.2f}x), total {sum(seconds[name]):6.1f}s, "
+            f"database {db.stat().st_size / 2**20:,.0f} MiB"
+        )
+    copy, generations = "copy per write", "two generations"
+    print(
+        f"copy per write / two generations: last tenth {last[copy] / last[generations]:.2f}x, "
+        f"total {sum(seconds[copy]) / sum(seconds[generations]):.2f}x"
+    )
+    same = duckdb.connect(str(designs[copy][1]), read_only=True).execute("SELECT count(*) FROM labels").fetchone()[0]
+    ours = duckdb.connect(str(lake.audit_db), read_only=True).execute("SELECT count(*) FROM labels").fetchone()[0]
+    print(f"label rows: copy per write {same:,}, two generations {ours:,}")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
