@@ -31,6 +31,7 @@ from audit import write_shard
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from condpt_dagster.core import double_buffer
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.label_audit import SCHEMA, audit_writer, record_checkpoints, upsert_shard
 
@@ -50,6 +51,7 @@ def copy_per_write(db: Path, lake: DataLake, shard: str) -> None:
 
 
 def two_generations(db: Path, lake: DataLake, shard: str) -> None:
+    double_buffer.COPY_BELOW_BYTES = 0  # the generations at every size (label_audit copies below it)
     with audit_writer(db, lake) as writer:
         writer.upsert(shard)
         writer.record_checkpoints()

@@ -10,9 +10,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from condpt_dagster.core import double_buffer
 from condpt_dagster.core.double_buffer import JOURNAL, RECOPY, double_buffered_write, generations_dir
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (key VARCHAR, value BIGINT)"
+
+
+@pytest.fixture(autouse=True)
+def replay_at_any_size(monkeypatch):
+    """These databases are tiny: without this every write would take the cheaper copy."""
+    monkeypatch.setattr(double_buffer, "COPY_BELOW_BYTES", 0)
 
 
 class Source:
@@ -139,3 +146,13 @@ def test_a_damaged_journal_means_a_fresh_copy_not_a_failed_or_wrong_write(tmp_pa
     (generations_dir(db) / JOURNAL).write_text(journal)
     source.write(db, "z", 4)
     assert rows(db) == {"x": 3, "y": 2, "z": 4} == source.values
+
+
+def test_a_small_database_is_copied_rather_than_replayed(tmp_path, monkeypatch):
+    fresh = double_buffer._fresh_copy
+    monkeypatch.setattr(double_buffer, "COPY_BELOW_BYTES", 2**40)
+    copies = []
+    monkeypatch.setattr(double_buffer, "_fresh_copy", lambda *args: copies.append(args[1].name) or fresh(*args))
+    db, source = written(tmp_path, ("x", 1), ("y", 2), ("x", 3))
+    assert copies == ["a.duckdb", "b.duckdb", "a.duckdb"] and source.replayed == []  # y was never replayed
+    assert rows(db) == source.values

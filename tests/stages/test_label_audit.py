@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from factories import label_row, write_clean, write_labels
 
 from condpt_dagster.cli import main as cli
+from condpt_dagster.core import double_buffer
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
 from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
@@ -271,9 +272,10 @@ def _tables(db) -> dict[str, list]:
         return {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in names}
 
 
-def test_upserts_replayed_across_generations_equal_a_fresh_build(audited, tmp_path):
+def test_upserts_replayed_across_generations_equal_a_fresh_build(audited, tmp_path, monkeypatch):
     """Each upsert writes the unpublished generation in place and first replays what it missed: after
     several, the published database must hold exactly what one writer building it from the lake holds."""
+    monkeypatch.setattr(double_buffer, "COPY_BELOW_BYTES", 0)  # replay however small the database is
     for n in (5, 9):
         write_shard(audited, "b", n, version=f"v{n}")
         with audit_writer(audited.audit_db, audited) as writer:
@@ -291,8 +293,9 @@ def test_upserts_replayed_across_generations_equal_a_fresh_build(audited, tmp_pa
     assert len(_tables(fresh)["labels"]) == 30 + 9 + 4
 
 
-def test_a_generation_catches_up_with_what_was_published_not_with_the_lake(audited):
+def test_a_generation_catches_up_with_what_was_published_not_with_the_lake(audited, monkeypatch):
     """Shard b relabelled in the lake but not yet upserted must stay as audited in both generations."""
+    monkeypatch.setattr(double_buffer, "COPY_BELOW_BYTES", 0)
     write_shard(audited, "b", 5, version="v5")
     with audit_writer(audited.audit_db, audited) as writer:
         writer.upsert("b")
