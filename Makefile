@@ -91,7 +91,7 @@ lint: install
 	$(BIN)/ruff check condpt_dagster tests bench
 
 ui: install
-	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.defs.instance import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
+	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.instance.config import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # A shell in the demo's world: the venv on PATH and the demo's settings, lake and Dagster instance, so the

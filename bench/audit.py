@@ -24,9 +24,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.core.lake import DataLake
-from condpt_dagster.labelers.base import LABEL_SCHEMA
-from condpt_dagster.stages.audit_access import (
+from condpt_dagster.audit.access import (
     CANNED,
     AuditQueryError,
     audit_query,
@@ -34,9 +32,11 @@ from condpt_dagster.stages.audit_access import (
     open_for_audit,
     stream_query,
 )
+from condpt_dagster.conditioning.blocks import SPANS_SCHEMA
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
 from condpt_dagster.stages.label_audit import audit_writer
-from condpt_dagster.stages.token_blocks import SPANS_SCHEMA
 
 TOPICS = [
     "entertainment",

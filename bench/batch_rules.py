@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import rules, tags
 from condpt_dagster.labelers.format import cue_matrix
 from condpt_dagster.labelers.language import languages_of
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     texts = [
         t
-        for t in normalize_texts([d["text"] for d in sample_documents(args.wheels, args.docs, 3)], IngestOptions())
+        for t in normalize_texts([d["text"] for d in sample_documents(args.wheels, args.docs, 3)], IngestSettings())
         if t
     ]
     generic = Taxonomy(TAXONOMY).generic_tags

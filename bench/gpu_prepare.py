@@ -17,12 +17,13 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from condpt_dagster.conditioning.headers import build_header
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, TokenizerSettings
 from condpt_dagster.sample_corpus import sample_documents
-from condpt_dagster.stages.conditioned_examples import build_header
 from condpt_dagster.stages.token_blocks import pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.tokenizer import build_tokenizer
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=2048)
     args = parser.parse_args()
     lake = DataLake.at(args.data)
-    options = ConditioningOptions(fields=("sentiment", "topics", "synopsis"), conditional_dropout=0.01)
+    options = ConditioningSettings(fields=("sentiment", "topics", "synopsis"), conditional_dropout=0.01)
     rows = []
     for doc in sample_documents(args.wheels, args.docs, seed=0):
         meta = doc["meta"]
@@ -41,12 +42,12 @@ def main() -> None:
         rows.append({"id": doc["id"], "header": build_header(doc["id"], labels, options), "text": doc["text"]})
     lake.conditioned_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), lake.conditioned("gpu"))
-    build_tokenizer(((r["header"], r["text"]) for r in rows), lake.tokenizer_dir, TokenizerOptions(vocab_size=8192))
+    build_tokenizer(((r["header"], r["text"]) for r in rows), lake.tokenizer_dir, TokenizerSettings(vocab_size=8192))
     stats = pack_shard(
         lake.conditioned("gpu"),
         ConditionTokenizer(lake.tokenizer_dir),
         lake.blocks("gpu"),
-        BlockOptions(block_size=args.block_size, heldout_fraction=0.0),
+        BlocksSettings(block_size=args.block_size, heldout_fraction=0.0),
     )
     print(f"blocks: {stats.blocks} x {args.block_size} tokens from {stats.documents} documents")
 

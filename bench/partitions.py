@@ -54,9 +54,9 @@ def sensor_ticks(env: dict[str, str]) -> dict[str, float]:
     """Two evaluations of the inbox sensor as the daemon runs it (its function, the deployment's instance)."""
     import dagster as dg
 
+    from condpt_dagster.assets.partitions import shards
     from condpt_dagster.core.settings import load_settings
     from condpt_dagster.defs.definitions import build_definitions
-    from condpt_dagster.defs.partitions import shards
 
     os.environ.update({k: v for k, v in env.items() if k.startswith(("CONDPT_", "DAGSTER_HOME"))})
     defs = build_definitions(load_settings())

@@ -103,16 +103,16 @@ def run_size(work: Path, files: list[Path], student: Path | None, sample: int, a
     """One size, in this process: every stage through Dagster; returns seconds per stage and resources."""
     import dagster as dg
 
+    from condpt_dagster.assets.partitions import shards as shard_partitions
     from condpt_dagster.cli.pipeline import _failure_reason
-    from condpt_dagster.core.labeler_settings import LabelerSettings, StudentOptions
+    from condpt_dagster.core.labeler_settings import LabelerSettings, StudentSettings
     from condpt_dagster.core.lake import DataLake
     from condpt_dagster.core.settings import Settings
     from condpt_dagster.defs.definitions import build_definitions
-    from condpt_dagster.defs.partitions import shards as shard_partitions
-    from condpt_dagster.stages.inbox import register_shards
+    from condpt_dagster.ingest.inbox import register_shards
 
     lake_root = work / "data"
-    student_options = StudentOptions(
+    student_options = StudentSettings(
         sample_docs=sample, min_agreement=agreement[0], min_sentiment_agreement=agreement[1]
     )
     settings = Settings(data_root=str(lake_root), labeler=LabelerSettings(name="student"), student=student_options)

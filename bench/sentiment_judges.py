@@ -38,12 +38,12 @@ import devsets
 import numpy as np
 import polars as pl
 
+from condpt_dagster.conditioning.heldout import load_heldout
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import ExperimentOptions
-from condpt_dagster.experiments.diagnostics import corpus_reference, heldout_openings
-from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge
-from condpt_dagster.experiments.steering import Requests
-from condpt_dagster.stages.eval_report import load_heldout
+from condpt_dagster.core.settings import ExperimentSettings
+from condpt_dagster.evaluation.diagnostics import corpus_reference, heldout_openings
+from condpt_dagster.evaluation.judges import BagOfWordsJudge, SentimentJudge
+from condpt_dagster.evaluation.requests import Requests
 
 VALUES = ["positive", "negative", "neutral"]
 Score = Callable[[Sequence[str]], list[float]]
@@ -115,7 +115,7 @@ def main() -> None:
     if args.relabel_openings:
         from condpt_dagster.labelers.composite import CompositeLabeler
 
-        opening = heldout_openings(lake, heldout, ExperimentOptions(max_new_tokens=128))
+        opening = heldout_openings(lake, heldout, ExperimentSettings(max_new_tokens=128))
         relabeled = CompositeLabeler().label(opening)
         label_sets["labels of the 128-token opening"] = [
             {**row, "sentiment": new.sentiment} for row, new in zip(labels, relabeled, strict=True)
@@ -128,7 +128,7 @@ def main() -> None:
     print("| documents | labels | judge | tokens | reference lift [95% CI] | positive | negative | neutral |")
     print("|---|---|---|---|---|---|---|---|")
     for n in map(int, args.tokens.split(",")):
-        options = ExperimentOptions(max_new_tokens=n)
+        options = ExperimentSettings(max_new_tokens=n)
         texts = heldout_openings(lake, heldout, options)
         for (subset, chosen), (label_name, rows) in itertools.product(subsets.items(), label_sets.items()):
             for judge_name, judge in judges.items():

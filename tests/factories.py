@@ -21,17 +21,18 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from condpt_dagster.conditioning.headers import HeaderFormat, build_header
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import BlockOptions, CleanOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.core.settings import BlocksSettings, CleanSettings, ConditioningSettings, TokenizerSettings
 from condpt_dagster.labelers.base import LABEL_SCHEMA
-from condpt_dagster.stages.conditioned_examples import build_header
 from condpt_dagster.stages.token_blocks import pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.tokenizer import build_tokenizer
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]
 # Test documents are a sentence or two: the Gopher rules (>= 50 words) would remove them all.
-SHORT_DOCS_CLEAN = CleanOptions(gopher_quality={"enabled": False}, gopher_repetition={"enabled": False})
-CONDITIONING = {"template": "laion", "fields": ["rating", "topics"]}
+SHORT_DOCS_CLEAN = CleanSettings(gopher_quality={"enabled": False}, gopher_repetition={"enabled": False})
+CONDITIONING = HeaderFormat("laion", ["rating", "topics"])
 WORDS = {"sports": "team match goal player score win coach league", "politics": "senate vote law bill party election"}
 
 # ----------------------------------------------------------------------------------------- label rows
@@ -90,7 +91,7 @@ def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0, wo
     documents' texts instead of the two 8-word topic vocabularies)."""
     lake = DataLake.at(root)
     rng = random.Random(0)
-    options = ConditioningOptions(fields=("rating", "topics"), conditional_dropout=0)
+    options = ConditioningSettings(fields=("rating", "topics"), conditional_dropout=0)
     rows = []
     for i in range(n_docs):
         topic = "sports" if i % 2 else "politics"
@@ -101,9 +102,9 @@ def make_lake(root, n_docs=120, shard_names=("a", "b"), heldout_fraction=0.0, wo
         part = rows[k :: len(shard_names)]
         lake.conditioned_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(part), lake.conditioned(name))
-    build_tokenizer(((r["header"], r["text"]) for r in rows), lake.tokenizer_dir, TokenizerOptions(vocab_size=400))
+    build_tokenizer(((r["header"], r["text"]) for r in rows), lake.tokenizer_dir, TokenizerSettings(vocab_size=400))
     tok = ConditionTokenizer(lake.tokenizer_dir)
-    blocks = BlockOptions(block_size=64, heldout_fraction=heldout_fraction)
+    blocks = BlocksSettings(block_size=64, heldout_fraction=heldout_fraction)
     for name in shard_names:
         pack_shard(lake.conditioned(name), tok, lake.blocks(name), blocks)
     return lake

@@ -1,24 +1,22 @@
 """checkpoint: trains on every shard's blocks in a subprocess launched through Dagster Pipes."""
 
-from typing import Any
-
 import dagster as dg
 from dagster._core.errors import DagsterPipesExecutionError
 
+from condpt_dagster.assets.metadata import records_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import GPU_POOL
+from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.hashing import file_data_version
-from condpt_dagster.core.settings import CleanOptions, TrainConfig
-from condpt_dagster.defs.metadata import records_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.core.settings import CleanSettings, TrainingSettings
 from condpt_dagster.resources import DataLakeResource, TrainingRunner
-from condpt_dagster.stages.checkpoint import prepare_launch
-from condpt_dagster.stages.decontamination import check_contamination
+from condpt_dagster.stages.checkpoint import check_contamination, prepare_launch
 from condpt_dagster.training.run_spec import REVISION
 
 DECONTAMINATION_CHECK = "heldout_decontaminated"
 
 
-def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: CleanOptions) -> dg.AssetsDefinition:
+def build_checkpoint(config: TrainingSettings, conditioning: HeaderFormat, clean: CleanSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="checkpoint",
         pool=GPU_POOL,
@@ -73,7 +71,7 @@ def build_checkpoint(config: TrainConfig, conditioning: dict[str, Any], clean: C
     return checkpoint
 
 
-def decontamination_check(lake: DataLakeResource, shard_keys: list[str], clean: CleanOptions) -> dg.AssetCheckResult:
+def decontamination_check(lake: DataLakeResource, shard_keys: list[str], clean: CleanSettings) -> dg.AssetCheckResult:
     if not clean.check_decontamination:
         return dg.AssetCheckResult(
             check_name=DECONTAMINATION_CHECK, passed=True, metadata={"skipped": "[clean] check_decontamination = false"}

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import column_schema, count_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import PER_SHARD_BACKFILL
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions
-from condpt_dagster.defs.metadata import column_schema, count_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
+from condpt_dagster.core.settings import CleanSettings
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import clean_documents as stage
 
@@ -25,7 +25,7 @@ ACCOUNTING_SPEC = dg.AssetCheckSpec(
 )
 
 
-def build_clean_documents(options: CleanOptions) -> dg.AssetsDefinition:
+def build_clean_documents(options: CleanSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="clean_documents",
         backfill_policy=PER_SHARD_BACKFILL,

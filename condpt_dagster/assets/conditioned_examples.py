@@ -2,16 +2,16 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import PER_SHARD_BACKFILL
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.io import shard_write_lock
-from condpt_dagster.core.settings import ConditioningOptions
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
+from condpt_dagster.core.settings import ConditioningSettings
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import conditioned_examples as stage
 
 
-def build_conditioned_examples(options: ConditioningOptions) -> dg.AssetsDefinition:
+def build_conditioned_examples(options: ConditioningSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="conditioned_examples",
         backfill_policy=PER_SHARD_BACKFILL,

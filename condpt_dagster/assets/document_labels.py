@@ -2,15 +2,15 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import column_schema, count_table, records_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import GPU_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.core.io import shard_write_lock
+from condpt_dagster.core.label_history import archive_labels, history
 from condpt_dagster.core.vocab import MAX_TAGS, SYNOPSIS_MAX_CHARS
-from condpt_dagster.defs.metadata import column_schema, count_table, records_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import GPU_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.labelers.base import LABEL_DESCRIPTIONS, LABEL_SCHEMA
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import document_labels as stage
-from condpt_dagster.stages.label_history import archive_labels, history
 
 LABEL_COLUMNS = column_schema(LABEL_SCHEMA, LABEL_DESCRIPTIONS)
 COVERAGE_CHECK = "one_label_per_document"

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import png_image, records_table
+from condpt_dagster.assets.pools import GPU_POOL
 from condpt_dagster.core.io import write_lock
-from condpt_dagster.core.settings import EvalOptions
-from condpt_dagster.defs.metadata import png_image, records_table
-from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.core.settings import EvalSettings
 from condpt_dagster.evaluation.verdict import verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import eval_report as stage
@@ -14,7 +14,7 @@ CHECK = "conditioning_helps"
 CHECK_FIELDS = ("gain_vs_no_header", "mean_lift")
 
 
-def build_eval_report(run: str, options: EvalOptions) -> dg.AssetsDefinition:
+def build_eval_report(run: str, options: EvalSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="eval_report",
         pool=GPU_POOL,

@@ -5,10 +5,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from condpt_dagster.assets.metadata import count_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import PER_SHARD_BACKFILL
 from condpt_dagster.core.io import shard_write_lock
-from condpt_dagster.defs.metadata import count_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.label_audit import audit_shard
 

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from condpt_dagster.core.settings import FinetuneOptions
-from condpt_dagster.defs.metadata import records_table
-from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.assets.metadata import records_table
+from condpt_dagster.assets.pools import GPU_POOL
+from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers.base import Labeler
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import labeler_adapter as stage
 
 
-def build_labeler_adapter(options: FinetuneOptions, baseline: Labeler | None = None) -> dg.AssetsDefinition:
+def build_labeler_adapter(options: LabelerAdapterSettings, baseline: Labeler | None = None) -> dg.AssetsDefinition:
     """``baseline``: the zero-shot labeler compared on the validation set (default: the composite)."""
 
     @dg.asset(

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import SOURCE_SHA_KEY, column_schema, count_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import IO_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.io import shard_write_lock
-from condpt_dagster.core.settings import IngestOptions
-from condpt_dagster.defs.metadata import SOURCE_SHA_KEY, column_schema, count_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import IO_POOL, PER_SHARD_BACKFILL
+from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import raw_documents as stage
 
@@ -15,7 +15,7 @@ RAW_COLUMNS = column_schema(stage.RAW_SCHEMA, stage.RAW_DESCRIPTIONS)
 ACCOUNTING_CHECK = "rows_accounted_for"
 
 
-def build_raw_documents(options: IngestOptions) -> dg.AssetsDefinition:
+def build_raw_documents(options: IngestSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_documents",
         pool=IO_POOL,

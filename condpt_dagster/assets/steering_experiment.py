@@ -1,24 +1,28 @@
 """steering_experiment: conditional vs matched unconditional model, judged independently (experiments/)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import png_image, records_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import GPU_POOL
+from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.io import write_lock
 from condpt_dagster.core.lake import ExperimentFiles
-from condpt_dagster.core.settings import ExperimentOptions, TrainConfig
-from condpt_dagster.defs.metadata import png_image, records_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.core.settings import ExperimentSettings, TrainingSettings
 from condpt_dagster.evaluation.verdict import STEERED
-from condpt_dagster.experiments import REVISION
 from condpt_dagster.resources import DataLakeResource, LabelerResource
+from condpt_dagster.stages.steering_experiment import REVISION
+
+if TYPE_CHECKING:
+    from condpt_dagster.evaluation.summary import ExperimentSummary
 
 CHECK = "steering_detected"
 
 
 def build_steering_experiment(
-    training: TrainConfig, conditioning: dict[str, Any], options: ExperimentOptions
+    training: TrainingSettings, conditioning: HeaderFormat, options: ExperimentSettings
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name="steering_experiment",
@@ -37,8 +41,8 @@ def build_steering_experiment(
         context: dg.AssetExecutionContext, lake: DataLakeResource, labeler: LabelerResource
     ) -> dg.MaterializeResult:
         # torch, transformers and scikit-learn: loaded when the experiment runs, not with the code location
-        from condpt_dagster.experiments.report import write_experiment
-        from condpt_dagster.experiments.steering import run_experiment
+        from condpt_dagster.evaluation.experiment_report import write_experiment
+        from condpt_dagster.stages.steering_experiment import run_experiment
 
         paths = lake.lake
         out = paths.experiment(options.name)
@@ -49,7 +53,7 @@ def build_steering_experiment(
             )
             write_experiment(result, out)
         summary = result.summary
-        steerable = {f: r for f, r in summary["fields"].items() if r.get("steerable")}
+        steerable = summary.steerable()
         return dg.MaterializeResult(
             metadata=_metadata(summary, out),
             check_results=[
@@ -65,10 +69,10 @@ def build_steering_experiment(
     return steering_experiment
 
 
-def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
+def _metadata(summary: "ExperimentSummary", out: ExperimentFiles) -> dict[str, Any]:
     """The verdict, a table per field, the heatmaps and the curve for the asset page."""
-    from condpt_dagster.experiments.report import headline
-    from condpt_dagster.experiments.steering import verdict_lines
+    from condpt_dagster.evaluation.experiment_report import headline
+    from condpt_dagster.evaluation.steering import verdict_lines
 
     rows = [
         {
@@ -83,19 +87,19 @@ def _metadata(summary: dict[str, Any], out: ExperimentFiles) -> dict[str, Any]:
             "flip_cost_given_others": r.get("flip_cost_given_others", {}).get("cost"),
             "verdict": r.get("verdict", r.get("reason", "")),
         }
-        for f, r in summary["fields"].items()
+        for f, r in summary.fields.items()
     ]
     metadata: dict[str, Any] = {
         "headline": headline(summary),  # first: the UI lists metadata in this order
         "lifts": png_image(out.lift_plot),
         "verdict": dg.MetadataValue.md("\n".join(f"- {line}" for line in verdict_lines(summary))),
         "fields": records_table(rows, {"field": "string", "verdict": "string"}),
-        "gain_vs_shuffled": summary["gain_vs_shuffled"]["gain"],
-        "loss_cost_vs_unconditional": summary["loss_cost_vs_unconditional"]["cost"],
-        "tokens_trained": summary["tokens_trained"],
-        "minutes": summary["minutes"]["total"],
+        "gain_vs_shuffled": summary.gain_vs_shuffled["gain"],
+        "loss_cost_vs_unconditional": summary.loss_cost_vs_unconditional["cost"],
+        "tokens_trained": summary.tokens_trained,
+        "minutes": summary.minutes["total"],
         "report": dg.MetadataValue.path(str(out.html)),
-        **{f"adherence_{f}": png_image(out.heatmap(f)) for f, r in summary["fields"].items() if r.get("steerable")},
+        **{f"adherence_{f}": png_image(out.heatmap(f)) for f, r in summary.fields.items() if r.get("steerable")},
     }
     if out.curve_plot.is_file():
         metadata["lift_vs_tokens"] = png_image(out.curve_plot)

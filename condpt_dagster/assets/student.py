@@ -2,17 +2,17 @@
 
 import dagster as dg
 
-from condpt_dagster.core.labeler_settings import StudentOptions
-from condpt_dagster.defs.metadata import count_table
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import GPU_POOL
+from condpt_dagster.assets.metadata import count_table
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import GPU_POOL
+from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages import student as stage
 
 AGREEMENT_CHECK = "student_agrees_with_teacher"
 
 
-def build_teacher_sample(options: StudentOptions, teacher: LabelerResource) -> dg.AssetsDefinition:
+def build_teacher_sample(options: StudentSettings, teacher: LabelerResource) -> dg.AssetsDefinition:
     """``code_version``: the sample settings and the teacher's version (a new teacher means a new sample)."""
 
     @dg.asset(
@@ -47,7 +47,7 @@ def build_teacher_sample(options: StudentOptions, teacher: LabelerResource) -> d
     return teacher_sample
 
 
-def build_student_labeler(options: StudentOptions, teacher: LabelerResource) -> dg.AssetsDefinition:
+def build_student_labeler(options: StudentSettings, teacher: LabelerResource) -> dg.AssetsDefinition:
     @dg.asset(
         name="student_labeler",
         deps=["teacher_sample"],

@@ -2,16 +2,16 @@
 
 import dagster as dg
 
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.assets.pools import PER_SHARD_BACKFILL
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.io import shard_write_lock
-from condpt_dagster.core.settings import BlockOptions
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.defs.pools import PER_SHARD_BACKFILL
+from condpt_dagster.core.settings import BlocksSettings
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import token_blocks as stage
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 
-def build_token_blocks(options: BlockOptions) -> dg.AssetsDefinition:
+def build_token_blocks(options: BlocksSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="token_blocks",
         backfill_policy=PER_SHARD_BACKFILL,

@@ -3,12 +3,12 @@
 import dagster as dg
 
 from condpt_dagster.core.io import write_lock
-from condpt_dagster.core.settings import TokenizerOptions
+from condpt_dagster.core.settings import TokenizerSettings
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages import tokenizer as stage
 
 
-def build_tokenizer_asset(options: TokenizerOptions) -> dg.AssetsDefinition:
+def build_tokenizer_asset(options: TokenizerSettings) -> dg.AssetsDefinition:
     @dg.asset(
         name="tokenizer",
         deps=[dg.AssetDep("conditioned_examples", partition_mapping=dg.AllPartitionMapping())],

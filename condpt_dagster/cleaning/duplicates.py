@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from condpt_dagster.cleaning.minhash import NearDuplicateIndex
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 
 REASON_EXACT, REASON_NEAR = "exact_duplicate", "near_duplicate"
 
@@ -49,7 +49,7 @@ class Match:
 
 
 class DuplicateFinder:
-    def __init__(self, shard: str, prints: Fingerprints, options: CleanOptions) -> None:
+    def __init__(self, shard: str, prints: Fingerprints, options: CleanSettings) -> None:
         self.shard, self.prints, self.min_words = shard, prints, options.near_duplicate_min_words
         self.matches: dict[int, Match] = {}
         self.rows_by_hash: dict[bytes, list[int]] = defaultdict(list)

@@ -26,7 +26,7 @@ from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 from datatrove.utils.text import PUNCTUATION_SET
 
 from condpt_dagster.core.arrow_strings import arrow_strings, utf8_parts
-from condpt_dagster.core.clean_settings import GopherQualityOptions, GopherRepetitionOptions
+from condpt_dagster.core.clean_settings import GopherQualitySettings, GopherRepetitionSettings
 
 _NOT_PUNCTUATION = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(PUNCTUATION_SET)) + "]"
 _LETTER = r"\p{L}"  # str.isalpha: general categories Lu, Ll, Lt, Lm, Lo
@@ -109,7 +109,7 @@ def _per_doc_max(doc: np.ndarray, values: np.ndarray, n_docs: int) -> np.ndarray
 class GopherScreen:
     """``passes(texts)`` -> (certainly passes Gopher quality, certainly passes Gopher repetition) per text."""
 
-    def __init__(self, quality: GopherQualityOptions | None, repetition: GopherRepetitionOptions | None) -> None:
+    def __init__(self, quality: GopherQualitySettings | None, repetition: GopherRepetitionSettings | None) -> None:
         self.quality = quality
         self.repetition = repetition
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import phonenumbers
 import polars as pl
 
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
@@ -71,7 +71,7 @@ def _sub(pattern: re.Pattern[str], placeholder: str, valid: Callable[[str], bool
 class PiiRedactor:
     """Replaces the enabled PII types; ``redact`` returns the texts and how many of each type it replaced."""
 
-    def __init__(self, options: CleanOptions) -> None:
+    def __init__(self, options: CleanSettings) -> None:
         self.region = options.phone_region
         steps = {
             "EMAIL": (options.redact_emails, _sub(_EMAIL, "<EMAIL>", None)),

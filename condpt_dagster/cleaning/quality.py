@@ -22,7 +22,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from condpt_dagster.cleaning.gopher_screen import GopherScreen
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -56,7 +56,7 @@ class QualityFilters:
     BATCH_DOCS = 1024
     BATCH_CHARS = 2_000_000
 
-    def __init__(self, options: CleanOptions) -> None:
+    def __init__(self, options: CleanSettings) -> None:
         configured: list[tuple[str, type[BaseFilter], object]] = [
             ("gopher_quality", GopherQualityFilter, options.gopher_quality),
             ("gopher_repetition", GopherRepetitionFilter, options.gopher_repetition),

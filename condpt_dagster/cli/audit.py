@@ -86,8 +86,8 @@ def _checked_output(output: str, force: bool, lake_root: str) -> Path:
 
 
 def _audit_run(sql: str, params: list, opts: dict) -> None:
+    from condpt_dagster.audit.access import AuditQueryError, audit_query, stream_query
     from condpt_dagster.core.io import atomic_output
-    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, stream_query
 
     settings = settings_for(opts["data"])
     fmt, output, max_rows = opts["fmt"], opts["output"], opts["max_rows"]
@@ -116,8 +116,8 @@ def _audit_run(sql: str, params: list, opts: dict) -> None:
 def _connect(opts: dict):
     """audit.duckdb (pulled from the bucket first for an object-store lake), or with ``--bucket`` views over
     the bucket's Parquet itself."""
+    from condpt_dagster.audit.access import open_bucket_views, open_for_audit
     from condpt_dagster.core.object_store import LakeMirror, ObjectStoreError
-    from condpt_dagster.stages.audit_access import open_bucket_views, open_for_audit
 
     settings = settings_for(opts["data"])
     lake = DataLake.at(settings.data_root)
@@ -135,7 +135,7 @@ def _connect(opts: dict):
 
 def _require_known(what: str, asked: list[str], sql: str, opts: dict) -> None:
     """Fail naming what exists when the auditor asks for a checkpoint or labeler version that does not."""
-    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query
+    from condpt_dagster.audit.access import AuditQueryError, audit_query
 
     try:
         existing = audit_query(_connect(opts), sql).to_series().to_list()
@@ -156,7 +156,7 @@ def _require_known(what: str, asked: list[str], sql: str, opts: dict) -> None:
 @_query_options
 def audit_tags(top: int, kind: str, **opts) -> None:
     """Most frequent labels of one kind across the corpus."""
-    from condpt_dagster.stages.audit_access import CANNED
+    from condpt_dagster.audit.access import CANNED
 
     _audit_run(CANNED["tags"], [kind, top], opts)
 
@@ -166,7 +166,7 @@ def audit_tags(top: int, kind: str, **opts) -> None:
 @_query_options
 def audit_ratings(by: str, **opts) -> None:
     """Rating distribution, for the whole corpus or per shard."""
-    from condpt_dagster.stages.audit_access import CANNED
+    from condpt_dagster.audit.access import CANNED
 
     _audit_run(CANNED["ratings" if by == "corpus" else "ratings_by_shard"], [], opts)
 
@@ -182,7 +182,7 @@ def audit_ratings(by: str, **opts) -> None:
 @_query_options
 def audit_removed(by: str, **opts) -> None:
     """Documents clean_documents removed (quality filters, exact and near-duplicates), counted by reason."""
-    from condpt_dagster.stages.audit_access import CANNED
+    from condpt_dagster.audit.access import CANNED
 
     _audit_run(CANNED[f"removed_by_{by}"], [], opts)
 
@@ -192,7 +192,7 @@ def audit_removed(by: str, **opts) -> None:
 @_query_options
 def audit_lineage(run: str, **opts) -> None:
     """What a checkpoint was trained on: per shard, documents, blocks, labeler versions, data version."""
-    from condpt_dagster.stages.audit_access import CANNED
+    from condpt_dagster.audit.access import CANNED
 
     _require_known("checkpoint", [run], "SELECT DISTINCT run FROM checkpoints ORDER BY run", opts)
     _audit_run(CANNED["lineage"], [run], opts)
@@ -206,7 +206,7 @@ def audit_lineage(run: str, **opts) -> None:
 @_query_options
 def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, **opts) -> None:
     """How labels changed between two kept labeler versions: per field, a confusion table, tags gained/lost."""
-    from condpt_dagster.stages.audit_access import CANNED
+    from condpt_dagster.audit.access import CANNED
 
     if opts["output"]:
         raise click.UsageError("diff prints three tables; redirect stdout instead of --output")
@@ -231,8 +231,8 @@ def audit_diff(from_version: str, to_version: str, shard: str | None, top: int, 
 def audit_show(doc_id: str, shard: str | None, timeout: float | None, data: str | None) -> None:
     """One document: a text excerpt, every label with its score and the evidence behind it, or why it was
     removed."""
-    from condpt_dagster.stages.audit_access import AuditQueryError, audit_query
-    from condpt_dagster.stages.document_card import DOCUMENT_SQL, REMOVED_SQL, render_card
+    from condpt_dagster.audit.access import AuditQueryError, audit_query
+    from condpt_dagster.audit.card import DOCUMENT_SQL, REMOVED_SQL, render_card
 
     opts = {"data": data}
     timeout = timeout or settings_for(data).audit.timeout

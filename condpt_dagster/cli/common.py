@@ -29,13 +29,18 @@ def dagster_instance(lake: DataLake):
     """The persistent Dagster instance of this data lake (``$DAGSTER_HOME``, default ``<data>/dagster_home``)."""
     import dagster as dg
 
-    from condpt_dagster.defs.instance import StorageUnreachable, ensure_instance_config, probe_storage
+    from condpt_dagster.instance.config import (
+        InstanceConfigError,
+        StorageUnreachable,
+        ensure_instance_config,
+        probe_storage,
+    )
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake.dagster_home)))
-    ensure_instance_config(home)
     try:
+        ensure_instance_config(home)
         probe_storage(home)
-    except StorageUnreachable as exc:
+    except (InstanceConfigError, StorageUnreachable) as exc:
         raise click.ClickException(str(exc)) from exc
     return dg.DagsterInstance.get()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from condpt_dagster.cli.common import data_option, settings_for
@@ -35,24 +33,21 @@ def show(name: str | None, data: str | None) -> None:
 
 
 def _print_verdict(data: str | None, name: str | None) -> None:
-    from condpt_dagster.experiments.report import headline
-    from condpt_dagster.experiments.steering import verdict_lines
+    from condpt_dagster.evaluation.experiment_report import headline
+    from condpt_dagster.evaluation.steering import verdict_lines
+    from condpt_dagster.evaluation.summary import ExperimentSummary
 
     settings = settings_for(data)
     files = DataLake.at(settings.data_root).experiment(name or settings.experiment.name)
     if not files.summary.is_file():
         raise click.ClickException(f"{files.summary}: no finished experiment; run `condpt experiment steer`")
-    summary = json.loads(files.summary.read_text(encoding="utf-8"))
-    gain = summary["gain_vs_shuffled"]
-    cost = summary["loss_cost_vs_unconditional"]
+    summary = ExperimentSummary.load(files.summary)
+    gain = summary.gain_vs_shuffled
+    cost = summary.loss_cost_vs_unconditional
     click.echo(
-        f"Steering experiment {summary['name']}: {summary['tokens_trained']:,} tokens per arm on {summary['device']}, "
-        f"{summary['samples_per_value']} samples per value, {summary['minutes']['total']} min"
-        + (
-            f" (reused arms trained earlier: {', '.join(reused)})"
-            if (reused := summary.get("arms_trained_earlier"))
-            else ""
-        )
+        f"Steering experiment {summary.name}: {summary.tokens_trained:,} tokens per arm on {summary.device}, "
+        f"{summary.samples_per_value} samples per value, {summary.minutes['total']} min"
+        + (f" (reused arms trained earlier: {', '.join(reused)})" if (reused := summary.arms_trained_earlier) else "")
     )
     click.echo(f"  {headline(summary)}")
     for line in verdict_lines(summary):

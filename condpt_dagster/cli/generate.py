@@ -66,7 +66,7 @@ def generate(
         raise click.ClickException(f"{exc}; pass --allow-unseen to generate anyway") from exc
     except ValueError as exc:  # a closed value that cannot be a control token
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"--- header ({generator.settings['template']}):\n{header or '(none)'}", err=True)
+    click.echo(f"--- header ({generator.header_format.template}):\n{header or '(none)'}", err=True)
     for i in range(samples):
         ids = generator.generate(
             labels or None, prompt, seed=seed + i, max_new_tokens=max_new_tokens, temperature=temperature

@@ -74,8 +74,8 @@ def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, mix
 @data_option
 def add_shards(paths: tuple[Path, ...], replace: bool, allow_duplicate: bool, data: str | None) -> None:
     """Copy shard files into the inbox (if elsewhere) and register them as `shards` partitions."""
-    from condpt_dagster.defs.partitions import shards
-    from condpt_dagster.stages.inbox import RegistrationError, register_shards
+    from condpt_dagster.assets.partitions import shards
+    from condpt_dagster.ingest.inbox import RegistrationError, register_shards
 
     settings = settings_for(data)
     lake = DataLake.at(settings.data_root)
@@ -185,9 +185,9 @@ def materialize_assets(
     with ``converge``, then rerun clean_documents (and the selection after it) of shards that were
     deduplicated before an earlier-sorting shard arrived."""
     settings = settings_for(data)  # first: a broken condpt.toml is one line, not the code location's traceback
+    from condpt_dagster.assets.partitions import shards
     from condpt_dagster.defs.definitions import build_definitions
-    from condpt_dagster.defs.partitions import shards
-    from condpt_dagster.defs.run_launcher import fail_orphaned_cli_runs
+    from condpt_dagster.instance.run_launcher import fail_orphaned_cli_runs
 
     lake = DataLake.at(settings.data_root)
     instance = dagster_instance(lake)
@@ -224,7 +224,7 @@ def _run_partitions(defs, instance, names: list[str], keys: list[str | None]) ->
     """Materialize ``names`` once per partition key in this process; the keys whose run failed."""
     import dagster as dg
 
-    from condpt_dagster.defs.run_launcher import worker_tags
+    from condpt_dagster.instance.run_launcher import worker_tags
 
     job, selection = _job_for(defs, names), [dg.AssetKey(n) for n in names]
     failed = []

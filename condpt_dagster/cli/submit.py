@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from condpt_dagster.defs.instance import masked_url as masked
+from condpt_dagster.instance.config import masked_url as masked
 
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {

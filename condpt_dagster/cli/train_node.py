@@ -23,7 +23,7 @@ def train_node(spec_path: Path, node_rank: int) -> None:
     Start it on every other node once the checkpoint asset is launched (or before: the rendezvous waits).
     The process becomes the launcher (exec), so a service manager or `kubectl` sees and stops it directly.
     """
-    from condpt_dagster.stages.checkpoint import LaunchError, node_command
+    from condpt_dagster.training.launch import LaunchError, node_command
 
     try:
         command = node_command(spec_path, node_rank)

@@ -9,7 +9,7 @@ from pydantic import Field, StrictBool
 from condpt_dagster.core.section import Section, StrictSettings
 
 
-class _FilterOptions(StrictSettings):
+class _FilterSettings(StrictSettings):
     """One quality filter: on/off plus datatrove's own parameter names and published defaults."""
 
     enabled: StrictBool = True
@@ -18,7 +18,7 @@ class _FilterOptions(StrictSettings):
         return self.model_dump(exclude={"enabled", "min_words"})
 
 
-class GopherQualityOptions(_FilterOptions):
+class GopherQualitySettings(_FilterSettings):
     """Gopher quality rules (Rae et al. 2021, table A1 ranges)."""
 
     min_doc_words: int | None = Field(50, ge=0)
@@ -32,7 +32,7 @@ class GopherQualityOptions(_FilterOptions):
     min_stop_words: int | None = Field(2, ge=0)
 
 
-class GopherRepetitionOptions(_FilterOptions):
+class GopherRepetitionSettings(_FilterSettings):
     """Gopher repetition rules; skipped below ``min_words`` words, where n-gram shares mean nothing."""
 
     min_words: int = Field(50, ge=0, description="Documents with fewer words are not checked.")
@@ -44,7 +44,7 @@ class GopherRepetitionOptions(_FilterOptions):
     dup_n_grams: tuple[tuple[int, float], ...] = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
 
 
-class FineWebQualityOptions(_FilterOptions):
+class FineWebQualitySettings(_FilterSettings):
     """FineWeb's line rules; off by default: they remove single-paragraph reviews and news without
     terminal punctuation per line, which web crawls rarely contain but curated corpora do."""
 
@@ -57,7 +57,7 @@ class FineWebQualityOptions(_FilterOptions):
     new_line_ratio: float = Field(0.3, ge=0)
 
 
-class C4QualityOptions(_FilterOptions):
+class C4QualitySettings(_FilterSettings):
     """C4's rules; off by default. It also removes lines (no terminal punctuation, javascript, policy)."""
 
     enabled: StrictBool = False
@@ -73,15 +73,15 @@ class C4QualityOptions(_FilterOptions):
     filter_policy: StrictBool = True
 
 
-class CleanOptions(Section):
+class CleanSettings(Section):
     """``clean_documents``: quality filters, exact and near-duplicate removal across shards, PII redaction."""
 
     SECTION = "clean"
     UNVERSIONED = frozenset({"check_decontamination", "eval_texts", "decontamination_threshold"})
-    gopher_quality: GopherQualityOptions = GopherQualityOptions()
-    gopher_repetition: GopherRepetitionOptions = GopherRepetitionOptions()
-    fineweb_quality: FineWebQualityOptions = FineWebQualityOptions()
-    c4_quality: C4QualityOptions = C4QualityOptions()
+    gopher_quality: GopherQualitySettings = GopherQualitySettings()
+    gopher_repetition: GopherRepetitionSettings = GopherRepetitionSettings()
+    fineweb_quality: FineWebQualitySettings = FineWebQualitySettings()
+    c4_quality: C4QualitySettings = C4QualitySettings()
     near_duplicates: StrictBool = Field(True, description="MinHash LSH near-duplicate removal across shards.")
     shingle_words: int = Field(
         1, ge=1, description="Words per shingle (lowercased, punctuation removed); 1 = the set of words."

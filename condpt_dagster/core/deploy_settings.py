@@ -9,7 +9,7 @@ from pydantic import Field, StrictBool
 from condpt_dagster.core.section import Section
 
 
-class KubernetesOptions(Section):
+class KubernetesSettings(Section):
     """Where the training job runs when the deployment is on Kubernetes (deploy/README.md)."""
 
     SECTION = "kubernetes"

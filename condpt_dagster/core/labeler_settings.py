@@ -3,6 +3,7 @@ from the composite teacher on the user's corpus (labelers/distill.py, assets/stu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool
@@ -10,9 +11,54 @@ from pydantic import Field, StrictBool
 from condpt_dagster.core.section import Section
 
 
+@dataclass(frozen=True)
+class LabelerKind:
+    """One labeler ``[labeler] name`` can select. Its class is named, not imported (``module:Class``), so the
+    settings and the code location load without the labeler's libraries; ``labelers.build_labeler`` imports
+    it when the labeler is built."""
+
+    factory: str  # module:Class; called with the options (or with settings_class(**options) when set)
+    options: tuple[str, ...]  # the [labeler] keys it takes; unset (None) ones are left out
+    settings_class: str | None = None  # module:Class the options are wrapped in, for a labeler taking one object
+    requires: str | None = None  # a key it cannot be built without
+    checked_early: bool = True  # refuse a missing ``requires`` when the settings are read (not only when built)
+    renamed: dict[str, str] = field(default_factory=dict)  # [labeler] key -> the labeler's own name for it
+
+    def arguments(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The labeler's constructor options from [labeler] values (unset ones left out)."""
+        return {self.renamed.get(k, k): settings[k] for k in self.options if settings.get(k) is not None}
+
+
+COMPOSITE_KEYS = ("taxonomy_path", "encoder_dir", "quantize", "max_windows", "adapter_dir", "device", "precision")
+
+# Adding a labeler: one entry here (and any new [labeler] key below); the labeler's module does the rest.
+LABELERS: dict[str, LabelerKind] = {
+    "composite": LabelerKind(
+        "condpt_dagster.labelers.composite:CompositeLabeler",
+        (*COMPOSITE_KEYS, "rule_workers", "threads"),
+        settings_class="condpt_dagster.labelers.composite:CompositeSettings",
+        renamed={"encoder_dir": "model_dir"},
+    ),
+    "generative": LabelerKind(
+        "condpt_dagster.labelers.generative:GenerativeLabeler",
+        ("model_dir", "adapter_dir", "max_windows", "num_samples", "max_new_tokens", "device"),
+        settings_class="condpt_dagster.labelers.generative:GenerativeSettings",
+        requires="model_dir",
+    ),
+    "finetuned": LabelerKind(
+        "condpt_dagster.labelers.finetune:FinetunedLabeler", ("adapter_dir",), requires="adapter_dir"
+    ),
+    # student_dir defaults to the lake's student/model (defs/definitions.py), so it is only checked when built
+    "student": LabelerKind(
+        "condpt_dagster.labelers.student:StudentLabeler", ("student_dir",), requires="student_dir", checked_early=False
+    ),
+}
+LabelerName = Literal[tuple(LABELERS)]  # type: ignore[valid-type]  # the names above, for pydantic and Dagster
+
+
 class LabelerSettings(Section):
     SECTION = "labeler"
-    name: Literal["composite", "generative", "finetuned", "student"] = Field("composite", description="Which labeler.")
+    name: LabelerName = Field("composite", description="Which labeler.")
     taxonomy_path: str | None = Field(None, description="composite: taxonomy TOML (default built-in).")
     encoder_dir: str | None = Field(None, description="composite: sentence encoder folder (default MiniLM).")
     quantize: StrictBool = Field(False, description="composite: dynamic int8 encoder.")
@@ -43,11 +89,12 @@ class LabelerSettings(Section):
 
     @classmethod
     def cross_checks(cls, values: dict[str, Any]) -> list[str]:
-        needs = {"generative": "model_dir", "finetuned": "adapter_dir"}.get(values.get("name"))
+        kind = LABELERS.get(values.get("name"))
+        needs = kind.requires if kind and kind.checked_early else None
         return [f"name: labeler {values['name']!r} needs {needs}"] if needs and not values.get(needs) else []
 
 
-class StudentOptions(Section):
+class StudentSettings(Section):
     SECTION = "student"
     UNVERSIONED = frozenset({"batch_docs"})
     sample_docs: int = Field(

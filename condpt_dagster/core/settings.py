@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from condpt_dagster.core.clean_settings import CleanOptions
-from condpt_dagster.core.deploy_settings import KubernetesOptions
-from condpt_dagster.core.labeler_settings import LabelerSettings, StudentOptions
+from condpt_dagster.core.clean_settings import CleanSettings
+from condpt_dagster.core.deploy_settings import KubernetesSettings
+from condpt_dagster.core.labeler_settings import LabelerSettings, StudentSettings
 from condpt_dagster.core.object_store import default_cache, is_remote
 from condpt_dagster.core.section import Section, SettingsError
 from condpt_dagster.core.vocab import CONDITION_FIELDS
@@ -42,7 +42,7 @@ class LakeSettings(Section):
     )
 
 
-class IngestOptions(Section):
+class IngestSettings(Section):
     SECTION = "ingest"
     UNVERSIONED = frozenset({"batch_size"})
     unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD", False] | None = Field(
@@ -55,7 +55,7 @@ class IngestOptions(Section):
     batch_size: int = Field(4096, ge=1, description="Records per batch (memory, not output).")
 
 
-class ConditioningOptions(Section):
+class ConditioningSettings(Section):
     SECTION = "conditioning"
     template: Literal["laion", "control_tokens", "metadata"] = Field("laion", description="Header template.")
     fields: tuple[str, ...] = Field(
@@ -76,14 +76,14 @@ class ConditioningOptions(Section):
         return problems + ([f"field_dropout rates must be between 0 and 1: {bad_rates}"] if bad_rates else [])
 
 
-class TokenizerOptions(Section):
+class TokenizerSettings(Section):
     SECTION = "tokenizer"
     vocab_size: int = Field(8192, ge=300, le=2**32, description="BPE vocabulary size (with special tokens).")
     sample_docs: int = Field(20_000, ge=1, description="Conditioned examples the BPE is trained on.")
     base_tokenizer_dir: str | None = Field(None, description="A local base model folder: reuse its tokenizer.")
 
 
-class BlockOptions(Section):
+class BlocksSettings(Section):
     SECTION = "blocks"
     UNVERSIONED = frozenset({"batch_docs"})
     block_size: int = Field(2048, ge=8, description="Tokens per training block.")
@@ -95,7 +95,7 @@ class BlockOptions(Section):
     batch_docs: int = Field(1024, ge=1, description="Documents tokenized per batch (memory, not output).")
 
 
-class FinetuneOptions(Section):
+class LabelerAdapterSettings(Section):
     SECTION = "labeler_adapter"
     tagged_path: str | None = Field(None, description="Tagged set (default <data>/tagged/sample.parquet).")
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="Share of texts for calibration.")
@@ -110,7 +110,7 @@ class FinetuneOptions(Section):
     encoder_dir: str | None = Field(None, description="Encoder folder (default MiniLM).")
 
 
-class EvalOptions(Section):
+class EvalSettings(Section):
     SECTION = "eval"
     max_docs: int = Field(200, ge=1, description="Held-out documents for losses.")
     max_body_tokens: int = Field(192, ge=1)
@@ -142,7 +142,7 @@ class RelabelSettings(Section):
     cron: str = Field("0 3 * * 0", description="When relabel_schedule ticks (default Sunday 03:00).")
 
 
-class TrainConfig(Section):
+class TrainingSettings(Section):
     SECTION = "training"
     UNVERSIONED = frozenset(  # where and how it runs, not what it trains
         {"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args", "snapshot_every"}
@@ -213,7 +213,7 @@ class TrainConfig(Section):
         return max(1, -(-int(self.max_tokens or 0) // tokens_per_step))
 
 
-class ExperimentOptions(Section):
+class ExperimentSettings(Section):
     """``condpt experiment steer``: conditional vs matched unconditional model, judged independently."""
 
     SECTION = "experiment"
@@ -243,7 +243,7 @@ class ExperimentOptions(Section):
         reserved = sorted({"run", "drop_headers", "snapshot_every"} & set(overrides))
         problems = [f"training.{k} is set by the experiment itself" for k in reserved]
         try:
-            TrainConfig.model_validate(_with_budget({k: v for k, v in overrides.items() if k not in reserved}))
+            TrainingSettings.model_validate(_with_budget({k: v for k, v in overrides.items() if k not in reserved}))
         except SettingsError as exc:
             problems += [
                 f"training: {p.replace('[training] ', '')}"
@@ -251,9 +251,9 @@ class ExperimentOptions(Section):
             ]
         return problems
 
-    def train_config(self, base: TrainConfig, role: Literal["conditional", "unconditional"], block_size: int):
+    def train_config(self, base: TrainingSettings, role: Literal["conditional", "unconditional"], block_size: int):
         """One arm's run: the [training] settings with this section's overrides, snapshots for the curve."""
-        merged = TrainConfig.model_validate({**base.model_dump(), **_with_budget(self.training)})
+        merged = TrainingSettings.model_validate({**base.model_dump(), **_with_budget(self.training)})
         steps = merged.total_steps(merged.micro_batch_size * merged.gradient_accumulation * block_size)
         return merged.model_copy(
             update={
@@ -275,20 +275,20 @@ SECTIONS: dict[str, type[Section]] = {
     cls.SECTION: cls
     for cls in (
         LakeSettings,
-        KubernetesOptions,
-        IngestOptions,
-        CleanOptions,
+        KubernetesSettings,
+        IngestSettings,
+        CleanSettings,
         LabelerSettings,
-        StudentOptions,
-        ConditioningOptions,
-        TokenizerOptions,
-        BlockOptions,
-        TrainConfig,
-        FinetuneOptions,
-        EvalOptions,
+        StudentSettings,
+        ConditioningSettings,
+        TokenizerSettings,
+        BlocksSettings,
+        TrainingSettings,
+        LabelerAdapterSettings,
+        EvalSettings,
         RelabelSettings,
         AuditSettings,
-        ExperimentOptions,
+        ExperimentSettings,
     )
 }
 
@@ -299,20 +299,20 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
     data_root: str = str(Path(DEFAULT_DATA_ROOT).resolve())
     remote_root: str | None = None  # an object-store lake that data_root (its local cache) mirrors
-    ingest: IngestOptions = IngestOptions()
-    clean: CleanOptions = CleanOptions()
+    ingest: IngestSettings = IngestSettings()
+    clean: CleanSettings = CleanSettings()
     labeler: LabelerSettings = LabelerSettings()
-    student: StudentOptions = StudentOptions()
-    conditioning: ConditioningOptions = ConditioningOptions()
-    tokenizer: TokenizerOptions = TokenizerOptions()
-    blocks: BlockOptions = BlockOptions()
-    training: TrainConfig = TrainConfig()
-    labeler_adapter: FinetuneOptions = FinetuneOptions()
-    eval: EvalOptions = EvalOptions()
+    student: StudentSettings = StudentSettings()
+    conditioning: ConditioningSettings = ConditioningSettings()
+    tokenizer: TokenizerSettings = TokenizerSettings()
+    blocks: BlocksSettings = BlocksSettings()
+    training: TrainingSettings = TrainingSettings()
+    labeler_adapter: LabelerAdapterSettings = LabelerAdapterSettings()
+    eval: EvalSettings = EvalSettings()
     relabel: RelabelSettings = RelabelSettings()
     audit: AuditSettings = AuditSettings()
-    experiment: ExperimentOptions = ExperimentOptions()
-    kubernetes: KubernetesOptions = KubernetesOptions()
+    experiment: ExperimentSettings = ExperimentSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
     source: str = "defaults"
 
 

@@ -1,3 +1,3 @@
-"""The Dagster layer's glue: the code location's Definitions, partitions, jobs, sensors, schedules and
-metadata helpers. Assets live in ``condpt_dagster/assets`` and resources in ``condpt_dagster/resources``
-(the names Dagster users look for); nothing outside those three folders and the CLI imports dagster."""
+"""The code location: ``definitions.py`` assembles the assets (``condpt_dagster/assets``), resources
+(``condpt_dagster/resources``), jobs, sensors and the schedule. The vocabulary the assets share (partitions,
+pools, metadata helpers) lives beside them in ``assets/``; the Dagster instance's files in ``instance/``."""

@@ -15,6 +15,7 @@ from condpt_dagster.assets.steering_experiment import build_steering_experiment
 from condpt_dagster.assets.student import build_student_labeler, build_teacher_sample
 from condpt_dagster.assets.token_blocks import build_token_blocks
 from condpt_dagster.assets.tokenizer import build_tokenizer_asset
+from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import Settings, load_settings
 from condpt_dagster.defs.jobs import build_jobs
@@ -64,7 +65,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         label_audit,
     ]
     tokenizer = build_tokenizer_asset(settings.tokenizer)
-    header_format = {"template": conditioning.template, "fields": list(conditioning.fields)}
+    header_format = HeaderFormat.of(conditioning)
     checkpoint = build_checkpoint(settings.training, header_format, settings.clean)
     eval_report = build_eval_report(settings.training.run, settings.eval)
     experiment = build_steering_experiment(settings.training, header_format, settings.experiment)

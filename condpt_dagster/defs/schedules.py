@@ -4,7 +4,7 @@ version however often the schedule ticks."""
 
 import dagster as dg
 
-from condpt_dagster.defs.partitions import shards
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.document_labels import stored_labeler_version
 

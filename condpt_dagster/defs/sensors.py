@@ -6,13 +6,13 @@ import os
 
 import dagster as dg
 
+from condpt_dagster.assets.metadata import ingested_sources
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.lake import ShardNameError, split_shard_name
-from condpt_dagster.defs.metadata import ingested_sources
-from condpt_dagster.defs.partitions import shards
+from condpt_dagster.ingest.inbox import inbox_hashes
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.stages.clean_documents import stale_shards
-from condpt_dagster.stages.inbox import inbox_hashes
 
 
 def _running() -> bool:

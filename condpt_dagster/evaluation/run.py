@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from condpt_dagster.core.settings import EvalOptions
+from condpt_dagster.conditioning.heldout import HeldOut
+from condpt_dagster.core.settings import EvalSettings
 from condpt_dagster.evaluation.metrics import (
     adherence,
     conditioning_gain,
@@ -62,19 +62,10 @@ def body_nll(
     return out
 
 
-@dataclass
-class HeldOut:
-    ids: list[str]
-    header_ids: list[list[int]]
-    body_ids: list[list[int]]
-    labels: list[dict[str, Any]]  # label rows (topics, rating, sentiment, tags, synopsis)
-    texts: list[str] = field(default_factory=list)
-
-
 CONDITIONS = ("true_header", "no_header", "shuffled")
 
 
-def _losses(generator: Any, heldout: HeldOut, n: int, options: EvalOptions) -> dict[str, list[float]]:
+def _losses(generator: Any, heldout: HeldOut, n: int, options: EvalSettings) -> dict[str, list[float]]:
     """Per-document body loss (nats/token) under each header condition."""
     tok = generator.tokenizer
     bodies = [b[: options.max_body_tokens] for b in heldout.body_ids[:n]]
@@ -110,7 +101,7 @@ def _breakdown(per_condition: dict[str, list[float]], labels: list[dict[str, Any
     return breakdown
 
 
-def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[dict, dict, dict[str, list[str]]]:
+def _control(generator, requests, label_texts, options: EvalSettings) -> tuple[dict, dict, dict[str, list[str]]]:
     """Adherence per requested field (labeled by ``label_texts``), each field's lift with its interval and
     verdict, and the samples of every condition."""
     unconditional = _samples(generator, None, options)
@@ -134,7 +125,7 @@ def _control(generator, requests, label_texts, options: EvalOptions) -> tuple[di
     return control, fields, texts_by_condition
 
 
-def _field_lift(field_name, values, requested, judged, unconditional_labels, options: EvalOptions) -> dict[str, Any]:
+def _field_lift(field_name, values, requested, judged, unconditional_labels, options: EvalSettings) -> dict[str, Any]:
     """Lift of the field and of each value over the no-header rate (bootstrap 95% intervals) and the verdict."""
     asked = {v: [j == v for r, j in zip(requested, judged, strict=True) if r == v] for v in values}
     if field_name == "tags":  # open vocabulary: whether the tag is among the row's tags
@@ -183,7 +174,7 @@ def evaluate(
     heldout: HeldOut,
     label_texts: Callable[[list[str]], list[Any]],
     embed: Callable[[list[str]], np.ndarray],
-    options: EvalOptions,
+    options: EvalSettings,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every measurement; ``generator`` is a ConditionalGenerator, ``label_texts`` the training labeler."""
@@ -225,7 +216,7 @@ def evaluate(
     }
 
 
-def _requests(labels: list[dict[str, Any]], options: EvalOptions) -> dict[str, list[str]]:
+def _requests(labels: list[dict[str, Any]], options: EvalSettings) -> dict[str, list[str]]:
     topics = Counter(t for row in labels for t in (row.get("topics") or [])[:1])
     tags = Counter(t for row in labels for t in (row.get("tags") or []))
     ratings = sorted({row.get("rating") for row in labels if row.get("rating")})
@@ -240,7 +231,7 @@ def _requests(labels: list[dict[str, Any]], options: EvalOptions) -> dict[str, l
     return {k: v for k, v in requests.items() if v}
 
 
-def _samples(generator: Any, labels: dict[str, Any] | None, options: EvalOptions) -> list[str]:
+def _samples(generator: Any, labels: dict[str, Any] | None, options: EvalSettings) -> list[str]:
     return [
         generator.text(
             generator.generate(
@@ -264,7 +255,7 @@ def _judged(row: Any, field_name: str, requested: str | None) -> str:
     return str(getattr(row, field_name))
 
 
-def _synopsis_fidelity(generator, labels, label_texts, embed, options: EvalOptions) -> dict[str, Any]:
+def _synopsis_fidelity(generator, labels, label_texts, embed, options: EvalSettings) -> dict[str, Any]:
     synopses = [row["synopsis"] for row in labels if row.get("synopsis")][: options.synopses]
     pairs = []
     for synopsis in synopses:
@@ -286,7 +277,7 @@ def _synopsis_fidelity(generator, labels, label_texts, embed, options: EvalOptio
     }
 
 
-def _attribution(generator, heldout: HeldOut, requests: dict[str, list[str]], options: EvalOptions) -> dict:
+def _attribution(generator, heldout: HeldOut, requests: dict[str, list[str]], options: EvalSettings) -> dict:
     out = {}
     m = min(options.attribution_docs, len(heldout.ids))
     for field_name in ("topics", "rating"):

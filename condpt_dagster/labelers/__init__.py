@@ -1,4 +1,5 @@
-"""Document labelers. ``build_labeler(name, options)`` is how the pipeline selects one.
+"""Document labelers. ``build_labeler(name, options)`` is how the pipeline selects one, by the registry
+``core.labeler_settings.LABELERS`` (a new labeler: one entry there and its module here).
 
 - ``composite`` (default): rule/lexicon taggers + all-MiniLM-L6-v2 encoder taggers, offline on CPU.
 - ``finetuned``: tags from a LoRA adapter trained on the user's tagged documents (``adapter_dir``, made by
@@ -11,70 +12,43 @@
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
-from condpt_dagster.core.settings import LabelerSettings
+from condpt_dagster.core.labeler_settings import LABELERS, LabelerSettings
 from condpt_dagster.labelers.base import LABEL_SCHEMA, DocumentLabels, Labeler
 
-LABELERS = ("composite", "generative", "finetuned", "student")
+
+def _named(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def build_labeler(name: str, options: dict[str, Any] | None = None) -> Labeler:
+    """The labeler ``name`` of the registry (``core.labeler_settings.LABELERS``), built from its options."""
+    kind = LABELERS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    if name == "composite":
-        from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler
+    if kind.requires and kind.requires not in options:
+        raise ValueError(f"labeler {name!r} needs {kind.requires} ({REQUIRED_WHY.get(kind.requires, 'a path')})")
+    factory = _named(kind.factory)
+    if kind.settings_class:
+        return factory(_named(kind.settings_class)(**options))
+    return factory(**options)
 
-        return CompositeLabeler(CompositeConfig(**options))
-    if name == "generative":
-        from condpt_dagster.labelers.generative import GenerativeConfig, GenerativeLabeler
 
-        if "model_dir" not in options:
-            raise ValueError("labeler 'generative' needs model_dir (a local Hugging Face model folder)")
-        return GenerativeLabeler(GenerativeConfig(**options))
-    if name == "finetuned":
-        from condpt_dagster.labelers.finetune import FinetunedLabeler
-
-        if "adapter_dir" not in options:
-            raise ValueError("labeler 'finetuned' needs adapter_dir (a labeler_adapter folder)")
-        return FinetunedLabeler(options["adapter_dir"])
-    if name == "student":
-        from condpt_dagster.labelers.student import StudentLabeler
-
-        if "student_dir" not in options:
-            raise ValueError("labeler 'student' needs student_dir (a student_labeler folder)")
-        return StudentLabeler(options["student_dir"])
-    raise ValueError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
+REQUIRED_WHY = {
+    "model_dir": "a local Hugging Face model folder",
+    "adapter_dir": "a labeler_adapter folder",
+    "student_dir": "a student_labeler folder",
+}
 
 
 def labeler_options(settings: LabelerSettings) -> dict[str, Any]:
     """The ``[labeler]`` settings that apply to the chosen labeler, as its constructor options."""
-    if settings.name == "composite":
-        fields = {
-            "taxonomy_path": settings.taxonomy_path,
-            "model_dir": settings.encoder_dir,
-            "quantize": settings.quantize,
-            "max_windows": settings.max_windows,
-            "adapter_dir": settings.adapter_dir,
-            "device": settings.device,
-            "precision": settings.precision,
-            "rule_workers": settings.rule_workers,
-            "threads": settings.threads,
-        }
-    elif settings.name == "finetuned":
-        fields = {"adapter_dir": settings.adapter_dir}
-    elif settings.name == "student":
-        fields = {"student_dir": settings.student_dir}
-    else:
-        fields = {
-            "model_dir": settings.model_dir,
-            "adapter_dir": settings.adapter_dir,
-            "max_windows": settings.max_windows,
-            "num_samples": settings.num_samples,
-            "max_new_tokens": settings.max_new_tokens,
-            "device": settings.device,
-        }
-    return {k: v for k, v in fields.items() if v is not None}
+    return LABELERS[settings.name].arguments(settings.model_dump())
 
 
 @cache

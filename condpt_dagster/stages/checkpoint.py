@@ -1,45 +1,47 @@
-"""Stage ``checkpoint``: checks before a launch, the run spec, and the launcher command (torchrun or deepspeed).
+"""Stage ``checkpoint``: checks before a launch (inputs, decontamination) and the run spec it launches.
 
-The training itself runs in other processes (:mod:`condpt_dagster.training.train`); this module decides
-whether a launch can work and writes ``checkpoints/<run>/run.json`` for it.
+The training itself runs in other processes (:mod:`condpt_dagster.training.train`, launched by the command of
+:mod:`condpt_dagster.training.launch`); this module decides whether a launch can work and writes
+``checkpoints/<run>/run.json`` for it.
+
+Decontamination (the asset's blocking check, run before every launch): no held-out document and no
+evaluation text shares a near-duplicate with training blocks. Training documents are those packed into
+``blocks/<shard>.spans.parquet``; held-out ones are in ``blocks/<shard>.heldout.parquet``; evaluation texts
+come from the files ``[clean] eval_texts`` names. Their MinHash signatures (stored fingerprints where still
+valid, else computed from the conditioned text) go into one LSH index of the training documents, which every
+held-out document and evaluation text is queried against; texts shorter than ``near_duplicate_min_words`` are
+compared exactly (normalized whitespace and case), as ``clean_documents`` does.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import sys
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+import polars as pl
 import pyarrow.parquet as pq
 
+from condpt_dagster.cleaning.minhash import MinHasher, NearDuplicateIndex
+from condpt_dagster.conditioning.blocks import BlockMeta, blocks_data_version
+from condpt_dagster.conditioning.headers import HeaderFormat
+from condpt_dagster.conditioning.seen import seen_values
+from condpt_dagster.conditioning.tokenizer import tokenizer_sha256
 from condpt_dagster.core.io import clear_orphans
 from condpt_dagster.core.lake import CheckpointFiles, DataLake
-from condpt_dagster.core.settings import SettingsError, TrainConfig
-from condpt_dagster.core.vocab import CLOSED_FIELDS
-from condpt_dagster.stages.token_blocks import blocks_data_version
-from condpt_dagster.stages.tokenizer import tokenizer_sha256
+from condpt_dagster.core.settings import CleanSettings, TrainingSettings
+from condpt_dagster.stages.clean_documents import stored_fingerprints
 from condpt_dagster.training.guard import RunFolderBusy, check_run_lock
+from condpt_dagster.training.launch import LaunchError, launch_command
 from condpt_dagster.training.run_spec import REVISION, RunSpec
-
-
-class LaunchError(SettingsError):
-    """Training cannot start: missing inputs or inputs that do not fit together."""
 
 
 def _shards_with_current_blocks(lake: DataLake, shards: list[str], tok_sha: str) -> list[str]:
     with_blocks = [s for s in shards if lake.blocks(s).meta.is_file()]
     if not with_blocks:
         raise LaunchError(f"{lake.blocks_dir}: no token blocks for any shard; materialize token_blocks first")
-    stale = [
-        s
-        for s in with_blocks
-        if json.loads(lake.blocks(s).meta.read_text(encoding="utf-8"))["tokenizer_sha256"] != tok_sha
-    ]
+    stale = [s for s in with_blocks if BlockMeta.load(lake.blocks(s).meta).tokenizer_sha256 != tok_sha]
     if stale:
         raise LaunchError(
             f"blocks of shard(s) {', '.join(stale)} were made with another tokenizer "
@@ -50,50 +52,16 @@ def _shards_with_current_blocks(lake: DataLake, shards: list[str], tok_sha: str)
 
 def shard_lineage(lake: DataLake, shard: str) -> dict[str, str | None]:
     """What a shard's blocks were built from, as their meta.json records it (None for older blocks)."""
-    meta = json.loads(lake.blocks(shard).meta.read_text(encoding="utf-8"))
+    meta = BlockMeta.load(lake.blocks(shard).meta)
     return {
-        "labels_version": meta.get("labels_version"),
-        "conditioned_data_version": meta.get("conditioned_data_version"),
+        "labels_version": meta.labels_version,
+        "conditioned_data_version": meta.conditioned_data_version,
         "blocks_data_version": blocks_data_version(lake.blocks(shard)),
     }
 
 
-OPEN_FIELDS = ("tags",)  # counted (the experiment requests frequent ones) but never refused as unseen
-MAX_SEEN_TAGS = 200
-
-
-def training_label_paths(lake: DataLake, shard: str) -> tuple[Path | None, set[str]]:
-    """The labels file a shard's blocks were built from (the pinned version when kept, else the current
-    labels; None when there is none) and the ids of the documents packed into the blocks."""
-    version = json.loads(lake.blocks(shard).meta.read_text(encoding="utf-8")).get("labels_version")
-    pinned = lake.label_history(shard, version) if version else None
-    labels_path = pinned if pinned is not None and pinned.is_file() else lake.labels(shard)
-    packed = set(pq.read_table(lake.blocks(shard).spans, columns=["id"]).column("id").to_pylist())
-    return (labels_path if labels_path.is_file() else None), packed
-
-
-def seen_values(lake: DataLake, shards: list[str], fields: list[str]) -> dict[str, dict[str, int]]:
-    """Field -> value -> documents, over the documents packed into the shards' blocks, read from the labels
-    version their headers were built from: what a model trained on them can be asked for."""
-    wanted = [f for f in fields if f in CLOSED_FIELDS or f in OPEN_FIELDS]
-    counts: dict[str, Counter] = {f: Counter() for f in wanted}
-    for shard in shards:
-        labels_path, packed = training_label_paths(lake, shard)
-        if labels_path is None:
-            continue
-        present = [f for f in wanted if f in pq.read_schema(labels_path).names]
-        for row in pq.read_table(labels_path, columns=["id", *present]).to_pylist():
-            if row["id"] not in packed:
-                continue
-            for name in present:
-                value = row[name]
-                values = value if isinstance(value, list) else [] if value is None else [value]
-                counts[name].update(str(v) for v in values if str(v) not in ("", "unknown"))
-    return {f: dict(c.most_common(MAX_SEEN_TAGS if f in OPEN_FIELDS else None)) for f, c in counts.items() if c}
-
-
 def prepare_run(
-    lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]
+    lake: DataLake, shards: list[str], config: TrainingSettings, conditioning: HeaderFormat
 ) -> tuple[RunSpec, Path]:
     """Validate inputs and write ``checkpoints/<run>/run.json``; raise LaunchError with the reason."""
     if not lake.tokenizer.tokenizer_json.is_file():
@@ -114,7 +82,7 @@ def prepare_run(
         partition_data_versions={s: blocks_data_version(lake.blocks(s)) for s in with_blocks},
         tokenizer_sha256=tok_sha,
         code_version=config.version(REVISION),
-        conditioning={**conditioning, "seen_values": seen_values(lake, with_blocks, conditioning.get("fields", []))},
+        conditioning=conditioning.with_seen(seen_values(lake, with_blocks, conditioning.fields)).to_json(),
         lineage={s: shard_lineage(lake, s) for s in with_blocks},
     )
     _discard_other_runs(files, spec.identity())
@@ -133,63 +101,6 @@ def _discard_other_runs(files: CheckpointFiles, identity: str) -> None:
     marker.write_text(identity)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_command(config: TrainConfig, spec_path: Path) -> list[str]:
-    """torchrun (one node, or ``nnodes`` joined by c10d rendezvous) or the deepspeed launcher (GPUs, hostfile
-    for several nodes), behind the guard that ties every process to its parent and holds this node's lock on
-    the run folder (node 0 holds the folder's own lock, the one a second launch of the run is refused by)."""
-    lock = spec_path.parent / (".lock" if config.node_rank == 0 else f".lock.node{config.node_rank}")
-    guard = [sys.executable, "-m", "condpt_dagster.training.guard", "--lock", str(lock), "--"]
-    return guard + _launcher(config, spec_path)
-
-
-def node_command(spec_path: Path, node_rank: int) -> list[str]:
-    """The command another node runs to join the training run of ``spec_path`` (same spec, its own rank)."""
-    config = RunSpec.load(spec_path).train_config
-    if config.nnodes < 2:
-        raise LaunchError(f"{spec_path}: run {config.run!r} is a single-node run (nnodes = 1)")
-    if not 0 < node_rank < config.nnodes:
-        raise LaunchError(f"node rank {node_rank} out of range: run {config.run!r} has nodes 1..{config.nnodes - 1}")
-    return launch_command(config.model_copy(update={"node_rank": node_rank}), spec_path)
-
-
-def _launcher(config: TrainConfig, spec_path: Path) -> list[str]:
-    entry = ["condpt_dagster.training.train", "--spec", str(spec_path)]
-    if config.launcher == "torchrun":
-        return [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            *_torchrun_placement(config),
-            f"--nproc_per_node={config.nproc_per_node}",
-            *config.extra_launcher_args,
-            "-m",
-            *entry,
-        ]
-    launcher = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
-    placement = ["--hostfile", config.hostfile] if config.hostfile else ["--num_gpus", str(config.nproc_per_node)]
-    return [launcher, *placement, "--master_port", str(free_port()), *config.extra_launcher_args, "--module", *entry]
-
-
-def _torchrun_placement(config: TrainConfig) -> list[str]:
-    if config.nnodes == 1:
-        return ["--standalone"]
-    # c10d rendezvous: node 0's agent hosts the store at rdzv_endpoint; the run name keeps runs apart
-    return [
-        f"--nnodes={config.nnodes}",
-        f"--node_rank={config.node_rank}",
-        "--rdzv_backend=c10d",
-        f"--rdzv_endpoint={config.rdzv_endpoint}",
-        f"--rdzv_id={config.run}",
-        "--max_restarts=0",
-    ]
-
-
 @dataclass(frozen=True)
 class Launch:
     spec: RunSpec
@@ -197,7 +108,88 @@ class Launch:
     command: list[str]
 
 
-def prepare_launch(lake: DataLake, shards: list[str], config: TrainConfig, conditioning: dict[str, Any]) -> Launch:
+def prepare_launch(lake: DataLake, shards: list[str], config: TrainingSettings, conditioning: HeaderFormat) -> Launch:
     """Everything the checkpoint asset needs to start training: the spec on disk and the command."""
     spec, spec_path = prepare_run(lake, shards, config, conditioning)
     return Launch(spec, spec_path, launch_command(config, spec_path))
+
+
+MAX_REPORTED = 20
+
+
+@dataclass
+class Contamination:
+    training_documents: int = 0
+    checked: int = 0  # held-out documents + evaluation texts compared
+    pairs: list[dict] = field(default_factory=list)  # first MAX_REPORTED: held-out/eval -> training match
+    contaminated: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.contaminated == 0
+
+
+def _stored_signatures(lake: DataLake, shard: str, options: CleanSettings) -> dict[str, np.ndarray]:
+    prints = stored_fingerprints(lake, shard, options)
+    if prints is None:
+        return {}
+    return {prints.ids[i]: prints.signatures[i] for i in prints.passing()}
+
+
+def _exact_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _training_documents(lake: DataLake, shard: str, options: CleanSettings, hasher: MinHasher):
+    """(ids, exact keys, signatures) of the documents of the shard's training blocks long enough to compare
+    by signature; the exact keys cover every training document."""
+    ids = pl.read_parquet(lake.blocks(shard).spans, columns=["id"])["id"].unique(maintain_order=True)
+    docs = pl.read_parquet(lake.conditioned(shard), columns=["id", "text"]).filter(pl.col("id").is_in(ids.implode()))
+    texts = dict(zip(docs["id"].to_list(), docs["text"].to_list(), strict=True))
+    long_ids = [i for i, t in texts.items() if len(t.split()) >= options.near_duplicate_min_words]
+    stored = _stored_signatures(lake, shard, options)
+    missing = [doc_id for doc_id in long_ids if doc_id not in stored]
+    stored |= dict(zip(missing, hasher.signatures(texts[i] for i in missing), strict=True))
+    signatures = np.vstack([stored[i] for i in long_ids]) if long_ids else np.empty((0, options.num_perm), np.uint32)
+    return long_ids, {_exact_key(t): i for i, t in texts.items()}, signatures
+
+
+def _eval_texts(paths: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(source, text) of every evaluation text; a file without a 'text' column is an error naming it."""
+    found = []
+    for name in paths:
+        path = Path(name)
+        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_ndjson(path)
+        if "text" not in frame.columns:
+            raise ValueError(f"{path}: [clean] eval_texts file has no 'text' column (columns: {frame.columns})")
+        found += [(f"{path.name}:{i + 1}", text) for i, text in enumerate(frame["text"].to_list())]
+    return found
+
+
+def check_contamination(lake: DataLake, shards: list[str], options: CleanSettings) -> Contamination:
+    hasher = MinHasher(options.num_perm, options.shingle_words, options.seed)
+    index = NearDuplicateIndex(options.num_perm, options.bands, options.decontamination_threshold, options.seed)
+    report, exact = Contamination(), {}
+    for shard in shards:
+        ids, keys, signatures = _training_documents(lake, shard, options, hasher)
+        index.add_many([(shard, i) for i in ids], signatures)
+        exact |= {key: (shard, doc_id) for key, doc_id in keys.items()}
+        report.training_documents += len(keys)
+    probes = []
+    for shard in shards:
+        heldout = pq.read_table(lake.blocks(shard).heldout, columns=["id", "text"]).to_pydict()
+        probes += [(f"heldout {shard}/{i}", t) for i, t in zip(heldout["id"], heldout["text"], strict=True)]
+    probes += [(f"eval {source}", text) for source, text in _eval_texts(options.eval_texts)]
+    report.checked = len(probes)
+    long = [len(t.split()) >= options.near_duplicate_min_words for _, t in probes]
+    signatures = iter(hasher.signatures(t for (_, t), is_long in zip(probes, long, strict=True) if is_long))
+    for (name, text), is_long in zip(probes, long, strict=True):
+        signature = next(signatures) if is_long else None
+        same = exact.get(_exact_key(text))
+        match = (same, 1.0) if same is not None else index.best_match(signature) if is_long else None
+        if match is not None:
+            report.contaminated += 1
+            if len(report.pairs) < MAX_REPORTED:
+                (shard, doc_id), similarity = match
+                report.pairs.append({"document": name, "training": f"{shard}/{doc_id}", "similarity": similarity})
+    return report

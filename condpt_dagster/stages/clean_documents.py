@@ -29,7 +29,7 @@ from condpt_dagster.cleaning.pii import PiiRedactor
 from condpt_dagster.core.hashing import config_version, file_data_version
 from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 from condpt_dagster.stages.raw_documents import RAW_DESCRIPTIONS, RAW_SCHEMA
 
 # Bump when the cleaning logic changes its output for the same input and options.
@@ -56,7 +56,7 @@ REMOVED_SCHEMA = pa.schema(
 )
 
 
-def fingerprint_settings(options: CleanOptions) -> str:
+def fingerprint_settings(options: CleanSettings) -> str:
     """What a fingerprint file depends on besides its raw file: filters, shingles and permutations."""
     used = options.model_dump(
         mode="json", include={"gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"}
@@ -65,7 +65,7 @@ def fingerprint_settings(options: CleanOptions) -> str:
     return config_version(FINGERPRINT_REVISION, used)
 
 
-def compute_fingerprints(texts: list[str], ids: list[str], options: CleanOptions) -> tuple[Fingerprints, list[str]]:
+def compute_fingerprints(texts: list[str], ids: list[str], options: CleanSettings) -> tuple[Fingerprints, list[str]]:
     """Fingerprints of a shard's raw texts, and the texts as the line-removing filters (C4) leave them."""
     from condpt_dagster.cleaning.quality import QualityFilters  # datatrove: loaded when a shard is cleaned
 
@@ -122,7 +122,7 @@ def read_fingerprints(path: Path, raw_version: str, settings_version: str) -> Fi
     )
 
 
-def stored_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fingerprints | None:
+def stored_fingerprints(lake: DataLake, shard: str, options: CleanSettings) -> Fingerprints | None:
     """A shard's fingerprint file if it was made from its current raw file with these settings, else None."""
     raw = lake.raw(shard)
     if not raw.is_file():
@@ -130,7 +130,7 @@ def stored_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fi
     return read_fingerprints(lake.fingerprints(shard), file_data_version(raw), fingerprint_settings(options))
 
 
-def shard_fingerprints(lake: DataLake, shard: str, options: CleanOptions) -> Fingerprints:
+def shard_fingerprints(lake: DataLake, shard: str, options: CleanSettings) -> Fingerprints:
     """Stored fingerprints of an earlier shard, or computed in memory (only its own run writes the file)."""
     stored = stored_fingerprints(lake, shard, options)
     if stored is not None:
@@ -166,7 +166,7 @@ class CleanStats:
 
 
 def find_duplicates(
-    lake: DataLake, shard: str, prints: Fingerprints, options: CleanOptions, stats: CleanStats, log: Callable
+    lake: DataLake, shard: str, prints: Fingerprints, options: CleanSettings, stats: CleanStats, log: Callable
 ) -> dict[int, Match]:
     """Each duplicate row of the shard and what it repeats, among the shards that sort before it and itself."""
     finder = DuplicateFinder(shard, prints, options)
@@ -187,7 +187,7 @@ def _removed_table(rows: list[tuple[str, str, int, str, str | None, str | None, 
     return pa.table(dict(zip(REMOVED_SCHEMA.names, columns, strict=True)), schema=REMOVED_SCHEMA)
 
 
-def clean_shard(lake: DataLake, shard: str, options: CleanOptions, log: Callable[[str], None] = print) -> CleanStats:
+def clean_shard(lake: DataLake, shard: str, options: CleanSettings, log: Callable[[str], None] = print) -> CleanStats:
     """Clean one shard; ``clean/``, ``removed/`` and ``fingerprints/`` appear together only if every raw row
     is accounted for (:attr:`CleanStats.balanced`, counted on the files before publishing)."""
     raw = pq.read_table(lake.raw(shard))
@@ -246,7 +246,7 @@ def compared_with(lake: DataLake, shard: str) -> set[str]:
 def _publish(
     lake: DataLake,
     shard: str,
-    options: CleanOptions,
+    options: CleanSettings,
     clean: pa.Table,
     removed: pa.Table,
     prints: Fingerprints,

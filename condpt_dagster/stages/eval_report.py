@@ -7,45 +7,18 @@ writes the report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import polars as pl
-
+from condpt_dagster.conditioning.heldout import load_heldout
+from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
 from condpt_dagster.core.lake import DataLake, EvalFiles
-from condpt_dagster.core.settings import EvalOptions
+from condpt_dagster.core.settings import EvalSettings
 from condpt_dagster.labelers import Labeler
-
-if TYPE_CHECKING:  # torch, transformers and matplotlib load when a report is made, not with the code location
-    from condpt_dagster.evaluation.run import HeldOut
 
 # Bump when the measurements change for the same checkpoint and options.
 REVISION = "1"
-LABEL_COLUMNS = ["topics", "rating", "format", "sentiment", "tags", "synopsis"]
-
-
-def load_heldout(lake: DataLake, shards: list[str]) -> HeldOut:
-    """Held-out documents of the given shards with their label rows."""
-    from condpt_dagster.evaluation.run import HeldOut
-
-    frames = []
-    for shard in shards:
-        path = lake.blocks(shard).heldout
-        if path.is_file() and lake.labels(shard).is_file():
-            labels = pl.read_parquet(lake.labels(shard), columns=["id", *LABEL_COLUMNS])
-            frames.append(pl.read_parquet(path).join(labels, on="id", how="inner"))
-    if not frames or sum(len(f) for f in frames) == 0:
-        raise FileNotFoundError(f"{lake.blocks_dir}: no held-out documents with labels for shards {shards}")
-    frame = pl.concat(frames)
-    return HeldOut(
-        ids=frame["id"].to_list(),
-        header_ids=frame["header_ids"].to_list(),
-        body_ids=frame["body_ids"].to_list(),
-        labels=frame.select(LABEL_COLUMNS).to_dicts(),
-        texts=frame["text"].to_list(),
-    )
 
 
 def conditioning_helps(headline: dict[str, Any]) -> bool:
@@ -62,16 +35,17 @@ class EvalOutcome:
 
 
 def evaluate_checkpoint(
-    lake: DataLake, run: str, labeler: Labeler, options: EvalOptions, progress: Callable[[str], None] = print
+    lake: DataLake, run: str, labeler: Labeler, options: EvalSettings, progress: Callable[[str], None] = print
 ) -> EvalOutcome:
     """Evaluate ``checkpoints/<run>`` and write ``eval/<run>/``; the judge is the training labeler."""
+    # torch, transformers and matplotlib load when a report is made, not with the code location
     from condpt_dagster.evaluation.report import write_report
     from condpt_dagster.evaluation.run import evaluate
     from condpt_dagster.training.generate import ConditionalGenerator
 
     checkpoint = lake.checkpoint(run)
-    manifest = json.loads(checkpoint.manifest.read_text(encoding="utf-8"))
-    heldout = load_heldout(lake, manifest["shards"])
+    manifest = CheckpointManifest.load(checkpoint.manifest)
+    heldout = load_heldout(lake, manifest.shards)
     generator = ConditionalGenerator(checkpoint.folder)
     encoder = getattr(labeler, "encoder", None)
     if encoder is None:
@@ -79,6 +53,6 @@ def evaluate_checkpoint(
 
         encoder = SentenceEncoder()
     metrics = evaluate(generator, heldout, labeler.label, encoder.encode, options, progress=progress)
-    metrics["checkpoint"] = {"run": run, "labeler_version": labeler.version(), "steps": manifest["steps"]}
+    metrics["checkpoint"] = {"run": run, "labeler_version": labeler.version(), "steps": manifest.steps}
     files = write_report(metrics, lake.evaluation(run), f"condpt evaluation: {run}")
     return EvalOutcome(metrics, files, len(heldout.ids))

@@ -9,12 +9,11 @@ costs what it changes, not the size of the database). Readers open the published
 never meet a writer's lock and always see a complete snapshot (a reader that opened the previous file keeps
 reading it until it reconnects).
 
-Auditors read it through :mod:`condpt_dagster.stages.audit_access`.
+Auditors read it through :mod:`condpt_dagster.audit.access`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,11 +21,12 @@ from pathlib import Path
 
 import duckdb
 
+from condpt_dagster.audit.card import EXCERPT_CHARS
+from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
 from condpt_dagster.core.double_buffer import DuckDBWrite, double_buffered_write
 from condpt_dagster.core.faults import failpoint
+from condpt_dagster.core.label_history import history
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.stages.document_card import EXCERPT_CHARS
-from condpt_dagster.stages.label_history import history
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (shard VARCHAR, id VARCHAR, source VARCHAR, chars BIGINT, line BIGINT);
@@ -235,12 +235,12 @@ def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
     """(Re)load every checkpoint manifest: which data versions of which shards each run trained on."""
     rows = []
     for manifest_path in lake.checkpoint_manifests():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        lineage = manifest.get("lineage", {})
-        for shard, version in manifest["partition_data_versions"].items():
+        manifest = CheckpointManifest.load(manifest_path)
+        lineage = manifest.lineage
+        for shard, version in manifest.partition_data_versions.items():
             labels_version = lineage.get(shard, {}).get("labels_version")
-            row = (manifest["run"], shard, version, manifest["tokenizer_sha256"], manifest["steps"])
-            rows.append((*row, manifest["final_loss"], labels_version))
+            row = (manifest.run, shard, version, manifest.tokenizer_sha256, manifest.steps)
+            rows.append((*row, manifest.final_loss, labels_version))
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM checkpoints")
     if rows:

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from condpt_dagster.core.lake import AdapterFiles
-from condpt_dagster.core.settings import FinetuneOptions
+from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers.base import Labeler
 
 if TYPE_CHECKING:  # torch and scikit-learn load when an adapter is trained, not with the code location
@@ -56,7 +56,7 @@ def zero_shot_metrics(labeler: Labeler, validation: Path, tags: list[str]) -> di
 
 
 def train_adapter(
-    tagged_path: Path, out: AdapterFiles, options: FinetuneOptions, baseline: Labeler | None = None
+    tagged_path: Path, out: AdapterFiles, options: LabelerAdapterSettings, baseline: Labeler | None = None
 ) -> AdapterOutcome:
     """Train and save the adapter into ``out``, then measure ``baseline`` (default: the zero-shot composite
     labeler, what the adapter is meant to improve on) on the same validation documents."""

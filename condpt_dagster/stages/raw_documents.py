@@ -2,7 +2,7 @@
 (``quarantine/<shard>.parquet``).
 
 Input is Dolma/RedPajama-shaped records (``id``, ``text``, ``source``, ``meta``; other top-level fields are
-kept inside ``meta``) read by :mod:`~condpt_dagster.stages.shard_records`. The shard is streamed in batches,
+kept inside ``meta``) read by :mod:`~condpt_dagster.ingest.records`. The shard is streamed in batches,
 so memory does not grow with its size. Text normalization runs vectorized in polars.
 
 Every record read ends up in exactly one place: written, or quarantined with its line number, reason and raw
@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 from condpt_dagster.core.arrow_strings import ContentHash, arrow_strings, utf8_digests, utf8_parts
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_output
-from condpt_dagster.core.settings import IngestOptions
-from condpt_dagster.stages.shard_records import IngestError, ReadCounts, RecordBatch, Reject, read_batches
+from condpt_dagster.core.settings import IngestSettings
+from condpt_dagster.ingest.records import IngestError, ReadCounts, RecordBatch, Reject, read_batches
 
 # Bump when the ingestion logic changes its output for the same input and options.
 REVISION = "3"  # 3: integers beyond 64 bits in id/meta kept exactly
@@ -89,12 +89,12 @@ class IngestStats(ReadCounts):
         return {label: self.length_histogram.get(label, 0) for label in _BUCKET_LABELS}
 
 
-def normalize_texts(texts: list[str], options: IngestOptions) -> list[str]:
+def normalize_texts(texts: list[str], options: IngestSettings) -> list[str]:
     """Normalize a batch of texts; the result may be empty for markup-only input (see normalize_series)."""
     return normalize_series(pl.Series("text", texts, dtype=pl.String), options).to_list()
 
 
-def normalize_series(s: pl.Series, options: IngestOptions, may_have_controls: list[bool] | None = None) -> pl.Series:
+def normalize_series(s: pl.Series, options: IngestSettings, may_have_controls: list[bool] | None = None) -> pl.Series:
     """Normalize a String Series of texts (``may_have_controls``: which texts the control character pass
     needs to look at; default all).
 
@@ -191,7 +191,7 @@ class _ShardWriter:
         shard: str,
         raw_writer: pq.ParquetWriter,
         quarantine_writer: pq.ParquetWriter,
-        options: IngestOptions,
+        options: IngestSettings,
         stats: IngestStats,
     ) -> None:
         self.shard = shard
@@ -333,14 +333,14 @@ def ingest_shard(
     shard: str,
     raw_out: str | os.PathLike[str],
     quarantine_out: str | os.PathLike[str],
-    options: IngestOptions | None = None,
+    options: IngestSettings | None = None,
 ) -> IngestStats:
     """Ingest one shard file; both outputs appear atomically, or neither changes.
 
     Before publishing, the row counts of both files are read back into the stats and must account for
     every record read (:attr:`IngestStats.balanced`); otherwise nothing is published.
     """
-    options = options or IngestOptions()
+    options = options or IngestSettings()
     path = Path(source)
     stats = IngestStats()
     batches = read_batches(path, options.batch_size, stats)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from condpt_dagster.core.hashing import unit_hash
 from condpt_dagster.core.io import atomic_output
-from condpt_dagster.core.labeler_settings import StudentOptions
+from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.labelers.base import LABEL_SCHEMA, Labeler
 from condpt_dagster.stages.document_labels import LABELER_VERSION_KEY, label_rows
@@ -73,7 +73,7 @@ def draw_and_label(
     lake: DataLake,
     shards: list[str],
     teacher: Labeler,
-    options: StudentOptions,
+    options: StudentSettings,
     progress: Callable[[int], None] | None = None,
 ) -> TeacherSample:
     """Write ``student/teacher_sample.parquet`` for these shards (those without clean documents are skipped);
@@ -134,10 +134,10 @@ def teacher_reads(sample: pa.Table, topic_prototypes: np.ndarray, format_prototy
     )
 
 
-def train_from_sample(lake: DataLake, teacher: Labeler, options: StudentOptions):
+def train_from_sample(lake: DataLake, teacher: Labeler, options: StudentSettings):
     """Train the student on ``student/teacher_sample.parquet`` (``teacher``: the composite labeler that wrote
     it, whose topic and format prototypes the student keeps); returns labelers.distill's report."""
-    from condpt_dagster.labelers.distill import DistillOptions, train_student
+    from condpt_dagster.labelers.distill import DistillSettings, train_student
 
     if not lake.teacher_sample.is_file():
         raise FileNotFoundError(f"{lake.teacher_sample}: no teacher sample (materialize teacher_sample first)")
@@ -155,7 +155,7 @@ def train_from_sample(lake: DataLake, teacher: Labeler, options: StudentOptions)
         "taxonomy_path": str(teacher.taxonomy_path),
     }
     rows = sample.select(LABEL_SCHEMA.names).to_pylist()
-    distill = DistillOptions(
+    distill = DistillSettings(
         holdout=options.holdout,
         min_examples=options.min_examples,
         epochs=options.epochs,

@@ -1,77 +1,35 @@
 """Stage ``token_blocks``: conditioned examples -> packed token blocks with a loss mask and lineage.
 
-Per shard, in ``blocks/``:
-- ``<shard>.tokens.bin``: ``n_blocks x block_size`` token ids, uint16 when the vocabulary fits, else uint32
-  (raw little-endian, memory-mappable: ``np.memmap(path, dtype, mode="r", shape=(n_blocks, block_size))``);
-- ``<shard>.mask.bin``: uint8, same shape; 1 where the token is trained on. Header tokens (up to and
-  including ``<|body|>``) are 0 unless ``mask_header`` is off; padding of the last block is 0;
-- ``<shard>.spans.parquet``: one row per (block, document) piece: ``block``, ``id``, ``start``/``end``
-  (token positions in the block), ``doc_start`` (position of ``start`` within the document's tokens),
-  ``doc_tokens``, ``header_tokens`` — enough to rebuild every document from the blocks;
-- ``<shard>.heldout.parquet``: held-out documents (``id``, ``header``, ``text``, ``header_ids``,
-  ``body_ids``), chosen by a hash of the id, never packed into blocks; for evaluation;
-- ``<shard>.meta.json``: shapes, dtype, counts, the tokenizer's sha256 and lineage (the conditioned file's
-  data version and the labeler_version its headers came from); written last, so its presence means the
-  other files are complete.
-
-Documents are ``header ids + <|body|> + body ids + <|endoftext|>`` (the first ``max_doc_tokens`` body ids when
-set), concatenated in document order and cut
-into blocks; a document may span several blocks.
+The files and their schemas are the block format of ``conditioning/blocks.py``; this module packs them.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.conditioning.blocks import (
+    HELDOUT_SCHEMA,
+    SPANS_SCHEMA,
+    BlockMeta,
+    BlockStats,
+    is_heldout,
+    token_dtype,
+)
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.faults import failpoint
-from condpt_dagster.core.hashing import file_data_version, file_sha256, unit_hash
-from condpt_dagster.core.io import atomic_output, atomic_write_text
+from condpt_dagster.core.hashing import file_data_version
+from condpt_dagster.core.io import atomic_output
 from condpt_dagster.core.lake import BlockFiles
-from condpt_dagster.core.settings import BlockOptions
+from condpt_dagster.core.settings import BlocksSettings
 from condpt_dagster.stages.conditioned_examples import labels_version_of
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 # Bump when packing changes the blocks for the same examples, tokenizer and options.
 REVISION = "1"
-SPANS_SCHEMA = pa.schema(
-    [
-        ("block", pa.int64()),
-        ("id", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("doc_start", pa.int32()),
-        ("doc_tokens", pa.int32()),
-        ("header_tokens", pa.int32()),
-    ]
-)
-HELDOUT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("header", pa.string()),
-        ("text", pa.string()),
-        ("header_ids", pa.list_(pa.int32())),
-        ("body_ids", pa.list_(pa.int32())),
-    ]
-)
-
-
-def is_heldout(doc_id: str, fraction: float) -> bool:
-    return unit_hash("heldout", doc_id) < fraction
-
-
-def blocks_data_version(files: BlockFiles) -> str:
-    """Content hash of a shard's blocks (tokens and spans): the token_blocks partition's data version."""
-    return file_sha256(files.tokens)[:16] + file_sha256(files.spans)[:16]
-
-
-def token_dtype(vocab_size: int) -> np.dtype:
-    return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
 
 
 class _Packer:
@@ -128,18 +86,8 @@ class _Packer:
         return padding
 
 
-@dataclass
-class BlockStats:
-    documents: int = 0
-    heldout_documents: int = 0
-    blocks: int = 0
-    tokens: int = 0  # document tokens packed (without padding)
-    header_tokens: int = 0
-    padding_tokens: int = 0
-
-
 def pack_shard(
-    conditioned_path: str | os.PathLike[str], tokenizer: ConditionTokenizer, files: BlockFiles, options: BlockOptions
+    conditioned_path: str | os.PathLike[str], tokenizer: ConditionTokenizer, files: BlockFiles, options: BlocksSettings
 ) -> BlockStats:
     """Pack one shard's conditioned examples into ``files``; ``meta`` is written last."""
     dtype = token_dtype(tokenizer.vocab_size)
@@ -181,42 +129,20 @@ def pack_shard(
     with atomic_output(files.heldout) as tmp:
         pq.write_table(pa.table(heldout_rows, schema=HELDOUT_SCHEMA), tmp, compression="zstd")
     failpoint("token_blocks:before_meta")  # tokens, mask, spans and held-out written; meta marks completion
-    meta = {
-        "shard": files.shard,
-        "block_size": options.block_size,
-        "dtype": dtype.name,
-        "n_blocks": stats.blocks,
-        "vocab_size": tokenizer.vocab_size,
-        "eos_id": tokenizer.eos_id,
-        "pad_id": tokenizer.pad_id,
-        "body_id": tokenizer.body_id,
-        "tokenizer_sha256": tokenizer.sha256,
-        "conditioned_data_version": file_data_version(conditioned_path),
-        "labels_version": labels_version_of(conditioned_path),
-        "options": options.output_settings(),
+    meta = BlockMeta(
+        shard=files.shard,
+        block_size=options.block_size,
+        dtype=dtype.name,
+        n_blocks=stats.blocks,
+        vocab_size=tokenizer.vocab_size,
+        eos_id=tokenizer.eos_id,
+        pad_id=tokenizer.pad_id,
+        body_id=tokenizer.body_id,
+        tokenizer_sha256=tokenizer.sha256,
+        conditioned_data_version=file_data_version(conditioned_path),
+        labels_version=labels_version_of(conditioned_path),
+        options=options.output_settings(),
         **asdict(stats),
-    }
-    atomic_write_text(files.meta, json.dumps(meta, indent=1))
+    )
+    meta.save(files.meta)
     return stats
-
-
-@dataclass(frozen=True)
-class ShardBlocks:
-    """Memory-mapped view of one shard's blocks."""
-
-    meta: dict
-    tokens: np.memmap
-    mask: np.memmap
-
-    @classmethod
-    def open(cls, files: BlockFiles) -> ShardBlocks:
-        if not files.meta.is_file():
-            raise FileNotFoundError(f"{files.meta}: no blocks for shard {files.shard!r}; materialize token_blocks")
-        meta = json.loads(files.meta.read_text(encoding="utf-8"))
-        shape = (meta["n_blocks"], meta["block_size"])
-        if meta["n_blocks"] == 0:
-            empty = np.zeros(shape, dtype=meta["dtype"])
-            return cls(meta, empty, empty.astype(np.uint8))  # type: ignore[arg-type]
-        tokens = np.memmap(files.tokens, dtype=meta["dtype"], mode="r", shape=shape)
-        mask = np.memmap(files.mask, dtype=np.uint8, mode="r", shape=shape)
-        return cls(meta, tokens, mask)

@@ -1,12 +1,7 @@
 """Stage ``tokenizer``: byte-level BPE trained on conditioned examples, or a local base model's tokenizer, with
 EOS, PAD, the body separator and every control token registered as special tokens.
 
-Only a header's control tokens (those in ``special_tokens.json``, as the template placed them) become special
-ids; everything else, the header's free text and the whole document, is encoded with
-``encode_special_tokens = True``, so a control-token string inside a document or a label value
-(``<|rating:R|>``, ``<|body|>``, ``<|endoftext|>``, or a base tokenizer's own ``</s>``) becomes ordinary
-tokens and can never pose as a label. Templates render free text inert (``core.vocab.inert_text``), so a
-control-token string in a header is always the template's own.
+How the files are read and why document text can never become a control token: ``conditioning/tokenizer.py``.
 
 Files in ``tokenizer/``: ``tokenizer.json`` (Hugging Face ``tokenizers`` format; its sha256 identifies the
 tokenizer everywhere downstream) and ``special_tokens.json`` (eos, pad, body and control tokens).
@@ -16,18 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from condpt_dagster.core.hashing import config_version, file_sha256
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer, tokenizer_sha256
+from condpt_dagster.core.hashing import config_version
 from condpt_dagster.core.io import atomic_output, atomic_write_text
 from condpt_dagster.core.lake import DataLake, TokenizerFiles
-from condpt_dagster.core.settings import TokenizerOptions
+from condpt_dagster.core.settings import TokenizerSettings
 from condpt_dagster.core.vocab import (
     BODY_TOKEN,
     EOS,
@@ -103,82 +97,8 @@ def save_tokenizer(tok: Tokenizer, out_dir: str | os.PathLike[str], controls: Se
     return tokenizer_sha256(out_dir)
 
 
-def tokenizer_sha256(tokenizer_dir: str | os.PathLike[str]) -> str:
-    return file_sha256(TokenizerFiles(Path(tokenizer_dir)).tokenizer_json)
-
-
-@dataclass
-class EncodedDocs:
-    header_ids: list[list[int]]
-    body_ids: list[list[int]]
-
-
-class ConditionTokenizer:
-    """Encodes (header, text) pairs: the header's control tokens, ``<|body|>``, and no other special token."""
-
-    def __init__(self, tokenizer_dir: str | os.PathLike[str]) -> None:
-        self.dir = Path(tokenizer_dir)
-        files = TokenizerFiles(self.dir)
-        path = files.tokenizer_json
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.dir}: no tokenizer.json; materialize the `tokenizer` asset first")
-        self.header_tok = Tokenizer.from_file(str(path))
-        self.body_tok = Tokenizer.from_file(str(path))
-        self.body_tok.encode_special_tokens = True  # text never yields special tokens
-        specials = json.loads(files.special_tokens.read_text(encoding="utf-8"))
-        self.controls: list[str] = specials["controls"]
-        self.eos_id = self._id(specials["eos"])
-        self.pad_id = self._id(specials["pad"])
-        self.body_id = self._id(specials["body"])
-        self.sha256 = tokenizer_sha256(self.dir)
-        self.vocab_size = self.header_tok.get_vocab_size()
-        self.special_ids = sorted({self._id(t) for t in (specials["eos"], specials["pad"], *self.controls)})
-        self._control_ids = {token: self._id(token) for token in {*self.controls, specials["body"]}}
-        by_length = sorted(self._control_ids, key=len, reverse=True)  # the longest token wins at one position
-        self._control_split = re.compile("(" + "|".join(map(re.escape, by_length)) + ")")
-        self._other_added_ids = set(self.header_tok.get_added_tokens_decoder()) - set(self._control_ids.values())
-
-    def _id(self, token: str) -> int:
-        token_id = self.header_tok.token_to_id(token)
-        if token_id is None:
-            raise ValueError(f"{self.dir}/tokenizer.json lacks special token {token!r}")
-        return token_id
-
-    def encode_headers(self, headers: Sequence[str]) -> list[list[int]]:
-        """Each header + ``<|body|>``: control tokens as their ids, the text between them with no special token.
-
-        Fast path: the whole batch with added tokens recognized (templates render free text inert, so every
-        control-token string in a header is the template's own); a header where any other added token was
-        recognized (a base tokenizer's ``</s>`` in a synopsis, a stray ``<|endoftext|>``) is encoded again
-        piece by piece."""
-        texts = [h + BODY_TOKEN for h in headers]
-        ids = [e.ids for e in self.header_tok.encode_batch(texts, add_special_tokens=False)]
-        for i, row in enumerate(ids):
-            if not self._other_added_ids.isdisjoint(row):
-                ids[i] = self._encode_controls_only(texts[i])
-        return ids
-
-    def _encode_controls_only(self, header: str) -> list[int]:
-        pieces = self._control_split.split(header)  # text, control, text, control, ..., text
-        row: list[int] = []
-        for i, piece in enumerate(pieces):
-            if i % 2:
-                row.append(self._control_ids[piece])
-            elif piece:
-                row += self.body_tok.encode(piece, add_special_tokens=False).ids
-        return row
-
-    def encode_docs(self, headers: Sequence[str], texts: Sequence[str]) -> EncodedDocs:
-        """Header ids end with the body separator; body ids never contain a special token."""
-        body_enc = self.body_tok.encode_batch(list(texts), add_special_tokens=False)
-        return EncodedDocs(self.encode_headers(headers), [e.ids for e in body_enc])
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.header_tok.decode(list(ids), skip_special_tokens=False)
-
-
 def build_tokenizer(
-    examples: Iterable[tuple[str, str]], out_dir: str | os.PathLike[str], options: TokenizerOptions
+    examples: Iterable[tuple[str, str]], out_dir: str | os.PathLike[str], options: TokenizerSettings
 ) -> str:
     """Train (or extend) and save the tokenizer from (header, text) examples; return its sha256."""
     controls = default_control_vocabulary()
@@ -200,7 +120,7 @@ def sample_examples(files: Sequence[Path], limit: int) -> Iterator[tuple[str, st
 
 
 def train_tokenizer(
-    lake: DataLake, options: TokenizerOptions, log: Callable[[str], None] = print
+    lake: DataLake, options: TokenizerSettings, log: Callable[[str], None] = print
 ) -> ConditionTokenizer:
     """Build the lake's tokenizer from its conditioned shards (or extend a base model's) and load it."""
     examples: Iterable[tuple[str, str]] = []

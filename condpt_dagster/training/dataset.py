@@ -14,16 +14,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from condpt_dagster.conditioning.blocks import ShardBlocks
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.stages.token_blocks import ShardBlocks
 
 
 class BlockDataset(Dataset):
     def __init__(self, lake: DataLake, shards: Sequence[str]) -> None:
         self.shards = list(shards)
         self.parts = [ShardBlocks.open(lake.blocks(s)) for s in self.shards]
-        sizes = {p.meta["block_size"] for p in self.parts}
-        tokenizers = {p.meta["tokenizer_sha256"] for p in self.parts}
+        sizes = {p.meta.block_size for p in self.parts}
+        tokenizers = {p.meta.tokenizer_sha256 for p in self.parts}
         if len(sizes) > 1 or len(tokenizers) > 1:
             raise ValueError(
                 f"shards disagree: block sizes {sorted(sizes)}, tokenizers {sorted(t[:12] for t in tokenizers)}; "
@@ -31,7 +31,7 @@ class BlockDataset(Dataset):
             )
         self.block_size = sizes.pop() if sizes else 0
         self.tokenizer_sha256 = tokenizers.pop() if tokenizers else ""
-        self.offsets = np.cumsum([0] + [p.meta["n_blocks"] for p in self.parts]).tolist()
+        self.offsets = np.cumsum([0] + [p.meta.n_blocks for p in self.parts]).tolist()
 
     def __len__(self) -> int:
         return self.offsets[-1]

@@ -10,9 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
 from condpt_dagster.core.io import atomic_dir, atomic_output, atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.run_spec import RunSpec
 
 
@@ -67,7 +68,7 @@ def _save_generation_config(tokenizer, specials: dict[str, Any], folder: Path) -
     ).save_pretrained(folder)
 
 
-def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int, folder: Path | None = None) -> Path:
+def export_hf(engine, config: TrainingSettings, spec: RunSpec, rank: int, folder: Path | None = None) -> Path:
     """Save a Hugging Face folder (safetensors, tokenizer, generation config) that from_pretrained loads:
     the run's ``hf/`` or ``folder`` (a snapshot)."""
     import deepspeed
@@ -99,22 +100,22 @@ def export_hf(engine, config: TrainConfig, spec: RunSpec, rank: int, folder: Pat
 def write_outputs(spec: RunSpec, history: list[dict[str, float]], summary: dict[str, Any]) -> None:
     """manifest.json (what was trained on, how it went), metrics.jsonl and loss.png; rank 0 only."""
     config, files = spec.train_config, spec.files
-    manifest = {
-        "run": config.run,
-        "config": spec.config,
-        "config_version": spec.code_version,
-        "code_version": spec.code_version,
-        "tokenizer_sha256": spec.tokenizer_sha256,
-        "shards": spec.shards,
-        "partition_data_versions": spec.partition_data_versions,
-        "lineage": spec.lineage,
-        "hf_dir": str(files.hf_dir),
+    manifest = CheckpointManifest(
+        run=config.run,
+        config=spec.config,
+        config_version=spec.code_version,
+        code_version=spec.code_version,
+        tokenizer_sha256=spec.tokenizer_sha256,
+        shards=spec.shards,
+        partition_data_versions=spec.partition_data_versions,
+        lineage=spec.lineage,
+        hf_dir=str(files.hf_dir),
         **summary,
-    }
+    )
     atomic_write_text(files.metrics, "".join(json.dumps(h) + "\n" for h in history))
     with atomic_output(files.loss_plot) as tmp:
         tmp.write_bytes(loss_png(history))
-    atomic_write_text(files.manifest, json.dumps(manifest, indent=1))  # last: marks the run complete
+    manifest.save(files.manifest)  # last: marks the run complete
 
 
 def pipes_metadata(files: CheckpointFiles, summary: dict[str, Any]) -> dict[str, Any]:

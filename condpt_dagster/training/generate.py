@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig
 
+from condpt_dagster.conditioning.headers import HeaderFormat
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import HF_SETTINGS_NAME, CheckpointFiles
 from condpt_dagster.core.vocab import CLOSED_FIELDS
-from condpt_dagster.stages.conditioned_examples import TEMPLATES
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 
 def resolve_hf_dir(checkpoint: str | Path) -> Path:
@@ -55,7 +55,8 @@ class ConditionalGenerator:
 
     def __post_init__(self) -> None:
         self.hf_dir = resolve_hf_dir(self.hf_dir)
-        self.settings: dict[str, Any] = json.loads((self.hf_dir / HF_SETTINGS_NAME).read_text())["conditioning"]
+        settings = self.hf_dir / HF_SETTINGS_NAME
+        self.header_format = HeaderFormat.from_json(json.loads(settings.read_text())["conditioning"], str(settings))
         self.tokenizer = ConditionTokenizer(self.hf_dir)
         self.model = AutoModelForCausalLM.from_pretrained(self.hf_dir, use_safetensors=True).to(self.device).eval()
         self.generation_config = GenerationConfig.from_pretrained(self.hf_dir)
@@ -63,10 +64,10 @@ class ConditionalGenerator:
     @property
     def seen_values(self) -> dict[str, dict[str, int]]:
         """Field -> value -> training documents, for the closed fields (empty for older exports)."""
-        return self.settings.get("seen_values") or {}
+        return self.header_format.seen_values
 
     def header(self, labels: dict[str, Any]) -> str:
-        return TEMPLATES[self.settings["template"]](labels, self.settings["fields"])
+        return self.header_format.header(labels)
 
     def prompt_ids(self, labels: dict[str, Any] | None, prompt: str) -> list[int]:
         encoded = self.tokenizer.encode_docs([self.header(labels) if labels else ""], [prompt])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import AutoModelForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedModel
 
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 
 # Pythia-like shapes: hidden size, layers, heads.
 PRESET_SHAPES = {
@@ -33,7 +33,7 @@ def preset_config(preset: str, vocab_size: int, context: int, eos_id: int, pad_i
     )
 
 
-def build_model(config: TrainConfig, vocab_size: int, context: int, eos_id: int, pad_id: int) -> PreTrainedModel:
+def build_model(config: TrainingSettings, vocab_size: int, context: int, eos_id: int, pad_id: int) -> PreTrainedModel:
     if config.base_model is None:
         return GPTNeoXForCausalLM(preset_config(config.preset, vocab_size, context, eos_id, pad_id))
     model = AutoModelForCausalLM.from_pretrained(config.base_model, local_files_only=True, use_safetensors=True)

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles, DataLake
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 
 # Bump when the training loop changes what the same config and data produce.
 REVISION = "1"
@@ -28,7 +29,7 @@ class RunSpec:
     partition_data_versions: dict[str, str]  # token_blocks data version per shard
     tokenizer_sha256: str
     code_version: str
-    conditioning: dict[str, Any]  # template and fields, so generation builds headers the same way
+    conditioning: dict[str, Any]  # a HeaderFormat as JSON, so generation builds headers the same way
     # shard -> labels_version, conditioned_data_version, blocks_data_version: what the run learned from
     lineage: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
@@ -37,8 +38,12 @@ class RunSpec:
         return DataLake.at(self.lake_root)
 
     @property
-    def train_config(self) -> TrainConfig:
-        return TrainConfig.model_validate(self.config)
+    def train_config(self) -> TrainingSettings:
+        return TrainingSettings.model_validate(self.config)
+
+    @property
+    def header_format(self) -> HeaderFormat:
+        return HeaderFormat.from_json(self.conditioning, f"run spec of {self.config['run']!r}")
 
     @property
     def files(self) -> CheckpointFiles:

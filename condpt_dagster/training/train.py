@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles
-from condpt_dagster.core.settings import TrainConfig
+from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
 from condpt_dagster.training.export import export_hf, pipes_metadata, write_outputs
 from condpt_dagster.training.guard import die_with_parent
@@ -105,7 +105,7 @@ def peak_tflops() -> float | None:
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
-def deepspeed_config(config: TrainConfig) -> dict[str, Any]:
+def deepspeed_config(config: TrainingSettings) -> dict[str, Any]:
     return {
         "train_micro_batch_size_per_gpu": config.micro_batch_size,
         "gradient_accumulation_steps": config.gradient_accumulation,
@@ -160,13 +160,13 @@ def deepspeed_notices_hidden():
         logging.getLogger("DeepSpeed").removeFilter(notice)
 
 
-def build_engine(config: TrainConfig, dataset: BlockDataset, total_steps: int):
+def build_engine(config: TrainingSettings, dataset: BlockDataset, total_steps: int):
     """The GPT-NeoX model with AdamW and warmup+cosine, wrapped in a DeepSpeed engine."""
     with deepspeed_notices_hidden():
         import deepspeed
 
     meta = dataset.parts[0].meta
-    model = build_model(config, meta["vocab_size"], dataset.block_size, meta["eos_id"], meta["pad_id"])
+    model = build_model(config, meta.vocab_size, dataset.block_size, meta.eos_id, meta.pad_id)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.learning_rate,
@@ -201,10 +201,10 @@ def resume(engine, files: CheckpointFiles, sampler: ResumableSampler) -> Progres
     return Progress(client["step"], client["history"], sampler, resumed_from=client["step"])
 
 
-def optimizer_step(engine, dataset: BlockDataset, indices, config: TrainConfig, drop_header: bool) -> torch.Tensor:
+def optimizer_step(engine, dataset: BlockDataset, indices, config: TrainingSettings, drop_header: bool) -> torch.Tensor:
     """One optimizer step (all micro batches of this rank); returns the loss averaged over ranks."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    pad_id = dataset.parts[0].meta["pad_id"]
+    pad_id = dataset.parts[0].meta.pad_id
     losses = []
     for _ in range(config.gradient_accumulation):
         batch_indices = [next(indices) for _ in range(config.micro_batch_size * world)][rank::world]
@@ -306,7 +306,7 @@ def weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def check_replicas(engine, config: TrainConfig) -> dict[str, Any]:
+def check_replicas(engine, config: TrainingSettings) -> dict[str, Any]:
     """Every rank's weights digest, gathered: data parallelism must leave all replicas bit-identical (a rank
     that resumed from another step or a lost gradient all-reduce shows up here instead of in a bad model)."""
     if config.zero_stage == 3:  # parameters are sharded across ranks: no rank holds a full replica

@@ -12,7 +12,7 @@ from datatrove.pipeline.filters import GopherQualityFilter
 
 from condpt_dagster.cleaning.gopher_screen import GopherScreen
 from condpt_dagster.cleaning.quality import WORDS, QualityFilters
-from condpt_dagster.core.settings import CleanOptions, IngestOptions
+from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.sample_corpus import iter_news, iter_reviews
 from condpt_dagster.stages.raw_documents import normalize_texts
 
@@ -40,11 +40,11 @@ def _random_text(rng: random.Random) -> str:
     return rng.choice(["", "\n", "  "]) + text + rng.choice(["", "\n", "\n\n"])
 
 
-def _options(rng: random.Random) -> CleanOptions:
+def _options(rng: random.Random) -> CleanSettings:
     """Default thresholds, or tighter ones so that more texts fall on both sides of each rule."""
     if rng.random() < 0.5:
-        return CleanOptions()
-    return CleanOptions.model_validate(
+        return CleanSettings()
+    return CleanSettings.model_validate(
         {
             "gopher_quality": {"min_doc_words": rng.choice([1, 5, 50]), "min_stop_words": rng.choice([0, 1, 2])},
             "gopher_repetition": {
@@ -76,7 +76,7 @@ def test_quality_statistics_are_exact_not_bounds():
     """The quality half of the screen computes datatrove's statistics exactly: it clears every text that
     datatrove passes (apart from empty ones, left to datatrove) and no other."""
     rng = random.Random(3)
-    options = CleanOptions.model_validate({"gopher_quality": {"min_doc_words": 5, "min_stop_words": 1}})
+    options = CleanSettings.model_validate({"gopher_quality": {"min_doc_words": 5, "min_stop_words": 1}})
     step = GopherQualityFilter(**options.gopher_quality.filter_kwargs(), language=WORDS)
     texts = [t for t in (_random_text(rng) for _ in range(600)) if t.split()]
     cleared, _ = GopherScreen(options.gopher_quality, None).passes(texts)
@@ -104,7 +104,7 @@ OTHER = "a second paragraph of the story tells how the keeper of the light came 
     ],
 )
 def test_repetitive_texts_are_not_cleared(text, rule):
-    options = CleanOptions()
+    options = CleanSettings()
     _, cleared = GopherScreen(None, options.gopher_repetition).passes([text])
     assert not cleared[0]
     assert QualityFilters(options).check_many([text])[0][0].endswith(rule)
@@ -115,12 +115,12 @@ def sample_prose(sample_wheels) -> list[str]:
     """IMDB reviews and news articles of the sample corpus, as ingestion leaves them."""
     raw = [d["text"] for d in islice(iter_reviews(sample_wheels), 400)]
     raw += [d["text"] for d in islice(iter_news(sample_wheels), 400)]
-    return [t for t in normalize_texts(raw, IngestOptions()) if len(t.split()) >= 50]
+    return [t for t in normalize_texts(raw, IngestSettings()) if len(t.split()) >= 50]
 
 
 def test_ordinary_prose_is_cleared_without_datatrove(sample_prose):
     """The screen is worth running: it clears nearly every text that passes, so datatrove runs on few."""
-    options = CleanOptions()
+    options = CleanSettings()
     quality, repetition = GopherScreen(options.gopher_quality, options.gopher_repetition).passes(sample_prose)
     filters = QualityFilters(options)
     passing = [i for i, text in enumerate(sample_prose) if filters.check(text)[0] is None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from condpt_dagster.cleaning.pii import PiiRedactor
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ from condpt_dagster.core.settings import CleanOptions
 )
 def test_each_type_is_replaced_in_running_text(found, placeholder):
     text = f"The clerk wrote {found} on the form, then left."
-    [redacted], [count], per_type = PiiRedactor(CleanOptions()).redact([text])
+    [redacted], [count], per_type = PiiRedactor(CleanSettings()).redact([text])
     assert redacted == f"The clerk wrote {placeholder} on the form, then left."
     assert count == 1 and sum(per_type.values()) == 1
 
@@ -44,5 +44,5 @@ def test_each_type_is_replaced_in_running_text(found, placeholder):
 )
 def test_lookalikes_are_kept(lookalike):
     text = f"Nothing personal here: {lookalike}."
-    [redacted], [count], _ = PiiRedactor(CleanOptions()).redact([text])
+    [redacted], [count], _ = PiiRedactor(CleanSettings()).redact([text])
     assert (redacted, count) == (text, 0)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from condpt_dagster.core.settings import IngestOptions, Settings
+from condpt_dagster.core.settings import IngestSettings, Settings
 from condpt_dagster.defs.definitions import build_definitions
 from condpt_dagster.defs.jobs import SHARD_JOB
 
@@ -21,7 +21,7 @@ def test_definitions_load(tmp_path):
 
 def test_code_version_follows_ingest_settings(tmp_path):
     default = build_definitions(Settings(data_root=str(tmp_path)))
-    changed = build_definitions(Settings(data_root=str(tmp_path), ingest=IngestOptions(unicode_form="NFKC")))
+    changed = build_definitions(Settings(data_root=str(tmp_path), ingest=IngestSettings(unicode_form="NFKC")))
     versions = [
         d.resolve_assets_def("raw_documents").code_versions_by_key[dg.AssetKey("raw_documents")]
         for d in (default, changed)

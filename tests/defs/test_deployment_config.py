@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from dagster._core.instance.config import dagster_instance_config
 from e2e_util import free_port  # a loopback port nothing listens on
 
+from condpt_dagster.assets.pools import GPU_POOL, IO_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.cli import main as cli
-from condpt_dagster.core.settings import KubernetesOptions, Settings, SettingsError
+from condpt_dagster.core.settings import KubernetesSettings, Settings, SettingsError
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.instance import StorageUnreachable, masked_url, postgres_url, probe_storage
-from condpt_dagster.defs.pools import GPU_POOL, IO_POOL, PER_SHARD_BACKFILL
+from condpt_dagster.instance.config import StorageUnreachable, masked_url, postgres_url, probe_storage
 from condpt_dagster.resources import KubernetesTrainingRunner, SubprocessTrainingRunner
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -88,7 +88,7 @@ def test_assets_declare_pools_and_one_shard_per_run(tmp_path):
 def test_training_runs_in_a_pod_only_when_configured(tmp_path):
     local = build_definitions(Settings(data_root=str(tmp_path)))
     assert isinstance(local.resources["training_runner"], SubprocessTrainingRunner)
-    k8s = KubernetesOptions(train_in_pod=True, image="registry/condpt:1", gpus_per_pod=8, lake_volume_claim="lake")
+    k8s = KubernetesSettings(train_in_pod=True, image="registry/condpt:1", gpus_per_pod=8, lake_volume_claim="lake")
     defs = build_definitions(Settings(data_root=str(tmp_path), kubernetes=k8s))
     dg.Definitions.validate_loadable(defs)
     runner = defs.resources["training_runner"]
@@ -98,7 +98,7 @@ def test_training_runs_in_a_pod_only_when_configured(tmp_path):
     assert spec["containers"][0]["volumeMounts"] == [{"name": "lake", "mountPath": str(tmp_path)}]
     assert runner.pod_command(["/venv/bin/python", "-m", "x"]) == ["python", "-m", "x"]
     with pytest.raises(SettingsError, match="needs image"):
-        KubernetesOptions(train_in_pod=True)
+        KubernetesSettings(train_in_pod=True)
 
 
 def test_unreachable_postgres_fails_at_once_naming_it_without_the_password(tmp_path, pg_env, monkeypatch):

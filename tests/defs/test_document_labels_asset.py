@@ -11,10 +11,10 @@ from factories import SHORT_DOCS_CLEAN
 
 from condpt_dagster.assets.clean_documents import build_clean_documents
 from condpt_dagster.assets.document_labels import build_document_labels
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.assets.raw_documents import build_raw_documents
-from condpt_dagster.core.settings import IngestOptions, LabelerSettings, Settings
+from condpt_dagster.core.settings import IngestSettings, LabelerSettings, Settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 
 DOCS = [
@@ -32,7 +32,7 @@ def test_labels_materialize_with_one_row_per_document(lake):
         instance.add_dynamic_partitions(shards.name, ["mix"])
         result = dg.materialize(
             [
-                build_raw_documents(IngestOptions()),
+                build_raw_documents(IngestSettings()),
                 build_clean_documents(SHORT_DOCS_CLEAN),
                 build_document_labels(labeler),
             ],

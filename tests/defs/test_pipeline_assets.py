@@ -8,10 +8,10 @@ import json
 import dagster as dg
 import numpy as np
 
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.conditioning.blocks import ShardBlocks
 from condpt_dagster.core.settings import Settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
-from condpt_dagster.stages.token_blocks import ShardBlocks
 
 
 def test_shard_to_blocks(lake, sample_wheels):

@@ -7,10 +7,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.assets.raw_documents import build_raw_documents
-from condpt_dagster.core.settings import IngestOptions, Settings
+from condpt_dagster.core.settings import IngestSettings, Settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 from condpt_dagster.resources import DataLakeResource
 
 
@@ -30,7 +30,7 @@ def test_materialize_one_partition(lake):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["news-1"])
         result = dg.materialize(
-            [build_raw_documents(IngestOptions())],
+            [build_raw_documents(IngestSettings())],
             partition_key="news-1",
             instance=instance,
             resources={"lake": DataLakeResource(root=str(lake.root))},
@@ -55,7 +55,7 @@ def test_materialize_fails_clearly_for_missing_inbox_file(lake):
         instance.add_dynamic_partitions(shards.name, ["ghost"])
         with pytest.raises(FileNotFoundError, match="ghost"):
             dg.materialize(
-                [build_raw_documents(IngestOptions())],
+                [build_raw_documents(IngestSettings())],
                 partition_key="ghost",
                 instance=instance,
                 resources={"lake": DataLakeResource(root=str(lake.root))},
@@ -102,7 +102,7 @@ def test_sensor_requests_no_run_for_content_that_raw_documents_already_ingested(
         instance.add_dynamic_partitions(shards.name, ["a", "b"])
         for key in ("a", "b"):  # as `condpt materialize` runs them: in process, before any sensor tick
             resources = {"lake": DataLakeResource(root=str(lake.root))}
-            assets = [build_raw_documents(IngestOptions())]
+            assets = [build_raw_documents(IngestSettings())]
             assert dg.materialize(assets, partition_key=key, instance=instance, resources=resources).success
 
         def tick(cursor=None):

@@ -6,9 +6,9 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.settings import RelabelSettings, Settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 from condpt_dagster.defs.schedules import RELABEL_ASSETS
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 

@@ -10,10 +10,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from condpt_dagster.core.labeler_settings import LabelerSettings, StudentOptions
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.core.labeler_settings import LabelerSettings, StudentSettings
 from condpt_dagster.core.settings import Settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 
 SHARDS = {"a": 80, "b": 40}
 
@@ -40,7 +40,7 @@ def definitions(lake, **student):
         Settings(
             data_root=str(lake.root),
             labeler=LabelerSettings(name="student"),
-            student=StudentOptions(**options),
+            student=StudentSettings(**options),
         )
     )
 

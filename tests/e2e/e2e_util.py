@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from condpt_dagster.defs.instance import ensure_instance_config
+from condpt_dagster.instance.config import ensure_instance_config
 
 REPO = Path(__file__).resolve().parents[2]
 # condpt.toml for test corpora of one-line, look-alike documents: the Gopher rules, near-duplicate removal

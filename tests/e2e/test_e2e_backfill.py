@@ -14,9 +14,9 @@ from browser import find_chromium, headless_chrome
 from dagster_graphql import DagsterGraphQLClient
 from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
+from condpt_dagster.audit.access import audit_query, open_for_audit
 from condpt_dagster.cli.submit import BACKFILL_STATUS, LAUNCH_BACKFILL
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.stages.audit_access import audit_query, open_for_audit
 
 pytestmark = pytest.mark.e2e
 

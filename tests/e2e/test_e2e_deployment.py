@@ -110,7 +110,7 @@ def test_backfill_with_gpu_pool_survives_daemon_sigkill(tmp_path, monkeypatch):
 
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
-        # PER_SHARD_BACKFILL: one run per shard, tagged with its partition (not a range: see defs/pools.py)
+        # PER_SHARD_BACKFILL: one run per shard, tagged with its partition (not a range: see assets/pools.py)
         assert Counter(r.tags[PARTITION] for r in runs) == Counter(partitions)
         for asset, check in (("raw_documents", "rows_accounted_for"), ("document_labels", "one_label_per_document")):
             key = dg.AssetCheckKey(dg.AssetKey(asset), check)  # evaluated per shard, so the UI shows them per shard

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from object_store_server import s3_server
 
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.object_store import LakeMirror, ObjectStoreError
 from condpt_dagster.core.settings import load_settings
 from condpt_dagster.defs.definitions import build_definitions
-from condpt_dagster.defs.partitions import shards
 
 pytestmark = pytest.mark.e2e
 CONDPT = str(Path(sys.executable).parent / "condpt")

@@ -18,8 +18,9 @@ from factories import CONDITIONING, label_row, make_lake, write_labels
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.assets.eval_report import build_eval_report
-from condpt_dagster.core.settings import BlockOptions, CleanOptions, EvalOptions, TrainConfig
-from condpt_dagster.defs.partitions import shards
+from condpt_dagster.assets.partitions import shards
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
+from condpt_dagster.core.settings import BlocksSettings, CleanSettings, EvalSettings, TrainingSettings
 from condpt_dagster.evaluation.run import (
     _field_lift,
     _synopsis_verdict,
@@ -33,7 +34,6 @@ from condpt_dagster.evaluation.run import (
 from condpt_dagster.evaluation.verdict import NO_EVIDENCE, REVERSED, STEERED, headline, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
 from condpt_dagster.stages.token_blocks import pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 
 
 def test_obeying_generator_has_full_adherence_and_inverse_base_rate_lift():
@@ -74,7 +74,7 @@ def test_gain_interval_and_small_metrics():
 
 def test_each_field_gets_a_lift_interval_and_a_verdict():
     """Issue 32, point 5: 4 samples per value gave bare lifts; now every field has an interval and a verdict."""
-    options = EvalOptions(bootstrap_reps=500)
+    options = EvalSettings(bootstrap_reps=500)
     no_header = [SimpleNamespace(topics=[t], tags=[]) for t in ["a", "b", "c", "d"] * 10]  # a and b: 25% each
     requested = ["a"] * 30 + ["b"] * 30
     obeying = _field_lift("topics", ["a", "b"], requested, requested, no_header, options)
@@ -134,7 +134,7 @@ def trained_lake(tmp_path_factory):
     lake = make_lake(tmp_path_factory.mktemp("eval") / "data")
     tok = ConditionTokenizer(lake.tokenizer_dir)
     for name in ("a", "b"):  # re-pack with a held-out split, and write matching label rows
-        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.25))
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlocksSettings(block_size=64, heldout_fraction=0.25))
         ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
         topics = ["sports" if int(doc_id[1:]) % 2 else "politics" for doc_id in ids]
         rows = [
@@ -142,7 +142,7 @@ def trained_lake(tmp_path_factory):
             for doc_id, topic in zip(ids, topics, strict=True)
         ]
         write_labels(lake.labels(name), rows)
-    config = TrainConfig(
+    config = TrainingSettings(
         run="ev",
         max_steps=30,
         checkpoint_every=30,
@@ -159,7 +159,7 @@ def trained_lake(tmp_path_factory):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["a", "b"])
         # Two 8-word topic vocabularies: every document is a near-duplicate of the others by construction.
-        asset = build_checkpoint(config, CONDITIONING, CleanOptions(check_decontamination=False))
+        asset = build_checkpoint(config, CONDITIONING, CleanSettings(check_decontamination=False))
         assert dg.materialize([asset], instance=instance, resources=resources).success
     return lake, resources
 
@@ -167,7 +167,7 @@ def trained_lake(tmp_path_factory):
 @pytest.fixture(scope="module")
 def eval_report(trained_lake):
     lake, resources = trained_lake
-    options = EvalOptions(
+    options = EvalSettings(
         max_docs=20, samples_per_value=2, max_new_tokens=12, attribution_docs=10, synopses=1, bootstrap_reps=200
     )
     with dg.instance_for_test() as instance:

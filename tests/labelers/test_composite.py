@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import build_labeler
-from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler, split_sentences, windows
+from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings, split_sentences, windows
 from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.labelers.tags import lemma_phrase
@@ -31,7 +31,7 @@ def labeler() -> CompositeLabeler:
 @pytest.fixture(scope="module")
 def labeled_sample(sample_wheels, labeler):
     docs = sample_documents(sample_wheels, 160, seed=7)
-    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    texts = normalize_texts([d["text"] for d in docs], IngestSettings())
     return docs, labeler.label(texts)
 
 
@@ -130,8 +130,8 @@ def test_version_tracks_taxonomy_and_config(tmp_path):
     edited = tmp_path / "taxonomy.toml"
     shutil.copy(TAXONOMY, edited)
     edited.write_text(re.sub(r"min_score = [0-9.]+", "min_score = 0.3", edited.read_text()))
-    assert CompositeLabeler(CompositeConfig(taxonomy_path=str(edited))).version() != base.version()
-    assert CompositeLabeler(CompositeConfig(quantize=True)).version() != base.version()
+    assert CompositeLabeler(CompositeSettings(taxonomy_path=str(edited))).version() != base.version()
+    assert CompositeLabeler(CompositeSettings(quantize=True)).version() != base.version()
     assert CompositeLabeler().version() == base.version()
     assert build_labeler("composite").version() == base.version()
 
@@ -226,7 +226,7 @@ def test_tags_are_lemmatized(labeler):
 
 def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
     texts = [d["text"] for d in sample_documents(sample_wheels, 24, seed=5)]
-    parallel = CompositeLabeler(CompositeConfig(rule_workers=2), encoder=labeler.encoder)
+    parallel = CompositeLabeler(CompositeSettings(rule_workers=2), encoder=labeler.encoder)
     try:
         assert parallel.version() == labeler.version()  # how the work is spread is not part of the version
         assert parallel.label(texts) == labeler.label(texts)  # dataclasses: every field compared
@@ -238,15 +238,15 @@ def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
 
 def test_half_precision_is_refused_on_cpu_and_changes_the_version():
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        CompositeLabeler(CompositeConfig(precision="bf16")).encoder  # noqa: B018
-    assert CompositeLabeler(CompositeConfig(precision="bf16")).version() != CompositeLabeler().version()
+        CompositeLabeler(CompositeSettings(precision="bf16")).encoder  # noqa: B018
+    assert CompositeLabeler(CompositeSettings(precision="bf16")).version() != CompositeLabeler().version()
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_bf16_encoder_on_cuda_agrees_with_fp32_on_cpu(labeler, sample_wheels):
     texts = [d["text"] for d in sample_documents(sample_wheels, 64, seed=6)]
-    gpu = CompositeLabeler(CompositeConfig(device="cuda", precision="bf16", rule_workers=2))
+    gpu = CompositeLabeler(CompositeSettings(device="cuda", precision="bf16", rule_workers=2))
     cpu_labels, gpu_labels = labeler.label(texts), gpu.label(texts)
     same_topic = sum(a.topics[:1] == b.topics[:1] for a, b in zip(cpu_labels, gpu_labels, strict=True))
     assert same_topic / len(texts) >= 0.9

@@ -8,14 +8,14 @@ import polars as pl
 import pytest
 
 from condpt_dagster.assets.labeler_adapter import build_labeler_adapter
-from condpt_dagster.core.settings import FinetuneOptions
+from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers import build_labeler
-from condpt_dagster.labelers.composite import CompositeConfig, CompositeLabeler
+from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
 from condpt_dagster.labelers.finetune import FinetunedLabeler, TaggedSetError, finetune, load_tagged, split, tag_metrics
 from condpt_dagster.resources import DataLakeResource
 from condpt_dagster.sample_corpus import sample_documents, tagged_rows
 
-FAST = FinetuneOptions(epochs=2, max_tokens=64, batch_size=16)
+FAST = LabelerAdapterSettings(epochs=2, max_tokens=64, batch_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,9 @@ def trained(sample_wheels, tmp_path_factory):
     rows.append({"text": "A one-off document about gardening and tomatoes.", "tags": ["gardening"]})
     (root / "tagged").mkdir()
     pl.DataFrame(rows).write_parquet(root / "tagged" / "set.parquet")
-    options = FinetuneOptions.model_validate({**FAST.model_dump(), "tagged_path": str(root / "tagged" / "set.parquet")})
+    options = LabelerAdapterSettings.model_validate(
+        {**FAST.model_dump(), "tagged_path": str(root / "tagged" / "set.parquet")}
+    )
     asset = build_labeler_adapter(options)
     with dg.instance_for_test() as instance:
         result = dg.materialize([asset], instance=instance, resources={"lake": DataLakeResource(root=str(root))})
@@ -75,7 +77,7 @@ def test_finetuned_tags_feed_the_labelers(trained):
     assert review.topics == ["entertainment"] and news.topics == []
     assert review.format == "review" and news.format == "news"
     assert review.rating in {"G", "PG", "PG-13", "R"} and review.synopsis
-    plain, combined = CompositeLabeler(), CompositeLabeler(CompositeConfig(adapter_dir=folder))
+    plain, combined = CompositeLabeler(), CompositeLabeler(CompositeSettings(adapter_dir=folder))
     assert plain.version() != combined.version()
     [row] = combined.label(["A wonderful film: brilliant acting, a moving story, I loved it."])
     assert "finetuned:topic:entertainment" in row.scores
@@ -90,7 +92,7 @@ def test_bad_tagged_sets(tmp_path):
         load_tagged(tmp_path / "b.parquet")
     pl.DataFrame({"text": ["x", "y"], "tags": [[], []]}).write_parquet(tmp_path / "c.parquet")
     with pytest.raises(TaggedSetError, match="no document has a tag"):
-        finetune(tmp_path / "c.parquet", tmp_path / "out", FinetuneOptions(validation_fraction=0.5))
+        finetune(tmp_path / "c.parquet", tmp_path / "out", LabelerAdapterSettings(validation_fraction=0.5))
     (tmp_path / "d.jsonl").write_text(
         '{"text": "Same text.", "tags": ["a"], "rating": "PG"}\n'
         '{"text": "same   TEXT.", "tags": ["b"]}\n{"text": "", "tags": ["c"]}\n'

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from condpt_dagster.labelers.base import LABEL_SCHEMA
-from condpt_dagster.labelers.distill import DistillOptions, TeacherReads, train_student
+from condpt_dagster.labelers.distill import DistillSettings, TeacherReads, train_student
 from condpt_dagster.labelers.encoder import default_model_dir
 from condpt_dagster.labelers.student import MANIFEST_FILE, StudentLabeler, StudentUnavailable
 from condpt_dagster.labelers.taxonomy import TAXONOMY
@@ -19,13 +19,13 @@ from condpt_dagster.stages.document_labels import label_rows
 @pytest.fixture(scope="module")
 def taught(sample_wheels) -> dict:
     """300 sample documents labelled and read by the real teacher (the composite labeler), once per module."""
-    from condpt_dagster.core.settings import IngestOptions
+    from condpt_dagster.core.settings import IngestSettings
     from condpt_dagster.labelers.composite import CompositeLabeler
     from condpt_dagster.sample_corpus import sample_documents
     from condpt_dagster.stages.raw_documents import normalize_texts
 
     docs = sample_documents(sample_wheels, 300, seed=21)
-    texts = normalize_texts([d["text"] for d in docs], IngestOptions())
+    texts = normalize_texts([d["text"] for d in docs], IngestSettings())
     teacher = CompositeLabeler()
     labels, reads = [], []
     for i in range(0, len(texts), 50):
@@ -65,7 +65,7 @@ def train(taught: dict, folder: Path, **options):
         taught["reads"],
         taught["about"],
         folder,
-        DistillOptions(**defaults | options),
+        DistillSettings(**defaults | options),
     )
 
 

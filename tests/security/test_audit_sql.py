@@ -12,9 +12,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from condpt_dagster.audit.access import AuditQueryError, audit_query, open_for_audit
 from condpt_dagster.cli import main as cli
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
 from condpt_dagster.stages.label_audit import audit_writer
 
 ROWS = 200
@@ -151,7 +151,7 @@ def test_bucket_views_read_only_the_lakes_own_objects(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from condpt_dagster.stages.audit_access import open_bucket_views
+    from condpt_dagster.audit.access import open_bucket_views
 
     url = f"memory://audit-{uuid.uuid4().hex[:8]}/lake"
     fs = fsspec.filesystem("memory")

@@ -7,6 +7,7 @@ base tokenizer's ``</s>``) are encoded as plain text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -20,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from condpt_dagster.cli import main as cli
+from condpt_dagster.conditioning.blocks import ShardBlocks
+from condpt_dagster.conditioning.headers import TEMPLATES, build_header
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import BlockFiles
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
+from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, TokenizerSettings
 from condpt_dagster.core.vocab import (
     BODY_TOKEN,
     CLOSED_FIELDS,
@@ -32,9 +36,9 @@ from condpt_dagster.core.vocab import (
     control_token,
     inert_text,
 )
-from condpt_dagster.stages.conditioned_examples import TEMPLATES, build_header, condition_shard
-from condpt_dagster.stages.token_blocks import ShardBlocks, pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer, default_control_vocabulary
+from condpt_dagster.stages.conditioned_examples import condition_shard
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import build_tokenizer, default_control_vocabulary
 
 FIELDS = ("rating", "sfw", "format", "topics", "tags", "sentiment", "language", "length", "synopsis")
 HONEST = {"rating": "G", "sfw": True, "format": "news", "topics": ["sports-fitness"], "sentiment": "positive"}
@@ -51,16 +55,16 @@ def tok(request, tmp_path_factory) -> ConditionTokenizer:
     are special tokens that free text must not produce either)."""
     root = tmp_path_factory.mktemp("tok")
     examples = [(build_header("d", {**HONEST, "synopsis": "A match."}, _options("laion")), "The team won.")] * 20
-    options = TokenizerOptions(vocab_size=400)
+    options = TokenizerSettings(vocab_size=400)
     if request.param == "base model tokenizer":
         base = save_tiny_causal(tmp_path_factory.mktemp("base"), ["The team won the match.", "A vote."] * 20)
-        options = TokenizerOptions(base_tokenizer_dir=str(base))
+        options = TokenizerSettings(base_tokenizer_dir=str(base))
     build_tokenizer(examples, root, options)
     return ConditionTokenizer(root)
 
 
-def _options(template: str) -> ConditioningOptions:
-    return ConditioningOptions(template=template, fields=FIELDS, conditional_dropout=0)
+def _options(template: str) -> ConditioningSettings:
+    return ConditioningSettings(template=template, fields=FIELDS, conditional_dropout=0)
 
 
 def expected_controls(labels: dict, template: str) -> list[str]:
@@ -126,7 +130,7 @@ def test_blocks_hold_only_the_control_tokens_the_labels_set(tok, tmp_path_factor
     write_labels(root / "labels.parquet", rows)
     condition_shard(root / "raw.parquet", root / "labels.parquet", root / "cond.parquet", _options(template))
     files = BlockFiles(root / "blocks", "s")
-    stats = pack_shard(root / "cond.parquet", tok, files, BlockOptions(block_size=64, heldout_fraction=0.0))
+    stats = pack_shard(root / "cond.parquet", tok, files, BlocksSettings(block_size=64, heldout_fraction=0.0))
     found = Counter(controls_in(ShardBlocks.open(files).tokens.ravel(), tok))
     expected = Counter(t for row in rows for t in expected_controls(row, template))
     expected[EOS] = len(ids)  # one end-of-document each, none from text
@@ -152,7 +156,7 @@ def generator(export):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(template=templates, synopsis=hostile, tags=st.lists(hostile, max_size=3), prompt=hostile)
 def test_generate_prompt_ids_hold_only_the_requested_control_tokens(generator, template, synopsis, tags, prompt):
-    generator.settings = {**generator.settings, "template": template}
+    generator.header_format = dataclasses.replace(generator.header_format, template=template)
     labels = {**HONEST, "synopsis": synopsis, "tags": tags}
     ids = generator.prompt_ids(labels, prompt)
     assert controls_in(ids, generator.tokenizer) == expected_controls(labels, template)
@@ -184,7 +188,7 @@ def test_the_real_labeler_copies_forged_tokens_but_blocks_do_not_hold_them(tok, 
             tmp_path / "raw.parquet", tmp_path / "labels.parquet", tmp_path / "c.parquet", _options(template)
         )
         files = BlockFiles(tmp_path / template, "s")
-        stats = pack_shard(tmp_path / "c.parquet", tok, files, BlockOptions(block_size=64, heldout_fraction=0.0))
+        stats = pack_shard(tmp_path / "c.parquet", tok, files, BlocksSettings(block_size=64, heldout_fraction=0.0))
         found = Counter(controls_in(ShardBlocks.open(files).tokens.ravel(), tok))
         expected = Counter([*expected_controls(labels, template), EOS, *[PAD] * stats.padding_tokens])
         assert found == expected, template

@@ -104,7 +104,7 @@ def test_a_stray_file_in_the_inbox_does_not_break_registration(lake, tmp_path, a
 def test_concurrent_registrations_of_one_name_never_lose_a_version_silently(lake, tmp_path):
     import threading
 
-    from condpt_dagster.stages.inbox import RegistrationError, register_shards
+    from condpt_dagster.ingest.inbox import RegistrationError, register_shards
 
     for round_ in range(6):
         sources = [shard_file(tmp_path / f"r{round_}-{i}" / f"race{round_}.jsonl.gz", [f"v{i}"]) for i in range(2)]
@@ -130,7 +130,7 @@ def test_concurrent_registrations_of_one_name_never_lose_a_version_silently(lake
 
 
 def test_a_source_rewritten_while_registering_is_judged_by_the_bytes_copied(lake, tmp_path, monkeypatch):
-    import condpt_dagster.stages.inbox as inbox
+    import condpt_dagster.ingest.inbox as inbox
 
     original = shard_file(tmp_path / "a.jsonl.gz", ["same text"])
     assert inbox.register_shards(lake, [original])

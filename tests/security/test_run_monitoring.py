@@ -15,8 +15,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
-from condpt_dagster.defs.instance import ensure_instance_config
-from condpt_dagster.defs.run_launcher import MonitoredRunLauncher
+from condpt_dagster.instance.config import ensure_instance_config
+from condpt_dagster.instance.run_launcher import MonitoredRunLauncher
 
 CONDPT = str(Path(sys.executable).parent / "condpt")
 
@@ -70,7 +70,7 @@ def test_sigkilled_cli_run_is_marked_failed(lake, tmp_path, sample_wheels):
 def test_a_live_worker_is_left_alone(tmp_path):
     ensure_instance_config(tmp_path)
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        from condpt_dagster.defs.run_launcher import check_worker, worker_tags
+        from condpt_dagster.instance.run_launcher import check_worker, worker_tags
 
         run = instance.create_run_for_job(dg.GraphDefinition("g").to_job(), tags=worker_tags())
         assert check_worker(instance, run).status.value == "RUNNING"
@@ -85,7 +85,7 @@ def test_the_next_cli_run_fails_runs_whose_cli_process_is_gone(tmp_path, monkeyp
     from dagster._core.test_utils import create_run_for_test
 
     from condpt_dagster.cli import main as cli
-    from condpt_dagster.defs.run_launcher import HOST_TAG, PID_TAG
+    from condpt_dagster.instance.run_launcher import HOST_TAG, PID_TAG
 
     home, data = tmp_path / "home", tmp_path / "data"
     ensure_instance_config(home)

@@ -9,13 +9,13 @@ import pytest
 from factories import write_raw
 
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions
+from condpt_dagster.core.settings import CleanSettings
 from condpt_dagster.stages.clean_documents import clean_shard, read_fingerprints
 
 STOP_WORDS = ["the", "of", "and", "to", "in", "that", "with", "for", "was", "on", "as", "by", "at", "from"]
 # A vocabulary big enough that two random texts share few words (the default shingles are single words).
 VOCAB = STOP_WORDS + ["".join(random.Random(k).choices("abcdefghijklmnopqrstuvwxyz", k=6)) for k in range(2000)]
-OPTIONS = CleanOptions()
+OPTIONS = CleanSettings()
 
 
 def text(seed: int, words: int = 120) -> str:
@@ -92,7 +92,7 @@ def test_quality_filters_name_filter_and_rule(tmp_path):
 def test_thresholds_come_from_the_settings(tmp_path):
     lake = DataLake.at(tmp_path)
     shard(lake, "q", [text(1), "Too short to be judged."])
-    lenient = CleanOptions(gopher_quality={"min_doc_words": 3})
+    lenient = CleanSettings(gopher_quality={"min_doc_words": 3})
     assert clean_shard(lake, "q", lenient).kept == 2
 
 
@@ -102,7 +102,7 @@ def test_pii_is_replaced_by_typed_placeholders_and_counted(tmp_path):
     pii = f"{body} Write to jane.roe@example.org or call (415) 555-2671 from 8.8.8.8 today."
     only_pii = "jane.roe@example.org +1 415 555 2671"
     shard(lake, "p", [pii, only_pii])
-    stats = clean_shard(lake, "p", CleanOptions(gopher_quality={"enabled": False}))
+    stats = clean_shard(lake, "p", CleanSettings(gopher_quality={"enabled": False}))
     clean = pl.read_parquet(lake.clean("p")).to_dicts()
     assert clean[0]["text"] == f"{body} Write to <EMAIL> or call <PHONE> from <IP_ADDRESS> today."
     assert clean[1]["text"] == "<EMAIL> <PHONE>" and [r["redactions"] for r in clean] == [3, 2]
@@ -125,7 +125,7 @@ def test_fingerprints_are_reused_until_the_raw_file_or_settings_change(lake):
     stored = read_fingerprints(lake.fingerprints("a"), version, settings)
     assert stored is not None and stored.ids == [f"a-{i}" for i in range(20)] and stored.signatures.shape == (20, 128)
     assert (
-        read_fingerprints(lake.fingerprints("a"), version, fingerprint_settings(CleanOptions(shingle_words=3))) is None
+        read_fingerprints(lake.fingerprints("a"), version, fingerprint_settings(CleanSettings(shingle_words=3))) is None
     )
     shard(lake, "a", [text(i) for i in range(3)])
     assert read_fingerprints(lake.fingerprints("a"), file_data_version(lake.raw("a")), settings) is None
@@ -136,9 +136,11 @@ def test_short_documents_are_only_compared_exactly(tmp_path):
     lake = DataLake.at(tmp_path)
     snippets = ["a deep and meaningful film .", "a deep and meaningful film indeed .", "a deep and meaningful film ."]
     shard(lake, "s", snippets)
-    stats = clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}))
+    stats = clean_shard(lake, "s", CleanSettings(gopher_quality={"enabled": False}))
     assert kept_ids(lake, "s") == ["s-0", "s-1"] and stats.removed == {"exact_duplicate": 1}
-    assert clean_shard(lake, "s", CleanOptions(gopher_quality={"enabled": False}, near_duplicate_min_words=1)).kept == 1
+    assert (
+        clean_shard(lake, "s", CleanSettings(gopher_quality={"enabled": False}, near_duplicate_min_words=1)).kept == 1
+    )
 
 
 def test_a_shard_that_arrives_out_of_order_names_the_later_shards_to_rerun(lake):

@@ -12,15 +12,17 @@ import pytest
 from click.testing import CliRunner
 from factories import label_row, write_clean, write_labels
 
+from condpt_dagster.audit.access import AuditQueryError, audit_query, open_for_audit
 from condpt_dagster.cli import main as cli
+from condpt_dagster.conditioning.blocks import blocks_data_version
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core import double_buffer
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
-from condpt_dagster.stages.audit_access import AuditQueryError, audit_query, open_for_audit
+from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, TokenizerSettings
 from condpt_dagster.stages.conditioned_examples import condition_shard
 from condpt_dagster.stages.label_audit import audit_writer
-from condpt_dagster.stages.token_blocks import blocks_data_version, pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import build_tokenizer
 
 TOPICS = ("sports", "politics", "movies")
 
@@ -51,7 +53,7 @@ def audited(tmp_path):
     lake = DataLake.at(tmp_path / "data")
     for shard, n in (("a", 30), ("b", 12)):
         write_shard(lake, shard, n)
-        condition_shard(lake.clean(shard), lake.labels(shard), lake.conditioned(shard), ConditioningOptions())
+        condition_shard(lake.clean(shard), lake.labels(shard), lake.conditioned(shard), ConditioningSettings())
     examples = [
         (h, t)
         for s in "ab"
@@ -59,10 +61,10 @@ def audited(tmp_path):
             *pq.read_table(lake.conditioned(s)).select(["header", "text"]).to_pydict().values(), strict=True
         )
     ]
-    build_tokenizer(examples, lake.tokenizer_dir, TokenizerOptions(vocab_size=400))
+    build_tokenizer(examples, lake.tokenizer_dir, TokenizerSettings(vocab_size=400))
     tok = ConditionTokenizer(lake.tokenizer_dir)
     for shard in "ab":
-        pack_shard(lake.conditioned(shard), tok, lake.blocks(shard), BlockOptions(block_size=32, heldout_fraction=0))
+        pack_shard(lake.conditioned(shard), tok, lake.blocks(shard), BlocksSettings(block_size=32, heldout_fraction=0))
     run_dir = lake.checkpoints_dir / "r1"
     run_dir.mkdir(parents=True)
     (run_dir / "manifest.json").write_text(
@@ -134,7 +136,7 @@ def test_readers_see_no_lock_errors_during_upserts(audited, tmp_path):
     reader = f"""
 import sys, time
 sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
-from condpt_dagster.stages.audit_access import open_for_audit, audit_query
+from condpt_dagster.audit.access import open_for_audit, audit_query
 from condpt_dagster.core.lake import DataLake
 lake = DataLake.at({str(audited.root)!r})
 seen, errors, deadline = set(), 0, time.monotonic() + 8
@@ -254,7 +256,7 @@ def test_audit_show_gives_a_documents_text_labels_scores_and_removal(audited):
 
 
 def test_the_card_shows_the_format_evidence():
-    from condpt_dagster.stages.document_card import evidence_lines
+    from condpt_dagster.audit.card import evidence_lines
 
     row = {"format": "review", "topics": [], "rating": "G", "sfw": True, "sentiment": "neutral", "tags": []}
     row |= {"language": "en", "synopsis": "s", "length": "short", "readability": 5.0, "labeler": "student"}

@@ -10,16 +10,18 @@ import pytest
 from click.testing import CliRunner
 from factories import label_row, write_clean, write_labels
 
+from condpt_dagster.audit.access import audit_query, open_for_audit
 from condpt_dagster.cli import main as cli
+from condpt_dagster.conditioning.blocks import blocks_data_version
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
+from condpt_dagster.core.label_history import archive_labels, history
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, TokenizerOptions
-from condpt_dagster.stages.audit_access import audit_query, open_for_audit
+from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, TokenizerSettings
 from condpt_dagster.stages.checkpoint import shard_lineage
 from condpt_dagster.stages.conditioned_examples import condition_shard, labels_version_of
 from condpt_dagster.stages.label_audit import audit_writer
-from condpt_dagster.stages.label_history import archive_labels, history
-from condpt_dagster.stages.token_blocks import blocks_data_version, pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import build_tokenizer
 
 N = 12
 
@@ -36,16 +38,16 @@ def relabel(lake: DataLake, version: str, keep: int, tag: str, rating: str, fmt:
 
 
 def build_blocks(lake: DataLake) -> None:
-    condition_shard(lake.clean("a"), lake.labels("a"), lake.conditioned("a"), ConditioningOptions())
+    condition_shard(lake.clean("a"), lake.labels("a"), lake.conditioned("a"), ConditioningSettings())
     table = pq.read_table(lake.conditioned("a")).to_pydict()
     build_tokenizer(
-        list(zip(table["header"], table["text"], strict=True)), lake.tokenizer_dir, TokenizerOptions(vocab_size=400)
+        list(zip(table["header"], table["text"], strict=True)), lake.tokenizer_dir, TokenizerSettings(vocab_size=400)
     )
     pack_shard(
         lake.conditioned("a"),
         ConditionTokenizer(lake.tokenizer_dir),
         lake.blocks("a"),
-        BlockOptions(block_size=32, heldout_fraction=0),
+        BlocksSettings(block_size=32, heldout_fraction=0),
     )
 
 

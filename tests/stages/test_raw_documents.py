@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from condpt_dagster.core.settings import IngestOptions
+from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.stages.raw_documents import IngestError, ingest_shard
 
 
-def run(path: Path, options: IngestOptions | None = None):
+def run(path: Path, options: IngestSettings | None = None):
     out = path.parent / "out"
     stats = ingest_shard(path, "s", out / "raw.parquet", out / "q.parquet", options)
     raw = pl.read_parquet(out / "raw.parquet")
@@ -130,7 +130,7 @@ def test_blank_lines_are_counted_not_records(tmp_path):
 
 def test_oversize_record_quarantined_by_default(tmp_path):
     path = jsonl(tmp_path, json.dumps({"text": "x" * 50}) + "\n", '{"text": "short"}\n')
-    _stats, raw, quarantine = run(path, IngestOptions(max_chars=20))
+    _stats, raw, quarantine = run(path, IngestSettings(max_chars=20))
     assert reasons(quarantine) == {1: "too_large"}
     assert raw["text"].to_list() == ["short"]
     assert json.loads(quarantine["raw"][0])["text"] == "x" * 50  # nothing lost
@@ -138,7 +138,7 @@ def test_oversize_record_quarantined_by_default(tmp_path):
 
 def test_oversize_record_truncated_when_configured(tmp_path):
     path = jsonl(tmp_path, json.dumps({"text": "y" * 50}) + "\n")
-    stats, raw, quarantine = run(path, IngestOptions(max_chars=20, oversize="truncate"))
+    stats, raw, quarantine = run(path, IngestSettings(max_chars=20, oversize="truncate"))
     assert raw["text"].to_list() == ["y" * 20]
     assert stats.truncated == 1 and quarantine.is_empty()
 
@@ -228,8 +228,8 @@ def test_failed_ingest_keeps_previous_output(tmp_path):
 def test_streaming_batches_give_same_result_as_one_batch(tmp_path):
     lines = [json.dumps({"text": f"doc {i % 700}"}) + "\n" for i in range(1000)]
     path = jsonl(tmp_path, *lines)
-    small = run(path, IngestOptions(batch_size=7))
-    whole = run(path, IngestOptions(batch_size=10_000))
+    small = run(path, IngestSettings(batch_size=7))
+    whole = run(path, IngestSettings(batch_size=10_000))
     assert len(small[1]) == 1000 and small[1]["id"].n_unique() == 1000
     assert small[1].equals(whole[1])
     assert small[0].content_hash == whole[0].content_hash
@@ -237,12 +237,12 @@ def test_streaming_batches_give_same_result_as_one_batch(tmp_path):
 
 def test_clean_batches_are_parsed_whole_and_a_bad_record_only_slows_its_own_batch(tmp_path):
     good = [json.dumps({"id": i, "text": f"doc {i}", "meta": {"n": i}}) + "\n" for i in range(30)]
-    stats, raw, _ = run(jsonl(tmp_path, *good), IngestOptions(batch_size=10))
+    stats, raw, _ = run(jsonl(tmp_path, *good), IngestSettings(batch_size=10))
     assert stats.per_record_batches == 0 and raw["id"].to_list()[:2] == ["0", "1"]
     assert raw["meta"].to_list()[1] == '{"n":1}'
 
     bad = [*good[:15], "{broken\n", json.dumps({"text": "dolma", "added": "2024"}) + "\n", *good[15:]]
-    stats, raw, quarantine = run(jsonl(tmp_path, *bad, name="b.jsonl"), IngestOptions(batch_size=10))
+    stats, raw, quarantine = run(jsonl(tmp_path, *bad, name="b.jsonl"), IngestSettings(batch_size=10))
     assert stats.per_record_batches == 1  # the second batch of ten holds both odd records
     assert reasons(quarantine) == {16: "invalid_json"} and len(raw) == 31
     assert json.loads(raw.filter(pl.col("text") == "dolma")["meta"][0]) == {"added": "2024"}  # extra field kept
@@ -250,8 +250,8 @@ def test_clean_batches_are_parsed_whole_and_a_bad_record_only_slows_its_own_batc
 
 def test_fast_and_per_record_paths_write_the_same_rows(tmp_path):
     lines = [json.dumps({"id": f"d{i}", "text": f"text  {i % 40}", "source": "x"}) + "\n" for i in range(100)]
-    whole = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=100))
-    mixed = run(jsonl(tmp_path, *lines[:50], "[1]\n", *lines[50:], name="m.jsonl"), IngestOptions(batch_size=100))
+    whole = run(jsonl(tmp_path, *lines), IngestSettings(batch_size=100))
+    mixed = run(jsonl(tmp_path, *lines[:50], "[1]\n", *lines[50:], name="m.jsonl"), IngestSettings(batch_size=100))
     assert whole[0].per_record_batches == 0 and mixed[0].per_record_batches == 1
     assert whole[1].drop("line").equals(mixed[1].drop("line")) and whole[0].content_hash == mixed[0].content_hash
 
@@ -274,8 +274,8 @@ def test_lines_split_across_read_blocks_keep_their_numbers(tmp_path, monkeypatch
     path = jsonl(tmp_path, *lines)
     expected = run(path)
     for block in (1, 5, 17, 64):
-        monkeypatch.setattr("condpt_dagster.stages.shard_records._READ_BLOCK", block)
-        stats, raw, quarantine = run(path, IngestOptions(batch_size=3))
+        monkeypatch.setattr("condpt_dagster.ingest.records._READ_BLOCK", block)
+        stats, raw, quarantine = run(path, IngestSettings(batch_size=3))
         assert raw.equals(expected[1]) and quarantine.equals(expected[2])
         assert (stats.read, stats.blank_lines) == (23, 2)
     assert raw["line"].to_list() == [1, 3, *range(5, 25), 25]
@@ -298,7 +298,7 @@ def test_whitespace_is_normalized_only_where_needed_with_the_same_result():
     texts += [" word", "word ", "\u2028word"]
     everywhere = pl.Series(texts).str.replace_all(r"(?-u)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
     everywhere = _strip_tags(everywhere).map_elements(__import__("html").unescape, return_dtype=pl.String)
-    assert normalize_series(pl.Series(texts), IngestOptions()).to_list() == _normalize_whitespace(everywhere).to_list()
+    assert normalize_series(pl.Series(texts), IngestSettings()).to_list() == _normalize_whitespace(everywhere).to_list()
 
 
 def test_edge_values_read_the_same_on_both_paths(tmp_path):
@@ -311,8 +311,8 @@ def test_edge_values_read_the_same_on_both_paths(tmp_path):
         json.dumps({"text": "dolma", "added": "2024"}) + "\n",
         json.dumps({"id": "d", "text": "plain"}) + "\n",
     ]
-    by_record = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=100))
-    fast = run(jsonl(tmp_path, lines[0], lines[3], name="f.jsonl"), IngestOptions(batch_size=100))
+    by_record = run(jsonl(tmp_path, *lines), IngestSettings(batch_size=100))
+    fast = run(jsonl(tmp_path, lines[0], lines[3], name="f.jsonl"), IngestSettings(batch_size=100))
     assert by_record[0].per_record_batches == 1 and fast[0].per_record_batches == 0
     assert reasons(by_record[2]) == {2: "invalid_id"}
     rows = {r["text"]: r for r in by_record[1].iter_rows(named=True)}
@@ -326,7 +326,7 @@ def test_unicode_normalization_skips_only_ascii_texts(form):
     from condpt_dagster.stages.raw_documents import normalize_series
 
     texts = ["cafe\u0301", "plain ascii", "\ufb01ne", "Å", "x\u00b2", "", "ok"]
-    options = IngestOptions(unicode_form=form, strip_html=False, normalize_whitespace=False)
+    options = IngestSettings(unicode_form=form, strip_html=False, normalize_whitespace=False)
     assert normalize_series(pl.Series(texts), options).to_list() == [unicodedata.normalize(form, t) for t in texts]
 
 
@@ -334,5 +334,5 @@ def test_python_whitespace_blank_texts_are_rejected_on_both_paths(tmp_path):
     """U+001C..U+001F are whitespace to Python but not to Rust: a text of them is blank on the fast path
     too, and a batch with one is read line by line like before."""
     lines = [json.dumps({"id": "a", "text": "\x1c\x1f \u3000"}) + "\n", json.dumps({"id": "b", "text": "fine"}) + "\n"]
-    stats, raw, quarantine = run(jsonl(tmp_path, *lines), IngestOptions(batch_size=10))
+    stats, raw, quarantine = run(jsonl(tmp_path, *lines), IngestSettings(batch_size=10))
     assert stats.per_record_batches == 1 and reasons(quarantine) == {1: "blank_text"} and raw["id"].to_list() == ["b"]

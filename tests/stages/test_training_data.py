@@ -12,12 +12,15 @@ import pytest
 import torch
 from factories import label_row, write_labels
 
+from condpt_dagster.conditioning.blocks import ShardBlocks
+from condpt_dagster.conditioning.headers import build_header
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import BlockFiles, DataLake
-from condpt_dagster.core.settings import BlockOptions, ConditioningOptions, SettingsError, TokenizerOptions
+from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, SettingsError, TokenizerSettings
 from condpt_dagster.core.vocab import BODY_TOKEN, EOS
-from condpt_dagster.stages.conditioned_examples import build_header, condition_shard
-from condpt_dagster.stages.token_blocks import ShardBlocks, pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer, build_tokenizer
+from condpt_dagster.stages.conditioned_examples import condition_shard
+from condpt_dagster.stages.token_blocks import pack_shard
+from condpt_dagster.stages.tokenizer import build_tokenizer
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
 
 LABELS = {
@@ -43,43 +46,43 @@ TEXTS = {
 
 
 def test_laion_template_is_the_reference_format():
-    header = build_header("d1", LABELS, ConditioningOptions(conditional_dropout=0))
+    header = build_header("d1", LABELS, ConditioningSettings(conditional_dropout=0))
     assert header == "[ PG, news, politics, world, negative, senate, abortion ]\n# Montana bill seeks abortion ban.\n"
 
 
 def test_control_token_and_metadata_templates():
     fields = ("rating", "sfw", "format", "topics", "length", "tags", "synopsis")
     tokens = build_header(
-        "d1", LABELS, ConditioningOptions(template="control_tokens", fields=fields, conditional_dropout=0)
+        "d1", LABELS, ConditioningSettings(template="control_tokens", fields=fields, conditional_dropout=0)
     )
     assert tokens == (
         "<|rating:PG|><|sfw:true|><|format:news|><|topic:politics|><|topic:world|><|length:very_long|>"
         "<|tags|>senate, abortion<|synopsis|>Montana bill seeks abortion ban."
     )
     meta = build_header(
-        "d1", LABELS, ConditioningOptions(template="metadata", fields=("rating", "tags"), conditional_dropout=0)
+        "d1", LABELS, ConditioningSettings(template="metadata", fields=("rating", "tags"), conditional_dropout=0)
     )
     assert meta == "rating: PG\ntags: senate, abortion\n"
 
 
 def test_dropout_rates_are_deterministic_and_close_to_config():
-    opts = ConditioningOptions(conditional_dropout=0.1, field_dropout={"synopsis": 0.3}, seed=5)
+    opts = ConditioningSettings(conditional_dropout=0.1, field_dropout={"synopsis": 0.3}, seed=5)
     headers = [build_header(f"doc-{i}", LABELS, opts) for i in range(5000)]
     assert headers == [build_header(f"doc-{i}", LABELS, opts) for i in range(5000)]
     empty = sum(h == "" for h in headers) / len(headers)
     no_synopsis = sum(bool(h) and "#" not in h for h in headers) / sum(bool(h) for h in headers)
     assert abs(empty - 0.1) < 0.015 and abs(no_synopsis - 0.3) < 0.025
     other_seed = [
-        build_header(f"doc-{i}", LABELS, ConditioningOptions(conditional_dropout=0.1, seed=6)) for i in range(200)
+        build_header(f"doc-{i}", LABELS, ConditioningSettings(conditional_dropout=0.1, seed=6)) for i in range(200)
     ]
     assert other_seed != headers[:200]
 
 
 def test_bad_conditioning_config_is_rejected():
     with pytest.raises(SettingsError, match="unknown conditioning field"):
-        ConditioningOptions(fields=("rating", "mood"))
+        ConditioningSettings(fields=("rating", "mood"))
     with pytest.raises(SettingsError, match="template: Input should be 'laion', 'control_tokens' or 'metadata'"):
-        ConditioningOptions(template="fancy")
+        ConditioningSettings(template="fancy")
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +94,18 @@ def built(tmp_path_factory):
     pq.write_table(pa.table({"id": ids, "text": texts}), root / "raw.parquet")
     write_labels(root / "labels.parquet", [label_row(doc_id, **LABELS, readability=8.0) for doc_id in ids])
     condition_shard(
-        root / "raw.parquet", root / "labels.parquet", root / "cond.parquet", ConditioningOptions(conditional_dropout=0)
+        root / "raw.parquet",
+        root / "labels.parquet",
+        root / "cond.parquet",
+        ConditioningSettings(conditional_dropout=0),
     )
     conditioned = pq.read_table(root / "cond.parquet").to_pylist()
     sha = build_tokenizer(
-        ((r["header"], r["text"]) for r in conditioned * 5), root / "tok", TokenizerOptions(vocab_size=600)
+        ((r["header"], r["text"]) for r in conditioned * 5), root / "tok", TokenizerSettings(vocab_size=600)
     )
     tok = ConditionTokenizer(root / "tok")
     assert tok.sha256 == sha
-    options = BlockOptions(block_size=64, heldout_fraction=0.0)
+    options = BlocksSettings(block_size=64, heldout_fraction=0.0)
     stats = pack_shard(root / "cond.parquet", tok, BlockFiles(root / "blocks", "s"), options)
     return root, tok, conditioned, stats
 
@@ -168,7 +174,7 @@ def test_empty_document_and_heldout_split(built, tmp_path):
     ids, _ = docs["empty"]
     assert tok.decode(ids).endswith(BODY_TOKEN + EOS)
     stats = pack_shard(
-        root / "cond.parquet", tok, BlockFiles(tmp_path, "h"), BlockOptions(block_size=64, heldout_fraction=0.5)
+        root / "cond.parquet", tok, BlockFiles(tmp_path, "h"), BlocksSettings(block_size=64, heldout_fraction=0.5)
     )
     heldout = pl.read_parquet(BlockFiles(tmp_path, "h").heldout)
     held = set(heldout["id"])

@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 from factories import CONDITIONING, make_lake, run_processes
 
-from condpt_dagster.core.settings import SettingsError, TrainConfig
-from condpt_dagster.stages.checkpoint import LaunchError, launch_command, node_command, prepare_run
-from condpt_dagster.stages.checkpoint import free_port as free_loopback_port
+from condpt_dagster.core.settings import SettingsError, TrainingSettings
+from condpt_dagster.stages.checkpoint import prepare_run
+from condpt_dagster.training.launch import LaunchError, launch_command, node_command
+from condpt_dagster.training.launch import free_port as free_loopback_port
 
 CONDPT = str(Path(sys.executable).parent / "condpt")
 
 
-def multinode_config(**overrides) -> TrainConfig:
+def multinode_config(**overrides) -> TrainingSettings:
     values = dict(
         run="mn",
         max_steps=40,
@@ -31,10 +32,10 @@ def multinode_config(**overrides) -> TrainConfig:
         nnodes=2,
         rdzv_endpoint=f"127.0.0.1:{free_loopback_port()}",
     )
-    return TrainConfig(**{**values, **overrides})
+    return TrainingSettings(**{**values, **overrides})
 
 
-def start_nodes(config: TrainConfig, spec_path: Path, logs: Path) -> list[subprocess.Popen]:
+def start_nodes(config: TrainingSettings, spec_path: Path, logs: Path) -> list[subprocess.Popen]:
     """Node 0 as the checkpoint asset starts it, node 1 through `condpt train-node`, each in its own session."""
     commands = [launch_command(config, spec_path), [CONDPT, "train-node", "--spec", str(spec_path), "--node-rank", "1"]]
     nodes = []
@@ -48,9 +49,9 @@ def start_nodes(config: TrainConfig, spec_path: Path, logs: Path) -> list[subpro
 
 def test_multinode_settings_are_checked():
     with pytest.raises(SettingsError, match="rdzv_endpoint"):
-        TrainConfig(nnodes=2)
+        TrainingSettings(nnodes=2)
     with pytest.raises(SettingsError, match="node_rank 2 must be below nnodes 2"):
-        TrainConfig(nnodes=2, node_rank=2, rdzv_endpoint="10.0.0.1:29400")
+        TrainingSettings(nnodes=2, node_rank=2, rdzv_endpoint="10.0.0.1:29400")
     placement = launch_command(multinode_config(rdzv_endpoint="10.0.0.1:29400"), Path("/x/run_spec.json"))
     assert "--rdzv_backend=c10d" in placement and "--rdzv_endpoint=10.0.0.1:29400" in placement
     assert "--nnodes=2" in placement and "--standalone" not in placement

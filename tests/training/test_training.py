@@ -18,15 +18,16 @@ from factories import CONDITIONING, make_lake, run_processes
 from transformers import AutoModelForCausalLM
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.cli import main as cli
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.io import _UMASK
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import CleanOptions, SettingsError, TrainConfig
-from condpt_dagster.defs.partitions import shards
+from condpt_dagster.core.settings import CleanSettings, SettingsError, TrainingSettings
 from condpt_dagster.resources import DataLakeResource, SubprocessTrainingRunner
-from condpt_dagster.stages.checkpoint import launch_command, prepare_run
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
+from condpt_dagster.stages.checkpoint import prepare_run
 from condpt_dagster.training.generate import ConditionalGenerator
+from condpt_dagster.training.launch import launch_command
 from condpt_dagster.training.train import drop_headers, masked_loss
 
 
@@ -37,33 +38,33 @@ def small_lake(tmp_path_factory):
 
 def test_invalid_config_values_are_reported_together(tmp_path):
     with pytest.raises(SettingsError) as err:
-        TrainConfig(preset="7b", zero_stage=5, micro_batch_size=0, max_steps=10, max_tokens=100)
+        TrainingSettings(preset="7b", zero_stage=5, micro_batch_size=0, max_steps=10, max_tokens=100)
     message = str(err.value)
     for part in ("preset", "zero_stage", "micro_batch_size", "exactly one budget"):
         assert part in message
     with pytest.raises(SettingsError, match="not a Hugging Face model folder"):
-        TrainConfig(base_model=str(tmp_path / "missing"))
+        TrainingSettings(base_model=str(tmp_path / "missing"))
     with pytest.raises(SettingsError, match="lora = true needs base_model"):
-        TrainConfig(lora=True)
+        TrainingSettings(lora=True)
     with pytest.raises(SettingsError, match="unknown setting"):
-        TrainConfig.model_validate({"learning_rat": 0.1})
+        TrainingSettings.model_validate({"learning_rat": 0.1})
 
 
 def test_inputs_are_checked_before_launch(tmp_path, small_lake):
     empty = DataLake.at(tmp_path / "empty")
     with pytest.raises(SettingsError, match=r"no tokenizer\.json"):
-        prepare_run(empty, ["a"], TrainConfig(), CONDITIONING)
+        prepare_run(empty, ["a"], TrainingSettings(), CONDITIONING)
     (empty.tokenizer_dir).mkdir(parents=True)
     (empty.tokenizer_dir / "tokenizer.json").write_text((small_lake.tokenizer_dir / "tokenizer.json").read_text())
     with pytest.raises(SettingsError, match="no token blocks"):
-        prepare_run(empty, ["a"], TrainConfig(), CONDITIONING)
+        prepare_run(empty, ["a"], TrainingSettings(), CONDITIONING)
     other = make_lake(tmp_path / "other", n_docs=30, shard_names=("a",))
     meta_path = other.blocks("a").meta
     meta = json.loads(meta_path.read_text())
     meta["tokenizer_sha256"] = "0" * 64
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(SettingsError, match="made with another tokenizer"):
-        prepare_run(other, ["a"], TrainConfig(), CONDITIONING)
+        prepare_run(other, ["a"], TrainingSettings(), CONDITIONING)
 
 
 def test_masked_loss_ignores_masked_positions_and_headers_can_be_dropped():
@@ -79,7 +80,7 @@ def test_masked_loss_ignores_masked_positions_and_headers_can_be_dropped():
 
 
 def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
-    config = TrainConfig(
+    config = TrainingSettings(
         run="t2",
         max_steps=12,
         checkpoint_every=6,
@@ -89,7 +90,7 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
         learning_rate=3e-3,
         warmup_steps=2,
     )
-    asset = build_checkpoint(config, CONDITIONING, CleanOptions())
+    asset = build_checkpoint(config, CONDITIONING, CleanSettings())
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(shards.name, ["a", "b"])
         result = dg.materialize(
@@ -134,7 +135,7 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
 
 
 def test_killed_run_resumes_to_the_planned_step_count(small_lake):
-    config = TrainConfig(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
+    config = TrainingSettings(run="crash", max_steps=80, checkpoint_every=5, log_every=5, micro_batch_size=2)
     _spec, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)
     command = launch_command(config, spec_path)
     ckpt = small_lake.checkpoints_dir / "crash" / "deepspeed"
@@ -175,7 +176,7 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     assert manifest["steps"] == 80 and manifest["steps_this_launch"] == 0
     assert manifest["tokens_per_second"] is None and manifest["mfu"] is None  # no throughput measured, not 0
 
-    changed = TrainConfig(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
+    changed = TrainingSettings(run="crash", max_steps=81, checkpoint_every=5, micro_batch_size=2)
     prepare_run(small_lake, ["a", "b"], changed, CONDITIONING)  # another run: old checkpoints go
     assert not (ckpt / "latest").exists()
 

@@ -12,6 +12,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 
+from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
 from condpt_dagster.core.io import atomic_output, atomic_write_text, clear_orphans
 from condpt_dagster.core.lake import DataLake
 
@@ -41,11 +42,9 @@ def history(lake: DataLake, shard: str) -> list[dict[str, str | None]]:
 def pinned_versions(lake: DataLake) -> dict[str, set[str]]:
     """shard -> labeler versions that some checkpoint manifest says it trained on."""
     pinned: dict[str, set[str]] = {}
-    for manifest in lake.checkpoint_manifests():
-        for shard, lineage in json.loads(manifest.read_text(encoding="utf-8")).get("lineage", {}).items():
-            for version in (lineage.get("labels_version") or "").split(","):
-                if version:
-                    pinned.setdefault(shard, set()).add(version)
+    for path in lake.checkpoint_manifests():
+        for shard, versions in CheckpointManifest.load(path).pinned_labels_versions().items():
+            pinned.setdefault(shard, set()).update(versions)
     return pinned
 
 

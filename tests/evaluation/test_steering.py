@@ -13,18 +13,21 @@ from browser import bottom_of, headless_chrome, require_chromium
 from click.testing import CliRunner
 from factories import WORDS, label_row, make_lake, write_clean, write_labels
 
+from condpt_dagster.assets.partitions import shards
 from condpt_dagster.assets.steering_experiment import build_steering_experiment
 from condpt_dagster.cli import main
-from condpt_dagster.core.settings import BlockOptions, ExperimentOptions, SettingsError, TrainConfig
-from condpt_dagster.defs.partitions import shards
+from condpt_dagster.conditioning.headers import HeaderFormat
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
+from condpt_dagster.core.settings import BlocksSettings, ExperimentSettings, SettingsError, TrainingSettings
+from condpt_dagster.evaluation.diagnostics import corpus_reference
+from condpt_dagster.evaluation.judges import BagOfWordsJudge, Judges, SentimentJudge, TagJudge
 from condpt_dagster.evaluation.metrics import lift_with_ci
+from condpt_dagster.evaluation.requests import Requests, plan_requests
+from condpt_dagster.evaluation.steering import verdict_lines
+from condpt_dagster.evaluation.summary import ExperimentSummary
 from condpt_dagster.evaluation.verdict import NO_EVIDENCE, STEERED, verdict
-from condpt_dagster.experiments.diagnostics import corpus_reference
-from condpt_dagster.experiments.judges import BagOfWordsJudge, SentimentJudge, TagJudge
-from condpt_dagster.experiments.steering import Judges, Requests, plan_requests, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.token_blocks import pack_shard
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
 from condpt_dagster.training.generate import UnseenValueError, check_seen
 
 
@@ -55,7 +58,7 @@ def test_requests_take_frequent_values_and_name_fields_that_cannot_be_steered():
         "sentiment": {"positive": 9},
         "format": {"news": 100},
     }
-    options = ExperimentOptions(values_per_field=2, min_value_docs=10)
+    options = ExperimentSettings(values_per_field=2, min_value_docs=10)
     requests = plan_requests(seen, ["rating", "format", "topics", "sentiment"], options)
     assert requests.values == {"topics": ["sports", "politics"], "rating": ["G", "PG"]}
     assert "no sentiment value has 10+" in requests.not_steerable["sentiment"]
@@ -65,13 +68,13 @@ def test_requests_take_frequent_values_and_name_fields_that_cannot_be_steered():
 
 def test_experiment_settings_refuse_what_the_experiment_sets_itself():
     with pytest.raises(SettingsError, match=r"training\.run is set by the experiment"):
-        ExperimentOptions(training={"run": "x"})
+        ExperimentSettings(training={"run": "x"})
     with pytest.raises(SettingsError, match="max_stepz: unknown setting"):
-        ExperimentOptions(training={"max_stepz": 3})
+        ExperimentSettings(training={"max_stepz": 3})
     with pytest.raises(SettingsError, match="samples_per_value"):
-        ExperimentOptions(samples_per_value=8)
-    arm = ExperimentOptions(name="e", curve_points=4, training={"max_steps": 100}).train_config(
-        TrainConfig(), "unconditional", 64
+        ExperimentSettings(samples_per_value=8)
+    arm = ExperimentSettings(name="e", curve_points=4, training={"max_steps": 100}).train_config(
+        TrainingSettings(), "unconditional", 64
     )
     assert (arm.run, arm.drop_headers, arm.snapshot_every, arm.max_steps) == ("e-unconditional", True, 25, 100)
 
@@ -109,7 +112,7 @@ def test_corpus_reference_is_the_judges_agreement_with_the_labels_of_real_docume
     judges = Judges(closed={"topics": BagOfWordsJudge.fit("topics", docs[:60], docs[60:])})
     requests = Requests({"topics": ["sports", "politics"], "sentiment": ["positive", "negative"],
                          "tags": ["senate"]}, {})  # fmt: skip
-    options = ExperimentOptions(bootstrap_reps=300)
+    options = ExperimentSettings(bootstrap_reps=300)
     reference = corpus_reference(texts, labels, requests, judges, options)
     assert reference["topics"]["lift"] > 1.8 and reference["topics"]["ci_low"] > 1.5, reference["topics"]
     assert {r["value"]: r["documents"] for r in reference["topics"]["values"]} == {"sports": 40, "politics": 40}
@@ -117,8 +120,8 @@ def test_corpus_reference_is_the_judges_agreement_with_the_labels_of_real_docume
     assert sentiment["ci_low"] < 1 < sentiment["ci_high"], sentiment
     tags = reference["tags"]["values"][0]
     assert tags["documents"] == 40 and tags["baseline_rate"] <= 0.5
-    summary = {"fields": {"topics": {**reference["topics"], "verdict": STEERED, "reference": reference["topics"]}},
-               "judge": {"topics": {"judge": "bow"}}}  # fmt: skip
+    topics = {**reference["topics"], "verdict": STEERED, "reference": reference["topics"]}
+    summary = _summary(fields={"topics": topics}, judge={"topics": {"judge": "bow"}})
     assert "corpus reference" in verdict_lines(summary)[0]
 
 
@@ -135,7 +138,7 @@ def experiment_lake(tmp_path_factory):
     lake = make_lake(tmp_path_factory.mktemp("steer") / "data", n_docs=400, words_per_doc=6)
     tok = ConditionTokenizer(lake.tokenizer_dir)
     for name in ("a", "b"):
-        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlockOptions(block_size=64, heldout_fraction=0.1))
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlocksSettings(block_size=64, heldout_fraction=0.1))
         table = pq.read_table(lake.conditioned(name)).to_pylist()
         ids = [r["id"] for r in table]
         write_clean(lake, name, ids, [r["text"] for r in table])
@@ -146,7 +149,7 @@ def experiment_lake(tmp_path_factory):
 
 def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fields(experiment_lake):
     lake = experiment_lake
-    options = ExperimentOptions(
+    options = ExperimentSettings(
         name="t",
         curve_points=2,
         baseline_samples=64,
@@ -157,7 +160,7 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
         training={"max_steps": 80, "micro_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 5},
     )
     asset = build_steering_experiment(
-        TrainConfig(checkpoint_every=80), {"template": "laion", "fields": ["rating", "topics"]}, options
+        TrainingSettings(checkpoint_every=80), HeaderFormat("laion", ["rating", "topics"]), options
     )
     resources = {"lake": DataLakeResource(root=str(lake.root)), "labeler": LabelerResource()}
     with dg.instance_for_test() as instance:
@@ -166,22 +169,23 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
         assert result.success
         meta = result.asset_materializations_for_node("steering_experiment")[0].metadata
     files = lake.experiment("t")
-    summary = json.loads(files.summary.read_text())
-    topics = summary["fields"]["topics"]
+    summary = ExperimentSummary.load(files.summary)
+    assert summary.to_json() == files.summary.read_text()  # the typed record is the whole file
+    topics = summary.fields["topics"]
     assert topics["verdict"] == STEERED and topics["ci_low"] > 1.2, topics
     assert topics["confusion"]["requested"] == ["politics", "sports"] or topics["confusion"]["requested"] == [
         "sports",
         "politics",
     ]
     assert "labeler" in topics  # the training labeler's verdict beside the judge's
-    assert summary["fields"]["sentiment"] == {
+    assert summary.fields["sentiment"] == {
         "steerable": False,
         "reason": "the blocks carry no sentiment labels (conditioning fields: rating, topics)",
     }
-    assert summary["gain_vs_shuffled"]["ci_low"] > 0
-    assert {"cost", "ci_low", "ci_high"} <= set(summary["loss_cost_vs_unconditional"])
-    assert [p["step"] for p in summary["curve"]] == [40, 80] and summary["tokens_trained"] == 80 * 8 * 64
-    assert summary["judge"]["topics"]["agreement_with_labels"] > 0.9
+    assert summary.gain_vs_shuffled["ci_low"] > 0
+    assert {"cost", "ci_low", "ci_high"} <= set(summary.loss_cost_vs_unconditional)
+    assert [p["step"] for p in summary.curve] == [40, 80] and summary.tokens_trained == 80 * 8 * 64
+    assert summary.judge["topics"]["agreement_with_labels"] > 0.9
     assert topics["reference"]["ci_low"] > 1.2, topics["reference"]  # the judge tells the corpus's topics apart
     assert topics["flip_cost"]["ci_low"] > 0, topics["flip_cost"]  # the other topic's header reads worse
     assert topics["flip_cost_given_others"]["docs"] == topics["flip_cost"]["docs"] > 0
@@ -218,8 +222,9 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
 def test_tags_are_requested_only_when_the_keyword_judge_can_see_them():
     """Issue 32, point 6: mood words the labeler adds but no text writes (`suspenseful`) cannot show a lift
     under a keyword judge; the frequent tags the judge finds in their own documents are requested instead."""
-    from condpt_dagster.experiments.diagnostics import visible_tags
-    from condpt_dagster.experiments.steering import Judges, Requests
+    from condpt_dagster.evaluation.diagnostics import visible_tags
+    from condpt_dagster.evaluation.judges import Judges
+    from condpt_dagster.evaluation.requests import Requests
 
     texts = ["The council passed the budget.", "A budget vote today.", "He ran into the night.", "Rain again."]
     labels = [
@@ -236,11 +241,20 @@ def test_tags_are_requested_only_when_the_keyword_judge_can_see_them():
     assert "tags" not in kept.values and "finds none of the frequent tags" in kept.not_steerable["tags"]
 
 
+def _summary(**fields):
+    """A summary with plausible run figures and the given fields."""
+    run = {"name": "t", "fields": {}, "gain_vs_no_header": {}, "gain_vs_shuffled": {}, "loss_cost_vs_unconditional": {},
+           "loss": {"conditional": 3.1}, "judge": {}, "tokens_trained": 1000, "steps": 10, "device": "cpu",
+           "model": {"preset": "tiny", "parameters": 1_840_000}, "samples_per_value": 4, "baseline_samples": 8,
+           "minutes": {"total": 1.0}}  # fmt: skip
+    return ExperimentSummary(**{**run, **fields})
+
+
 def _written_report(folder):
     """A steering report of a summary where format and topics steer, tags do not, sentiment cannot."""
     from condpt_dagster.core.lake import ExperimentFiles
-    from condpt_dagster.experiments.report import write_experiment
-    from condpt_dagster.experiments.steering import ExperimentResult
+    from condpt_dagster.evaluation.experiment_report import write_experiment
+    from condpt_dagster.evaluation.steering import ExperimentResult
 
     def judged(lift, low, high, verdict):
         confusion = {"requested": ["a", "b"], "judged": ["a", "b"], "counts": [[3, 1], [1, 3]]}
@@ -248,23 +262,21 @@ def _written_report(folder):
                 "baseline_rate": 0.2, "confusion": confusion, "values": []}  # fmt: skip
 
     gain = {"gain": 0.1, "ci_low": 0.05, "ci_high": 0.2}
-    summary = {
-        "name": "t", "fields": {"format": judged(2.5, 1.6, 3.9, STEERED), "topics": judged(1.9, 1.2, 2.8, STEERED),
-                                "tags": judged(1.1, 0.7, 1.6, NO_EVIDENCE),
-                                "sentiment": {"steerable": False, "reason": "no sentiment labels"}},
-        "gain_vs_no_header": gain, "gain_vs_shuffled": gain, "loss_cost_vs_unconditional": {**gain, "cost": 0.01},
-        "loss": {"conditional": 3.1}, "judge": {f: {"judge": "j"} for f in ("format", "topics", "tags")},
-        "requests": ["format", "topics", "tags"], "curve": [], "tokens_trained": 1000, "steps": 10,
-        "device": "cpu", "model": {"preset": "tiny", "parameters": 1_840_000}, "samples_per_value": 4,
-        "baseline_samples": 8, "minutes": {"total": 1.0},
-    }  # fmt: skip
+    summary = _summary(
+        fields={"format": judged(2.5, 1.6, 3.9, STEERED), "topics": judged(1.9, 1.2, 2.8, STEERED),
+                "tags": judged(1.1, 0.7, 1.6, NO_EVIDENCE),
+                "sentiment": {"steerable": False, "reason": "no sentiment labels"}},
+        gain_vs_no_header=gain, gain_vs_shuffled=gain, loss_cost_vs_unconditional={**gain, "cost": 0.01},
+        judge={f: {"judge": "j"} for f in ("format", "topics", "tags")},
+        requests={"format": ["a", "b"], "topics": ["a", "b"], "tags": ["a"]},
+    )  # fmt: skip
     return summary, write_experiment(ExperimentResult(summary, {}), ExperimentFiles(folder))
 
 
 def test_the_report_leads_with_the_headline_and_every_fields_lift(tmp_path):
     """Issue 32, point 5: the verdict comes first — a headline, one plot of every field's lift and interval,
     a sentence per measure — and the tables after."""
-    from condpt_dagster.experiments.report import headline
+    from condpt_dagster.evaluation.experiment_report import headline
 
     summary, files = _written_report(tmp_path / "t")
     assert headline(summary) == "2 of 4 fields steer: format, topics"

@@ -7,6 +7,9 @@
   labeler (MiniLM embeddings, layout cues, profanity models), so a model that only picked up the labeler's
   quirks does not score with it; its agreement with the labels on held-out documents is reported.
 - ``tags``: :class:`TagJudge`, literal presence of the requested keyword (or its lemma) in the text.
+
+:class:`Judges` holds one of each for an experiment; :func:`fit_judges` fits the bag-of-words ones on the
+documents the model trained on.
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+import polars as pl
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from condpt_dagster.conditioning.heldout import HeldOut
+from condpt_dagster.conditioning.seen import training_label_paths
+from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import ExperimentSettings
+from condpt_dagster.evaluation.requests import STEERABLE_FIELDS, Requests, label_value
 from condpt_dagster.labelers.tags import lemma, lemma_phrase
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -124,3 +134,64 @@ class TagJudge:
 
     def judge(self, tag: str, texts: Sequence[str]) -> list[str]:
         return [tag if self.present(tag, t) else "(absent)" for t in texts]
+
+
+@dataclass
+class Judges:
+    sentiment: SentimentJudge = field(default_factory=SentimentJudge)
+    closed: dict[str, BagOfWordsJudge] = field(default_factory=dict)
+    tags: TagJudge = field(default_factory=TagJudge)
+
+    def verdicts(self, name: str, texts: Sequence[str], value: str | None = None) -> list[str]:
+        """The judged value of each text (for tags: ``value`` or "(absent)")."""
+        if name == "tags":
+            return self.tags.judge(value or "", texts)
+        return self.sentiment.judge(texts) if name == "sentiment" else self.closed[name].judge(texts)
+
+    def hits(self, name: str, texts: Sequence[str], values: Sequence[str]) -> dict[str, list[bool]]:
+        """For each value, whether each text is judged to be it (one pass over the texts except for tags)."""
+        shared = None if name == "tags" else self.verdicts(name, texts)
+        return {v: [j == v for j in (self.verdicts(name, texts, v) if shared is None else shared)] for v in values}
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"sentiment": {"judge": self.sentiment.name}, "tags": {"judge": self.tags.name}}
+        for name, judge in self.closed.items():
+            out[name] = {
+                "judge": judge.name,
+                "agreement_with_labels": judge.agreement,
+                "validation_docs": judge.validation_docs,
+                "classes": judge.classes,
+            }
+        return out
+
+
+def training_documents(lake: DataLake, shards: Sequence[str], limit: int) -> pl.DataFrame:
+    """(id, text, label columns) of up to ``limit`` documents packed into the shards' blocks."""
+    frames = []
+    for shard in shards:
+        labels_path, packed = training_label_paths(lake, shard)
+        if labels_path is None:
+            continue
+        labels = pl.read_parquet(labels_path, columns=["id", *STEERABLE_FIELDS]).filter(pl.col("id").is_in(packed))
+        frames.append(labels.join(pl.read_parquet(lake.clean(shard), columns=["id", "text"]), on="id"))
+    if not frames:
+        raise FileNotFoundError(f"{lake.blocks_dir}: no labeled documents in the blocks of {list(shards)}")
+    frame = pl.concat(frames)
+    return frame.sample(n=min(limit, len(frame)), seed=0) if len(frame) > limit else frame
+
+
+def fit_judges(
+    lake: DataLake, shards: Sequence[str], heldout: HeldOut, requests: Requests, options: ExperimentSettings
+) -> Judges:
+    """Bag-of-words judges for the closed fields asked for, fitted on training documents and checked against
+    the labels of the held-out ones."""
+    docs = training_documents(lake, shards, options.judge_docs).to_dicts()
+    held_rows = [{**labels, "text": text} for labels, text in zip(heldout.labels, heldout.texts, strict=True)]
+    judges = Judges()
+    for name in ("rating", "format", "topics"):
+        if name not in requests.values:
+            continue
+        train = [(d["text"], v) for d in docs if (v := label_value(d, name))]
+        validation = [(d["text"], v) for d in held_rows if (v := label_value(d, name))]
+        judges.closed[name] = BagOfWordsJudge.fit(name, train, validation, seed=options.seed)
+    return judges

@@ -9,10 +9,10 @@ import numpy as np
 
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import ExperimentFiles
-from condpt_dagster.evaluation.metrics import to_json
 from condpt_dagster.evaluation.report import draw_lift_plot, html_page, markdown_page, plt, save_figure
+from condpt_dagster.evaluation.steering import ExperimentResult, verdict_lines
+from condpt_dagster.evaluation.summary import ExperimentSummary
 from condpt_dagster.evaluation.verdict import headline as fields_headline
-from condpt_dagster.experiments.steering import ExperimentResult, verdict_lines
 
 # What each measure means, one sentence each, under the headline.
 MEASURES = [
@@ -27,13 +27,13 @@ MEASURES = [
 ]
 
 
-def headline(summary: dict[str, Any]) -> str:
+def headline(summary: ExperimentSummary) -> str:
     """``2 of 5 fields steer: format, topics`` — the report's first line and the asset's first metadata entry."""
-    return fields_headline(summary["fields"])
+    return fields_headline(summary.fields)
 
 
-def lift_plot(summary: dict[str, Any], path) -> None:
-    draw_lift_plot(summary["fields"], path, headline(summary))
+def lift_plot(summary: ExperimentSummary, path) -> None:
+    draw_lift_plot(summary.fields, path, headline(summary))
 
 
 def heatmap(result: dict[str, Any], name: str, path) -> None:
@@ -53,9 +53,9 @@ def heatmap(result: dict[str, Any], name: str, path) -> None:
     save_figure(fig, path)
 
 
-def curve_plot(summary: dict[str, Any], path) -> None:
+def curve_plot(summary: ExperimentSummary, path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=100)
-    points = summary["curve"]
+    points = summary.curve
     tokens = [p["tokens"] for p in points]
     for name in points[0]["fields"] if points else []:
         lifts = [p["fields"][name] for p in points]
@@ -77,33 +77,34 @@ FIELD_HEADER = ["value", "samples", "adherence", "baseline_rate", "lift", "ci_lo
                 "corpus_reference_lift"]  # fmt: skip
 
 
-def tables(summary: dict[str, Any]) -> list[Table]:
+def tables(summary: ExperimentSummary) -> list[Table]:
     out = [("Verdict", ["field and verdict"], [[line] for line in verdict_lines(summary)])]
-    losses = [
-        [name, summary[name].get("gain", summary[name].get("cost")), summary[name]["ci_low"], summary[name]["ci_high"]]
-        for name in ("gain_vs_no_header", "gain_vs_shuffled", "loss_cost_vs_unconditional")
-    ]
+    intervals = {
+        "gain_vs_no_header": summary.gain_vs_no_header,
+        "gain_vs_shuffled": summary.gain_vs_shuffled,
+        "loss_cost_vs_unconditional": summary.loss_cost_vs_unconditional,
+    }
+    losses = [[name, r.get("gain", r.get("cost")), r["ci_low"], r["ci_high"]] for name, r in intervals.items()]
     out.append(("Held-out losses (nats/token, bootstrap 95% CI)", ["comparison", "value", "ci_low", "ci_high"], losses))
-    out.append(("Mean held-out loss", ["model and header", "loss"], [[k, v] for k, v in summary["loss"].items()]))
+    out.append(("Mean held-out loss", ["model and header", "loss"], [[k, v] for k, v in summary.loss.items()]))
     flips = [
         [name, given, *(r[key].get(k) for k in ("cost", "ci_low", "ci_high", "docs"))]
-        for name, r in summary["fields"].items()
+        for name, r in summary.fields.items()
         for key, given in (("flip_cost", "alone"), ("flip_cost_given_others", "given the other fields"))
         if key in r
     ]
     if flips:
         title = "Flip cost: held-out loss with another value of the field in the header minus the true one (nats/token)"
         out.append((title, ["field", "header", "cost", "ci_low", "ci_high", "docs"], flips))
-    for name, result in summary["fields"].items():
+    for name, result in summary.fields.items():
         if result.get("steerable", True):
-            out.append((f"{name} (judge: {summary['judge'][name]['judge']})", FIELD_HEADER, _field_rows(result)))
+            out.append((f"{name} (judge: {summary.judge[name]['judge']})", FIELD_HEADER, _field_rows(result)))
     curve = [
-        [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary["requests"])]
-        for p in summary["curve"]
+        [p["step"], p["tokens"], *(p["fields"].get(f, {}).get("lift") for f in summary.requests)] for p in summary.curve
     ]
-    out.append(("Lift vs tokens", ["step", "tokens", *summary["requests"]], curve))
+    out.append(("Lift vs tokens", ["step", "tokens", *summary.requests], curve))
     judges = [
-        [f, j["judge"], j.get("agreement_with_labels"), j.get("validation_docs")] for f, j in summary["judge"].items()
+        [f, j["judge"], j.get("agreement_with_labels"), j.get("validation_docs")] for f, j in summary.judge.items()
     ]
     out.append(("Judges", ["field", "judge", "agreement with labels (held-out docs)", "docs"], judges))
     return out
@@ -131,28 +132,28 @@ def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> Experime
     lift_plot(summary, out.lift_plot)
     lead = (headline(summary), [out.lift_plot.name], MEASURES)
     plots = []
-    for name, field_result in summary["fields"].items():
+    for name, field_result in summary.fields.items():
         if field_result.get("steerable", True):
             heatmap(field_result, name, out.heatmap(name))
             plots.append(out.heatmap(name).name)
-    if summary["curve"]:
+    if summary.curve:
         curve_plot(summary, out.curve_plot)
         plots.append(out.curve_plot.name)
     atomic_write_text(out.samples, json.dumps({k: v[:8] for k, v in result.samples.items()}, indent=1))
-    title = f"condpt steering experiment: {summary['name']}"
+    title = f"condpt steering experiment: {summary.name}"
     atomic_write_text(out.markdown, markdown_page(title, tables(summary), plots, _intro(summary), lead))
     atomic_write_text(out.html, html_page(title, tables(summary), plots, _intro(summary), lead))
-    atomic_write_text(out.summary, to_json(summary))  # last: its presence marks a complete experiment
+    summary.save(out.summary)  # last: its presence marks a complete experiment
     return out
 
 
-def _intro(summary: dict[str, Any]) -> list[str]:
-    reused = summary.get("arms_trained_earlier")
+def _intro(summary: ExperimentSummary) -> list[str]:
+    reused = summary.arms_trained_earlier
     return [
-        f"Model {summary['model']['preset']} ({summary['model']['parameters'] / 1e6:.1f}M parameters), "
-        f"{summary['tokens_trained']:,} tokens, {summary['steps']} steps per arm on {summary['device']}; "
-        f"{summary['samples_per_value']} generations per requested value, {summary['baseline_samples']} from the "
-        f"unconditional baseline; {summary['minutes']['total']} minutes"
+        f"Model {summary.model['preset']} ({summary.model['parameters'] / 1e6:.1f}M parameters), "
+        f"{summary.tokens_trained:,} tokens, {summary.steps} steps per arm on {summary.device}; "
+        f"{summary.samples_per_value} generations per requested value, {summary.baseline_samples} from the "
+        f"unconditional baseline; {summary.minutes['total']} minutes"
         + (f" (arms trained by an earlier run, reused: {', '.join(reused)})." if reused else "."),
         "A lift interval that includes 1 is no evidence of steering. The corpus reference is the same lift "
         "measured on held-out documents (their first tokens, judged like a generation, grouped by their labels): "

@@ -14,36 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from condpt_dagster.conditioning.heldout import HeldOut
+from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import ExperimentOptions
+from condpt_dagster.core.settings import ExperimentSettings
 from condpt_dagster.evaluation.metrics import conditioning_gain, lift_with_ci
-from condpt_dagster.evaluation.run import HeldOut, body_nll
-from condpt_dagster.stages.tokenizer import ConditionTokenizer
+from condpt_dagster.evaluation.requests import carries, request_labels
+from condpt_dagster.evaluation.run import body_nll
 
 if TYPE_CHECKING:
-    from condpt_dagster.experiments.steering import Judges, Requests
+    from condpt_dagster.evaluation.judges import Judges
+    from condpt_dagster.evaluation.requests import Requests
     from condpt_dagster.training.generate import ConditionalGenerator
-
-
-LIST_FIELDS = ("topics", "tags")
-
-
-def request_labels(name: str, value: str) -> dict[str, Any]:
-    """The labels of a steering request: one field holding one value."""
-    return {name: [value] if name in LIST_FIELDS else value}
-
-
-def label_value(row: dict[str, Any], name: str) -> str | None:
-    """A label row's value of ``name`` (the first of a list field), None when absent or unknown."""
-    value = row.get(name)
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value if value not in (None, "", "unknown") else None
-
-
-def carries(row: dict[str, Any], name: str, value: str) -> bool:
-    """Whether a label row carries ``value``: any of its tags, its first topic, or the field's value."""
-    return value in (row.get("tags") or []) if name == "tags" else label_value(row, name) == value
 
 
 MIN_TAG_VISIBILITY = 0.1  # share of a tag's own held-out openings in which the keyword judge must find it
@@ -55,7 +37,7 @@ def visible_tags(requests: Requests, texts: Sequence[str], labels: Sequence[dict
     kept when the judge finds it in at least ``MIN_TAG_VISIBILITY`` of the held-out openings labelled with it
     (a mood or genre word the labeler adds but no text writes would score 0 against 0 however well the model
     steered)."""
-    from condpt_dagster.experiments.steering import Requests
+    from condpt_dagster.evaluation.requests import Requests
 
     asked = requests.values.get("tags", [])
     visible, hidden = [], []
@@ -77,7 +59,7 @@ def corpus_reference(
     labels: Sequence[dict[str, Any]],
     requests: Requests,
     judges: Judges,
-    options: ExperimentOptions,
+    options: ExperimentSettings,
 ) -> dict[str, dict[str, Any]]:
     """Each field's lift on held-out documents themselves: ``texts`` (their first ``max_new_tokens`` body
     tokens, judged like a generation) of the documents labelled v against all of them. What a model that
@@ -100,7 +82,7 @@ def corpus_reference(
     return out
 
 
-def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentOptions) -> list[str]:
+def heldout_openings(lake: DataLake, heldout: HeldOut, options: ExperimentSettings) -> list[str]:
     """The first ``max_new_tokens`` body tokens of every held-out document as text: what a generation is."""
     decode = ConditionTokenizer(lake.tokenizer_dir).header_tok.decode
     return [decode(ids[: options.max_new_tokens], skip_special_tokens=True) for ids in heldout.body_ids]
@@ -118,7 +100,7 @@ def flip_costs(
     cond: ConditionalGenerator,
     heldout: HeldOut,
     requests: Requests,
-    options: ExperimentOptions,
+    options: ExperimentSettings,
     given_others: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Per field, judge-free: how much worse the held-out bodies read (nats/token) when the header names
@@ -127,7 +109,7 @@ def flip_costs(
     labels, so the cost is what the field adds beyond the others (a field that only stands in for a
     correlated one, sentiment for the source, costs nothing then). Above 0 with its interval: the model reads
     the field; around 0: it ignores it."""
-    fields = cond.settings["fields"]
+    fields = cond.header_format.fields
     n = min(options.heldout_docs, len(heldout.ids))
     chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]
     out: dict[str, dict[str, Any]] = {}

@@ -28,7 +28,7 @@ from pathlib import Path
 from condpt_dagster.core.hashing import cached_sha256
 from condpt_dagster.core.io import exclusive_lock
 from condpt_dagster.core.lake import DataLake, ShardNameError, split_shard_name
-from condpt_dagster.stages.shard_records import IngestError, has_records
+from condpt_dagster.ingest.records import IngestError, has_records
 
 
 class RegistrationError(ValueError):

@@ -10,16 +10,38 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
+from condpt_dagster.core.io import atomic_write_text
+
 INSTANCE_TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "dagster.yaml"
 _OLD_DEFAULT = "telemetry:\n  enabled: false\n"  # what earlier versions wrote: upgraded in place
+# The run launcher's module before it moved out of the code location's package (condpt 0.x, issue 31).
+_OLD_LAUNCHER, LAUNCHER = "condpt_dagster.defs.run_launcher", "condpt_dagster.instance.run_launcher"
+_OLD_LAUNCHER_PATH, LAUNCHER_PATH = "condpt_dagster/defs/run_launcher.py", "condpt_dagster/instance/run_launcher.py"
+
+
+class InstanceConfigError(ValueError):
+    """A user's dagster.yaml that this version of condpt cannot run with."""
+
+
+def _old_templates() -> set[str]:
+    """Every dagster.yaml an earlier condpt wrote by itself: replaced by the current one without asking."""
+    current = INSTANCE_TEMPLATE.read_text(encoding="utf-8")
+    return {_OLD_DEFAULT, current.replace(LAUNCHER, _OLD_LAUNCHER).replace(LAUNCHER_PATH, _OLD_LAUNCHER_PATH)}
 
 
 def ensure_instance_config(home: Path) -> Path:
-    """Write condpt's dagster.yaml into ``home`` unless the user already has their own."""
+    """Write condpt's dagster.yaml into ``home`` unless the user already has their own; a user's file that
+    still names the run launcher's old module is refused with the line to change (Dagster would only say
+    that a module is missing)."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text(encoding="utf-8") == _OLD_DEFAULT:
-        config.write_text(INSTANCE_TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    text = config.read_text(encoding="utf-8") if config.exists() else None
+    if text is None or text in _old_templates():
+        atomic_write_text(config, INSTANCE_TEMPLATE.read_text(encoding="utf-8"))
+    elif _OLD_LAUNCHER in text:
+        raise InstanceConfigError(
+            f"{config}: run_launcher module {_OLD_LAUNCHER} was renamed; write `module: {LAUNCHER}` instead"
+        )
     return config
 
 

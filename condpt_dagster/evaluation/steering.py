@@ -1,0 +1,206 @@
+"""The steering experiment's measurements: does conditioning make the model follow its labels, judged
+independently?
+
+From the same token blocks and the same budget the ``steering_experiment`` stage trains two runs
+(checkpoints/<name>-conditional and checkpoints/<name>-unconditional: the same blocks with every header token
+removed, so both learn from the same body tokens); this module measures them at each snapshot (the
+lift-vs-tokens curve) and at the end:
+
+1. losses on held-out documents: the conditional model with the true header, no header and a shuffled
+   header; the unconditional model (no header). ``gain_vs_no_header``, ``gain_vs_shuffled`` and
+   ``loss_cost_vs_unconditional`` (conditional without header minus unconditional: what conditioning costs
+   on unlabeled text) are paired per-document differences with bootstrap 95% intervals;
+2. for every steerable field and requested value, ``samples_per_value`` generations from a header holding
+   that one value, and ``baseline_samples`` from the unconditional model; independent judges
+   (evaluation/judges.py) decide each sample's value; adherence = share judged as asked, baseline_rate =
+   share of unconditional samples judged so, lift = adherence / baseline_rate, with bootstrap intervals;
+   a requested x judged matrix per field; the training labeler's verdict beside the judge's (final only).
+
+Fields that the blocks do not carry, or whose values were never seen in training, are reported as not
+steerable with the reason. Everything is written to experiments/<name>/ by evaluation/experiment_report.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from condpt_dagster.core.settings import ExperimentSettings
+from condpt_dagster.evaluation import diagnostics
+from condpt_dagster.evaluation.judges import Judges
+from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
+from condpt_dagster.evaluation.requests import STEERABLE_FIELDS, Requests, request_labels
+from condpt_dagster.evaluation.run import body_nll
+from condpt_dagster.evaluation.summary import ExperimentSummary
+from condpt_dagster.evaluation.verdict import NO_EVIDENCE, verdict
+from condpt_dagster.training.generate import ConditionalGenerator
+
+Progress = Callable[[str], None]
+
+
+def losses(
+    cond: ConditionalGenerator, uncond: ConditionalGenerator, heldout, options: ExperimentSettings
+) -> dict[str, Any]:
+    """Per-document body losses and the paired differences the summary reports."""
+    n = min(options.heldout_docs, len(heldout.ids))
+    chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]  # across shards, not the first
+    bodies = [heldout.body_ids[i][: options.max_body_tokens] for i in chosen]
+    true = [heldout.header_ids[i] for i in chosen]
+    no_header = [[cond.tokenizer.body_id]] * n
+    shuffled = [true[j] for j in derangement(n, options.seed)]
+
+    def per_token(model, prefixes) -> list[float]:
+        return [s / max(c, 1) for s, c in body_nll(model, prefixes, bodies, cond.tokenizer.pad_id)]
+
+    cond_true, cond_none = per_token(cond.model, true), per_token(cond.model, no_header)
+    cond_shuffled, uncond_none = per_token(cond.model, shuffled), per_token(uncond.model, no_header)
+    reps = options.bootstrap_reps
+    cost = conditioning_gain(uncond_none, cond_none, reps)  # other - "true": conditional minus unconditional
+    return {
+        "loss": {
+            "conditional_true_header": round(float(np.mean(cond_true)), 5),
+            "conditional_no_header": round(float(np.mean(cond_none)), 5),
+            "conditional_shuffled_header": round(float(np.mean(cond_shuffled)), 5),
+            "unconditional": round(float(np.mean(uncond_none)), 5),
+        },
+        "gain_vs_no_header": conditioning_gain(cond_true, cond_none, reps),
+        "gain_vs_shuffled": conditioning_gain(cond_true, cond_shuffled, reps),
+        "loss_cost_vs_unconditional": {
+            "cost": cost["gain"],
+            "ci_low": cost["ci_low"],
+            "ci_high": cost["ci_high"],
+            "docs": cost["docs"],
+        },
+    }
+
+
+def steer_point(
+    cond: ConditionalGenerator,
+    uncond: ConditionalGenerator,
+    requests: Requests,
+    judges: Judges,
+    options: ExperimentSettings,
+    labeler: Callable[[list[str]], list[Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Generate and judge every requested value; with ``labeler`` also the training labeler's verdict."""
+    sampling = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature, "top_p": options.top_p}
+    baseline = uncond.sample(None, options.baseline_samples, seed=options.seed, **sampling)
+    samples = {"(unconditional model)": baseline}
+    fields: dict[str, Any] = {}
+    for name, values in requests.values.items():
+        generated = {
+            v: cond.sample(request_labels(name, v), options.samples_per_value, seed=options.seed + 1, **sampling)
+            for v in values
+        }
+        samples.update({f"{name}={v}": texts for v, texts in generated.items()})
+        judged = {v: judges.verdicts(name, texts, v) for v, texts in generated.items()}
+        hits = {v: [j == v for j in judged[v]] for v in values}
+        base_hits = judges.hits(name, baseline, values)
+        result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
+        pairs = [(v, j) for v in values for j in judged[v]]
+        result["confusion"] = confusion_matrix([v for v, _ in pairs], [j for _, j in pairs])
+        result["verdict"] = verdict(result)
+        if labeler is not None:
+            result["labeler"] = _labeler_verdict(name, generated, baseline, labeler, options)
+        fields[name] = result
+    return fields, samples
+
+
+def _labeler_verdict(name, generated, baseline, labeler, options: ExperimentSettings) -> dict[str, Any]:
+    """The same lift measured with the training labeler as judge (reported beside, never instead)."""
+
+    def has(row, value: str) -> bool:
+        if name == "tags":
+            return value in row.tags
+        if name == "topics":
+            return bool(row.topics) and row.topics[0] == value
+        return str(getattr(row, name)) == value
+
+    base_rows = labeler(baseline)
+    hits = {v: [has(r, v) for r in labeler(texts)] for v, texts in generated.items()}
+    base_hits = {v: [has(r, v) for r in base_rows] for v in generated}
+    result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
+    return {k: result[k] for k in ("lift", "ci_low", "ci_high", "adherence")}
+
+
+@dataclass
+class ExperimentResult:
+    summary: ExperimentSummary
+    samples: dict[str, list[str]]
+
+
+def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, progress, tokens_per_step):
+    """(curve points, final point, final samples) over the snapshots both arms share; the labeler judges the
+    final point only."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per snapshot would drown the progress log
+    cond_files, uncond_files = (lake.checkpoint(run) for run in runs)
+    uncond_steps = dict(uncond_files.snapshots())
+    points = [(s, p) for s, p in cond_files.snapshots() if s in uncond_steps]
+    curve, final, samples = [], {}, {}
+    for i, (step, folder) in enumerate(points):
+        last = i == len(points) - 1
+        progress(f"evaluating step {step} ({'final' if last else 'curve'})")
+        cond, uncond = ConditionalGenerator(folder), ConditionalGenerator(uncond_steps[step])
+        fields, point_samples = steer_point(cond, uncond, requests, judges, options, labeler if last else None)
+        point_losses = losses(cond, uncond, heldout, options)
+        curve.append(
+            {
+                "step": step,
+                "tokens": int(step * tokens_per_step),
+                "fields": {f: {k: r[k] for k in ("lift", "ci_low", "ci_high", "adherence")} for f, r in fields.items()},
+                "gain_vs_shuffled": point_losses["gain_vs_shuffled"],
+            }
+        )
+        if last:
+            for key, given_others in (("flip_cost", False), ("flip_cost_given_others", True)):
+                for name, cost in diagnostics.flip_costs(cond, heldout, requests, options, given_others).items():
+                    fields[name][key] = cost
+            final, samples = {**point_losses, "fields": fields}, point_samples
+    if not final:
+        raise FileNotFoundError(f"{cond_files.snapshots_dir}: no snapshot shared by both arms to evaluate")
+    return curve, final, samples
+
+
+def verdict_lines(summary: ExperimentSummary) -> list[str]:
+    """One line per field: lift with its interval, the judge, and the verdict in words."""
+    lines = []
+    for name in STEERABLE_FIELDS:
+        result = summary.fields.get(name)
+        if result is None:
+            continue
+        if not result.get("steerable", True):
+            lines.append(f"{name:<9} not steerable: {result['reason']}")
+            continue
+        judge = summary.judge.get("sentiment" if name == "sentiment" else name, {}).get("judge", "?")
+        lines.append(
+            f"{name:<9} lift {result['lift']:.2f} [95% CI {result['ci_low']:.2f}, {result['ci_high']:.2f}] "
+            f"adherence {result['adherence']:.2f} vs baseline {result['baseline_rate']:.2f} "
+            f"(judge: {judge}): {result['verdict']}"
+            + (" (the interval includes 1)" if result["verdict"] == NO_EVIDENCE else "")
+            + _reference_note(result.get("reference"))
+            + _flip_note(result)
+        )
+    return lines
+
+
+def _flip_note(result: dict[str, Any]) -> str:
+    """The flip cost alone and given the other fields, each with its interval."""
+    parts = []
+    for key, label in (("flip_cost", "alone"), ("flip_cost_given_others", "given the other fields")):
+        flip = result.get(key) or {}
+        if "cost" in flip:
+            parts.append(f"{flip['cost']:+.4f} [{flip['ci_low']:+.4f}, {flip['ci_high']:+.4f}] {label}")
+    return f"; flip cost (nats/token) {', '.join(parts)}" if parts else ""
+
+
+def _reference_note(reference: dict[str, Any] | None) -> str:
+    """The corpus's own lift under the same judge, and a warning when the judge cannot tell the values apart."""
+    if not reference or "lift" not in reference:
+        return ""
+    note = f"; corpus reference {reference['lift']:.2f} [{reference['ci_low']:.2f}, {reference['ci_high']:.2f}]"
+    return note + (" (the judge barely separates the corpus's own values)" if reference["ci_low"] <= 1.5 else "")
