@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from condpt_dagster.core.settings import TrainingSettings
+from condpt_dagster.training.engine import deepspeed_config
 from condpt_dagster.training.model import build_model, count_parameters
-from condpt_dagster.training.train import deepspeed_config, masked_loss
+from condpt_dagster.training.train import masked_loss
 
 VOCAB = 8192
 

@@ -210,3 +210,11 @@ def run_processes(spec_path) -> list[psutil.Process]:
         if str(spec_path) in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc)
     return found
+
+
+def monitor_rows(run_dir: Path, series: str) -> list[dict[str, float]]:
+    """One training curve as DeepSpeed's CSV monitor wrote it (checkpoints/<run>/monitor/train/)."""
+    import csv
+
+    with open(run_dir / "monitor" / "train" / f"Train_Steps_{series}.csv", newline="") as handle:
+        return [{"step": int(row["step"]), series: float(row[series])} for row in csv.DictReader(handle)]

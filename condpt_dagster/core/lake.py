@@ -89,7 +89,7 @@ class CheckpointFiles:
     weights = property(lambda self: self.folder / "hf" / "model.safetensors")
     hf_settings = property(lambda self: self.folder / "hf" / HF_SETTINGS_NAME)
     manifest = property(lambda self: self.folder / "manifest.json")
-    metrics = property(lambda self: self.folder / "metrics.jsonl")
+    monitor_dir = property(lambda self: self.folder / "monitor")  # DeepSpeed's monitor: CSV (+ TensorBoard)
     loss_plot = property(lambda self: self.folder / "loss.png")
     snapshots_dir = property(lambda self: self.folder / "snapshots")
 

@@ -146,7 +146,7 @@ class TrainingSettings(Section):
     SECTION = "training"
     UNVERSIONED = frozenset(  # where and how it runs, not what it trains
         {"run", "log_every", "launcher", "nproc_per_node", "hostfile", "extra_launcher_args", "snapshot_every"}
-        | {"node_rank", "rdzv_endpoint"}
+        | {"node_rank", "rdzv_endpoint", "tensorboard"}
     )
     run: str = Field("demo", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*", description="checkpoints/<run>/.")
     preset: Literal["tiny", "125m", "350m", "1.3b"] = Field("tiny", description="GPT-NeoX shapes.")
@@ -174,6 +174,10 @@ class TrainingSettings(Section):
     )
     seed: int = 0
     log_every: int = Field(10, ge=1)
+    tensorboard: StrictBool = Field(
+        False,
+        description="Also write the curves as TensorBoard events (checkpoints/<run>/monitor/; needs tensorboard).",
+    )
     launcher: Literal["torchrun", "deepspeed"] = "torchrun"
     nproc_per_node: int = Field(1, ge=1, description="Ranks per node (GPUs).")
     hostfile: str | None = Field(None, description="deepspeed launcher: multi-node hostfile.")

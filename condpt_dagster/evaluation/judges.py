@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -136,8 +136,52 @@ class TagJudge:
         return [tag if self.present(tag, t) else "(absent)" for t in texts]
 
 
+class Judge(Protocol):
+    """What decides, for one field, which value each generated text has: the independent panel
+    (:class:`Judges`) and the training labeler (:class:`LabelerJudge`) both answer this way."""
+
+    name: str
+
+    def verdicts(self, name: str, texts: Sequence[str], value: str | None = None) -> list[str]:
+        """The judged value of each text (for tags: whether it carries ``value``)."""
+        ...
+
+    def hits(self, name: str, texts: Sequence[str], values: Sequence[str]) -> dict[str, list[bool]]:
+        """For each value, whether each text is judged to be it."""
+        ...
+
+
+@dataclass
+class LabelerJudge:
+    """The labeler that wrote the training labels, as a judge. It shares the labels' quirks, so a model can
+    please it without following the labels: the eval report uses it, the steering experiment reports it
+    beside the independent judges, never instead of them."""
+
+    label: Callable[[list[str]], list[Any]]  # texts -> DocumentLabels
+    name: str = "training labeler"
+
+    @staticmethod
+    def value(row: Any, name: str, requested: str | None = None) -> str:
+        """A label row's judged value: the first topic, the requested tag or "(other)", else the field."""
+        if name == "topics":
+            return row.topics[0] if row.topics else "(none)"
+        if name == "tags":
+            return requested if requested is not None and requested in row.tags else "(other)"
+        return str(getattr(row, name))
+
+    def verdicts(self, name: str, texts: Sequence[str], value: str | None = None) -> list[str]:
+        return [self.value(row, name, value) for row in self.label(list(texts))]
+
+    def hits(self, name: str, texts: Sequence[str], values: Sequence[str]) -> dict[str, list[bool]]:
+        rows = self.label(list(texts))  # labelled once for every value
+        return {v: [self.value(row, name, v) == v for row in rows] for v in values}
+
+
 @dataclass
 class Judges:
+    """The independent panel: one judge per field, none of them the training labeler."""
+
+    name = "independent judges"
     sentiment: SentimentJudge = field(default_factory=SentimentJudge)
     closed: dict[str, BagOfWordsJudge] = field(default_factory=dict)
     tags: TagJudge = field(default_factory=TagJudge)

@@ -12,13 +12,19 @@ import numpy as np
 
 
 def bootstrap_ci(values: Sequence[float], reps: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95% percentile bootstrap interval."""
+    """Mean and 95% percentile bootstrap interval (``scipy.stats.bootstrap``)."""
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = arr[rng.integers(0, arr.size, size=(reps, arr.size))].mean(axis=1)
-    return float(arr.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    mean = float(arr.mean())
+    if arr.size == 1 or np.ptp(arr) == 0:  # every resample has the same mean: the interval is that point
+        return mean, mean, mean
+    from scipy.stats import bootstrap  # scipy loads when a report is made, not with the code location
+
+    interval = bootstrap(
+        (arr,), np.mean, n_resamples=reps, method="percentile", rng=np.random.default_rng(seed)
+    ).confidence_interval
+    return mean, float(interval.low), float(interval.high)
 
 
 def conditioning_gain(nll_true: Sequence[float], nll_other: Sequence[float], reps: int = 1000) -> dict[str, float]:
@@ -130,6 +136,9 @@ def lift_with_ci(
     The field's lift is mean adherence over mean base rate (the chance of getting the asked value with vs
     without asking), each plus its mean e. Samples are resampled within each group.
     """
+    # By hand, not scipy.stats.bootstrap: one set of within-group replicates feeds every value's lift, the
+    # field's lift (a mean over values) and the adherence interval, so they are intervals of the same draws;
+    # scipy draws anew for each statistic it is given.
     rng = np.random.default_rng(seed)
     values = list(requested_hits)
     hits = {v: np.asarray(requested_hits[v], dtype=float) for v in values}

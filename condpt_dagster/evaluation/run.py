@@ -24,6 +24,7 @@ import torch
 
 from condpt_dagster.conditioning.heldout import HeldOut
 from condpt_dagster.core.settings import EvalSettings
+from condpt_dagster.evaluation.judges import LabelerJudge
 from condpt_dagster.evaluation.metrics import (
     adherence,
     conditioning_gain,
@@ -32,6 +33,7 @@ from condpt_dagster.evaluation.metrics import (
     lift_with_ci,
     rank_agreement,
 )
+from condpt_dagster.evaluation.requests import label_value
 from condpt_dagster.evaluation.verdict import headline, verdict
 
 
@@ -65,21 +67,30 @@ def body_nll(
 CONDITIONS = ("true_header", "no_header", "shuffled")
 
 
-def _losses(generator: Any, heldout: HeldOut, n: int, options: EvalSettings) -> dict[str, list[float]]:
-    """Per-document body loss (nats/token) under each header condition."""
+def header_losses(
+    generator: Any,
+    heldout: HeldOut,
+    chosen: Sequence[int],
+    max_body_tokens: int,
+    seed: int,
+    conditions: Sequence[str] = CONDITIONS,
+) -> dict[str, list[float]]:
+    """Per-document body loss (nats/token) of the ``chosen`` held-out documents under each header condition:
+    their true header, none, and another chosen document's header (a derangement). The eval report and the
+    steering experiment both measure conditioning with it."""
     tok = generator.tokenizer
-    bodies = [b[: options.max_body_tokens] for b in heldout.body_ids[:n]]
-    true_prefix = heldout.header_ids[:n]
+    bodies = [heldout.body_ids[i][:max_body_tokens] for i in chosen]
+    true = [heldout.header_ids[i] for i in chosen]
     prefixes = {
-        "true_header": true_prefix,
-        "no_header": [[tok.body_id]] * n,
-        "shuffled": [true_prefix[j] for j in derangement(n, options.seed)],
+        "true_header": lambda: true,
+        "no_header": lambda: [[tok.body_id]] * len(chosen),
+        "shuffled": lambda: [true[j] for j in derangement(len(chosen), seed)],
     }
-    per_condition = {}
-    for name in CONDITIONS:
-        sums = body_nll(generator.model, prefixes[name], bodies, tok.pad_id)
-        per_condition[name] = [s / max(c, 1) for s, c in sums]
-    return per_condition
+    losses = {}
+    for name in conditions:
+        sums = body_nll(generator.model, prefixes[name](), bodies, tok.pad_id)
+        losses[name] = [s / max(c, 1) for s, c in sums]
+    return losses
 
 
 def _breakdown(per_condition: dict[str, list[float]], labels: list[dict[str, Any]], reps: int) -> dict[str, Any]:
@@ -116,8 +127,11 @@ def _control(generator, requests, label_texts, options: EvalSettings) -> tuple[d
             texts_by_condition[f"{field_name}={value}"] = samples
             requested += [value] * len(samples)
             generated += samples
-        judged = [_judged(row, field_name, value) for row, value in zip(label_texts(generated), requested, strict=True)]
-        base = [_judged(row, field_name, None) for row in unconditional_labels]
+        judged = [
+            LabelerJudge.value(row, field_name, value)
+            for row, value in zip(label_texts(generated), requested, strict=True)
+        ]
+        base = [LabelerJudge.value(row, field_name, None) for row in unconditional_labels]
         if field_name == "tags":  # open vocabulary: judged = requested tag present or not
             base = [v for row in unconditional_labels for v in values if v in row.tags]
         control[field_name] = adherence(requested, judged, base)
@@ -131,7 +145,7 @@ def _field_lift(field_name, values, requested, judged, unconditional_labels, opt
     if field_name == "tags":  # open vocabulary: whether the tag is among the row's tags
         baseline = {v: [v in row.tags for row in unconditional_labels] for v in values}
     else:
-        baseline = {v: [_judged(row, field_name, None) == v for row in unconditional_labels] for v in values}
+        baseline = {v: [LabelerJudge.value(row, field_name, None) == v for row in unconditional_labels] for v in values}
     result = lift_with_ci(asked, baseline, options.bootstrap_reps, options.seed)
     return {**result, "verdict": verdict(result)}
 
@@ -180,7 +194,7 @@ def evaluate(
     """Run every measurement; ``generator`` is a ConditionalGenerator, ``label_texts`` the training labeler."""
     n = min(options.max_docs, len(heldout.ids))
     progress(f"losses on {n} held-out documents under {len(CONDITIONS)} conditions")
-    per_condition = _losses(generator, heldout, n, options) if n else {}
+    per_condition = header_losses(generator, heldout, range(n), options.max_body_tokens, options.seed) if n else {}
     losses = {k: round(float(np.mean(v)), 5) for k, v in per_condition.items()}
     reps = options.bootstrap_reps
     gains = {
@@ -247,14 +261,6 @@ def _samples(generator: Any, labels: dict[str, Any] | None, options: EvalSetting
     ]
 
 
-def _judged(row: Any, field_name: str, requested: str | None) -> str:
-    if field_name == "topics":
-        return row.topics[0] if row.topics else "(none)"
-    if field_name == "tags":
-        return requested if requested is not None and requested in row.tags else "(other)"
-    return str(getattr(row, field_name))
-
-
 def _synopsis_fidelity(generator, labels, label_texts, embed, options: EvalSettings) -> dict[str, Any]:
     synopses = [row["synopsis"] for row in labels if row.get("synopsis")][: options.synopses]
     pairs = []
@@ -284,7 +290,7 @@ def _attribution(generator, heldout: HeldOut, requests: dict[str, list[str]], op
         values = requests.get(field_name, [])
         if len(values) < 2:
             continue
-        docs = [i for i in range(m) if _true_value(heldout.labels[i], field_name) in values]
+        docs = [i for i in range(m) if label_value(heldout.labels[i], field_name) in values]
         prefixes, bodies, owners = [], [], []
         for i in docs:
             for value in values:
@@ -297,12 +303,7 @@ def _attribution(generator, heldout: HeldOut, requests: dict[str, list[str]], op
         for (i, value), (s, _) in zip(owners, sums, strict=True):
             scores[i][value] = -s  # log p(text | header)
         out[field_name] = {
-            **rank_agreement([scores[i] for i in docs], [_true_value(heldout.labels[i], field_name) for i in docs]),
+            **rank_agreement([scores[i] for i in docs], [label_value(heldout.labels[i], field_name) for i in docs]),
             "candidates": len(values),
         }
     return out
-
-
-def _true_value(row: dict[str, Any], field_name: str) -> str | None:
-    value = row.get(field_name)
-    return (value[0] if value else None) if isinstance(value, list) else value

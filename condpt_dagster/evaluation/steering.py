@@ -30,10 +30,10 @@ import numpy as np
 
 from condpt_dagster.core.settings import ExperimentSettings
 from condpt_dagster.evaluation import diagnostics
-from condpt_dagster.evaluation.judges import Judges
-from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, derangement, lift_with_ci
+from condpt_dagster.evaluation.judges import Judge, Judges, LabelerJudge
+from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, lift_with_ci
 from condpt_dagster.evaluation.requests import STEERABLE_FIELDS, Requests, request_labels
-from condpt_dagster.evaluation.run import body_nll
+from condpt_dagster.evaluation.run import header_losses
 from condpt_dagster.evaluation.summary import ExperimentSummary
 from condpt_dagster.evaluation.verdict import NO_EVIDENCE, verdict
 from condpt_dagster.training.generate import ConditionalGenerator
@@ -47,16 +47,10 @@ def losses(
     """Per-document body losses and the paired differences the summary reports."""
     n = min(options.heldout_docs, len(heldout.ids))
     chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]  # across shards, not the first
-    bodies = [heldout.body_ids[i][: options.max_body_tokens] for i in chosen]
-    true = [heldout.header_ids[i] for i in chosen]
-    no_header = [[cond.tokenizer.body_id]] * n
-    shuffled = [true[j] for j in derangement(n, options.seed)]
-
-    def per_token(model, prefixes) -> list[float]:
-        return [s / max(c, 1) for s, c in body_nll(model, prefixes, bodies, cond.tokenizer.pad_id)]
-
-    cond_true, cond_none = per_token(cond.model, true), per_token(cond.model, no_header)
-    cond_shuffled, uncond_none = per_token(cond.model, shuffled), per_token(uncond.model, no_header)
+    conditional = header_losses(cond, heldout, chosen, options.max_body_tokens, options.seed)
+    unconditional = header_losses(uncond, heldout, chosen, options.max_body_tokens, options.seed, ["no_header"])
+    cond_true, cond_none, cond_shuffled = (conditional[c] for c in ("true_header", "no_header", "shuffled"))
+    uncond_none = unconditional["no_header"]
     reps = options.bootstrap_reps
     cost = conditioning_gain(uncond_none, cond_none, reps)  # other - "true": conditional minus unconditional
     return {
@@ -96,34 +90,25 @@ def steer_point(
             for v in values
         }
         samples.update({f"{name}={v}": texts for v, texts in generated.items()})
-        judged = {v: judges.verdicts(name, texts, v) for v, texts in generated.items()}
-        hits = {v: [j == v for j in judged[v]] for v in values}
-        base_hits = judges.hits(name, baseline, values)
-        result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
+        result, judged = judged_lift(judges, name, generated, baseline, options)
         pairs = [(v, j) for v in values for j in judged[v]]
         result["confusion"] = confusion_matrix([v for v, _ in pairs], [j for _, j in pairs])
         result["verdict"] = verdict(result)
-        if labeler is not None:
-            result["labeler"] = _labeler_verdict(name, generated, baseline, labeler, options)
+        if labeler is not None:  # the same lift with the training labeler as judge: beside, never instead
+            by_labeler, _ = judged_lift(LabelerJudge(labeler), name, generated, baseline, options)
+            result["labeler"] = {k: by_labeler[k] for k in ("lift", "ci_low", "ci_high", "adherence")}
         fields[name] = result
     return fields, samples
 
 
-def _labeler_verdict(name, generated, baseline, labeler, options: ExperimentSettings) -> dict[str, Any]:
-    """The same lift measured with the training labeler as judge (reported beside, never instead)."""
-
-    def has(row, value: str) -> bool:
-        if name == "tags":
-            return value in row.tags
-        if name == "topics":
-            return bool(row.topics) and row.topics[0] == value
-        return str(getattr(row, name)) == value
-
-    base_rows = labeler(baseline)
-    hits = {v: [has(r, v) for r in labeler(texts)] for v, texts in generated.items()}
-    base_hits = {v: [has(r, v) for r in base_rows] for v in generated}
-    result = lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed)
-    return {k: result[k] for k in ("lift", "ci_low", "ci_high", "adherence")}
+def judged_lift(
+    judge: Judge, name: str, generated: dict[str, list[str]], baseline: list[str], options: ExperimentSettings
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Lift of each requested value and of the field as ``judge`` sees it, and its verdict of each sample."""
+    judged = {v: judge.verdicts(name, texts, v) for v, texts in generated.items()}
+    hits = {v: [j == v for j in judged[v]] for v in generated}
+    base_hits = judge.hits(name, baseline, list(generated))
+    return lift_with_ci(hits, base_hits, options.bootstrap_reps, options.seed), judged
 
 
 @dataclass

@@ -74,7 +74,7 @@ def prepare_run(
         check_run_lock(files.lock)  # never rewrite the folder of a run that is still training
     except RunFolderBusy as exc:
         raise LaunchError(str(exc)) from exc
-    clear_orphans([files.run_spec, files.manifest, files.metrics, files.loss_plot, files.hf_dir])
+    clear_orphans([files.run_spec, files.manifest, files.loss_plot, files.hf_dir])
     spec = RunSpec(
         config=config.model_dump(mode="json"),
         lake_root=str(lake.root),
@@ -94,7 +94,7 @@ def _discard_other_runs(files: CheckpointFiles, identity: str) -> None:
     """Checkpoints of a run with other config, data or tokenizer must not be resumed: remove them."""
     marker = files.identity
     if not marker.is_file() or marker.read_text().strip() != identity:
-        for folder in (files.deepspeed_dir, files.snapshots_dir):  # snapshots belong to the discarded run
+        for folder in (files.deepspeed_dir, files.snapshots_dir, files.monitor_dir):  # the discarded run's
             if folder.exists():
                 shutil.rmtree(folder)
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
-from condpt_dagster.core.io import atomic_dir, atomic_output, atomic_write_text
+from condpt_dagster.core.io import atomic_dir, atomic_output
 from condpt_dagster.core.lake import CheckpointFiles
 from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.run_spec import RunSpec
@@ -98,7 +98,8 @@ def export_hf(engine, config: TrainingSettings, spec: RunSpec, rank: int, folder
 
 
 def write_outputs(spec: RunSpec, history: list[dict[str, float]], summary: dict[str, Any]) -> None:
-    """manifest.json (what was trained on, how it went), metrics.jsonl and loss.png; rank 0 only."""
+    """manifest.json (what was trained on, how it went) and loss.png; rank 0 only. The curves themselves are
+    DeepSpeed's monitor files in ``monitor/``, written while training."""
     config, files = spec.train_config, spec.files
     manifest = CheckpointManifest(
         run=config.run,
@@ -112,7 +113,6 @@ def write_outputs(spec: RunSpec, history: list[dict[str, float]], summary: dict[
         hf_dir=str(files.hf_dir),
         **summary,
     )
-    atomic_write_text(files.metrics, "".join(json.dumps(h) + "\n" for h in history))
     with atomic_output(files.loss_plot) as tmp:
         tmp.write_bytes(loss_png(history))
     manifest.save(files.manifest)  # last: marks the run complete

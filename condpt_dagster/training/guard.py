@@ -42,6 +42,8 @@ def die_with_parent() -> None:
 
 def hold_run_lock(lock_path: Path) -> int:
     """Take the run folder's lock for this process and the program it execs; refuse if it is held."""
+    # flock by hand, not filelock: the lock must outlive ``exec`` into the launcher (an inheritable
+    # descriptor, the launcher's pid written in the file), and filelock keeps its descriptor private.
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import logging
-import math
 import os
 import sys
 import time
@@ -36,9 +34,10 @@ from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles
 from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
+from condpt_dagster.training.engine import build_engine, require_tensorboard
 from condpt_dagster.training.export import export_hf, pipes_metadata, write_outputs
 from condpt_dagster.training.guard import die_with_parent
-from condpt_dagster.training.model import build_model, count_parameters
+from condpt_dagster.training.model import count_parameters
 from condpt_dagster.training.run_spec import RunSpec
 
 
@@ -54,16 +53,6 @@ class Reporter:
         print(message, flush=True)
         if self.pipes is not None:
             self.pipes.log.info(message)
-
-
-def lr_lambda(total_steps: int, warmup: int, min_ratio: float):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def masked_loss(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
@@ -105,20 +94,6 @@ def peak_tflops() -> float | None:
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
-def deepspeed_config(config: TrainingSettings) -> dict[str, Any]:
-    return {
-        "train_micro_batch_size_per_gpu": config.micro_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation,
-        "gradient_clipping": config.grad_clip,
-        "zero_optimization": {"stage": config.zero_stage},
-        "zero_allow_untested_optimizer": True,
-        "bf16": {"enabled": config.precision == "bf16"},
-        "fp16": {"enabled": config.precision == "fp16"},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
-
-
 def _setup_distributed_env() -> tuple[int, int]:
     for key, value in (
         ("RANK", "0"),
@@ -142,45 +117,6 @@ class Progress:
 
     def client_state(self) -> dict[str, Any]:
         return {"step": self.step, "sampler": self.sampler.state_dict(), "history": self.history}
-
-
-@contextlib.contextmanager
-def deepspeed_notices_hidden():
-    """Keep DeepSpeed's start-up notices (the accelerator it fell back to, the communication op it built) out
-    of the output when the CLI asked for quiet (``CONDPT_QUIET=1``; ``condpt --verbose`` shows them)."""
-    if os.environ.get("CONDPT_QUIET") != "1":
-        yield
-        return
-    notice = lambda record: not record.getMessage().startswith("Setting accelerator to CPU")  # noqa: E731
-    logging.getLogger("DeepSpeed").addFilter(notice)  # getLogger: the logger DeepSpeed creates on import
-    try:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # a bare print() of the op build
-            yield
-    finally:
-        logging.getLogger("DeepSpeed").removeFilter(notice)
-
-
-def build_engine(config: TrainingSettings, dataset: BlockDataset, total_steps: int):
-    """The GPT-NeoX model with AdamW and warmup+cosine, wrapped in a DeepSpeed engine."""
-    with deepspeed_notices_hidden():
-        import deepspeed
-
-    meta = dataset.parts[0].meta
-    model = build_model(config, meta.vocab_size, dataset.block_size, meta.eos_id, meta.pad_id)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.learning_rate,
-        betas=(0.9, 0.95),
-        weight_decay=config.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps, config.warmup_steps, config.min_lr_ratio)
-    )
-    with deepspeed_notices_hidden():
-        engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config)
-        )
-    return engine, scheduler
 
 
 def save_checkpoint(engine, files: CheckpointFiles, step: int, state: dict, rank: int) -> None:
@@ -243,7 +179,9 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     dataset = open_dataset(spec)
     tokens_per_step = config.micro_batch_size * config.gradient_accumulation * world * dataset.block_size
     total_steps = config.total_steps(tokens_per_step)
-    engine, scheduler = build_engine(config, dataset, total_steps)
+    if config.tensorboard:
+        require_tensorboard()
+    engine, scheduler = build_engine(config, dataset, total_steps, files.monitor_dir)
     progress = resume(engine, files, ResumableSampler(len(dataset), seed=config.seed))
     if progress.resumed_from is not None:
         report.log(f"resumed from checkpoint at step {progress.step}")
@@ -263,6 +201,7 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
         progress.step += 1
         step = progress.step
         progress.history.append({"step": step, "loss": round(float(mean_loss), 5), "lr": scheduler.get_last_lr()[0]})
+        engine.monitor.write_events([(f"Train/Steps/{k}", progress.history[-1][k], step) for k in ("loss", "lr")])
         if step % config.log_every == 0 or step == total_steps:
             rate = (step - start_step) * tokens_per_step / max(time.perf_counter() - start_time, 1e-9)
             report.log(

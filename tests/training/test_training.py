@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 import torch
 from click.testing import CliRunner
-from factories import CONDITIONING, make_lake, run_processes
+from factories import CONDITIONING, make_lake, monitor_rows, run_processes
 from transformers import AutoModelForCausalLM
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
@@ -113,6 +113,8 @@ def test_checkpoint_asset_two_ranks_through_pipes(small_lake):
     assert set(manifest["partition_data_versions"]) == {"a", "b"}
     assert manifest["tokenizer_sha256"] == ConditionTokenizer(small_lake.tokenizer_dir).sha256
     assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    curve = monitor_rows(out, "loss")  # the curve users open elsewhere: DeepSpeed's monitor, rank 0 only
+    assert [row["step"] for row in curve] == list(range(1, 13)) and curve[-1]["loss"] == manifest["final_loss"]
 
     model = AutoModelForCausalLM.from_pretrained(out / "hf")
     assert model.config.model_type == "gpt_neox"
@@ -167,8 +169,8 @@ def test_killed_run_resumes_to_the_planned_step_count(small_lake):
     manifest = json.loads((small_lake.checkpoints_dir / "crash" / "manifest.json").read_text())
     assert manifest["steps"] == 80 and manifest["resumed_from"] >= 10
     assert manifest["steps_this_launch"] == 80 - manifest["resumed_from"] and manifest["tokens_per_second"] > 0
-    history = [json.loads(line) for line in (small_lake.checkpoints_dir / "crash" / "metrics.jsonl").open()]
-    assert [h["step"] for h in history] == list(range(1, 81))
+    rows = monitor_rows(small_lake.checkpoints_dir / "crash", "loss")
+    assert sorted({row["step"] for row in rows}) == list(range(1, 81))  # steps after the last checkpoint: twice
     _, spec_path = prepare_run(small_lake, ["a", "b"], config, CONDITIONING)  # a finished run launched again
     again = subprocess.run(launch_command(config, spec_path), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -189,7 +191,7 @@ def test_deepspeed_start_up_notices_stay_out_of_quiet_output():
     import sys
 
     script = (
-        "from condpt_dagster.training.train import deepspeed_notices_hidden\n"
+        "from condpt_dagster.training.engine import deepspeed_notices_hidden\n"
         "with deepspeed_notices_hidden():\n"
         "    import deepspeed\n"
         "    deepspeed.init_distributed(dist_backend='gloo')\n"
