@@ -33,6 +33,7 @@ from condpt_dagster.audit.access import (
     stream_query,
 )
 from condpt_dagster.conditioning.blocks import SPANS_SCHEMA
+from condpt_dagster.core.checkpoint_manifest import CheckpointManifest
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
@@ -121,17 +122,17 @@ def main() -> None:
         write_shard(lake, shard, args.shard_docs, rng)
     print(f"built {len(shards)} shards x {args.shard_docs:,} label rows in {time.perf_counter() - start:.0f}s")
     (lake.checkpoints_dir / "bench").mkdir(parents=True)
-    (lake.checkpoints_dir / "bench" / "manifest.json").write_text(
-        json.dumps(
-            {
-                "run": "bench",
-                "partition_data_versions": {s: "v" for s in shards},
-                "tokenizer_sha256": "t",
-                "steps": 1,
-                "final_loss": 1.0,
-            }
-        )
-    )
+    CheckpointManifest(
+        run="bench",
+        config={"run": "bench"},
+        config_version="bench",
+        code_version="bench",
+        tokenizer_sha256="t",
+        shards=shards,
+        partition_data_versions={s: "v" for s in shards},
+        steps=1,
+        final_loss=1.0,
+    ).save(lake.checkpoint("bench").manifest)
     upserts = []
     for shard in shards:
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""steering_experiment: conditional vs matched unconditional model, judged independently (experiments/)."""
+"""steering_experiment: conditional vs matched unconditional model, judged independently (its stage module)."""
 
 from typing import TYPE_CHECKING, Any
 

@@ -20,18 +20,16 @@ into blocks; a document may span several blocks.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 
 from condpt_dagster.core.hashing import file_sha256, unit_hash
-from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import BlockFiles
+from condpt_dagster.core.records import load_record, save_record
 
 SPANS_SCHEMA = pa.schema(
     [
@@ -104,13 +102,10 @@ class BlockMeta(BlockStats):
         """Read and check one meta file; a missing file means the shard has no complete blocks."""
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no blocks for this shard; materialize token_blocks")
-        try:
-            return msgspec.convert(json.loads(path.read_text(encoding="utf-8")), cls)
-        except (ValueError, msgspec.ValidationError) as exc:
-            raise ValueError(f"{path}: not a block meta file: {exc}") from exc
+        return load_record(path, cls, "a block meta file")
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(asdict(self), indent=1))
+        save_record(path, self)
 
 
 def labels_version_of_blocks(files: BlockFiles) -> str | None:

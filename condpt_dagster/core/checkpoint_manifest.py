@@ -8,14 +8,11 @@ added later have defaults, so manifests written before them still load.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from condpt_dagster.core.io import atomic_write_text
+from condpt_dagster.core.records import load_record, save_record
 
 
 @dataclass(frozen=True)
@@ -48,13 +45,10 @@ class CheckpointManifest:
     def load(cls, path: Path) -> CheckpointManifest:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no manifest; the run has not finished (materialize checkpoint)")
-        try:
-            return msgspec.convert(json.loads(path.read_text(encoding="utf-8")), cls)
-        except (ValueError, msgspec.ValidationError) as exc:
-            raise ValueError(f"{path}: not a checkpoint manifest: {exc}") from exc
+        return load_record(path, cls, "a checkpoint manifest")
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(asdict(self), indent=1))
+        save_record(path, self)
 
     def pinned_labels_versions(self) -> dict[str, set[str]]:
         """shard -> the labeler versions this run's blocks were built from."""

@@ -8,14 +8,12 @@ depend on whether the field was steerable. Fields added later get defaults, so o
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from condpt_dagster.core.io import atomic_write_text
+from condpt_dagster.core.records import load_record
 from condpt_dagster.evaluation.metrics import to_json
 
 Interval = dict[str, Any]  # {gain or cost, ci_low, ci_high, docs}
@@ -56,7 +54,4 @@ class ExperimentSummary:
 
     @classmethod
     def load(cls, path: Path) -> ExperimentSummary:
-        try:
-            return msgspec.convert(json.loads(path.read_text(encoding="utf-8")), cls)
-        except (ValueError, msgspec.ValidationError) as exc:
-            raise ValueError(f"{path}: not a steering experiment summary: {exc}") from exc
+        return load_record(path, cls, "a steering experiment summary")

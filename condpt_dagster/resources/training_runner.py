@@ -10,7 +10,7 @@ from pydantic import Field
 
 
 class TrainingRunner(dg.ConfigurableResource):
-    """Runs the launcher command (stages/checkpoint.py) through Pipes and waits for it."""
+    """Runs the launcher command (training/launch.py) through Pipes and waits for it."""
 
     def run(self, context: dg.AssetExecutionContext, command: list[str]) -> dg.PipesClientCompletedInvocation:
         raise NotImplementedError
