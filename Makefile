@@ -20,12 +20,12 @@ PIP_QUIET ?= --quiet --quiet
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
 STEER_DOCS ?= 4000
-# Public-domain fiction passages added to the experiment's corpus (bench/fiction_shard.py; 0: none).
+# Public-domain fiction passages added to the experiment's corpus (bench/corpora/fiction_shard.py; 0: none).
 STEER_FICTION ?= 600
 STEER_CONFIG ?= $(CURDIR)/configs/steer_cpu.toml
 STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
 
-.PHONY: install demo test test-slow test-faults test-deploy lint ui shell clean-data bench experiment steer-pipeline
+.PHONY: install demo test test-slow test-faults test-deploy test-bench lint ui shell clean-data bench experiment steer-pipeline
 
 $(BIN)/condpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,7 @@ experiment: install
 steer-pipeline:
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/condpt sample --docs $(STEER_DOCS) --shards 8 --tagged-docs 0
-	$(if $(filter-out 0,$(STEER_FICTION)),$(BIN)/python bench/fiction_shard.py --inbox $(DATA)/inbox \
+	$(if $(filter-out 0,$(STEER_FICTION)),$(BIN)/python -m bench.corpora.fiction_shard --inbox $(DATA)/inbox \
 		--docs $(STEER_FICTION) --shards 2 --cache $(CURDIR)/data/devsets)
 	$(BIN)/condpt add-shards $(DATA)/inbox/*.jsonl.gz
 	$(BIN)/condpt materialize --select raw_documents,clean_documents,document_labels,conditioned_examples
@@ -87,8 +87,13 @@ test-faults: install
 test-deploy: install
 	$(BIN)/pytest -m deploy
 
+# Every benchmark at its smoke size (tests/bench/test_smoke.py), so none rots unnoticed.
+test-bench: install
+	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock -e ".[dev,bench]"
+	$(BIN)/pytest -m bench
+
 lint: install
-	$(BIN)/ruff check condpt_dagster tests bench
+	$(BIN)/ruff check condpt_dagster tests bench tools harness
 
 ui: install
 	$(BIN)/python -c "from pathlib import Path; from condpt_dagster.instance.config import ensure_instance_config as e; e(Path('$(DAGSTER_HOME)'))"
@@ -103,15 +108,15 @@ shell:
 
 bench: install
 	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock -e ".[dev,bench]"
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/dedup.py
-	OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 $(BIN)/python bench/clean.py
-	$(BIN)/python bench/label.py
-	$(BIN)/python bench/tokenize_blocks.py
-	$(BIN)/python bench/train.py
-	$(BIN)/python bench/finetune.py
-	$(BIN)/python bench/eval_report.py --data $(DATA) --run demo
-	$(BIN)/python bench/audit.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.dedup
+	OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 $(BIN)/python -m bench.clean
+	$(BIN)/python -m bench.label
+	$(BIN)/python -m bench.tokenize_blocks
+	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.finetune
+	$(BIN)/python -m bench.eval_report --data $(DATA) --run demo
+	$(BIN)/python -m bench.audit
 
 clean-data:
 	rm -rf $(DATA)

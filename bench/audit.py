@@ -1,6 +1,6 @@
 """Audit database at scale: canned queries over 1,000,000 label rows, and the upsert of a 100,000-document shard.
 
-    python bench/audit.py [--rows 1000000] [--shard-docs 100000]
+    python -m bench.audit [--rows 1000000] [--shard-docs 100000]
 
 Label rows are built by replicating realistic label rows (tags, topics, ratings, scores JSON) with fresh
 ids and one block span each, written as shards of ``--shard-docs`` documents and upserted one by one (each
@@ -13,16 +13,12 @@ import argparse
 import json
 import random
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.audit.access import (
     CANNED,
@@ -38,6 +34,8 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.stages.clean_documents import REMOVED_SCHEMA
 from condpt_dagster.stages.label_audit import audit_writer
+
+REPO = Path(__file__).resolve().parents[1]
 
 TOPICS = [
     "entertainment",

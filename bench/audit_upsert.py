@@ -1,6 +1,6 @@
 """What one shard's label_audit upsert costs as the audit database grows: a copy per write against two generations.
 
-    python bench/audit_upsert.py [--shards 100] [--shard-docs 10000]
+    python -m bench.audit_upsert [--shards 100] [--shard-docs 10000]
 
 Shards of synthetic label rows (``bench/audit.py``'s, with tags, scores, block spans) are upserted one by
 one, as a backfill of label_audit does, into two databases side by side, alternating shard by shard:
@@ -20,20 +20,18 @@ import os
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
-from audit import write_shard
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
+from bench.audit import write_shard
 from condpt_dagster.core import double_buffer
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.stages.label_audit import SCHEMA, audit_writer, record_checkpoints, upsert_shard
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def copy_per_write(db: Path, lake: DataLake, shard: str) -> None:

@@ -1,6 +1,6 @@
 """A 6-shard backfill through the production deployment: one run at a time vs two concurrent runs.
 
-    python bench/backfill.py [--shards 6] [--docs-per-shard 200] [--concurrency 1 2] [--split-threads] [--work DIR]
+    python -m bench.backfill [--shards 6] [--docs-per-shard 200] [--concurrency 1 2] [--split-threads] [--work DIR]
 
 For each concurrency level: a fresh PostgreSQL + code server + webserver + daemon (deploy/dagster.yaml with
 ``concurrency.runs.max_concurrent_runs`` set to the level, the `gpu` pool at 2), a fresh lake with the same
@@ -23,15 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
-
 import dagster as dg
 import psutil
-from services import deployment  # the same harness as the deployment test
 
 from condpt_dagster.cli.submit import SUCCEEDED, submit_backfill, wait_for_backfill
+from harness.services import deployment  # the same harness as the deployment test
+
+REPO = Path(__file__).resolve().parents[1]
 
 ASSETS = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
 BIN = Path(sys.executable).parent

@@ -1,6 +1,6 @@
 """The student's batch rules against the teacher's per-document rules, side by side on the same documents.
 
-    python bench/batch_rules.py [--docs 2000] [--batch 256]
+    python -m bench.batch_rules [--docs 2000] [--batch 256]
 
 Sample-corpus documents (``condpt sample``'s sources, as the pipeline normalizes them), each rule run per
 document (Python's re, the teacher's code) and per batch (polars / numpy, what the student runs), first on

@@ -1,6 +1,6 @@
 """Quality filters and PII redaction throughput on one core, step by step, on ~400-word documents.
 
-    OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 python bench/clean.py [--docs 5000]
+    OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 python -m bench.clean [--docs 5000]
 
 Documents: IMDB reviews and news articles of the sample wheels with >= 200 words, normalized as ingestion
 does, 1% of them given an e-mail address, a phone number and a public IP address. Times, best of 3, in
@@ -18,19 +18,17 @@ import random
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
 from datatrove.data import Document
 from datatrove.pipeline.formatters import PIIFormatter
-from ingest import best_of
 
+from bench.ingest import best_of
 from condpt_dagster.cleaning.pii import PiiRedactor
 from condpt_dagster.cleaning.quality import QualityFilters
 from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.sample_corpus import ensure_sample_wheels, iter_news, iter_reviews
 from condpt_dagster.stages.raw_documents import normalize_texts
+
+REPO = Path(__file__).resolve().parents[1]
 
 TARGET = 2000
 

@@ -1,9 +1,9 @@
 """Near-duplicate removal: recall and precision on planted near-duplicates, throughput vs datatrove's MinHash
 pipeline on the same documents with the same parameters, side by side in one run.
 
-    python bench/dedup.py [--docs 100000] [--shards 10] [--skip-datatrove] [--work DIR]
+    python -m bench.dedup [--docs 100000] [--shards 10] [--skip-datatrove] [--work DIR]
 
-Corpus: bench/dedup_corpus.py (real and synthetic originals, 30% planted near-duplicates with 5-20% of words
+Corpus: bench/corpora/dedup_corpus.py (real and synthetic originals, 30% planted near-duplicates with 5-20% of words
 edited, paragraphs reordered, boilerplate added). Both sides see the same shards and shingle / band / row
 settings (``[clean]`` defaults unless overridden) and run in one process:
 - condpt: ``clean_shard`` on each shard in order, quality filters and PII redaction off (dedup only), reading
@@ -31,18 +31,15 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from dedup_corpus import Corpus, build_corpus
-
+from bench.corpora.dedup_corpus import Corpus, build_corpus
 from condpt_dagster.cleaning.minhash import shingles
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanSettings
 from condpt_dagster.sample_corpus import ensure_sample_wheels
 from condpt_dagster.stages.clean_documents import clean_shard
 from condpt_dagster.stages.raw_documents import RAW_SCHEMA
+
+REPO = Path(__file__).resolve().parents[1]
 
 REFERENCE_SHINGLE_WORDS, REFERENCE_JACCARD = 3, 0.5
 

@@ -1,6 +1,6 @@
 """Evaluation report cost for a trained checkpoint: wall time, peak RSS, generation tokens/s.
 
-    python bench/eval.py --data data --run demo [--config configs/demo.toml]
+    python -m bench.eval --data data --run demo [--config configs/demo.toml]
 
 Runs exactly what the eval_report asset runs (held-out losses, generations judged by the composite labeler,
 attribution, report files), timing the whole, and separately times 16 unconditional samples of 64 tokens.
@@ -11,14 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.conditioning.heldout import load_heldout
 from condpt_dagster.core.lake import DataLake
@@ -27,6 +23,8 @@ from condpt_dagster.evaluation.report import write_report
 from condpt_dagster.evaluation.run import evaluate
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.training.generate import ConditionalGenerator
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Labeler adapter training cost: CPU seconds per epoch per 1,000 documents at 256 tokens, peak RSS,
 LoRA trainable-parameter share.
 
-    python bench/finetune.py [--docs 400] [--max-tokens 256]
+    python -m bench.finetune [--docs 400] [--max-tokens 256]
 
 Trains one epoch on ``--docs`` tagged sample documents (reviews tagged with topic and sentiment, news
 untagged), every document truncated or padded per batch to at most ``--max-tokens``.
@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 from pathlib import Path
 
 import polars as pl
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 from condpt_dagster.core.settings import LabelerAdapterSettings
 from condpt_dagster.labelers.finetune import finetune
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents, tagged_rows
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -8,14 +8,10 @@ synopsis).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.conditioning.headers import build_header
 from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
@@ -24,6 +20,8 @@ from condpt_dagster.core.settings import BlocksSettings, ConditioningSettings, T
 from condpt_dagster.sample_corpus import sample_documents
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import build_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Ingestion throughput vs polars.read_ndjson + write_parquet, and peak RSS on a large shard.
 
-    python bench/ingest.py [--mb 100] [--rss-gb 1.0] [--repeat 5] [--work DIR]
+    python -m bench.ingest [--mb 100] [--rss-gb 1.0] [--repeat 5] [--work DIR]
 
 Builds JSONL shards of the requested size from the sample corpus (reviews and news, each copy made unique
 so deduplication does not shrink the work), then in one run:
@@ -22,11 +22,10 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 from condpt_dagster.sample_corpus import ensure_sample_wheels, iter_news, iter_reviews
 from condpt_dagster.stages.raw_documents import ingest_shard
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def build_shard(path: Path, target_bytes: int, wheels: Path) -> int:
@@ -66,11 +65,10 @@ def best_interleaved(fns, repeat: int) -> list[float]:
 
 def child_peak_rss(shard: Path, work: Path) -> float:
     code = (
-        "import sys; sys.path.insert(0, {!r})\n"
         "from condpt_dagster.stages.raw_documents import ingest_shard\n"
         "s = ingest_shard({!r}, 'big', {!r}, {!r})\n"
         "print(s.written)\n"
-    ).format(str(REPO), str(shard), str(work / "big_raw.parquet"), str(work / "big_q.parquet"))
+    ).format(str(shard), str(work / "big_raw.parquet"), str(work / "big_q.parquet"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -1,6 +1,6 @@
 """Labeler throughput vs the raw encoder, rule taggers alone, int8 quantization, peak RSS.
 
-    python bench/label.py [--docs 400] [--rule-docs 2000] [--device cuda --precision bf16 --rule-workers 8]
+    python -m bench.label [--docs 400] [--rule-docs 2000] [--device cuda --precision bf16 --rule-workers 8]
 
 In one run, on sample documents normalized as ingestion does:
 1. the full composite labeler (fresh tag cache) -> docs/s and encoder tokens/s;
@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class RecordingEncoder:

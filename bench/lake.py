@@ -1,7 +1,7 @@
 """The object-store lake's overhead: the same shards through the same stages on a local folder and on an
 s3:// lake (moto_server on loopback, a fresh local cache), side by side.
 
-    python bench/lake.py [--shards 4] [--docs-per-shard 250] [--repeats 2] [--work DIR]
+    python -m bench.lake [--shards 4] [--docs-per-shard 250] [--repeats 2] [--work DIR]
 
 Each repeat runs both modes (order alternating): raw_documents -> clean_documents -> document_labels ->
 conditioned_examples per shard, the tokenizer, then token_blocks per shard, in-process with
@@ -21,16 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
-
 import dagster as dg
-from object_store_server import s3_server
 
 from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.settings import parse_settings
 from condpt_dagster.defs.definitions import build_definitions
+from harness.object_store_server import s3_server
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHARD_STAGES = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
 SETTINGS = {"tokenizer": {"vocab_size": 2000}, "blocks": {"block_size": 256}}

@@ -1,6 +1,6 @@
 """What loading the code location costs, with and without the cached model hashes (issue 11).
 
-    python bench/load_definitions.py [--reps 5]
+    python -m bench.load_definitions [--reps 5]
 
 Side by side in one process:
 1. the composite labeler's version (what `document_labels`' code_version needs) with the sha256 cache
@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.core.hashing import HASH_CACHE_NAME
 from condpt_dagster.core.settings import Settings
 from condpt_dagster.defs.definitions import build_definitions
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.encoder import default_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def timed(fn, reps: int, before=lambda: None) -> float:

@@ -1,9 +1,9 @@
 """1,000 partitions: the inbox sensor registering 1,000 files, a 1,000-shard backfill through the daemon, and
 the UI's partitions page (issue 29).
 
-    python bench/partitions.py [--shards 1000] [--docs 3] [--concurrent-runs 2] [--work DIR]
+    python -m bench.partitions [--shards 1000] [--docs 3] [--concurrent-runs 2] [--work DIR]
 
-The deployment is the harness of tests/e2e/services.py: PostgreSQL, code server, webserver and daemon with
+The deployment is the harness of harness/services.py: PostgreSQL, code server, webserver and daemon with
 deploy/dagster.yaml (queued run coordinator; ``--concurrent-runs`` replaces its run limit). In one run:
 1. ``--shards`` tiny shard files (``--docs`` distinct documents each) are written to the lake's inbox;
 2. the inbox sensor's own evaluation function, against the deployment's instance, is timed for its first tick
@@ -23,15 +23,12 @@ import gzip
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
-sys.path.insert(0, str(REPO / "tests"))
+
 
 ASSET = "raw_documents"
 
@@ -96,9 +93,10 @@ def backfill(url: str, keys: list[str] | None, timeout: float) -> dict[str, floa
 
 def partitions_page(port: int, shards: int) -> list[float]:
     """Seconds until the asset's partitions page shows the partition count, on two visits."""
-    from browser import find_chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
+    from harness.browser import find_chromium
 
     found = find_chromium()
     if found is None:
@@ -125,7 +123,7 @@ def partitions_page(port: int, shards: int) -> list[float]:
 
 
 def main() -> None:
-    from services import deployment
+    from harness.services import deployment
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shards", type=int, default=1000)

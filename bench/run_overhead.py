@@ -1,6 +1,6 @@
 """What a run costs beyond its work: the code location's import, and a tiny shard through Dagster (issue 29).
 
-    python bench/run_overhead.py [--docs 24] [--reps 3] [--work DIR]
+    python -m bench.run_overhead [--docs 24] [--reps 3] [--work DIR]
 
 Side by side in one run, on this machine:
 1. importing the code location (``condpt_dagster.defs.definitions``) in a fresh interpreter, beside importing
@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
 
 BIN = Path(sys.executable).parent
 ASSETS = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
@@ -81,9 +80,9 @@ def direct(work: Path, source: Path, rep: int) -> tuple[float, float]:
 
 def through_dagster(work: Path, sources: list[Path]) -> list[dict[str, float]]:
     import dagster as dg
-    from services import deployment
 
     from condpt_dagster.cli.submit import SUCCEEDED, submit_backfill, wait_for_backfill
+    from harness.services import deployment
 
     out = []
     extra = {"CONDPT_DATA_ROOT": str(work / "deployed"), "CONDPT_INBOX_SENSOR": "stopped"}

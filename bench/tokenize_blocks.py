@@ -1,6 +1,6 @@
 """token_blocks core vs raw ``Tokenizer.encode_batch`` vs datatrove's ``DocumentTokenizer``, same texts.
 
-    python bench/tokenize.py [--docs 20000] [--block-size 2048]
+    python -m bench.tokenize [--docs 20000] [--block-size 2048]
 
 Builds a conditioned shard from the sample corpus (a laion-style header per document from its sample
 metadata), trains the project tokenizer on it (8,192 tokens), then times in one run, best of 3:
@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import BlockFiles
@@ -35,6 +31,8 @@ from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.stages.tokenizer import build_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, object]:

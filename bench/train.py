@@ -1,6 +1,6 @@
 """DeepSpeed engine vs a plain PyTorch loop: same model, batch, optimizer and data, side by side.
 
-    python bench/train.py [--preset tiny] [--block-size 256] [--micro-batch 8] [--steps 30]
+    python -m bench.train [--preset tiny] [--block-size 256] [--micro-batch 8] [--steps 30]
 
 Single process on CPU (gloo). Each variant builds the model from the same seed, runs 5 warm-up steps then
 ``--steps`` timed steps of forward + masked loss + backward + AdamW step on the same random blocks, and
@@ -13,19 +13,17 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.engine import deepspeed_config
 from condpt_dagster.training.model import build_model, count_parameters
 from condpt_dagster.training.train import masked_loss
+
+REPO = Path(__file__).resolve().parents[1]
 
 VOCAB = 8192
 

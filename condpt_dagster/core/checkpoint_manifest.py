@@ -2,8 +2,9 @@
 
 Written last by rank 0 of a finished run (``training/export.py``), so its presence marks the run complete;
 read by the eval report, the steering experiment, the label audit (which data versions each run trained on)
-and label retention (the labels versions a run pins). Fields after ``hf_dir`` are the run's figures; fields
-added later have defaults, so manifests written before them still load.
+and label retention (the labels versions a run pins). Fields after ``hf_dir`` are the run's figures. Only what
+the audit needs is required (run, tokenizer, data versions): manifests written before a field existed, or by
+another tool, still load.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from condpt_dagster.core.records import load_record, save_record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckpointManifest:
     run: str
-    config: dict[str, Any]  # the [training] settings
-    config_version: str
-    code_version: str
+    config: dict[str, Any] = field(default_factory=dict)  # the [training] settings
+    config_version: str = ""
+    code_version: str = ""
     tokenizer_sha256: str
-    shards: list[str]
+    shards: list[str] = field(default_factory=list)
     partition_data_versions: dict[str, str]  # token_blocks data version per shard
     # shard -> labels_version, conditioned_data_version, blocks_data_version
     lineage: dict[str, dict[str, str | None]] = field(default_factory=dict)

@@ -8,7 +8,7 @@ scholarly formulae. Each cue is a rate in [0, 1]. A format's score is
     scale * (similarity(format) + sum(hand[format][cue] * cue)) + sum(fitted[format][cue] * cue)
 
 and the best score wins. ``scale`` and the cue weights of the formats the dev sets cover (news, fiction,
-review, speech, code) are fitted by bench/train_label_heads.py (softmax over all formats on the dev
+review, speech, code) are fitted by tools/train_label_heads.py (softmax over all formats on the dev
 tune split, no per-format bias: a bias would learn that the formats without dev data never occur) and
 stored in ``data/label_heads.json``; the other formats keep the hand-set structural weights ``CUE_WEIGHTS``.
 """

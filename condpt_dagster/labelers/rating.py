@@ -4,7 +4,7 @@
 linear SVM on ~200k human-labelled offensive / clean comments; its logit is the feature) and (b) the
 lexicon tier counts of rating_rules.toml, including the ``sexual`` and ``drugs`` cues that carry no swear
 word, per 50 words so that long documents are not rated on their length. Coefficients and the score
-thresholds for PG / PG-13 / R live in ``data/label_heads.json`` (fitted by bench/train_label_heads.py on
+thresholds for PG / PG-13 / R live in ``data/label_heads.json`` (fitted by tools/train_label_heads.py on
 the dev tune split; thresholds chosen so that clean text stays G). The final rating is the higher of the
 lexicon rating (rules.rate) and the score's rating, so an explicit document is never rated down.
 """

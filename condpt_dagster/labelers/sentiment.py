@@ -2,14 +2,14 @@
 
 VADER (vaderSentiment, MIT) reads what an encoder misses in short social text: negation, intensifiers,
 capitals, exclamation marks, emoji. The head (logistic regression on the all-MiniLM-L6-v2 document
-embedding, trained on IMDB reviews of the dev tune split by bench/train_label_heads.py) reads what a
+embedding, trained on IMDB reviews of the dev tune split by tools/train_label_heads.py) reads what a
 lexicon misses in long text: irony, plot summaries full of "negative" words, overall verdicts. Both are
 turned into logits and mixed with the weights stored beside the head in ``data/label_heads.json``:
 
     scores.sentiment = tanh(w_vader * vader + w_head * head_logit + bias)
 
 where ``vader`` is the mean compound score of the document's sentences (the whole text when it is one
-sentence). bench/label_quality.py shows the mix against each part alone.
+sentence). bench/studies/label_quality.py shows the mix against each part alone.
 """
 
 from __future__ import annotations

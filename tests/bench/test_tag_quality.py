@@ -1,8 +1,8 @@
-"""bench/tag_quality.py, the measures of issue 30's tag targets, on inputs whose answer is known."""
+"""bench/studies/tag_quality.py, the measures of issue 30's tag targets, on inputs whose answer is known."""
 
 from __future__ import annotations
 
-import tag_quality
+from bench.studies import tag_quality
 
 TEXTS = [
     "The cyclone hit Vladivostok and the port closed.",

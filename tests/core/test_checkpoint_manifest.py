@@ -18,6 +18,9 @@ FIRST_MANIFEST = {  # what the first manifests held: no lineage, no hf_dir, fewe
 
 
 def test_an_older_manifest_loads_with_defaults(tmp_path):
+    minimal = {"run": "r", "tokenizer_sha256": "t", "partition_data_versions": {"a": "1"}}  # what the audit needs
+    (tmp_path / "minimal.json").write_text(json.dumps(minimal), encoding="utf-8")
+    assert CheckpointManifest.load(tmp_path / "minimal.json").config == {}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(FIRST_MANIFEST), encoding="utf-8")
     manifest = CheckpointManifest.load(path)
@@ -45,7 +48,11 @@ def test_label_retention_reads_pinned_versions_from_every_manifest(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [("[1, 2]", "Expected `object`"), (json.dumps({**FIRST_MANIFEST, "steps": "many"}), r"at `\$.steps`")],
+    [
+        ("[1, 2]", "Expected `object`"),
+        (json.dumps({**FIRST_MANIFEST, "steps": "many"}), r"at `\$.steps`"),
+        (json.dumps({"run": "r"}), "missing required field"),
+    ],
 )
 def test_a_damaged_manifest_is_refused_naming_file_and_reason(tmp_path, content, reason):
     path = tmp_path / "manifest.json"

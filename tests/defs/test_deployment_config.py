@@ -11,7 +11,6 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 from dagster._core.instance.config import dagster_instance_config
-from e2e_util import free_port  # a loopback port nothing listens on
 
 from condpt_dagster.assets.pools import GPU_POOL, IO_POOL, PER_SHARD_BACKFILL
 from condpt_dagster.cli import main as cli
@@ -19,6 +18,7 @@ from condpt_dagster.core.settings import KubernetesSettings, Settings, SettingsE
 from condpt_dagster.defs.definitions import build_definitions
 from condpt_dagster.instance.config import StorageUnreachable, masked_url, postgres_url, probe_storage
 from condpt_dagster.resources import KubernetesTrainingRunner, SubprocessTrainingRunner
+from harness.e2e_util import free_port  # a loopback port nothing listens on
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PG_ENV = {

@@ -10,13 +10,13 @@ import subprocess
 import time
 
 import pytest
-from browser import find_chromium, headless_chrome
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 from condpt_dagster.audit.access import audit_query, open_for_audit
 from condpt_dagster.cli.submit import BACKFILL_STATUS, LAUNCH_BACKFILL
 from condpt_dagster.core.lake import DataLake
+from harness.browser import find_chromium, headless_chrome
+from harness.e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,9 @@ import time
 import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 from factories import make_lake
+
+from harness.e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ import subprocess
 import polars as pl
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
+
+from harness.e2e_util import BIN, SHORT_DOCS_TOML, dagster_dev, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
 

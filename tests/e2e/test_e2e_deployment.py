@@ -12,11 +12,11 @@ from collections import Counter
 
 import dagster as dg
 import pytest
-from e2e_util import BIN, SHORT_DOCS_TOML, wait_until
-from services import deployment, postgres_binaries
 
 from condpt_dagster.cli.submit import SUCCEEDED, submit_backfill, wait_for_backfill
 from condpt_dagster.core.lake import DataLake
+from harness.e2e_util import BIN, SHORT_DOCS_TOML, wait_until
+from harness.services import deployment, postgres_binaries
 
 pytestmark = [
     pytest.mark.e2e,

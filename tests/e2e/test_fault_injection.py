@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from e2e_util import SHORT_DOCS_TOML
 from factories import run_processes
 
 from condpt_dagster.core.lake import DataLake
+from harness.e2e_util import SHORT_DOCS_TOML
 
 pytestmark = pytest.mark.faults
 

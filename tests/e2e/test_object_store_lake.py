@@ -14,12 +14,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from object_store_server import s3_server
 
 from condpt_dagster.assets.partitions import shards
 from condpt_dagster.core.object_store import LakeMirror, ObjectStoreError
 from condpt_dagster.core.settings import load_settings
 from condpt_dagster.defs.definitions import build_definitions
+from harness.object_store_server import s3_server
 
 pytestmark = pytest.mark.e2e
 CONDPT = str(Path(sys.executable).parent / "condpt")

@@ -13,7 +13,6 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import torch
-from browser import bottom_of, headless_chrome, require_chromium
 from factories import CONDITIONING, label_row, make_lake, write_labels
 
 from condpt_dagster.assets.checkpoint import build_checkpoint
@@ -34,6 +33,7 @@ from condpt_dagster.evaluation.run import (
 from condpt_dagster.evaluation.verdict import NO_EVIDENCE, REVERSED, STEERED, headline, verdict_lines
 from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
 from condpt_dagster.stages.token_blocks import pack_shard
+from harness.browser import bottom_of, headless_chrome, require_chromium
 
 
 def test_obeying_generator_has_full_adherence_and_inverse_base_rate_lift():

@@ -9,7 +9,6 @@ import random
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from browser import bottom_of, headless_chrome, require_chromium
 from click.testing import CliRunner
 from factories import WORDS, label_row, make_lake, write_clean, write_labels
 
@@ -29,6 +28,7 @@ from condpt_dagster.evaluation.verdict import NO_EVIDENCE, STEERED, verdict
 from condpt_dagster.resources import DataLakeResource, LabelerResource
 from condpt_dagster.stages.token_blocks import pack_shard
 from condpt_dagster.training.generate import UnseenValueError, check_seen
+from harness.browser import bottom_of, headless_chrome, require_chromium
 
 
 def test_lift_of_an_obedient_model_is_the_inverse_base_rate_with_an_interval_above_one():

@@ -256,7 +256,7 @@ def test_bf16_encoder_on_cuda_agrees_with_fp32_on_cpu(labeler, sample_wheels):
 def test_no_tag_is_on_a_large_share_of_the_sample_corpus(labeler, labeled_sample):
     """Issue 30: `suspenseful` was on 45% of the demo corpus (every other review) and generic words, agency
     names and fragments were tags. Tags must tell documents apart. The target, at most 15% of the demo corpus
-    for any tag, is measured by bench/label_quality.py (12.4%); this uncleaned sample is 60% reviews (the
+    for any tag, is measured by bench/studies/label_quality.py (12.4%); this uncleaned sample is 60% reviews (the
     demo's clean shards 48%), so `film`, on about a quarter of the reviews, may reach 20% here."""
     _, labels = labeled_sample
     counts = Counter(t for lab in labels for t in set(lab.tags))

@@ -1,6 +1,6 @@
 """Can any independent judge see the sentiment labels in a generation-sized opening? Judges side by side.
 
-    python bench/sentiment_judges.py [--lake data/steer_cpu] [--tokens 48,96,128] [--cache data/devsets]
+    python -m bench.studies.sentiment_judges [--lake data/steer_cpu] [--tokens 48,96,128] [--cache data/devsets]
         [--relabel-openings]
 
 The steering experiment's sentiment verdict is bounded by its corpus reference: the lift of the held-out
@@ -11,7 +11,7 @@ verdict can be told apart from a judge that cannot see the field:
 - ``vader``: VADER's compound score with a neutral band. Not independent (the labeler's lexicon part), shown
   as the ceiling a lexicon reaches when it *is* part of the labeler;
 - ``imdb-lr``: a TF-IDF logistic regression trained on human polarity (IMDB reviews of the dev tune split,
-  bench/devsets.py, minus every review in the lake), P(positive) - 0.5 with a neutral band.
+  bench/corpora/devsets.py, minus every review in the lake), P(positive) - 0.5 with a neutral band.
 ``--relabel-openings`` also labels the first 128 body tokens with the training labeler and uses those labels:
 whether the labels describing whole documents, not the opening a model trains on, are what caps it.
 Every reference is computed on all held-out documents and on the reviews among them (ids ``imdb-``/``rt-``:
@@ -27,17 +27,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import devsets
 import numpy as np
 import polars as pl
 
+from bench.corpora import devsets
 from condpt_dagster.conditioning.heldout import load_heldout
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import ExperimentSettings

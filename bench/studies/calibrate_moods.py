@@ -1,8 +1,8 @@
 """Fit the composite labeler's mood calibration and print the ``[mood_calibration]`` table for
 ``condpt_dagster/data/taxonomy.toml``: per mood, the mean and standard deviation of its prototype similarity
-over the dev tune split (bench/devsets.py, every source; the reserved corpora are not among them).
+over the dev tune split (bench/corpora/devsets.py, every source; the reserved corpora are not among them).
 
-    python bench/calibrate_moods.py [--per-source 60]
+    python -m bench.studies.calibrate_moods [--per-source 60]
 
 Run it after editing ``[moods]`` and paste the output over the table (the taxonomy's hash is part of
 labeler_version, so every labels partition goes unsynced).
@@ -11,14 +11,11 @@ labeler_version, so every labels partition goes unsynced).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import devsets
-
+from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler
 
 
@@ -38,7 +35,10 @@ def main() -> None:
     devsets.fetch(args.cache)
     docs = devsets.load(args.cache, "tune", args.per_source)
     table = mood_table(CompositeLabeler(), [d.text for d in docs])
-    print(f"# fitted by bench/calibrate_moods.py on {len(docs)} dev tune documents ({args.per_source} per source)")
+    print(
+        f"# fitted by python -m bench.studies.calibrate_moods on {len(docs)} dev tune documents "
+        f"({args.per_source} per source)"
+    )
     print("[mood_calibration]")
     for name, (mean, sd) in table.items():
         print(f"{name} = [{mean:.4f}, {sd:.4f}]")

@@ -1,6 +1,6 @@
 """Fit the composite labeler's learned parts on the dev *tune* split and write ``data/label_heads.json``.
 
-    python bench/train_label_heads.py [--imdb 3000] [--out condpt_dagster/data/label_heads.json]
+    python -m tools.train_label_heads [--imdb 3000] [--out condpt_dagster/data/label_heads.json]
 
 - sentiment: logistic regression on the MiniLM document embedding of IMDB reviews (tune split), then a
   two-input logistic mix of the VADER sentence mean and the head's logit, fitted on cross-fitted logits so
@@ -22,18 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import devsets
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
+from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler, split_sentences
 from condpt_dagster.labelers.format import CUES, REQUIRED_CUES, FormatModel, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
@@ -61,7 +59,7 @@ def fit_sentiment(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> dict
         "w_vader": round(w_vader, 6),
         "w_head": round(w_head, 6),
         "bias": round(float(mix.intercept_[0] / 2), 6),
-        "trained_on": f"{len(docs)} IMDB reviews, dev tune split (bench/devsets.py)",
+        "trained_on": f"{len(docs)} IMDB reviews, dev tune split (bench/corpora/devsets.py)",
     }
 
 

@@ -1,6 +1,6 @@
-"""Labeler quality on human-labelled dev text (bench/devsets.py), each figure beside the best offline peer.
+"""Labeler quality on human-labelled dev text (bench/corpora/devsets.py), each figure beside the best offline peer.
 
-    python bench/label_quality.py [--split test] [--per-source 300] [--sources imdb,rt] [--labeler composite]
+    python -m bench.studies.label_quality [--split test] [--per-source 300] [--sources imdb,rt] [--labeler composite]
         [--student-dir data/student/model] [--json out.json]
 
 Fields and metrics (test split by default: the labeler's learned parts are fitted on ``tune`` only):
@@ -13,7 +13,7 @@ Fields and metrics (test split by default: the labeler's learned parts are fitte
   the confusion matrix per source (true format of the source x predicted format, counts).
 - genre: accuracy of a classifier (logistic regression, 5-fold) that sees only the emitted labels (format,
   topics, tags, rating, sentiment, length) and predicts press / nonfiction / fiction.
-- tags (bench/tag_quality.py): per source, top-1 BM25 retrieval of each document by its tags among 100 random
+- tags (bench/studies/tag_quality.py): per source, top-1 BM25 retrieval of each document by its tags among 100 random
   documents of its source, the most frequent tag's share and the share of generic tags (used on half of the
   sources); over the mixed set, the most frequent tag's share (target: at most 15%).
 """
@@ -23,24 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import devsets
-import tag_quality
 from scipy.stats import pearsonr
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 
+from bench.corpora import devsets
+from bench.studies import tag_quality
 from condpt_dagster.core.vocab import RATINGS
 from condpt_dagster.labelers import build_labeler
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e_util import BIN, REPO, free_port, http_ok, wait_until
+from harness.e2e_util import BIN, REPO, free_port, http_ok, wait_until
 
 DEPLOY = REPO / "deploy"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # Debian's layout, newest first

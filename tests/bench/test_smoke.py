@@ -1,0 +1,69 @@
+"""Every benchmark runs at a smoke size, so none can rot unnoticed (``make test-bench``, run by CI).
+
+Each runs as users run it (``python -m bench.<name>`` from the repository root) on tiny inputs: the point is
+that it still imports, builds its inputs and prints its comparison, not its figures. The four that start the
+production deployment run with ``make test-slow``; ``eval_report`` needs the demo's checkpoint (``make bench``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WHEELS = "{wheels}"
+WORK = "{work}"
+
+# name: arguments at smoke size ({work}: a fresh folder; {wheels}: the sample wheels)
+LOCAL = {
+    "audit": ["--rows", "2000", "--shard-docs", "1000"],
+    "audit_upsert": ["--shards", "2", "--shard-docs", "200"],
+    "batch_rules": ["--docs", "40", "--batch", "16", "--wheels", WHEELS],
+    "clean": ["--docs", "40"],
+    "dedup": ["--docs", "400", "--shards", "2", "--skip-datatrove", "--work", WORK],
+    "finetune": ["--docs", "24", "--max-tokens", "32"],
+    "gpu_prepare": ["--wheels", WHEELS, "--data", WORK, "--docs", "60", "--block-size", "128"],
+    "ingest": ["--mb", "0.2", "--rss-gb", "0", "--repeat", "1", "--work", WORK],
+    "label": ["--docs", "8", "--rule-docs", "16"],
+    "load_definitions": ["--reps", "1"],
+    "tokenize_blocks": ["--docs", "200", "--block-size", "128"],
+    "train": ["--steps", "2", "--block-size", "32", "--micro-batch", "2"],
+    "student": ["--docs", "240", "--sample", "160", "--speed-docs", "16", "--warm-docs", "16", "--work", WORK],
+    "scale": ["--sizes", "200", "--docs-per-shard", "100", "--sample", "60", "--agreement", "0", "0", "--work", WORK],
+}
+DEPLOYMENT = {
+    "backfill": ["--shards", "2", "--docs-per-shard", "12", "--concurrency", "1", "--work", WORK],
+    "lake": ["--shards", "1", "--docs-per-shard", "12", "--repeats", "1", "--work", WORK],
+    "run_overhead": ["--docs", "6", "--reps", "1", "--work", WORK],
+    "partitions": ["--shards", "4", "--docs", "2", "--timeout", "600", "--work", WORK],
+}
+NOT_SMOKED = {"eval_report": "needs a checkpoint trained on the demo lake (make demo; make bench runs it)"}
+
+
+def run(name: str, args: list[str], tmp_path: Path, wheels: Path | None = None) -> str:
+    argv = [a.format(work=tmp_path / "work", wheels=wheels) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *argv], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, f"bench.{name} {' '.join(argv)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.stdout.strip(), f"bench.{name} printed nothing"
+    return done.stdout
+
+
+def test_every_benchmark_has_a_smoke_size():
+    modules = {p.stem for p in (REPO / "bench").glob("*.py")} - {"__init__"}
+    assert modules == set(LOCAL) | set(DEPLOYMENT) | set(NOT_SMOKED), "a new benchmark needs its smoke size here"
+
+
+@pytest.mark.bench
+@pytest.mark.parametrize("name", sorted(LOCAL))
+def test_benchmark_runs_at_smoke_size(name, tmp_path, sample_wheels):
+    run(name, LOCAL[name], tmp_path, sample_wheels)
+
+
+@pytest.mark.slow  # not yet run by CI: each starts the production deployment (minutes); make test-slow
+@pytest.mark.parametrize("name", sorted(DEPLOYMENT))
+def test_deployment_benchmark_runs_at_smoke_size(name, tmp_path):
+    run(name, DEPLOYMENT[name], tmp_path)

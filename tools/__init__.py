@@ -1,0 +1,1 @@
+"""Tools that write files shipped inside the package (tools/README.md)."""
