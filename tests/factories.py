@@ -213,8 +213,13 @@ def run_processes(spec_path) -> list[psutil.Process]:
 
 
 def monitor_rows(run_dir: Path, series: str) -> list[dict[str, float]]:
-    """One training curve as DeepSpeed's CSV monitor wrote it (checkpoints/<run>/monitor/train/)."""
+    """One training curve as DeepSpeed's CSV monitor wrote it, launch by launch in the order they started
+    (checkpoints/<run>/monitor/from_step<N>/)."""
     import csv
 
-    with open(run_dir / "monitor" / "train" / f"Train_Steps_{series}.csv", newline="") as handle:
-        return [{"step": int(row["step"]), series: float(row[series])} for row in csv.DictReader(handle)]
+    launches = sorted((run_dir / "monitor").glob("from_step*"), key=lambda p: int(p.name.removeprefix("from_step")))
+    rows = []
+    for folder in launches:
+        with open(folder / f"Train_Steps_{series}.csv", newline="") as handle:
+            rows += [{"step": int(row["step"]), series: float(row[series])} for row in csv.DictReader(handle)]
+    return rows

@@ -1,11 +1,12 @@
 """The DeepSpeed engine of a training run: its settings (ZeRO, precision, the monitor that writes the training
 curves), the optimizer and learning-rate schedule around the model, and DeepSpeed's start-up noise kept quiet.
 
-Curves: DeepSpeed's own monitor writes ``checkpoints/<run>/monitor/train/`` (CSV always: ``Train_Steps_loss.csv``
-and ``Train_Steps_lr.csv`` per optimizer step, plus DeepSpeed's per-sample series; TensorBoard events too with
-``[training] tensorboard = true``), files users open in the tools they know. A resumed run appends, so steps
-trained again after the last checkpoint appear twice; ``loss.png`` (drawn from the checkpointed history) has
-each step once.
+Curves: DeepSpeed's own monitor writes ``checkpoints/<run>/monitor/from_step<N>/``, one folder per launch (CSV
+always: ``Train_Steps_loss.csv`` and ``Train_Steps_lr.csv`` per optimizer step, plus DeepSpeed's per-sample
+series; TensorBoard events too with ``[training] tensorboard = true``, each launch a run in TensorBoard), files
+users open in the tools they know. A resumed launch starts at its checkpoint's step, so steps trained again
+after the last checkpoint appear in two folders (the later one is the run's); ``loss.png`` (drawn from the
+checkpointed history) has each step once.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ def lr_lambda(total_steps: int, warmup: int, min_ratio: float):
     return factor
 
 
-def deepspeed_config(config: TrainingSettings, monitor_dir: Path | None = None) -> dict[str, Any]:
+def deepspeed_config(config: TrainingSettings, monitor_dir: Path | None = None, job: str = "") -> dict[str, Any]:
     """The engine's settings; with ``monitor_dir``, DeepSpeed's own monitor writes the training curves there
     (CSV always, TensorBoard events with ``[training] tensorboard``), the files users open in tools they know."""
     monitors = {}
     if monitor_dir is not None:
-        target = {"output_path": str(monitor_dir), "job_name": MONITOR_JOB}
+        target = {"output_path": str(monitor_dir), "job_name": job}
         monitors = {
             "csv_monitor": {"enabled": True, **target},
             "tensorboard": {"enabled": config.tensorboard, **target},
@@ -58,7 +59,12 @@ def deepspeed_config(config: TrainingSettings, monitor_dir: Path | None = None) 
     }
 
 
-MONITOR_JOB = "train"  # DeepSpeed writes the curves to checkpoints/<run>/monitor/<job>/
+def monitor_job(latest: Path) -> str:
+    """One monitor folder per launch, named after the step it starts from (the ``latest`` checkpoint it will
+    resume, else 0): DeepSpeed's CSV monitor appends and writes its header once per process, so launches that
+    shared a file would mix headers into the rows."""
+    start = latest.read_text().strip().removeprefix("step") if latest.is_file() else "0"
+    return f"from_step{int(start) if start.isdigit() else 0}"
 
 
 def require_tensorboard() -> None:
@@ -86,7 +92,9 @@ def deepspeed_notices_hidden():
         logging.getLogger("DeepSpeed").removeFilter(notice)
 
 
-def build_engine(config: TrainingSettings, dataset: BlockDataset, total_steps: int, monitor_dir: Path | None = None):
+def build_engine(
+    config: TrainingSettings, dataset: BlockDataset, total_steps: int, monitor: tuple[Path, str] | None = None
+):
     """The GPT-NeoX model with AdamW and warmup+cosine, wrapped in a DeepSpeed engine."""
     with deepspeed_notices_hidden():
         import deepspeed
@@ -104,6 +112,6 @@ def build_engine(config: TrainingSettings, dataset: BlockDataset, total_steps: i
     )
     with deepspeed_notices_hidden():
         engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config, monitor_dir)
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config, *(monitor or ()))
         )
     return engine, scheduler

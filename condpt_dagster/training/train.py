@@ -34,7 +34,7 @@ from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import CheckpointFiles
 from condpt_dagster.core.settings import TrainingSettings
 from condpt_dagster.training.dataset import BlockDataset, ResumableSampler
-from condpt_dagster.training.engine import build_engine, require_tensorboard
+from condpt_dagster.training.engine import build_engine, monitor_job, require_tensorboard
 from condpt_dagster.training.export import export_hf, pipes_metadata, write_outputs
 from condpt_dagster.training.guard import die_with_parent
 from condpt_dagster.training.model import count_parameters
@@ -181,7 +181,7 @@ def train(spec: RunSpec, pipes: Any | None = None) -> dict[str, Any]:
     total_steps = config.total_steps(tokens_per_step)
     if config.tensorboard:
         require_tensorboard()
-    engine, scheduler = build_engine(config, dataset, total_steps, files.monitor_dir)
+    engine, scheduler = build_engine(config, dataset, total_steps, (files.monitor_dir, monitor_job(files.latest)))
     progress = resume(engine, files, ResumableSampler(len(dataset), seed=config.seed))
     if progress.resumed_from is not None:
         report.log(f"resumed from checkpoint at step {progress.step}")

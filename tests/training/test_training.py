@@ -213,3 +213,12 @@ def test_deepspeed_start_up_notices_stay_out_of_quiet_output():
     assert "our own line" in quiet and "Setting accelerator" not in quiet and "built successfully" not in quiet
     if not torch.cuda.is_available():  # the accelerator notice is the CPU fallback's
         assert "Setting accelerator to CPU" in run(False)
+
+
+def test_each_launch_gets_its_own_monitor_folder_named_after_its_resume_step(tmp_path):
+    from condpt_dagster.training.engine import monitor_job
+
+    latest = tmp_path / "latest"
+    assert monitor_job(latest) == "from_step0"  # a fresh run
+    latest.write_text("step40")
+    assert monitor_job(latest) == "from_step40"  # resumes the checkpoint DeepSpeed's `latest` names
