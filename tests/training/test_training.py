@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -222,3 +223,16 @@ def test_each_launch_gets_its_own_monitor_folder_named_after_its_resume_step(tmp
     assert monitor_job(latest) == "from_step0"  # a fresh run
     latest.write_text("step40")
     assert monitor_job(latest) == "from_step40"  # resumes the checkpoint DeepSpeed's `latest` names
+
+
+def test_tensorboard_curves_without_the_package_stop_with_the_install_line(monkeypatch):
+    import sys
+
+    from condpt_dagster.training.engine import deepspeed_config, require_tensorboard
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # an import of it now fails, installed or not
+    with pytest.raises(SystemExit, match="pip install tensorboard"):
+        require_tensorboard()
+    config = deepspeed_config(TrainingSettings(tensorboard=True), Path("/runs/x/monitor"), "from_step0")
+    assert config["tensorboard"] == {"enabled": True, "output_path": "/runs/x/monitor", "job_name": "from_step0"}
+    assert config["csv_monitor"]["enabled"] and "csv_monitor" not in deepspeed_config(TrainingSettings())
