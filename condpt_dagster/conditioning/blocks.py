@@ -108,11 +108,6 @@ class BlockMeta(BlockStats):
         save_record(path, self)
 
 
-def labels_version_of_blocks(files: BlockFiles) -> str | None:
-    """The labeler_version a shard's blocks were built from (None when unknown)."""
-    return BlockMeta.load(files.meta).labels_version
-
-
 @dataclass(frozen=True)
 class ShardBlocks:
     """Memory-mapped view of one shard's blocks."""
