@@ -20,7 +20,7 @@ PIP_QUIET ?= --quiet --quiet
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.5' || echo 'torch==2.13.0')
 
 STEER_DOCS ?= 4000
-# Public-domain fiction passages added to the experiment's corpus (bench/corpora/fiction_shard.py; 0: none).
+# Public-domain fiction passages added to the experiment's corpus (condpt sample --mix fiction=1; 0: none).
 STEER_FICTION ?= 600
 STEER_CONFIG ?= $(CURDIR)/configs/steer_cpu.toml
 STEER_DATA ?= $(CURDIR)/data/$(basename $(notdir $(STEER_CONFIG)))
@@ -59,14 +59,14 @@ demo: install
 
 # The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
 experiment: install
-	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock rdata
+	$(BIN)/pip install $(PIP_QUIET) -c requirements.lock -e ".[dev,fiction]"
 	$(MAKE) --no-print-directory steer-pipeline DATA=$(STEER_DATA) CONFIG=$(abspath $(STEER_CONFIG))
 
 steer-pipeline:
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/condpt sample --docs $(STEER_DOCS) --shards 8 --tagged-docs 0
-	$(if $(filter-out 0,$(STEER_FICTION)),$(BIN)/python -m bench.corpora.fiction_shard --inbox $(DATA)/inbox \
-		--docs $(STEER_FICTION) --shards 2 --cache $(CURDIR)/data/devsets)
+	$(if $(filter-out 0,$(STEER_FICTION)),$(BIN)/condpt sample --docs $(STEER_FICTION) --shards 2 --prefix fiction \
+		--mix fiction=1)
 	$(BIN)/condpt add-shards $(DATA)/inbox/*.jsonl.gz
 	$(BIN)/condpt materialize --select raw_documents,clean_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer

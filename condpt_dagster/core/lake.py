@@ -182,6 +182,7 @@ class DataLake:
     audit_db = property(lambda self: self.root / "audit.duckdb")
     dagster_home = property(lambda self: self.root / "dagster_home")
     sample_wheels = property(lambda self: self.root / "sample_wheels")
+    sample_fiction = property(lambda self: self.root / "sample_fiction")
     tagged_sample = property(lambda self: self.root / "tagged" / "sample.parquet")
     labeler_adapter_dir = property(lambda self: self.root / "labeler_adapter")
     student_dir = property(lambda self: self.root / "student")

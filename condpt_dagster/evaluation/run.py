@@ -114,7 +114,8 @@ def _breakdown(per_condition: dict[str, list[float]], labels: list[dict[str, Any
 
 def _control(generator, requests, label_texts, options: EvalSettings) -> tuple[dict, dict, dict[str, list[str]]]:
     """Adherence per requested field (labeled by ``label_texts``), each field's lift with its interval and
-    verdict, and the samples of every condition."""
+    verdict, and the samples of every condition. Not ``steering.judged_lift``: the report labels each sample
+    once and reads adherence and lift from the same rows (the labeler is the slow part on CPU)."""
     unconditional = _samples(generator, None, options)
     texts_by_condition: dict[str, list[str]] = {"(no header)": unconditional}
     unconditional_labels = label_texts(unconditional)

@@ -2,7 +2,8 @@
 
 Each runs as users run it (``python -m bench.<name>`` from the repository root) on tiny inputs: the point is
 that it still imports, builds its inputs and prints its comparison, not its figures. The four that start the
-production deployment run with ``make test-slow``; ``eval_report`` needs the demo's checkpoint (``make bench``)."""
+production deployment (PostgreSQL, code server, webserver, daemon) run too; ``eval_report`` runs on a checkpoint
+trained here for 30 steps."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from factories import trained_topic_lake
+
+from harness.services import postgres_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 WHEELS = "{wheels}"
@@ -39,7 +43,16 @@ DEPLOYMENT = {
     "run_overhead": ["--docs", "6", "--reps", "1", "--work", WORK],
     "partitions": ["--shards", "4", "--docs", "2", "--timeout", "600", "--work", WORK],
 }
-NOT_SMOKED = {"eval_report": "needs a checkpoint trained on the demo lake (make demo; make bench runs it)"}
+NEEDS_POSTGRES = {"backfill", "run_overhead"}
+# smoke size of the eval report: every part runs (losses, generations, attribution, synopses, bootstrap)
+SMOKE_EVAL = """[eval]
+max_docs = 10
+samples_per_value = 1
+max_new_tokens = 8
+attribution_docs = 4
+synopses = 1
+bootstrap_reps = 50
+"""
 
 
 def run(name: str, args: list[str], tmp_path: Path, wheels: Path | None = None) -> str:
@@ -54,7 +67,7 @@ def run(name: str, args: list[str], tmp_path: Path, wheels: Path | None = None) 
 
 def test_every_benchmark_has_a_smoke_size():
     modules = {p.stem for p in (REPO / "bench").glob("*.py")} - {"__init__"}
-    assert modules == set(LOCAL) | set(DEPLOYMENT) | set(NOT_SMOKED), "a new benchmark needs its smoke size here"
+    assert modules == set(LOCAL) | set(DEPLOYMENT) | {"eval_report"}, "a new benchmark needs its smoke size here"
 
 
 @pytest.mark.bench
@@ -63,7 +76,20 @@ def test_benchmark_runs_at_smoke_size(name, tmp_path, sample_wheels):
     run(name, LOCAL[name], tmp_path, sample_wheels)
 
 
-@pytest.mark.slow  # not yet run by CI: each starts the production deployment (minutes); make test-slow
+@pytest.mark.bench
+def test_eval_report_benchmark_runs_at_smoke_size(tmp_path):
+    lake, _ = trained_topic_lake(tmp_path / "data")
+    config = tmp_path / "eval.toml"
+    config.write_text(SMOKE_EVAL)
+    args = ["--data", str(lake.root), "--run", "ev", "--config", str(config), "--samples", "2"]
+    out = run("eval_report", args, tmp_path)
+    assert "report wall time" in out and "generation: " in out
+    assert lake.evaluation("ev-bench").html.is_file()
+
+
+@pytest.mark.bench  # each starts the production deployment: about six minutes for the four
 @pytest.mark.parametrize("name", sorted(DEPLOYMENT))
 def test_deployment_benchmark_runs_at_smoke_size(name, tmp_path):
+    if name in NEEDS_POSTGRES and postgres_binaries() is None:
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
     run(name, DEPLOYMENT[name], tmp_path)

@@ -45,9 +45,11 @@ def test_sample_mix_chooses_the_sources(sample_wheels):
     ("spec", "reason"),
     [
         ("imdb=0.5", "sum to 0.5, not 1"),
-        ("poems=1", "unknown source 'poems' (known: news, imdb, rotten_tomatoes)"),
+        ("poems=1", "unknown source 'poems' (known: news, imdb, rotten_tomatoes, fiction)"),
         ("imdb=half,news=0.5", "'imdb=half' is not source=share"),
-        ("imdb=-0.5,news=1.5", "share of imdb is negative"),
+        ("imdb=-0.5,news=1.5", "share of imdb is not between 0 and 1"),
+        ("imdb=nan,news=1", "share of imdb is not between 0 and 1"),
+        ("fiction=inf", "share of fiction is not between 0 and 1"),
     ],
 )
 def test_cli_sample_refuses_a_bad_mix(spec, reason, lake):

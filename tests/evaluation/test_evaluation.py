@@ -10,16 +10,12 @@ from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 import torch
-from factories import CONDITIONING, label_row, make_lake, write_labels
+from factories import trained_topic_lake
 
-from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.assets.eval_report import build_eval_report
-from condpt_dagster.assets.partitions import shards
-from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
-from condpt_dagster.core.settings import BlocksSettings, CleanSettings, EvalSettings, TrainingSettings
+from condpt_dagster.core.settings import EvalSettings
 from condpt_dagster.evaluation.run import (
     _field_lift,
     _synopsis_verdict,
@@ -31,8 +27,6 @@ from condpt_dagster.evaluation.run import (
     rank_agreement,
 )
 from condpt_dagster.evaluation.verdict import NO_EVIDENCE, REVERSED, STEERED, headline, verdict_lines
-from condpt_dagster.resources import DataLakeResource, LabelerResource, SubprocessTrainingRunner
-from condpt_dagster.stages.token_blocks import pack_shard
 from harness.browser import bottom_of, headless_chrome, require_chromium
 
 
@@ -131,37 +125,7 @@ def test_shuffled_headers_give_zero_gain_on_a_model_that_ignores_headers():
 
 @pytest.fixture(scope="module")
 def trained_lake(tmp_path_factory):
-    lake = make_lake(tmp_path_factory.mktemp("eval") / "data")
-    tok = ConditionTokenizer(lake.tokenizer_dir)
-    for name in ("a", "b"):  # re-pack with a held-out split, and write matching label rows
-        pack_shard(lake.conditioned(name), tok, lake.blocks(name), BlocksSettings(block_size=64, heldout_fraction=0.25))
-        ids = pq.read_table(lake.conditioned(name)).column("id").to_pylist()
-        topics = ["sports" if int(doc_id[1:]) % 2 else "politics" for doc_id in ids]
-        rows = [
-            label_row(doc_id, tags=[topic], topics=[topic], synopsis=f"A text about {topic}.")
-            for doc_id, topic in zip(ids, topics, strict=True)
-        ]
-        write_labels(lake.labels(name), rows)
-    config = TrainingSettings(
-        run="ev",
-        max_steps=30,
-        checkpoint_every=30,
-        log_every=10,
-        micro_batch_size=4,
-        learning_rate=3e-3,
-        warmup_steps=3,
-    )
-    resources = {
-        "lake": DataLakeResource(root=str(lake.root)),
-        "training_runner": SubprocessTrainingRunner(),
-        "labeler": LabelerResource(),
-    }
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(shards.name, ["a", "b"])
-        # Two 8-word topic vocabularies: every document is a near-duplicate of the others by construction.
-        asset = build_checkpoint(config, CONDITIONING, CleanSettings(check_decontamination=False))
-        assert dg.materialize([asset], instance=instance, resources=resources).success
-    return lake, resources
+    return trained_topic_lake(tmp_path_factory.mktemp("eval") / "data")
 
 
 @pytest.fixture(scope="module")
