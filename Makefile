@@ -44,6 +44,7 @@ demo: install
 	$(BIN)/condpt materialize --select raw_documents,clean_documents,document_labels,conditioned_examples
 	$(BIN)/condpt materialize --select tokenizer
 	$(BIN)/condpt materialize --select token_blocks
+	$(BIN)/condpt export blocks
 	$(BIN)/condpt materialize --select checkpoint
 	$(BIN)/condpt materialize --select eval_report
 	$(BIN)/condpt experiment steer
@@ -54,7 +55,7 @@ demo: install
 	$(BIN)/condpt audit lineage --checkpoint demo
 	$(BIN)/condpt generate --checkpoint demo --rating PG --format review --topics entertainment --tags "acting,plot" "The film"
 	@echo
-	@echo "Outputs under $(DATA): raw/, quarantine/, clean/ + removed/ (corpus hygiene), labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
+	@echo "Outputs under $(DATA): raw/, quarantine/, clean/ + removed/ (corpus hygiene), labels/, conditioned/ (Parquet per shard), tokenizer/, blocks/, exports/ (Megatron-LM and Hugging Face datasets), checkpoints/demo/ (hf/ export, manifest.json, loss.png), experiments/demo-steer/ (report.html; make experiment for the CPU preset), labeler_adapter/, audit.duckdb (condpt audit --help)."
 	@echo "Open the Dagster UI with: make ui   (http://127.0.0.1:3000, runs and partitions persist in $(DAGSTER_HOME))"
 
 # The steering experiment's CPU preset on its own lake: label a larger sample, build blocks, run the experiment.
@@ -113,6 +114,7 @@ bench: install
 	OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 $(BIN)/python -m bench.clean
 	$(BIN)/python -m bench.label
 	$(BIN)/python -m bench.tokenize_blocks
+	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.train
 	$(BIN)/python -m bench.finetune
 	$(BIN)/python -m bench.eval_report --data $(DATA) --run demo

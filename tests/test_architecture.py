@@ -18,7 +18,7 @@ MAX_FUNCTION_LINES = 60
 LAYERS = [
     {"core"},
     {"conditioning", "labelers", "cleaning", "ingest", "audit", "sample_corpus"},
-    {"training"},
+    {"training", "exports"},
     {"evaluation"},
     {"stages"},
     {"resources", "instance"},

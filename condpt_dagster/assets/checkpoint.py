@@ -10,7 +10,7 @@ from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.hashing import file_data_version
 from condpt_dagster.core.settings import CleanSettings, TrainingSettings
 from condpt_dagster.resources import DataLakeResource, TrainingRunner
-from condpt_dagster.stages.checkpoint import check_contamination, prepare_launch
+from condpt_dagster.stages.checkpoint import check_contamination, describe_model, prepare_launch
 from condpt_dagster.training.run_spec import REVISION
 
 DECONTAMINATION_CHECK = "heldout_decontaminated"
@@ -58,6 +58,7 @@ def build_checkpoint(config: TrainingSettings, conditioning: HeaderFormat, clean
             hint = " (killed by signal 9: most likely out of memory)" if "-9" in str(exc) else ""
             raise dg.Failure(f"training failed{hint}: {exc}") from exc
         result = invocation.get_materialize_result()
+        describe_model(launch.spec.files)
         yield dg.MaterializeResult(
             check_results=[check],
             metadata={

@@ -4,7 +4,7 @@ import dagster as dg
 
 from condpt_dagster.assets.partitions import shards
 from condpt_dagster.assets.pools import PER_SHARD_BACKFILL
-from condpt_dagster.conditioning.blocks import blocks_data_version
+from condpt_dagster.conditioning.blocks import BlockMeta
 from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.io import shard_write_lock
 from condpt_dagster.core.settings import BlocksSettings
@@ -31,7 +31,7 @@ def build_token_blocks(options: BlocksSettings) -> dg.AssetsDefinition:
         files = paths.blocks(shard)
         with shard_write_lock(paths, shard, log=context.log.info):
             stats = stage.pack_shard(paths.conditioned(shard), tokenizer, files, options)
-            data_version = blocks_data_version(files)
+            data_version = BlockMeta.load(files.meta).data_version
         return dg.MaterializeResult(
             data_version=dg.DataVersion(data_version),
             metadata={

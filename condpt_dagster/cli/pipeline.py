@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from condpt_dagster.cli.common import dagster_instance, data_option, lake_for, settings_for
 from condpt_dagster.core.lake import DataLake
+from condpt_dagster.core.settings import Settings
 from condpt_dagster.sample_corpus.mix import MIX, SOURCES
 
 # Dagster's console logger prints every event at DEBUG; keep the terminal to warnings and the progress bar.
@@ -186,12 +187,17 @@ def _is_partitioned(assets: dict, names: list[str]) -> bool:
 
 
 def materialize_assets(
-    names: list[str], shard_keys: tuple[str, ...] = (), data: str | None = None, converge: bool = True
+    names: list[str],
+    shard_keys: tuple[str, ...] = (),
+    data: str | None = None,
+    converge: bool = True,
+    settings: Settings | None = None,
 ) -> None:
     """Materialize the named assets, all per-shard (each given or registered shard) or all unpartitioned;
     with ``converge``, then rerun clean_documents (and the selection after it) of shards that were
-    deduplicated before an earlier-sorting shard arrived."""
-    settings = settings_for(data)  # first: a broken condpt.toml is one line, not the code location's traceback
+    deduplicated before an earlier-sorting shard arrived. ``settings``: instead of those of ``data``."""
+    # first: a broken condpt.toml is one line, not the code location's traceback
+    settings = settings or settings_for(data)
     from condpt_dagster.assets.partitions import shards
     from condpt_dagster.defs.definitions import build_definitions
     from condpt_dagster.instance.run_launcher import fail_orphaned_cli_runs

@@ -11,8 +11,8 @@ Per shard, in ``blocks/`` (paths: ``core.lake.BlockFiles``):
 - ``<shard>.heldout.parquet`` (``HELDOUT_SCHEMA``): held-out documents (``id``, ``header``, ``text``,
   ``header_ids``, ``body_ids``), chosen by a hash of the id (``is_heldout``), never packed into blocks;
 - ``<shard>.meta.json`` (``BlockMeta``): shapes, dtype, counts, the tokenizer's sha256 and lineage (the
-  conditioned file's data version and the labeler_version its headers came from); written last, so its
-  presence means the other files are complete.
+  conditioned file's data version, the labeler_version its headers came from, and the blocks' own data
+  version); written last, so its presence means the other files are complete.
 
 Documents are ``header ids + <|body|> + body ids + <|endoftext|>``, concatenated in document order and cut
 into blocks; a document may span several blocks.
@@ -95,6 +95,7 @@ class BlockMeta(BlockStats):
     tokenizer_sha256: str
     conditioned_data_version: str | None = None
     labels_version: str | None = None  # the labeler_version the headers were built from
+    data_version: str | None = None  # blocks_data_version of the files it describes (None: packed before it was kept)
     options: dict[str, Any] = field(default_factory=dict)  # the BlocksSettings that shaped the output
 
     @classmethod

@@ -48,6 +48,27 @@ def split_shard_name(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class ExportFiles:
+    """``exports/``: the token blocks in the formats other training engines read (``block_exports``)."""
+
+    folder: Path
+
+    hf_dir = property(lambda self: self.folder / "hf")
+    hf_card = property(lambda self: self.hf_dir / "README.md")
+    hf_lineage_dir = property(lambda self: self.hf_dir / "lineage")
+
+    def megatron(self, shard: str) -> Path:
+        """The shard's folder: ``text_document.bin`` / ``.idx`` (Megatron's path prefix) and ``export.json``."""
+        return self.folder / "megatron" / shard
+
+    def hf_data(self, shard: str) -> Path:
+        return self.hf_dir / "data" / f"{shard}.arrow"
+
+    def hf_lineage(self, shard: str) -> Path:
+        return self.hf_lineage_dir / f"{shard}.json"
+
+
+@dataclass(frozen=True)
 class BlockFiles:
     """A shard's packed blocks in ``blocks/``; ``meta`` is written last and marks the set complete."""
 
@@ -114,7 +135,8 @@ class ExperimentFiles:
     html = property(lambda self: self.folder / "report.html")
     curve_plot = property(lambda self: self.folder / "lift_vs_tokens.png")
     lift_plot = property(lambda self: self.folder / "lifts.png")  # every field's lift and interval, at the top
-    samples = property(lambda self: self.folder / "samples.json")
+    samples = property(lambda self: self.folder / "samples.json")  # the first 8 texts per condition, to read
+    generations = property(lambda self: self.folder / "generations.parquet")  # every generation, judged
 
     def heatmap(self, field_name: str) -> Path:
         return self.folder / f"adherence_{field_name}.png"
@@ -233,6 +255,10 @@ class DataLake:
         return BlockFiles(self.blocks_dir, shard)
 
     @property
+    def exports(self) -> ExportFiles:
+        return ExportFiles(self.root / "exports")
+
+    @property
     def tokenizer(self) -> TokenizerFiles:
         return TokenizerFiles(self.tokenizer_dir)
 
@@ -262,6 +288,7 @@ class DataLake:
                 "conditioned_examples": self.conditioned(shard),
                 "tokenizer": self.tokenizer.tokenizer_json,
             },
+            "block_exports": {"token_blocks": self.blocks(shard).meta},
         }
         return inputs.get(asset, {})
 
@@ -296,6 +323,8 @@ class DataLake:
             self.label_distributions(shard),
             self.conditioned(shard),
             *(blocks.tokens, blocks.mask, blocks.spans, blocks.heldout, blocks.meta),
+            self.exports.hf_data(shard),
+            self.exports.hf_lineage(shard),
         ]
 
     def inbox_files(self) -> list[Path]:

@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from condpt_dagster.core.clean_settings import CleanSettings
 from condpt_dagster.core.deploy_settings import KubernetesSettings
@@ -93,6 +93,22 @@ class BlocksSettings(Section):
         None, ge=1, description="Pack only each document's first N body tokens (small-budget experiments)."
     )
     batch_docs: int = Field(1024, ge=1, description="Documents tokenized per batch (memory, not output).")
+
+
+class ExportSettings(Section):
+    SECTION = "export"
+    formats: tuple[Literal["megatron", "hf"], ...] = Field(
+        ("megatron", "hf"),
+        min_length=1,
+        description="What block_exports writes per shard: Megatron-LM indexed datasets, Hugging Face Arrow.",
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _distinct(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(formats)) != len(formats):
+            raise ValueError(f"formats {formats} name one format twice")
+        return formats
 
 
 class LabelerAdapterSettings(Section):
@@ -287,6 +303,7 @@ SECTIONS: dict[str, type[Section]] = {
         ConditioningSettings,
         TokenizerSettings,
         BlocksSettings,
+        ExportSettings,
         TrainingSettings,
         LabelerAdapterSettings,
         EvalSettings,
@@ -310,6 +327,7 @@ class Settings(BaseModel):
     conditioning: ConditioningSettings = ConditioningSettings()
     tokenizer: TokenizerSettings = TokenizerSettings()
     blocks: BlocksSettings = BlocksSettings()
+    export: ExportSettings = ExportSettings()
     training: TrainingSettings = TrainingSettings()
     labeler_adapter: LabelerAdapterSettings = LabelerAdapterSettings()
     eval: EvalSettings = EvalSettings()

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from condpt_dagster.assets.block_exports import build_block_exports
 from condpt_dagster.assets.checkpoint import build_checkpoint
 from condpt_dagster.assets.clean_documents import build_clean_documents
 from condpt_dagster.assets.conditioned_examples import build_conditioned_examples
@@ -77,6 +78,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             checkpoint,
             eval_report,
             experiment,
+            build_block_exports(settings.export),
             build_labeler_adapter(settings.labeler_adapter),
             build_teacher_sample(settings.student, teacher),
             build_student_labeler(settings.student, teacher),

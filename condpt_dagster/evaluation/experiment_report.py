@@ -9,6 +9,7 @@ import numpy as np
 
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import ExperimentFiles
+from condpt_dagster.evaluation.generations import write_generations
 from condpt_dagster.evaluation.report import draw_lift_plot, html_page, markdown_page, plt, save_figure
 from condpt_dagster.evaluation.steering import ExperimentResult, verdict_lines
 from condpt_dagster.evaluation.summary import ExperimentSummary
@@ -140,6 +141,7 @@ def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> Experime
         curve_plot(summary, out.curve_plot)
         plots.append(out.curve_plot.name)
     atomic_write_text(out.samples, json.dumps({k: v[:8] for k, v in result.samples.items()}, indent=1))
+    write_generations(result.generations, out.generations)
     title = f"condpt steering experiment: {summary.name}"
     atomic_write_text(out.markdown, markdown_page(title, tables(summary), plots, _intro(summary), lead))
     atomic_write_text(out.html, html_page(title, tables(summary), plots, _intro(summary), lead))

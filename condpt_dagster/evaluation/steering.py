@@ -23,13 +23,14 @@ steerable with the reason. Everything is written to experiments/<name>/ by evalu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from condpt_dagster.core.settings import ExperimentSettings
 from condpt_dagster.evaluation import diagnostics
+from condpt_dagster.evaluation.generations import baseline_rows, request_rows
 from condpt_dagster.evaluation.judges import Judge, Judges, LabelerJudge
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, lift_with_ci
 from condpt_dagster.evaluation.requests import STEERABLE_FIELDS, Requests, request_labels
@@ -71,6 +72,15 @@ def losses(
     }
 
 
+@dataclass
+class Point:
+    """One snapshot's steering results, the texts by condition, and every generation as a row."""
+
+    fields: dict[str, Any]
+    samples: dict[str, list[str]]
+    generations: list[dict[str, Any]]
+
+
 def steer_point(
     cond: ConditionalGenerator,
     uncond: ConditionalGenerator,
@@ -78,27 +88,33 @@ def steer_point(
     judges: Judges,
     options: ExperimentSettings,
     labeler: Callable[[list[str]], list[Any]] | None = None,
-) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    step: int = 0,
+) -> Point:
     """Generate and judge every requested value; with ``labeler`` also the training labeler's verdict."""
     sampling = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature, "top_p": options.top_p}
     baseline = uncond.sample(None, options.baseline_samples, seed=options.seed, **sampling)
-    samples = {"(unconditional model)": baseline}
-    fields: dict[str, Any] = {}
+    point = Point({}, {"(unconditional model)": baseline}, [])
     for name, values in requests.values.items():
         generated = {
             v: cond.sample(request_labels(name, v), options.samples_per_value, seed=options.seed + 1, **sampling)
             for v in values
         }
-        samples.update({f"{name}={v}": texts for v, texts in generated.items()})
+        point.samples.update({f"{name}={v}": texts for v, texts in generated.items()})
         result, judged = judged_lift(judges, name, generated, baseline, options)
         pairs = [(v, j) for v in values for j in judged[v]]
         result["confusion"] = confusion_matrix([v for v, _ in pairs], [j for _, j in pairs])
         result["verdict"] = verdict(result)
+        by_labeler: dict[str, list[str]] = {}
         if labeler is not None:  # the same lift with the training labeler as judge: beside, never instead
-            by_labeler, _ = judged_lift(LabelerJudge(labeler), name, generated, baseline, options)
-            result["labeler"] = {k: by_labeler[k] for k in ("lift", "ci_low", "ci_high", "adherence")}
-        fields[name] = result
-    return fields, samples
+            labeler_result, by_labeler = judged_lift(LabelerJudge(labeler), name, generated, baseline, options)
+            result["labeler"] = {k: labeler_result[k] for k in ("lift", "ci_low", "ci_high", "adherence")}
+        point.fields[name] = result
+        for v, texts in generated.items():
+            header = cond.header(request_labels(name, v))
+            point.generations += request_rows(step, name, v, header, texts, judged[v], by_labeler.get(v))
+        base_verdicts = None if name == "tags" else judges.verdicts(name, baseline)
+        point.generations += baseline_rows(step, name, baseline, base_verdicts)
+    return point
 
 
 def judged_lift(
@@ -115,23 +131,25 @@ def judged_lift(
 class ExperimentResult:
     summary: ExperimentSummary
     samples: dict[str, list[str]]
+    generations: list[dict[str, Any]] = field(default_factory=list)  # generations.parquet rows
 
 
 def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, progress, tokens_per_step):
-    """(curve points, final point, final samples) over the snapshots both arms share; the labeler judges the
-    final point only."""
+    """(curve points, final point, final samples, every generation) over the snapshots both arms share; the
+    labeler judges the final point only."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per snapshot would drown the progress log
     cond_files, uncond_files = (lake.checkpoint(run) for run in runs)
     uncond_steps = dict(uncond_files.snapshots())
     points = [(s, p) for s, p in cond_files.snapshots() if s in uncond_steps]
-    curve, final, samples = [], {}, {}
+    curve, final, samples, generations = [], {}, {}, []
     for i, (step, folder) in enumerate(points):
         last = i == len(points) - 1
         progress(f"evaluating step {step} ({'final' if last else 'curve'})")
         cond, uncond = ConditionalGenerator(folder), ConditionalGenerator(uncond_steps[step])
-        fields, point_samples = steer_point(cond, uncond, requests, judges, options, labeler if last else None)
+        point = steer_point(cond, uncond, requests, judges, options, labeler if last else None, step)
+        fields, generations = point.fields, generations + point.generations
         point_losses = losses(cond, uncond, heldout, options)
         curve.append(
             {
@@ -145,10 +163,10 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
             for key, given_others in (("flip_cost", False), ("flip_cost_given_others", True)):
                 for name, cost in diagnostics.flip_costs(cond, heldout, requests, options, given_others).items():
                     fields[name][key] = cost
-            final, samples = {**point_losses, "fields": fields}, point_samples
+            final, samples = {**point_losses, "fields": fields}, point.samples
     if not final:
         raise FileNotFoundError(f"{cond_files.snapshots_dir}: no snapshot shared by both arms to evaluate")
-    return curve, final, samples
+    return curve, final, samples, generations
 
 
 def verdict_lines(summary: ExperimentSummary) -> list[str]:

@@ -90,6 +90,13 @@ def prepare_run(
     return spec, files.run_spec
 
 
+def describe_model(files: CheckpointFiles) -> None:
+    """The exported model's card (``hf/README.md``) once training finished; the eval report adds its results."""
+    from condpt_dagster.evaluation.model_card import write_model_card
+
+    write_model_card(files)
+
+
 def _discard_other_runs(files: CheckpointFiles, identity: str) -> None:
     """Checkpoints of a run with other config, data or tokenizer must not be resumed: remove them."""
     marker = files.identity

@@ -39,6 +39,7 @@ def evaluate_checkpoint(
 ) -> EvalOutcome:
     """Evaluate ``checkpoints/<run>`` and write ``eval/<run>/``; the judge is the training labeler."""
     # torch, transformers and matplotlib load when a report is made, not with the code location
+    from condpt_dagster.evaluation.model_card import write_model_card
     from condpt_dagster.evaluation.report import write_report
     from condpt_dagster.evaluation.run import evaluate
     from condpt_dagster.training.generate import ConditionalGenerator
@@ -55,4 +56,5 @@ def evaluate_checkpoint(
     metrics = evaluate(generator, heldout, labeler.label, encoder.encode, options, progress=progress)
     metrics["checkpoint"] = {"run": run, "labeler_version": labeler.version(), "steps": manifest.steps}
     files = write_report(metrics, lake.evaluation(run), f"condpt evaluation: {run}")
+    write_model_card(checkpoint, eval_metrics=metrics)  # the exported model's card, with what this found
     return EvalOutcome(metrics, files, len(heldout.ids))

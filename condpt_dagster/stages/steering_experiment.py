@@ -64,6 +64,7 @@ def run_experiment(
     """Train both arms, evaluate every snapshot and return the summary (written by evaluation/experiment_report.py)."""
     from condpt_dagster.evaluation import diagnostics
     from condpt_dagster.evaluation.judges import fit_judges
+    from condpt_dagster.evaluation.model_card import write_model_card
     from condpt_dagster.evaluation.steering import ExperimentResult, evaluate_snapshots
 
     started = time.perf_counter()
@@ -84,13 +85,14 @@ def run_experiment(
         minutes[f"train_{role}"] = round((time.perf_counter() - t0) / 60, 2)
     t0 = time.perf_counter()
     tokens_per_step = manifests["conditional"].tokens_trained / max(1, manifests["conditional"].steps)
-    curve, final, samples = evaluate_snapshots(
+    curve, final, samples, generations = evaluate_snapshots(
         lake, heldout, [arms[r].run for r in arms], requests, judges, options, labeler, progress, tokens_per_step
     )
     minutes["evaluate"] = round((time.perf_counter() - t0) / 60, 2)
     minutes["total"] = round((time.perf_counter() - started) / 60, 2)
     summary = _summarize(options, conditioning, arms, manifests, requests, judges, reference, final, curve, minutes)
-    return ExperimentResult(summary, samples)
+    write_model_card(lake.checkpoint(arms["conditional"].run), experiment=summary)
+    return ExperimentResult(summary, samples, generations)
 
 
 def _summarize(options, conditioning, arms, manifests, requests, judges, reference, final, curve, minutes):

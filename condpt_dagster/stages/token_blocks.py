@@ -17,6 +17,7 @@ from condpt_dagster.conditioning.blocks import (
     SPANS_SCHEMA,
     BlockMeta,
     BlockStats,
+    blocks_data_version,
     is_heldout,
     token_dtype,
 )
@@ -129,7 +130,20 @@ def pack_shard(
     with atomic_output(files.heldout) as tmp:
         pq.write_table(pa.table(heldout_rows, schema=HELDOUT_SCHEMA), tmp, compression="zstd")
     failpoint("token_blocks:before_meta")  # tokens, mask, spans and held-out written; meta marks completion
-    meta = BlockMeta(
+    _meta(files, conditioned_path, tokenizer, options, dtype, stats).save(files.meta)
+    return stats
+
+
+def _meta(
+    files: BlockFiles,
+    conditioned_path: str | os.PathLike[str],
+    tokenizer: ConditionTokenizer,
+    options: BlocksSettings,
+    dtype: np.dtype,
+    stats: BlockStats,
+) -> BlockMeta:
+    """The meta of the files just written: shapes, special ids, lineage and the blocks' own data version."""
+    return BlockMeta(
         shard=files.shard,
         block_size=options.block_size,
         dtype=dtype.name,
@@ -141,8 +155,7 @@ def pack_shard(
         tokenizer_sha256=tokenizer.sha256,
         conditioned_data_version=file_data_version(conditioned_path),
         labels_version=labels_version_of(conditioned_path),
+        data_version=blocks_data_version(files),  # tokens and spans are in place: hashed once, here
         options=options.output_settings(),
         **asdict(stats),
     )
-    meta.save(files.meta)
-    return stats

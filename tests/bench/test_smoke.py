@@ -27,6 +27,7 @@ LOCAL = {
     "batch_rules": ["--docs", "40", "--batch", "16", "--wheels", WHEELS],
     "clean": ["--docs", "40"],
     "dedup": ["--docs", "400", "--shards", "2", "--skip-datatrove", "--work", WORK],
+    "export": ["--tokens", "20000", "--block-size", "128", "--work", WORK],
     "finetune": ["--docs", "24", "--max-tokens", "32"],
     "gpu_prepare": ["--wheels", WHEELS, "--data", WORK, "--docs", "60", "--block-size", "128"],
     "ingest": ["--mb", "0.2", "--rss-gb", "0", "--repeat", "1", "--work", WORK],

@@ -7,6 +7,7 @@ import json
 import random
 
 import dagster as dg
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -191,6 +192,21 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     assert topics["flip_cost_given_others"]["docs"] == topics["flip_cost"]["docs"] > 0
     for path in (files.html, files.markdown, files.heatmap("topics"), files.curve_plot, files.samples):
         assert path.stat().st_size > 0, path
+    # every generation kept, judged: re-judging the rows gives the summary's figures back
+    rows = pl.read_parquet(files.generations)
+    asked = rows.filter((pl.col("arm") == "conditional") & (pl.col("field") == "topics") & (pl.col("step") == 80))
+    assert asked.height == len(topics["values"]) * options.samples_per_value
+    per_value = asked.group_by("requested").agg((pl.col("judge") == pl.col("requested")).mean().alias("adherence"))
+    mean_adherence = per_value["adherence"].mean()
+    assert mean_adherence == pytest.approx(topics["adherence"], abs=1e-3)
+    assert asked["labeler"].null_count() == 0
+    assert all(r in h for r, h in zip(asked["requested"], asked["header"], strict=True))
+    early = rows.filter((pl.col("step") == 40) & (pl.col("arm") == "conditional"))
+    assert early.height > 0 and early["labeler"].null_count() == early.height  # the labeler judges the end only
+    baseline = rows.filter((pl.col("arm") == "unconditional") & (pl.col("field") == "topics") & (pl.col("step") == 80))
+    assert baseline.height == options.baseline_samples and set(baseline["header"]) == {""}
+    first = topics["values"][0]
+    assert (baseline["judge"] == first["value"]).mean() == pytest.approx(first["baseline_rate"], abs=1e-3)
     assert "adherence_topics" in meta and "verdict" in meta
     assert next(iter(meta)) == "headline" and meta["headline"].value.endswith("steer: topics")
     manifest = json.loads(lake.checkpoint("t-unconditional").manifest.read_text())

@@ -101,3 +101,22 @@ def test_strict_settings_still_take_toml_arrays_and_integers_for_floats(tmp_path
     assert settings.conditioning.fields == ("rating", "topics") and settings.conditioning.conditional_dropout == 0.0
     assert settings.clean.gopher_repetition.top_n_grams == ((2, 0.25), (3, 1.0))
     assert settings.training.learning_rate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("formats", "reason"),
+    [
+        ('["mds"]', "[export] formats.0: Input should be 'megatron' or 'hf' (got 'mds')"),
+        ("[]", "[export] formats: Tuple should have at least 1 item"),
+        ('["hf", "hf"]', "[export] formats: Value error, formats ('hf', 'hf') name one format twice"),
+        ('"hf"', "[export] formats: Input should be a valid tuple"),
+    ],
+)
+def test_export_formats_are_known_distinct_and_a_list(tmp_path, formats, reason):
+    path = tmp_path / "condpt.toml"
+    path.write_text(f"[export]\nformats = {formats}\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert reason in str(err.value)
+    path.write_text('[export]\nformats = ["hf"]\n')
+    assert load_settings(path).export.formats == ("hf",)

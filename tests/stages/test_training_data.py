@@ -12,7 +12,7 @@ import pytest
 import torch
 from factories import label_row, write_labels
 
-from condpt_dagster.conditioning.blocks import ShardBlocks
+from condpt_dagster.conditioning.blocks import BlockMeta, ShardBlocks, blocks_data_version
 from condpt_dagster.conditioning.headers import build_header
 from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.lake import BlockFiles, DataLake
@@ -152,6 +152,13 @@ def test_long_document_spans_several_blocks_and_padding_is_masked(built):
     blocks = ShardBlocks.open(BlockFiles(root / "blocks", "s"))
     assert blocks.tokens.dtype == np.uint16 and blocks.tokens.shape[1] == 64
     assert stats.padding_tokens > 0 and blocks.mask[-1, -stats.padding_tokens :].sum() == 0
+
+
+def test_meta_records_the_blocks_own_data_version(built):
+    """Hashed once at packing: the asset's data version and the exports' lineage read it from the meta."""
+    root, _, _, _ = built
+    files = BlockFiles(root / "blocks", "s")
+    assert BlockMeta.load(files.meta).data_version == blocks_data_version(files)
 
 
 def test_text_cannot_spoof_control_tokens_or_headers(built):
