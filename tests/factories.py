@@ -175,12 +175,12 @@ def tiny_condpt_export(run_dir: Path, tokenizer_dir: Path, conditioning: dict[st
     hf_dir.mkdir(parents=True)
     spec = SimpleNamespace(lake=SimpleNamespace(tokenizer=TokenizerFiles(Path(tokenizer_dir))))
     tokenizer, specials = _save_tokenizer(spec, hf_dir)
-    _save_generation_config(tokenizer, specials, hf_dir)
     torch.manual_seed(0)
     config = GPTNeoXConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
     )
     GPTNeoXForCausalLM(config).save_pretrained(hf_dir)
+    _save_generation_config(tokenizer, specials, hf_dir)  # after the model: its save writes a default one
     (hf_dir / HF_SETTINGS_NAME).write_text(json.dumps({"conditioning": conditioning, "run": run_dir.name}))
     return run_dir
 

@@ -33,6 +33,8 @@ def show(name: str | None, data: str | None) -> None:
 
 
 def _print_verdict(data: str | None, name: str | None) -> None:
+    from condpt_dagster.evaluation.cooldown import cooldown_line
+    from condpt_dagster.evaluation.efficiency import efficiency_line
     from condpt_dagster.evaluation.experiment_report import headline
     from condpt_dagster.evaluation.steering import verdict_lines
     from condpt_dagster.evaluation.summary import ExperimentSummary
@@ -56,4 +58,9 @@ def _print_verdict(data: str | None, name: str | None) -> None:
         f"  gain vs shuffled header {gain['gain']:+.4f} nats/token [{gain['ci_low']:+.4f}, {gain['ci_high']:+.4f}]; "
         f"cost vs unconditional {cost['cost']:+.4f} [{cost['ci_low']:+.4f}, {cost['ci_high']:+.4f}]"
     )
+    if summary.data_efficiency:
+        click.echo(f"  {efficiency_line(summary.data_efficiency)}")
+    if summary.cooldown:
+        click.echo(f"  {cooldown_line(summary.cooldown)}")
+        click.echo(f"  with cooldown, {efficiency_line(summary.cooldown['data_efficiency'])}")
     click.echo(f"  report: {files.html}")

@@ -28,6 +28,13 @@ CHECKPOINT_HELP = (
 @click.option("--max-new-tokens", default=120, show_default=True)
 @click.option("--temperature", default=0.8, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--guidance",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Classifier-free guidance: >1 pushes the text away from what the model writes without the header.",
+)
 @click.option("--allow-unseen", is_flag=True, help="Accept label values the model never saw in training.")
 @data_option
 @click.argument("prompt", default="")
@@ -44,16 +51,26 @@ def generate(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    guidance: float,
     allow_unseen: bool,
     data: str | None,
     prompt: str,
 ) -> None:
     """Sample text steered by labels: the header is built with the template the model was trained with."""
-    from condpt_dagster.training.generate import ConditionalGenerator, UnseenValueError, check_seen
-
     asked = {"tags": split_list(tags), "topics": split_list(topics), "rating": rating, "sfw": sfw}
     asked |= {"sentiment": sentiment, "format": doc_format, "synopsis": synopsis}
     labels = {k: v for k, v in asked.items() if v is not None}
+    generator = _generator(checkpoint, data, labels, allow_unseen)
+    sampling = {"guidance": guidance, "max_new_tokens": max_new_tokens, "temperature": temperature}
+    for i in range(samples):
+        ids = generator.generate(labels or None, prompt, seed=seed + i, **sampling)
+        click.echo(f"--- sample {i + 1}\n{prompt}{generator.text(ids)}")
+
+
+def _generator(checkpoint: str, data: str | None, labels: dict, allow_unseen: bool):
+    """The checkpoint's generator, once the labels are known to be askable of it; prints the header."""
+    from condpt_dagster.training.generate import ConditionalGenerator, UnseenValueError, check_seen
+
     try:
         generator = ConditionalGenerator(checkpoint_folder(checkpoint, data))
     except FileNotFoundError as exc:
@@ -67,11 +84,7 @@ def generate(
     except ValueError as exc:  # a closed value that cannot be a control token
         raise click.ClickException(str(exc)) from exc
     click.echo(f"--- header ({generator.header_format.template}):\n{header or '(none)'}", err=True)
-    for i in range(samples):
-        ids = generator.generate(
-            labels or None, prompt, seed=seed + i, max_new_tokens=max_new_tokens, temperature=temperature
-        )
-        click.echo(f"--- sample {i + 1}\n{prompt}{generator.text(ids)}")
+    return generator
 
 
 def checkpoint_folder(checkpoint: str, data: str | None) -> Path:

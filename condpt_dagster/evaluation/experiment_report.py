@@ -9,6 +9,7 @@ import numpy as np
 
 from condpt_dagster.core.io import atomic_write_text
 from condpt_dagster.core.lake import ExperimentFiles
+from condpt_dagster.evaluation.efficiency import efficiency_line
 from condpt_dagster.evaluation.generations import write_generations
 from condpt_dagster.evaluation.report import draw_lift_plot, html_page, markdown_page, plt, save_figure
 from condpt_dagster.evaluation.steering import ExperimentResult, verdict_lines
@@ -149,6 +150,12 @@ def write_experiment(result: ExperimentResult, out: ExperimentFiles) -> Experime
     return out
 
 
+def _cooldown_lines(cooldown: dict[str, Any]) -> list[str]:
+    from condpt_dagster.evaluation.cooldown import cooldown_line
+
+    return [cooldown_line(cooldown).capitalize() + ".", efficiency_line(cooldown["data_efficiency"]).capitalize() + "."]
+
+
 def _intro(summary: ExperimentSummary) -> list[str]:
     reused = summary.arms_trained_earlier
     return [
@@ -160,4 +167,6 @@ def _intro(summary: ExperimentSummary) -> list[str]:
         "A lift interval that includes 1 is no evidence of steering. The corpus reference is the same lift "
         "measured on held-out documents (their first tokens, judged like a generation, grouped by their labels): "
         "what a model that reproduced the corpus exactly would score under this judge.",
+        *([efficiency_line(summary.data_efficiency).capitalize() + "."] if summary.data_efficiency else []),
+        *(_cooldown_lines(summary.cooldown) if summary.cooldown else []),
     ]

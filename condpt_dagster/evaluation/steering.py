@@ -30,6 +30,7 @@ import numpy as np
 
 from condpt_dagster.core.settings import ExperimentSettings
 from condpt_dagster.evaluation import diagnostics
+from condpt_dagster.evaluation.efficiency import data_efficiency
 from condpt_dagster.evaluation.generations import baseline_rows, request_rows
 from condpt_dagster.evaluation.judges import Judge, Judges, LabelerJudge
 from condpt_dagster.evaluation.metrics import conditioning_gain, confusion_matrix, lift_with_ci
@@ -46,8 +47,7 @@ def losses(
     cond: ConditionalGenerator, uncond: ConditionalGenerator, heldout, options: ExperimentSettings
 ) -> dict[str, Any]:
     """Per-document body losses and the paired differences the summary reports."""
-    n = min(options.heldout_docs, len(heldout.ids))
-    chosen = np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]  # across shards, not the first
+    chosen = chosen_docs(heldout, options)
     conditional = header_losses(cond, heldout, chosen, options.max_body_tokens, options.seed)
     unconditional = header_losses(uncond, heldout, chosen, options.max_body_tokens, options.seed, ["no_header"])
     cond_true, cond_none, cond_shuffled = (conditional[c] for c in ("true_header", "no_header", "shuffled"))
@@ -69,6 +69,12 @@ def losses(
             "ci_high": cost["ci_high"],
             "docs": cost["docs"],
         },
+        # per held-out document, for the data-efficiency curve across snapshots
+        "per_doc": {
+            "conditional_true_header": cond_true,
+            "conditional_no_header": cond_none,
+            "unconditional": uncond_none,
+        },
     }
 
 
@@ -81,6 +87,12 @@ class Point:
     generations: list[dict[str, Any]]
 
 
+def chosen_docs(heldout, options: ExperimentSettings) -> np.ndarray:
+    """The held-out documents every arm's losses are measured on: a seeded draw across shards."""
+    n = min(options.heldout_docs, len(heldout.ids))
+    return np.random.default_rng(options.seed).permutation(len(heldout.ids))[:n]
+
+
 def steer_point(
     cond: ConditionalGenerator,
     uncond: ConditionalGenerator,
@@ -89,10 +101,15 @@ def steer_point(
     options: ExperimentSettings,
     labeler: Callable[[list[str]], list[Any]] | None = None,
     step: int = 0,
+    arm: str = "conditional",
+    baseline: list[str] | None = None,
 ) -> Point:
-    """Generate and judge every requested value; with ``labeler`` also the training labeler's verdict."""
+    """Generate and judge every requested value; with ``labeler`` also the training labeler's verdict. A
+    ``baseline`` given (the unconditional texts of this step, already kept) is reused, not generated again."""
     sampling = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature, "top_p": options.top_p}
-    baseline = uncond.sample(None, options.baseline_samples, seed=options.seed, **sampling)
+    reused = baseline is not None
+    if baseline is None:
+        baseline = uncond.sample(None, options.baseline_samples, seed=options.seed, **sampling)
     point = Point({}, {"(unconditional model)": baseline}, [])
     for name, values in requests.values.items():
         generated = {
@@ -111,10 +128,29 @@ def steer_point(
         point.fields[name] = result
         for v, texts in generated.items():
             header = cond.header(request_labels(name, v))
-            point.generations += request_rows(step, name, v, header, texts, judged[v], by_labeler.get(v))
-        base_verdicts = None if name == "tags" else judges.verdicts(name, baseline)
-        point.generations += baseline_rows(step, name, baseline, base_verdicts)
+            point.generations += request_rows(step, name, v, header, texts, judged[v], by_labeler.get(v), arm=arm)
+        if labeler is not None and options.guidance != 1:  # final snapshot: the same requests, guided
+            result["guided"], rows = _guided(cond, name, values, baseline, judges, options, step)
+            result["guided"]["lift_change"] = round(result["guided"]["lift"] - result["lift"], 4)
+            point.generations += rows
+        if not reused:
+            base_verdicts = None if name == "tags" else judges.verdicts(name, baseline)
+            point.generations += baseline_rows(step, name, baseline, base_verdicts)
     return point
+
+
+def _guided(cond, name, values, baseline, judges, options, step) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The field's lift when every requested value is generated with classifier-free guidance."""
+    sampling = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature, "top_p": options.top_p}
+    guidance, n, seed = options.guidance, options.samples_per_value, options.seed + 1
+    generated = {v: cond.sample(request_labels(name, v), n, seed, guidance=guidance, **sampling) for v in values}
+    result, judged = judged_lift(judges, name, generated, baseline, options)
+    rows = []
+    for v, texts in generated.items():
+        header = cond.header(request_labels(name, v))
+        rows += request_rows(step, name, v, header, texts, judged[v], None, guidance)
+    keep = ("lift", "ci_low", "ci_high", "adherence", "adherence_ci")
+    return {"guidance": guidance, **{k: result[k] for k in keep}}, rows
 
 
 def judged_lift(
@@ -143,7 +179,7 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
     cond_files, uncond_files = (lake.checkpoint(run) for run in runs)
     uncond_steps = dict(uncond_files.snapshots())
     points = [(s, p) for s, p in cond_files.snapshots() if s in uncond_steps]
-    curve, final, samples, generations = [], {}, {}, []
+    curve, final, samples, generations, per_doc = [], {}, {}, [], []
     for i, (step, folder) in enumerate(points):
         last = i == len(points) - 1
         progress(f"evaluating step {step} ({'final' if last else 'curve'})")
@@ -151,6 +187,7 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
         point = steer_point(cond, uncond, requests, judges, options, labeler if last else None, step)
         fields, generations = point.fields, generations + point.generations
         point_losses = losses(cond, uncond, heldout, options)
+        per_doc.append(point_losses.pop("per_doc"))
         curve.append(
             {
                 "step": step,
@@ -166,6 +203,9 @@ def evaluate_snapshots(lake, heldout, runs, requests, judges, options, labeler, 
             final, samples = {**point_losses, "fields": fields}, point.samples
     if not final:
         raise FileNotFoundError(f"{cond_files.snapshots_dir}: no snapshot shared by both arms to evaluate")
+    tokens = [point["tokens"] for point in curve]
+    final["data_efficiency"] = data_efficiency(tokens, per_doc, options.bootstrap_reps, options.seed)
+    final["per_doc"] = dict(zip([p["step"] for p in curve], per_doc, strict=True))  # for the cooldown arm
     return curve, final, samples, generations
 
 
@@ -187,8 +227,20 @@ def verdict_lines(summary: ExperimentSummary) -> list[str]:
             + (" (the interval includes 1)" if result["verdict"] == NO_EVIDENCE else "")
             + _reference_note(result.get("reference"))
             + _flip_note(result)
+            + _guidance_note(result.get("guided"))
         )
     return lines
+
+
+def _guidance_note(guided: dict[str, Any] | None) -> str:
+    if not guided:
+        return ""
+    change = guided["lift_change"]
+    effect = f"{change:+.2f} over unguided" if change > 0 else f"does not help ({change:+.2f})"
+    return (
+        f"; with guidance {guided['guidance']:g}: lift {guided['lift']:.2f} "
+        f"[{guided['ci_low']:.2f}, {guided['ci_high']:.2f}], {effect}"
+    )
 
 
 def _flip_note(result: dict[str, Any]) -> str:

@@ -42,6 +42,10 @@ class ExperimentSummary:
     curve: list[dict[str, Any]] = field(default_factory=list)  # step, tokens, fields.<field>.lift, ...
     minutes: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # the [experiment] settings
+    # tokens the conditional arm needed to reach the unconditional arm's final held-out loss (efficiency.py)
+    data_efficiency: dict[str, Any] = field(default_factory=dict)
+    # the third arm with MeCo's cooldown (evaluation/cooldown.py), when [experiment] cooldown_fraction > 0
+    cooldown: dict[str, Any] = field(default_factory=dict)
 
     def steerable(self) -> dict[str, dict[str, Any]]:
         return {name: result for name, result in self.fields.items() if result.get("steerable")}

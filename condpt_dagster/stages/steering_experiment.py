@@ -63,6 +63,7 @@ def run_experiment(
 ) -> ExperimentResult:
     """Train both arms, evaluate every snapshot and return the summary (written by evaluation/experiment_report.py)."""
     from condpt_dagster.evaluation import diagnostics
+    from condpt_dagster.evaluation.cooldown import evaluate_cooldown
     from condpt_dagster.evaluation.judges import fit_judges
     from condpt_dagster.evaluation.model_card import write_model_card
     from condpt_dagster.evaluation.steering import ExperimentResult, evaluate_snapshots
@@ -77,7 +78,7 @@ def run_experiment(
     reference = diagnostics.corpus_reference(openings, heldout.labels, requests, judges, options)
     progress("corpus reference lift: " + ", ".join(f"{f} {r.get('lift')}" for f, r in reference.items()))
     block_size = _block_size(lake, shards)
-    arms = {role: options.train_config(training, role, block_size) for role in ("conditional", "unconditional")}
+    arms = {role: options.train_config(training, role, block_size) for role in options.roles()}
     manifests, minutes = {}, {}
     for role, config in arms.items():
         t0 = time.perf_counter()
@@ -85,9 +86,19 @@ def run_experiment(
         minutes[f"train_{role}"] = round((time.perf_counter() - t0) / 60, 2)
     t0 = time.perf_counter()
     tokens_per_step = manifests["conditional"].tokens_trained / max(1, manifests["conditional"].steps)
+    runs = [arms["conditional"].run, arms["unconditional"].run]
     curve, final, samples, generations = evaluate_snapshots(
-        lake, heldout, [arms[r].run for r in arms], requests, judges, options, labeler, progress, tokens_per_step
+        lake, heldout, runs, requests, judges, options, labeler, progress, tokens_per_step
     )
+    if "cooldown" in arms:
+        progress(f"evaluating the cooldown arm {arms['cooldown'].run}")
+        baseline = samples["(unconditional model)"]
+        final["cooldown"], rows = evaluate_cooldown(
+            lake, heldout, arms["cooldown"].run, runs[1], requests, judges, options, final["per_doc"], baseline,
+            tokens_per_step,
+        )  # fmt: skip
+        final["cooldown"]["cooldown_fraction"] = options.cooldown_fraction
+        generations += rows
     minutes["evaluate"] = round((time.perf_counter() - t0) / 60, 2)
     minutes["total"] = round((time.perf_counter() - started) / 60, 2)
     summary = _summarize(options, conditioning, arms, manifests, requests, judges, reference, final, curve, minutes)
@@ -110,6 +121,8 @@ def _summarize(options, conditioning, arms, manifests, requests, judges, referen
         gain_vs_shuffled=final["gain_vs_shuffled"],
         loss_cost_vs_unconditional=final["loss_cost_vs_unconditional"],
         loss=final["loss"],
+        data_efficiency=final["data_efficiency"],
+        cooldown=final.get("cooldown", {}),
         judge=judges.describe(),
         tokens_trained=conditional.tokens_trained,
         steps=conditional.steps,

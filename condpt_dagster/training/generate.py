@@ -74,29 +74,62 @@ class ConditionalGenerator:
         return encoded.header_ids[0] + encoded.body_ids[0]
 
     @torch.inference_mode()
-    def _continue(self, prompt_ids: list[int], seed: int, overrides: dict[str, Any]) -> torch.Tensor:
-        """The new ids of every returned sequence (one row each) after ``prompt_ids``."""
+    def _continue(
+        self, prompt_ids: list[int], seed: int, overrides: dict[str, Any], unguided_ids: list[int] | None = None
+    ) -> torch.Tensor:
+        """The new ids of every returned sequence (one row each) after ``prompt_ids``; with ``unguided_ids`` and
+        a ``guidance_scale`` in ``overrides``, classifier-free guidance against that context (transformers'
+        ``UnbatchedClassifierFreeGuidanceLogitsProcessor``: log p_uncond + scale * (log p_cond - log p_uncond))."""
         torch.manual_seed(seed)
         ids = torch.tensor([prompt_ids], device=self.device)
         config = copy.deepcopy(self.generation_config)
         config.update(**overrides)
-        out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        guided = {}
+        if unguided_ids is not None and config.guidance_scale not in (None, 1):
+            # one row per returned sequence: the processor extends the context with each row's new token
+            rows = config.num_return_sequences or 1
+            guided = {"negative_prompt_ids": torch.tensor([unguided_ids] * rows, device=self.device)}
+        out = self.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config, **guided
+        )
         return out[:, ids.shape[1] :]
 
-    def generate(self, labels: dict[str, Any] | None, prompt: str = "", seed: int = 0, **overrides: Any) -> list[int]:
-        """New token ids after ``header + <|body|> + prompt``; control tokens are suppressed."""
-        return self._continue(self.prompt_ids(labels, prompt), seed, overrides)[0].tolist()
+    def generate(
+        self, labels: dict[str, Any] | None, prompt: str = "", seed: int = 0, guidance: float = 1.0, **overrides: Any
+    ) -> list[int]:
+        """New token ids after ``header + <|body|> + prompt``; control tokens are suppressed. ``guidance`` > 1
+        pushes the next-token distribution away from the same prompt without its header (classifier-free
+        guidance, the header-less context being what header dropout trained the model on)."""
+        prompt_ids, settings, unguided = self._guided(labels, prompt, guidance, overrides)
+        return self._continue(prompt_ids, seed, settings, unguided)[0].tolist()
 
     def sample(
-        self, labels: dict[str, Any] | None, n: int, seed: int = 0, batch_size: int = 32, **overrides: Any
+        self,
+        labels: dict[str, Any] | None,
+        n: int,
+        seed: int = 0,
+        batch_size: int = 32,
+        guidance: float = 1.0,
+        **overrides: Any,
     ) -> list[str]:
         """``n`` texts after ``header + <|body|>``, generated ``batch_size`` at a time (num_return_sequences)."""
-        prompt = self.prompt_ids(labels, "")
+        prompt, settings, unguided = self._guided(labels, "", guidance, overrides)
         texts: list[str] = []
         for start in range(0, n, batch_size):
-            batch = {**overrides, "num_return_sequences": min(batch_size, n - start)}
-            texts += [self.text(row.tolist()) for row in self._continue(prompt, seed + start, batch)]
+            batch = {**settings, "num_return_sequences": min(batch_size, n - start)}
+            texts += [self.text(row.tolist()) for row in self._continue(prompt, seed + start, batch, unguided)]
         return texts
+
+    def _guided(
+        self, labels: dict[str, Any] | None, prompt: str, guidance: float, overrides: dict[str, Any]
+    ) -> tuple[list[int], dict[str, Any], list[int] | None]:
+        """(prompt ids, generation settings, header-less prompt ids or None when unguided)."""
+        if guidance <= 0:
+            raise ValueError(f"guidance {guidance} must be positive (1: none)")
+        prompt_ids = self.prompt_ids(labels, prompt)
+        if guidance == 1 or not labels:
+            return prompt_ids, overrides, None
+        return prompt_ids, {**overrides, "guidance_scale": guidance}, self.prompt_ids(None, prompt)
 
     def text(self, new_ids: list[int]) -> str:
         return self.tokenizer.header_tok.decode(new_ids, skip_special_tokens=True)

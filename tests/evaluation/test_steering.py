@@ -158,6 +158,8 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
         heldout_docs=20,
         bootstrap_reps=300,
         min_value_docs=5,
+        guidance=2.0,
+        cooldown_fraction=0.25,
         training={"max_steps": 80, "micro_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 5},
     )
     asset = build_steering_experiment(
@@ -194,7 +196,10 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
         assert path.stat().st_size > 0, path
     # every generation kept, judged: re-judging the rows gives the summary's figures back
     rows = pl.read_parquet(files.generations)
-    asked = rows.filter((pl.col("arm") == "conditional") & (pl.col("field") == "topics") & (pl.col("step") == 80))
+    unguided = pl.col("guidance") == 1.0
+    asked = rows.filter(
+        (pl.col("arm") == "conditional") & (pl.col("field") == "topics") & (pl.col("step") == 80) & unguided
+    )
     assert asked.height == len(topics["values"]) * options.samples_per_value
     per_value = asked.group_by("requested").agg((pl.col("judge") == pl.col("requested")).mean().alias("adherence"))
     mean_adherence = per_value["adherence"].mean()
@@ -207,6 +212,14 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     assert baseline.height == options.baseline_samples and set(baseline["header"]) == {""}
     first = topics["values"][0]
     assert (baseline["judge"] == first["value"]).mean() == pytest.approx(first["baseline_rate"], abs=1e-3)
+    # classifier-free guidance: the final requests generated again, guided, judged and kept
+    guided = topics["guided"]
+    assert guided["guidance"] == 2.0
+    assert guided["lift_change"] == pytest.approx(guided["lift"] - topics["lift"], abs=1e-3)
+    guided_rows = rows.filter((pl.col("guidance") == 2.0) & (pl.col("field") == "topics"))
+    assert guided_rows.height == asked.height and set(guided_rows["step"]) == {80}
+    guided_adherence = guided_rows.group_by("requested").agg((pl.col("judge") == pl.col("requested")).mean())
+    assert guided_adherence["judge"].mean() == pytest.approx(guided["adherence"], abs=1e-3)
     assert "adherence_topics" in meta and "verdict" in meta
     assert next(iter(meta)) == "headline" and meta["headline"].value.endswith("steer: topics")
     manifest = json.loads(lake.checkpoint("t-unconditional").manifest.read_text())
@@ -214,6 +227,25 @@ def test_steering_experiment_asset_finds_topic_steering_and_reports_missing_fiel
     lines = verdict_lines(summary)
     assert [line.split()[0] for line in lines] == ["rating", "format", "topics", "sentiment", "tags"]
     assert lines[2].startswith("topics    lift") and "steers" in lines[2] and " alone, " in lines[2]
+    assert "; with guidance 2: lift " in lines[2]
+    efficiency = summary.data_efficiency  # does conditioning pay: tokens to reach the baseline's final loss
+    assert efficiency["final_tokens"] == summary.tokens_trained and efficiency["docs"] == 20
+    assert len(efficiency["header_free"]["loss_curve"]) == 2
+    assert efficiency["header_free"]["reached"] == (efficiency["header_free"]["share"] is not None)
+    # the third arm, with MeCo's cooldown (its last 20 steps without headers), judged like the others
+    cooldown = summary.cooldown
+    assert cooldown["run"] == "t-cooldown" and cooldown["cooldown_fraction"] == 0.25
+    assert set(cooldown["fields"]) == set(summary.steerable()) and "verdict" in cooldown["fields"]["topics"]
+    assert set(cooldown["loss"]) == {"true_header", "no_header"} and cooldown["data_efficiency"]["docs"] == 20
+    cooldown_manifest = json.loads(lake.checkpoint("t-cooldown").manifest.read_text())
+    assert cooldown_manifest["config"]["cooldown_fraction"] == 0.25 and not cooldown_manifest["config"]["drop_headers"]
+    cooldown_rows = rows.filter(pl.col("arm") == "cooldown")
+    requested = sum(len(r["values"]) for r in summary.steerable().values()) * options.samples_per_value
+    assert cooldown_rows.height == requested and set(cooldown_rows["step"]) == {80}
+    final_baseline = rows.filter((pl.col("arm") == "unconditional") & (pl.col("step") == 80))
+    assert final_baseline.height == options.baseline_samples * len(summary.steerable())  # reused, not duplicated
+    shown = CliRunner().invoke(main, ["experiment", "show", "--name", "t", "--data", str(lake.root)])
+    assert "data efficiency: " in shown.output and "cooldown arm (last 25% of steps without headers)" in shown.output
     assert "every training document has rating G" in lines[0]
 
     hf = lake.checkpoint("t-conditional").hf_dir
