@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from condpt_dagster.conditioning.blocks import BlockMeta
+import pyarrow.parquet as pq
+
+from condpt_dagster.conditioning.blocks import BlockMeta, ShardBlocks
 from condpt_dagster.conditioning.tokenizer import ConditionTokenizer
 from condpt_dagster.core.io import atomic_dir, atomic_output, atomic_write_text, exclusive_lock
 from condpt_dagster.core.lake import BlockFiles, DataLake
 from condpt_dagster.exports import FORMATS, hf, megatron
 from condpt_dagster.exports.card import dataset_card
 from condpt_dagster.exports.manifest import ExportManifest
-from condpt_dagster.exports.stream import ExportError, document_stream
+from condpt_dagster.exports.stream import ExportError
 
 REVISION = "1"
 
@@ -62,7 +64,8 @@ def _hf(lake: DataLake, files: BlockFiles) -> ExportedShard:
 
 
 def _example_header(files: BlockFiles, tokenizer: ConditionTokenizer) -> str | None:
-    stream = document_stream(files)
-    if not stream.ids:
+    """The first document's header, decoded: where the blocks begin (the export already checked them)."""
+    header_tokens = pq.read_table(files.spans, columns=["header_tokens"]).column("header_tokens")
+    if len(header_tokens) == 0:
         return None
-    return tokenizer.decode(stream.tokens[: stream.header_lengths[0]].tolist())
+    return tokenizer.decode(ShardBlocks.open(files).tokens[0, : header_tokens[0].as_py()].tolist())
