@@ -22,6 +22,7 @@ from condpt_dagster.evaluation.steering import Point, chosen_docs, steer_point
 from condpt_dagster.training.generate import ConditionalGenerator
 
 KEPT = ("lift", "ci_low", "ci_high", "adherence", "verdict")
+CONDITIONS = ("true_header", "no_header")
 
 
 def evaluate_cooldown(
@@ -48,15 +49,12 @@ def evaluate_cooldown(
     tokens = [int(step * tokens_per_step) for step, _ in points]
     summary = {
         "run": run,
-        "cooldown_fraction": None,  # filled in by the stage, which knows the arm's settings
+        "cooldown_fraction": options.cooldown_fraction,
         "fields": {name: {k: result[k] for k in KEPT} for name, result in point.fields.items()},
         "loss": {k: round(float(np.mean(per_doc[-1][f"conditional_{k}"])), 5) for k in ("true_header", "no_header")},
         "data_efficiency": data_efficiency(tokens, per_doc, options.bootstrap_reps, options.seed),
     }
     return summary, point.generations
-
-
-CONDITIONS = ("true_header", "no_header")
 
 
 def cooldown_line(cooldown: dict[str, Any]) -> str:

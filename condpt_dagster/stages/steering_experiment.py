@@ -97,7 +97,6 @@ def run_experiment(
             lake, heldout, arms["cooldown"].run, runs[1], requests, judges, options, final["per_doc"], baseline,
             tokens_per_step,
         )  # fmt: skip
-        final["cooldown"]["cooldown_fraction"] = options.cooldown_fraction
         generations += rows
     minutes["evaluate"] = round((time.perf_counter() - t0) / 60, 2)
     minutes["total"] = round((time.perf_counter() - started) / 60, 2)
