@@ -43,8 +43,8 @@ def dataset_card(manifests: list[ExportManifest], example_header: str | None, co
             "python",
         ),
         "",
-        "Columns: `input_ids` (one block), `loss_mask` (uint8, 1 where condpt trains"
-        + (": 0 on header tokens" if masked == {True} else "")
+        "Columns: `input_ids` (one block), `loss_mask` (booleans, true where condpt trains"
+        + (": false on header tokens" if masked == {True} else "")
         + " and on the last block's padding), `document_ids` and `document_starts` (the documents in the "
         "block and where each piece starts). A document may continue into the next block.",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -26,6 +27,7 @@ class DocumentStream:
     ids: list[str]
     lengths: np.ndarray  # int64, one per document
     header_lengths: np.ndarray
+    spans: pa.Table  # the shard's spans (block, id, start, doc_tokens, header_tokens, doc_start), read once
 
     @property
     def offsets(self) -> np.ndarray:
@@ -37,7 +39,7 @@ def document_stream(files: BlockFiles) -> DocumentStream:
     """Open a shard's blocks and recover its documents from the spans; refuse files that disagree."""
     blocks = ShardBlocks.open(files)
     meta = blocks.meta
-    spans = pq.read_table(files.spans, columns=["id", "doc_tokens", "header_tokens", "doc_start"])
+    spans = pq.read_table(files.spans, columns=["block", "id", "start", "doc_tokens", "header_tokens", "doc_start"])
     firsts = spans.filter(pc.equal(spans.column("doc_start"), 0))  # a document's first piece starts at token 0
     ids = firsts.column("id").to_pylist()
     lengths = np.asarray(firsts.column("doc_tokens"), dtype=np.int64)
@@ -50,7 +52,7 @@ def document_stream(files: BlockFiles) -> DocumentStream:
     tokens = blocks.tokens.reshape(-1)[: meta.tokens]
     if len(tokens) and int(tokens.max()) >= meta.vocab_size:
         raise ExportError(f"{files.tokens}: token id {int(tokens.max())} is outside the vocabulary ({meta.vocab_size})")
-    return DocumentStream(blocks, tokens, ids, lengths, header_lengths)
+    return DocumentStream(blocks, tokens, ids, lengths, header_lengths, spans)
 
 
 def fitting_dtype(vocab_size: int, allowed: tuple[type[np.integer], ...], fmt: str) -> np.dtype:

@@ -22,7 +22,8 @@ from condpt_dagster.exports.card import dataset_card
 from condpt_dagster.exports.manifest import ExportManifest
 from condpt_dagster.exports.stream import ExportError
 
-REVISION = "1"
+# 2: the hf export's loss mask became bit-packed booleans (was a uint8 per token)
+REVISION = "2"
 
 
 @dataclass(frozen=True)
