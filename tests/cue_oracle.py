@@ -11,6 +11,10 @@ _CODE_LINE = re.compile(
 )
 _LIST_LINE = re.compile(r"^\s*(?:[-*•·▪]|\d{1,3}[.)]|[a-z][.)])\s+\S|\|.*\|")
 _SPEAKER_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,3}|Q|A)\s*:\s+\S")
+_MAIL_HEADER = re.compile(r"^\s*(?:From|To|Cc|Bcc|Subject|Date|Sent|Reply-To)\s*:\s+\S")
+_MAIL_LINE = re.compile(
+    rf"{_MAIL_HEADER.pattern}|^\s*>(?:\s|$|>\s|>$|[^>\s])|wrote:\s*$|^--\s?$|^-+ ?Original Message ?-+"
+)
 _QUOTE = re.compile(r"[\"“”]")
 _WORD = re.compile(r"[A-Za-z']+")
 _NARRATIVE = frozenset(("he", "she", "him", "her", "his", "had", "was", "were", "said", "asked", "looked"))
@@ -94,12 +98,15 @@ def structure_cues(text: str, words: list[str]) -> dict[str, float]:
         "code_lines": _rate(sum(bool(_CODE_LINE.search(line)) for line in lines), n_lines, 0.4),
         "list_lines": _rate(sum(bool(_LIST_LINE.match(line)) for line in lines), n_lines, 0.5),
         "verse_lines": 1.0 if short_lines else 0.0,
-        "speaker_lines": _rate(sum(bool(_SPEAKER_LINE.match(line)) for line in lines), n_lines, 0.4),
+        "speaker_lines": _rate(
+            sum(bool(_SPEAKER_LINE.match(line)) and not _MAIL_HEADER.match(line) for line in lines), n_lines, 0.4
+        ),
         "dialogue": _rate(len(_QUOTE.findall(text)) / 2, sentences, 0.3),
         "narrative": _rate(sum(counts[w] for w in _NARRATIVE), n_words, 0.08),
         "first_person": _rate(sum(counts[w] for w in _FIRST_PERSON), n_words, 0.05),
         "second_person": _rate(sum(counts[w] for w in _SECOND_PERSON), n_words, 0.04),
         "dialogue_lines": _rate(sum(bool(_QUOTE_START.match(line)) for line in lines), n_lines, 0.3),
+        "mail_lines": _rate(sum(bool(_MAIL_LINE.search(line)) for line in lines), n_lines, 0.15),
     }
 
 

@@ -128,6 +128,20 @@ def format_rows(docs, labels) -> list[dict]:
     return rows
 
 
+def format_share_rows(docs, labels) -> list[dict]:
+    """Each predicted format's share of the documents with a known format against its true share (target:
+    at most 1.5x; a format no source has is infinitely over-predicted whenever it is predicted)."""
+    known = [(d.format, lab.format) for d, lab in zip(docs, labels, strict=True) if d.format]
+    truth, predicted = Counter(t for t, _ in known), Counter(p for _, p in known)
+    rows = []
+    for name, count in predicted.most_common():
+        true_share, share = truth[name] / len(known), count / len(known)
+        ratio = share / true_share if true_share else float("inf")
+        metric = f"{name}: predicted share {share:.3f} / true share {true_share:.3f}"
+        rows.append(row("format", "mixed (known formats)", len(known), metric, ratio))
+    return rows
+
+
 def format_confusion(docs, labels) -> dict[str, dict[str, int]]:
     """Per source with a known format: how many of its documents got each predicted format."""
     matrix: dict[str, Counter] = {}
@@ -206,7 +220,7 @@ def main() -> None:
     present = {d.source for d in docs}
     rows = sentiment_rows(docs, labels) if present & {"imdb", "rt"} else []
     rows += rating_rows(docs, labels) if "jokes" in present else []
-    rows += format_rows(docs, labels)
+    rows += format_rows(docs, labels) + format_share_rows(docs, labels)
     rows += genre_rows(docs, labels) if len({d.genre for d in docs if d.genre}) > 1 else []
     rows += tag_rows(docs, labels)
     print(f"{len(docs)} documents ({args.split} split) labelled by {args.labeler} {labeler.version()} in "

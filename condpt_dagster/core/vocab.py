@@ -26,6 +26,7 @@ FORMATS = (
     "opinion",
     "personal-blog",
     "forum",
+    "email",
     "legal",
     "product-page",
     "speech",

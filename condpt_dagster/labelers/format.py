@@ -37,6 +37,12 @@ _CODE_LINE = (
 )
 _LIST_LINE = rf"^(?:{_S}*(?:[-*•·▪]|\d{{1,3}}[.)]|[a-z][.)]){_S}+[^\s\x1c-\x1f]|\|.*\|)"  # re.match: anchored
 _SPEAKER_LINE = rf"^{_S}*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){{0,3}}|Q|A){_S}*:{_S}+[^\s\x1c-\x1f]"
+# Mail: an archive's header lines, quoted reply lines (not a Python prompt's >>>), "... wrote:", a signature
+# delimiter, a forwarded original. A header line also looks like a speaker's turn ("From: Ann"): it is not one.
+_MAIL_HEADER = rf"^{_S}*(?:From|To|Cc|Bcc|Subject|Date|Sent|Reply-To){_S}*:{_S}+[^\s\x1c-\x1f]"
+_MAIL_LINE = (
+    rf"{_MAIL_HEADER}|^{_S}*>(?:{_S}|$|>{_S}|>$|[^>\s\x1c-\x1f])|wrote:{_S}*$|^--{_S}?$|^-+ ?Original Message ?-+"
+)
 _QUOTE_START = rf"^{_S}*[\"“‘']"
 _QUOTE = r"[\"“”]"
 _SENTENCE_END = rf"[.!?](?:{_S}|$)"
@@ -83,14 +89,19 @@ LINE_CUES: dict[str, tuple[str, float]] = {  # cue -> (pattern a line must conta
     "list_lines": (_LIST_LINE, 0.5),
     "speaker_lines": (_SPEAKER_LINE, 0.4),
     "dialogue_lines": (_QUOTE_START, 0.3),
+    "mail_lines": (_MAIL_LINE, 0.15),
 }
+_NOT_LINES = {"speaker_lines": _MAIL_HEADER}  # cue -> lines its pattern matches that do not count
 WORD_CUES: dict[str, tuple[tuple[str, ...], float]] = {  # cue -> (words counted, typical rate)
     "narrative": (_NARRATIVE, 0.08),
     "first_person": (_FIRST_PERSON, 0.05),
     "second_person": (_SECOND_PERSON, 0.04),
 }
 # The cues the student reads beside its embedding (no wording patterns), then every cue, in matrix order.
-STRUCTURE_CUES = ("code_lines", "list_lines", "verse_lines", "speaker_lines", "dialogue", *WORD_CUES, "dialogue_lines")
+STRUCTURE_CUES = (
+    *("code_lines", "list_lines", "verse_lines", "speaker_lines", "dialogue", *WORD_CUES, "dialogue_lines"),
+    "mail_lines",
+)
 CUES = (*STRUCTURE_CUES, *_WORDING, "proper_nouns")
 
 
@@ -104,6 +115,7 @@ CUE_WEIGHTS: dict[str, dict[str, float]] = {
     "personal-blog": {"first_person": 0.04},
     "review": {"first_person": 0.02},
     "forum": {"forum": 0.1, "first_person": 0.02, "speaker_lines": 0.03},
+    "email": {"mail_lines": 0.1},
     "tutorial": {"steps": 0.1, "second_person": 0.05},
     "product-page": {"commerce": 0.1, "second_person": 0.02},
     "legal": {"legal": 0.15},
@@ -120,6 +132,8 @@ REQUIRED_CUES: dict[str, tuple[str, float]] = {
     # a transcript has speaker turns (NAME: ..., Q: / A:) on a tenth of its lines at least; quotations in a
     # news story or a single speech are not one
     "transcript": ("speaker_lines", 0.25),
+    # a mail shows itself: header lines, quoted replies, "... wrote:" (a letter without them reads as prose)
+    "email": ("mail_lines", 0.25),
 }
 
 
@@ -165,10 +179,15 @@ def _counts(texts: pl.Series) -> pl.DataFrame:
         proper=text.str.count_matches(_SPACE_CAPITAL)
         - text.str.count_matches(_OTHER_SPACE_CAPITAL)
         - text.str.contains("^" + _SPACE_CAPITAL).cast(pl.UInt32),
-        **{cue: lines.list.eval(line.str.contains(p)).list.sum() for cue, (p, _) in LINE_CUES.items()},
+        **{cue: lines.list.eval(_line_matches(cue, p)).list.sum() for cue, (p, _) in LINE_CUES.items()},
         **{cue: words.list.eval(line.is_in(list(ws))).list.sum() for cue, (ws, _) in WORD_CUES.items()},
         **{cue: (text if cue in _CASE_SENSITIVE else folded).str.count_matches(p) for cue, (p, _) in _WORDING.items()},
     )
+
+
+def _line_matches(cue: str, pattern: str) -> pl.Expr:
+    matches = pl.element().str.contains(pattern)
+    return matches & ~pl.element().str.contains(_NOT_LINES[cue]) if cue in _NOT_LINES else matches
 
 
 def cue_matrix(texts: Sequence[str]) -> np.ndarray:

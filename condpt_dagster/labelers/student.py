@@ -202,8 +202,8 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "3"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
-    # the regex crate's \w, cues and rules as before)
+    revision = "4"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30)
 
     def __init__(self, student_dir: str | Path, require_passed: bool = True) -> None:
         self.folder = Path(student_dir)

@@ -186,11 +186,23 @@ INTERVIEW = (
     "INTERVIEWER: How long did you wait?\n"
     "MARSH: Six hours, maybe seven. It felt like a week."
 )
+MAIL = (
+    "From: Dana Whitfield <dana@example.org>\n"
+    "To: build-list@example.org\n"
+    "Subject: Re: nightly build broken again\n"
+    "Date: Tue, 08 Oct 2002 23:15:07 -0700\n\n"
+    "> The nightly build has failed three nights in a row on the ARM box.\n"
+    "> Does anyone know what changed?\n\n"
+    "I think it was my patch to the linker script, sorry. I will back it out tonight and send a fixed\n"
+    "version to the list tomorrow. If it still fails after that, let me know and I will take a look.\n\n"
+    "Thanks,\nDana"
+)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        (MAIL, "email"),  # its From: / Subject: lines are a mail's headers, not speaker turns
         (FICTION, "fiction"),
         (CODE, "code"),
         (LEGAL, "legal"),

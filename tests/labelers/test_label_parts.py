@@ -28,6 +28,15 @@ def test_layout_cues_see_line_structure():
     assert all(0 <= v <= 1 for text in (CODE, VERSE, PROSE, INTERVIEW, "") for v in layout_cues(text).values())
 
 
+MAIL = "From: Ann <ann@example.org>\nSubject: Re: the build\n\n> It fails here.\nIt works for me.\n\nAnn"
+
+
+def test_mail_header_lines_are_mail_not_speaker_turns():
+    cues = layout_cues(MAIL)
+    assert cues["mail_lines"] == 1.0 and cues["speaker_lines"] == 0.0
+    assert layout_cues(">>> 1 + 1\n2\n>>> print(3)\n3")["mail_lines"] == 0.0  # a Python prompt is no reply
+
+
 def test_gated_formats_need_their_cue():
     model = FormatModel.load()
     similar_to_poetry = {name: 0.1 for name in STEERABLE_FORMATS} | {"poetry": 0.9}
@@ -39,6 +48,10 @@ def test_gated_formats_need_their_cue():
     assert model.scores(similar_to_transcript, layout_cues(PROSE))["transcript"] == -np.inf  # no speaker turns
     interview = model.scores(similar_to_transcript, layout_cues(INTERVIEW))
     assert max(interview, key=interview.get) == "transcript"
+    similar_to_email = {name: 0.1 for name in STEERABLE_FORMATS} | {"email": 0.9}
+    assert model.scores(similar_to_email, layout_cues(PROSE))["email"] == -np.inf  # no mail lines
+    mail = model.scores(similar_to_email, layout_cues(MAIL))
+    assert max(mail, key=mail.get) == "email"
     assert set(REQUIRED_CUES) <= set(STEERABLE_FORMATS)
 
 
