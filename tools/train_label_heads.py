@@ -34,7 +34,7 @@ from sklearn.model_selection import cross_val_predict
 
 from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler, split_sentences
-from condpt_dagster.labelers.format import CUE_WEIGHTS, CUES, REQUIRED_CUES, FormatModel, layout_cues
+from condpt_dagster.labelers.format import CUES, REQUIRED_CUES, FormatModel, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
 from condpt_dagster.labelers.rules import rule_labels, strip_markup
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, vader_score
@@ -86,9 +86,7 @@ L2_TOLERANCE = 0.005  # prefer the strongest penalty whose cross-validated accur
 
 def format_predictions(names: list[str], spec: dict, sims: np.ndarray, cues: np.ndarray) -> np.ndarray:
     """The format each document gets from a fitted ``spec`` (as the labeler scores it)."""
-    hand = {name: weights for name, weights in CUE_WEIGHTS.items() if name not in spec["weights"]}
-    model = FormatModel(spec["scale"], hand, spec["weights"])
-    return np.array(names)[model.score_matrix(names, sims, cues).argmax(1)]
+    return np.array(names)[FormatModel.from_spec(spec).score_matrix(names, sims, cues).argmax(1)]
 
 
 def per_source_accuracy(docs: list[devsets.DevDoc], predicted: np.ndarray) -> float:

@@ -225,8 +225,11 @@ class FormatModel:
     @cache
     def load(cls, path: Path = LABEL_HEADS) -> FormatModel:
         spec = json.loads(path.read_text(encoding="utf-8")).get("format")
-        if spec is None:
-            return cls()
+        return cls() if spec is None else cls.from_spec(spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> FormatModel:
+        """The model of a fitted spec (label_heads.json's ``format``): hand-set weights where nothing was fitted."""
         hand = {name: cues for name, cues in CUE_WEIGHTS.items() if name not in spec["weights"]}
         return cls(float(spec["scale"]), hand, spec["weights"])
 
