@@ -20,6 +20,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -31,12 +32,14 @@ from unittest import mock
 import numpy as np
 import pyarrow.parquet as pq
 
+from bench.corpora import devsets
 from condpt_dagster.core.hashing import unit_hash
 from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.student import StudentLabeler
+from condpt_dagster.sample_corpus import write_sample_shards
 from condpt_dagster.stages import clean_documents, raw_documents
 from condpt_dagster.stages import student as stage
 
@@ -44,13 +47,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 SPAWN = multiprocessing.get_context("spawn")
+DEVSETS = REPO / "data" / "devsets"  # bench/corpora/devsets.py's cache (``fetch`` fills it)
 
 
-def build_lake(work: Path, docs: int) -> tuple[DataLake, list[str]]:
+def build_lake(work: Path, docs: int, corpus: str = "sample") -> tuple[DataLake, list[str]]:
+    """4 inbox shards, ingested and cleaned: ``condpt sample`` documents, or the dev sets' tune split."""
     lake = DataLake.at(work / "data")
-    env = {**os.environ, "CONDPT_DATA_ROOT": str(lake.root)}
-    cmd = [str(BIN / "condpt"), "sample", "--docs", str(docs), "--shards", "4"]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    if corpus == "devsets":
+        write_sample_shards(tune_documents(docs), lake.inbox, 4)
+    else:
+        env = {**os.environ, "CONDPT_DATA_ROOT": str(lake.root)}
+        cmd = [str(BIN / "condpt"), "sample", "--docs", str(docs), "--shards", "4"]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
     shards = []
     for source in sorted(lake.inbox.glob("sample-*.jsonl.gz")):
         shard = source.name.split(".")[0]
@@ -58,6 +66,15 @@ def build_lake(work: Path, docs: int) -> tuple[DataLake, list[str]]:
         clean_documents.clean_shard(lake, shard, CleanSettings(), log=lambda _: None)
         shards.append(shard)
     return lake, shards
+
+
+def tune_documents(docs: int) -> list[dict[str, str | dict[str, str]]]:
+    """About ``docs`` documents of the dev sets' tune split, an equal share per source (never the test split,
+    never a test-only source), shuffled so that every shard holds every source."""
+    sources = [s for s in devsets.SOURCES if s not in devsets.TEST_ONLY]
+    picked = [d for d in devsets.load(DEVSETS, "tune", docs // len(sources)) if d.source not in devsets.TEST_ONLY]
+    random.Random(0).shuffle(picked)
+    return [{"id": d.id, "text": d.text, "meta": {"source": d.source}} for d in picked]
 
 
 def unsampled(lake: DataLake, shards: list[str], n: int) -> list[str]:
@@ -133,6 +150,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--fasttext", action="store_true")
     parser.add_argument("--warm-docs", type=int, default=2000, help="other documents each student process labels first")
+    parser.add_argument(
+        "--corpus",
+        choices=["sample", "devsets"],
+        default="sample",
+        help="the corpus the student learns: condpt sample documents or the dev sets' tune split (compare on the "
+        "test split: python -m bench.studies.label_quality --labeler student --student-dir WORK/data/student/model)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep --work's lake, sample and student")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="condpt-student-"))
@@ -142,7 +166,7 @@ def main() -> None:
         lake = DataLake.at(work / "data")
         shards = sorted(p.name.split(".")[0] for p in lake.clean_dir.glob("*.parquet"))
     else:
-        lake, shards = build_lake(work, args.docs)
+        lake, shards = build_lake(work, args.docs, args.corpus)
         start = time.perf_counter()
         sample = stage.draw_and_label(lake, shards, teacher, options)
         sampling = time.perf_counter() - start
