@@ -94,11 +94,12 @@ def every_text(lake: DataLake, shards: list[str]) -> list[str]:
 def _label_part(args: tuple[str, list[str], list[str]]) -> float:
     folder, texts, warm = args
     labeler = StudentLabeler(folder, require_passed=False)  # speed is measured whatever the verdict
-    for i in range(0, len(warm), 256):  # a long-running labeler has met most words already (its word cache)
-        labeler.label(warm[i : i + 256])
+    batch = labeler.batch_docs  # as document_labels calls it
+    for i in range(0, len(warm), batch):  # a long-running labeler has met most words already (its word tables)
+        labeler.label(warm[i : i + batch])
     start = time.perf_counter()
-    for i in range(0, len(texts), 256):
-        labeler.label(texts[i : i + 256])
+    for i in range(0, len(texts), batch):
+        labeler.label(texts[i : i + batch])
     return time.perf_counter() - start
 
 
@@ -185,6 +186,9 @@ def main() -> None:
     print(f"verdict: {'published' if report.passed else 'rejected'}: {report.summary}")
     print(f"refused (teacher labels in training < {options.min_examples}): {report.refused}")
     texts = unsampled(lake, shards, args.speed_docs)
+    if not texts:
+        print("speed: not measured, every document is in the teacher sample (--sample below the clean documents)")
+        return
     timed = set(texts)
     warm = [t for t in every_text(lake, shards) if t not in timed][: args.warm_docs]
     start = time.perf_counter()

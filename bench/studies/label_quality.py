@@ -41,6 +41,7 @@ from bench.corpora import devsets
 from bench.studies import tag_quality
 from condpt_dagster.core.vocab import RATINGS
 from condpt_dagster.labelers import build_labeler
+from condpt_dagster.labelers.student import StudentLabeler
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
 _TAXONOMY = Taxonomy(TAXONOMY)
@@ -208,6 +209,12 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=300)
     parser.add_argument("--labeler", default="composite")
     parser.add_argument("--student-dir", type=Path, help="with --labeler student: a student_labeler folder")
+    parser.add_argument(
+        "--any-verdict",
+        action="store_true",
+        help="with --labeler student: also a student its agreement check rejected (student/model-rejected/), to see "
+        "how far off it is; condpt itself never labels with one",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--sources", help="only these dev sources, comma-separated (e.g. imdb,rt)")
     args = parser.parse_args()
@@ -216,6 +223,8 @@ def main() -> None:
     if args.sources:
         docs = [d for d in docs if d.source in args.sources.split(",")]
     labeler = build_labeler(args.labeler, {"student_dir": args.student_dir})
+    if args.any_verdict and isinstance(labeler, StudentLabeler):
+        labeler.require_passed = False
     labels, seconds = label_all(labeler, docs)
     present = {d.source for d in docs}
     rows = sentiment_rows(docs, labels) if present & {"imdb", "rt"} else []

@@ -84,15 +84,16 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         shard, paths = context.partition_key, lake.lake
         lake.require_inputs("document_labels", shard)
         impl = labeler.labeler()
-        log_every = labeler.batch_docs * 10
+        batch_docs = labeler.batch_docs or impl.batch_docs
+        log_every = batch_docs * 10
 
         def progress(done: int) -> None:
-            if done % log_every < labeler.batch_docs:
+            if done % log_every < batch_docs:
                 context.log.info(f"{shard}: labeled {done} documents")
 
         try:
             with shard_write_lock(paths, shard, log=context.log.info):
-                report = stage.label_and_check(paths, shard, impl, labeler.batch_docs, progress)
+                report = stage.label_and_check(paths, shard, impl, batch_docs, progress)
                 pruned = archive_labels(paths, shard, impl.version(), context.run_id, labeler.keep_versions)
         except stage.LabelsRejected as exc:
             raise dg.Failure(str(exc), metadata={**exc.coverage, **exc.contract}) from exc

@@ -82,7 +82,9 @@ class LabelerSettings(Section):
     student_dir: str | None = Field(
         None, description="student: a trained student folder (default: the lake's student/model, see [student])."
     )
-    batch_docs: int = Field(32, ge=1, description="Documents per labeling batch.")
+    batch_docs: int | None = Field(
+        None, ge=1, description="Documents per labeling batch (default: the labeler's own: 512 student, 32 others)."
+    )
     keep_versions: int = Field(
         5, ge=1, description="Labeler versions of each shard's labels kept in labels/_history (pinned ones always)."
     )

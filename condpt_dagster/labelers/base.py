@@ -155,6 +155,10 @@ class Labeler(ABC):
         every time the code location loads.
         """
 
+    # Documents per label() call when [labeler] batch_docs is unset: what this labeler reads fastest per
+    # document without holding too much at once.
+    batch_docs: int = 32
+
     def version(self) -> str:
         """Hashes the files once per instance: the version of the model this instance loaded."""
         if getattr(self, "_version", None) is None:

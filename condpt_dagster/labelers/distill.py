@@ -35,6 +35,7 @@ from condpt_dagster.core.hashing import config_version, unit_hash
 from condpt_dagster.core.io import atomic_dir
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
 from condpt_dagster.labelers import format as formats
+from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.encoder import verify_weights
 from condpt_dagster.labelers.rating import RATING_TIERS, RatingHead
 from condpt_dagster.labelers.student import (
@@ -139,7 +140,8 @@ def _verdict(scores: dict[str, float], options: DistillSettings) -> tuple[dict[s
 
 
 def _features(static: StaticEncoder, texts: Sequence[str]) -> np.ndarray:
-    parts = [read_batch(static, texts[i : i + READ_BATCH]).features for i in range(0, len(texts), READ_BATCH)]
+    tables = rules.RuleTables()
+    parts = [read_batch(static, texts[i : i + READ_BATCH], tables).features for i in range(0, len(texts), READ_BATCH)]
     return np.vstack(parts) if parts else np.zeros((0, 0))
 
 

@@ -29,7 +29,9 @@ class BatchLanguageIdentifier:
         self.next_move = np.frombuffer(model.tk_nextmove, dtype=np.dtype(model.tk_nextmove.typecode)).astype(np.int64)
         self.row_base = np.asarray(model.tk_row, dtype=np.int64) << 8
         self.output = np.asarray(model.tk_output, dtype=np.int64)  # state -> feature index, -1 for none
-        self.class_table = np.asarray(model.nb_ptc)  # features x languages, float16 as py3langid keeps it
+        # features x languages: py3langid keeps float16 and multiplies in float32; widened once here (exactly),
+        # the product is the same to the bit and 3x faster (numpy casts a float16 operand on every call)
+        self.class_table = np.asarray(model.nb_ptc).astype(np.float32)
         self.prior = np.asarray(model.nb_pc, dtype=np.float32)
         self.classes: list[str] = list(model.nb_classes)
         self.alias_pairs: list[tuple[int, int]] = list(model._alias_pairs)
@@ -64,26 +66,28 @@ class BatchLanguageIdentifier:
 
     def classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(language, probability) per text, as py3langid's ``classify`` with normalized probabilities: each
-        document's scores are py3langid's own arithmetic on its features (first-seen order, float16 table),
-        so they are equal to the last bit."""
+        document's scores are py3langid's own arithmetic on its features (first-seen order), so they are
+        equal to the last bit. The distinct features of the whole batch are counted at once."""
         encoded = [self.encode(t) for t in texts]
-        docs, features = self._features(encoded)
-        grouped = np.argsort(docs, kind="stable")  # by document, each in reading order
-        docs, features = docs[grouped], features[grouped]
-        per_doc: dict[int, np.ndarray] = {}
-        if len(docs):
-            starts = np.flatnonzero(np.r_[True, np.diff(docs) != 0])
-            per_doc = dict(zip(docs[starts].tolist(), np.split(features, starts[1:]), strict=True))
-        return [self._decide(per_doc.get(i), len(data)) for i, data in enumerate(encoded)]
+        docs, features = self._features(encoded)  # grouped by document, each in reading order
+        n_features = len(self.class_table)
+        distinct, first, counts = np.unique(docs * n_features + features, return_index=True, return_counts=True)
+        pair_docs = distinct // n_features
+        by = np.lexsort((first, pair_docs))  # per document, Counter order: first occurrence
+        pair_docs, pair_features, counts = pair_docs[by], distinct[by] % n_features, counts[by]
+        bounds = np.searchsorted(pair_docs, np.arange(len(texts) + 1))
+        return [
+            self._decide(pair_features[a:b], counts[a:b], len(data))
+            for data, a, b in zip(encoded, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+        ]
 
-    def _decide(self, features: np.ndarray | None, n_bytes: int) -> tuple[str, float]:
-        """``LanguageIdentifier._decide`` and ``classify`` for one document's features."""
-        if features is None:
+    def _decide(self, features: np.ndarray, counts: np.ndarray, n_bytes: int) -> tuple[str, float]:
+        """``LanguageIdentifier._decide`` and ``classify`` for one document's distinct features, first seen
+        first, and their counts."""
+        if len(features) == 0:
             scores = np.zeros(len(self.classes), dtype=np.float32)  # featureless text (norm_probs)
         else:
-            distinct, first, counts = np.unique(features, return_index=True, return_counts=True)
-            seen = np.argsort(first)  # Counter order: first occurrence
-            scores = np.log1p(counts[seen].astype(np.float32)) @ self.class_table[distinct[seen]] + self.prior
+            scores = np.log1p(counts.astype(np.float32)) @ self.class_table[features] + self.prior
         scores *= 1.0 / math.sqrt(n_bytes or 1)
         np.exp(scores - scores.max(), out=scores)
         scores /= scores.sum()

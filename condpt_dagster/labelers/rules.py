@@ -221,24 +221,53 @@ def rule_labels(
 _SENTENCE_END_BATCH = rf"[.!?]+(?:{SPACE}|$)"
 
 
+class RuleTables:
+    """What :func:`rule_labels_batch` keeps of the words it has met (:class:`WordTable`): each lowercased
+    word's syllables and each lexicon word's rating tiers (a bit per tier). A long-running labeler passes
+    the same tables batch after batch."""
+
+    def __init__(self, rules: RatingRules | None = None, max_words: int = 200_000) -> None:
+        import polars as pl
+
+        from condpt_dagster.labelers.word_table import WordTable
+
+        self.rules = rules or RatingRules.load()
+        self.tier_names = list(self.rules.tiers)
+        self.syllables = WordTable({"word": pl.String, "syllables": pl.Int64}, self._syllables, max_words)
+        self.tiers = WordTable({"word": pl.String, "tiers": pl.Int64}, self._tiers, max_words)
+
+    @staticmethod
+    def _syllables(words: list[str]) -> dict[str, list]:
+        return {"syllables": [_syllables(w) for w in words]}
+
+    def _tiers(self, words: list[str]) -> dict[str, list]:
+        bits = {name: 1 << i for i, name in enumerate(self.tier_names)}
+        return {"tiers": [sum(bits[t] for t in self.rules.tiers_of(w)) for w in words]}
+
+
 def rule_labels_batch(
-    texts: Sequence[str], rules: RatingRules | None = None, language_chars: int = LANGUAGE_SAMPLE_CHARS
+    texts: Sequence[str],
+    rules: RatingRules | None = None,
+    language_chars: int = LANGUAGE_SAMPLE_CHARS,
+    tables: RuleTables | None = None,
 ) -> list[RuleLabels]:
     """:func:`rule_labels` with ``phrases=False`` for a batch, label for label: words, lexicon hits and the
     readability sample are cut out of the whole batch at once in polars, lexicon tiers and syllables are
-    looked up once per distinct word, and language identification walks every sample at once
-    (labelers/language.py). What the student labeler runs (tests/labelers/test_rules_batch.py)."""
+    looked up in ``tables`` (computed once per distinct word), and language identification walks every
+    sample at once (labelers/language.py). What the student labeler runs (tests/labelers/test_rules_batch.py)."""
     import polars as pl
 
     from condpt_dagster.labelers.language import languages_of
 
     rules = rules or RatingRules.load()
+    if tables is None or tables.rules is not rules:
+        tables = RuleTables(rules)
     stripped = [strip_markup(t) for t in texts]
     lowered = pl.Series("lower", [t.lower() for t in stripped], dtype=pl.String)
     tokens = pl.DataFrame({"row": np.arange(len(texts)), "word": lowered.str.extract_all(_WORD.pattern)})
-    hits = _tier_hits(tokens, rules, len(texts))
+    hits = _tier_hits(tokens, tables, len(texts))
     counts = tokens["word"].list.len().to_list()
-    grades = _readability_batch(pl.Series("text", list(texts), dtype=pl.String))  # the text as given
+    grades = _readability_batch(pl.Series("text", list(texts), dtype=pl.String), tables)  # the text as given
     samples = [strip_markup(t[:language_chars]) for t in texts]
     languages = languages_of(samples, [bool(_HAS_LETTER.search(s)) for s in samples])
     out = []
@@ -248,29 +277,28 @@ def rule_labels_batch(
     return out
 
 
-def _tier_hits(tokens: pl.DataFrame, rules: RatingRules, n: int) -> list[dict[str, int]]:
+def _tier_hits(tokens: pl.DataFrame, tables: RuleTables, n: int) -> list[dict[str, int]]:
     """Lexicon hits per tier per row of ``tokens`` (row, word list): only words in some tier are counted."""
     import polars as pl
 
-    words = tokens.explode("word").drop_nulls("word")
-    tiered = [w for w in words["word"].unique().to_list() if rules.tiers_of(w)]
-    hits = [dict.fromkeys(rules.tiers, 0) for _ in range(n)]
-    found = words.filter(pl.col("word").is_in(tiered)).group_by("row", "word").len()
-    for row, word, count in found.iter_rows():
-        for tier in rules.tiers_of(word):
-            hits[row][tier] += count
+    words = tables.tiers.lookup(tokens.explode("word").drop_nulls("word"))
+    hits = [dict.fromkeys(tables.tier_names, 0) for _ in range(n)]
+    found = words.filter(pl.col("tiers") != 0).group_by("row", "tiers").len()
+    for row, mask, count in found.iter_rows():
+        for bit, tier in enumerate(tables.tier_names):
+            if mask >> bit & 1:
+                hits[row][tier] += count
     return hits
 
 
-def _readability_batch(texts: pl.Series) -> list[float]:
+def _readability_batch(texts: pl.Series, tables: RuleTables) -> list[float]:
     """:func:`readability_grade` of every text."""
     import polars as pl
 
     sample = texts.str.extract_all("[A-Za-z]+").list.head(READABILITY_SAMPLE_WORDS)
     counts = sample.list.len().to_numpy()
     words = sample.explode().drop_nulls().str.to_lowercase()  # in text order, empty samples leave nothing
-    distinct = words.unique().to_list()
-    per_word = words.replace_strict(distinct, [_syllables(w) for w in distinct], return_dtype=pl.Int64)
+    per_word = tables.syllables.lookup(pl.DataFrame({"word": words}))["syllables"]
     syllables = np.bincount(np.repeat(np.arange(len(counts)), counts), per_word.to_numpy(), minlength=len(counts))
     prefixes = []
     for text, n, last in zip(texts.to_list(), counts.tolist(), sample.list.last().to_list(), strict=True):

@@ -40,6 +40,7 @@ from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler
 from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score, tier_rates
 from condpt_dagster.labelers.tags import KeywordTagger, candidates_batch
 from condpt_dagster.labelers.taxonomy import Taxonomy
+from condpt_dagster.labelers.word_table import WordTable
 
 STATIC_DIR = "static"  # the model2vec model (model.safetensors, tokenizer.json, config.json)
 HEADS_FILE = "heads.npz"  # every head's arrays, loaded without pickle
@@ -104,16 +105,15 @@ class StaticEncoder:
         self.tokenizer.no_padding()
         self.embedding = np.asarray(model.embedding, dtype=np.float32)
         self.dim = int(self.embedding.shape[1])
-        self.cache_words = cache_words
         self._clear()
+        self.words = WordTable({"word": pl.String, "index": pl.Int64}, self._add, cache_words, on_clear=self._clear)
 
     def _clear(self) -> None:
-        self.table = pl.DataFrame(schema={"word": pl.String, "index": pl.Int64})  # cached word -> row of sums
         self.word_ids: list[list[int]] = []  # each cached word's token ids (training reads them)
-        self.sums = np.zeros((1024, self.dim), dtype=np.float32)
+        self.sums = np.zeros((1024, self.dim), dtype=np.float32)  # cached word -> the sum of its token vectors
         self.counts = np.zeros(1024, dtype=np.float32)
 
-    def _add(self, words: list[str]) -> None:
+    def _add(self, words: list[str]) -> dict[str, list]:
         start = len(self.word_ids)
         need = start + len(words)
         if need > len(self.counts):
@@ -124,8 +124,7 @@ class StaticEncoder:
             self.sums[start + offset] = self.embedding[encoding.ids].sum(0)
             self.counts[start + offset] = len(encoding.ids)
             self.word_ids.append(encoding.ids)
-        added = pl.DataFrame({"word": words, "index": np.arange(start, need, dtype=np.int64)})
-        self.table = pl.concat([self.table, added], rechunk=True)  # one chunk: the join stays one hash table
+        return {"index": list(range(start, need))}
 
     def _words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(text, cached word) index pairs, one per word of each text in order; new words are cached first."""
@@ -136,14 +135,7 @@ class StaticEncoder:
             .drop_nulls("word")
             .with_columns(pl.col("word").str.to_lowercase())
         )
-        found = words.join(self.table, on="word", how="left", maintain_order="left")
-        new = found.filter(pl.col("index").is_null())["word"].unique(maintain_order=True).to_list()
-        if new:
-            if len(self.word_ids) + len(new) > self.cache_words:
-                self._clear()  # sums are recomputed identically: the cache changes speed, never vectors
-                new = words["word"].unique(maintain_order=True).to_list()
-            self._add(new)
-            found = words.join(self.table, on="word", how="left", maintain_order="left")
+        found = self.words.lookup(words)  # sums are recomputed identically: the cache changes speed, never vectors
         return found["row"].to_numpy(), found["index"].to_numpy()
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -204,6 +196,9 @@ class StudentLabeler(Labeler):
     name = "student"
     revision = "4"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30)
+    # The batch rules pay per batch (a polars plan, one join per word table): per document, 512 costs about
+    # half of 32 and 0.8x of 256; past 512 nothing more (BENCHMARKS.md, issue 29, part 5).
+    batch_docs = 512
 
     def __init__(self, student_dir: str | Path, require_passed: bool = True) -> None:
         self.folder = Path(student_dir)
@@ -255,7 +250,11 @@ class StudentLabeler(Labeler):
     def read(self, texts: Sequence[str]) -> Reading:
         self.version()  # reload if the files changed under this process
         static = self._model[0]
-        return read_batch(static, texts)
+        return read_batch(static, texts, self._rule_tables)
+
+    @cached_property
+    def _rule_tables(self) -> rules.RuleTables:
+        return rules.RuleTables()  # the lexicon and syllables of the words met so far (not the student's files)
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         reading = self.read(texts)
@@ -266,9 +265,10 @@ class StudentLabeler(Labeler):
         )
         out = []
         for i, text in enumerate(reading.texts):
-            labels = self._rules(reading.rules[i], heads, float(predicted["rating_logit"][i]), text)
+            labels = self._rules(reading.rules[i], heads, float(predicted["rating_logit"][i]))
             if not reading.sentences[i]:
                 labels.error = "no sentences with letters; student labels skipped"
+                labels.synopsis = one_line(text) or EMPTY_SYNOPSIS
                 labels.scores["sentiment"] = 0.0
             else:
                 predictions = {k: v[i] for k, v in predicted.items()}
@@ -280,7 +280,7 @@ class StudentLabeler(Labeler):
         self._tags(out, reading, tagger)
         return out
 
-    def _rules(self, rule: rules.RuleLabels, heads: Heads, rating_logit: float, text: str) -> DocumentLabels:
+    def _rules(self, rule: rules.RuleLabels, heads: Heads, rating_logit: float) -> DocumentLabels:
         score = float(1 / (1 + np.exp(-rating_logit)))
         rating = rating_from_score(score, heads.manifest["rating_thresholds"], rule.rating)
         if rating in heads.refused["rating"] and rating != rule.rating:
@@ -292,7 +292,7 @@ class StudentLabeler(Labeler):
             sfw=rule.sfw and rating != "R",
             sentiment="neutral",
             language=rule.language,
-            synopsis=one_line(text) or EMPTY_SYNOPSIS,
+            synopsis=EMPTY_SYNOPSIS,  # the central sentence (_synopsis), or the text's opening (no sentences)
             length=rule.length,
             readability=rule.readability,
             scores={"language": rule.language_score, "rating": round(score, 4)},
@@ -335,7 +335,8 @@ class StudentLabeler(Labeler):
         labels.scores["synopsis"] = round(float(vecs[central] @ doc), 4)
 
     def _tags(self, out: list[DocumentLabels], reading: Reading, tagger: KeywordTagger) -> None:
-        candidates = candidates_batch([" ".join(s) for s in reading.sentences], tagger.generic)
+        texts = [" ".join(s) for s in reading.sentences]
+        candidates = candidates_batch(texts, tagger.generic, tagger.candidates, tagger.candidate_table)
         tagger.embed(c for cands in candidates for c in cands)
         for labels, keywords in zip(out, tagger.select_batch(reading.doc_vecs, candidates, 10), strict=True):
             labels.tags = [t for t, _ in keywords]
@@ -345,7 +346,7 @@ class StudentLabeler(Labeler):
 LANGUAGE_CHARS = 300  # the opening the student's language identification reads (the teacher: 1,000)
 
 
-def read_batch(static: StaticEncoder, texts: Sequence[str]) -> Reading:
+def read_batch(static: StaticEncoder, texts: Sequence[str], tables: rules.RuleTables | None = None) -> Reading:
     """Everything the heads and the rules need from a batch: rule labels with the cheap rules (no rating
     phrases, a short language sample), structure cues and one sparse product for every sentence vector."""
     clean = [rules.strip_markup(t) for t in texts]
@@ -356,7 +357,7 @@ def read_batch(static: StaticEncoder, texts: Sequence[str]) -> Reading:
     doc_vecs = np.stack(
         [_unit(v.mean(0)) if len(v) else np.zeros(static.dim, np.float32) for v in sentence_vecs]
     ).astype(np.float32)
-    rule_labels = rules.rule_labels_batch(clean, language_chars=LANGUAGE_CHARS)
+    rule_labels = rules.rule_labels_batch(clean, language_chars=LANGUAGE_CHARS, tables=tables)
     cues = formats.cue_matrix(clean)
     structure = cues[:, : len(formats.STRUCTURE_CUES)].astype(np.float32)  # CUES starts with STRUCTURE_CUES
     lexicon = np.array([lexicon_features(r) for r in rule_labels], np.float32).reshape(len(clean), -1)

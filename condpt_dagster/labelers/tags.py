@@ -14,13 +14,15 @@ from __future__ import annotations
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from itertools import pairwise
 
 import numpy as np
+import polars as pl
 import simplemma
 
 from condpt_dagster.labelers.pyregex import with_python_words
+from condpt_dagster.labelers.word_table import WordTable
 
 # scikit-learn's CountVectorizer analyzer, spelled out (stop words and 1-2-grams after stop-word removal) so
 # that each token is lemmatized once rather than once per n-gram it is part of. Hyphens only join letters:
@@ -35,6 +37,11 @@ def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
+
+
+@cache
+def _stop_list() -> list[str]:
+    return sorted(_stop_words())
 
 
 @lru_cache(maxsize=200_000)
@@ -70,34 +77,57 @@ def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[s
     return keep[:limit]
 
 
-def candidates_batch(texts: Sequence[str], generic: frozenset[str], limit: int = 30) -> list[list[str]]:
-    """:func:`candidates_of` for a batch, list for list: tokens are cut out of the whole batch in polars,
-    lemmas and the describing-word check run once per distinct word, and the 1-2-grams are counted and
-    ranked per text as ``Counter.most_common`` ranks them (count, then unigrams before bigrams, then first
-    occurrence). Grams are counted as integer ids (a bigram is ``first * n_lemmas + second``)."""
-    import polars as pl
+class CandidateTable:
+    """What :func:`candidates_batch` knows of every token it has met: its lemma (an id into ``names``) and
+    whether that lemma can be a tag, kept in a :class:`WordTable`, so that a long-running labeler
+    lemmatizes and checks each word once, not once per batch."""
 
-    stop = _stop_words()
+    def __init__(self, generic: frozenset[str], max_tokens: int = 200_000) -> None:
+        self.generic = generic
+        self.names: list[str] = []  # lemma id -> lemma
+        self._ids: dict[str, int] = {}
+        schema = {"token": pl.String, "gram": pl.Int64, "good": pl.Boolean}
+        self.words = WordTable(schema, self._compute, max_tokens, on_clear=self._forget)
+
+    def _forget(self) -> None:
+        self.names, self._ids = [], {}
+
+    def _compute(self, tokens: list[str]) -> dict[str, list]:
+        stop = _stop_words()
+        grams, good = [], []
+        for token in tokens:
+            name = lemma(token)
+            if name not in self._ids:
+                self._ids[name] = len(self.names)
+                self.names.append(name)
+            grams.append(self._ids[name])
+            good.append(not (name in self.generic or name in stop or len(name) < 3 or not can_describe(name)))
+        return {"gram": grams, "good": good}
+
+
+def candidates_batch(
+    texts: Sequence[str], generic: frozenset[str], limit: int = 30, table: CandidateTable | None = None
+) -> list[list[str]]:
+    """:func:`candidates_of` for a batch, list for list: tokens are cut out of the whole batch in polars and
+    looked up in ``table`` (lemma and the describing-word check once per distinct word: pass the same table
+    batch after batch), and the 1-2-grams are counted and ranked per text as ``Counter.most_common`` ranks
+    them (count, then unigrams before bigrams, then first occurrence). Grams are counted as integer ids (a
+    bigram is ``first * n_lemmas + second``)."""
+    if table is None:
+        table = CandidateTable(generic)
+    elif table.generic != generic:
+        raise ValueError("candidates_batch: the table was built for other generic words")
     tokens = (
         pl.DataFrame({"text": with_python_words(pl.Series([t.lower() for t in texts], dtype=pl.String))})
         .select(row=pl.int_range(pl.len(), dtype=pl.Int64), token=pl.col("text").str.extract_all(_TOKEN.pattern))
         .explode("token")
         .drop_nulls("token")
-        .filter(~pl.col("token").is_in(list(stop)))
+        .filter(~pl.col("token").is_in(_stop_list()))
     )
     if tokens.is_empty():
         return [[] for _ in texts]
-    distinct = tokens["token"].unique().to_list()
-    lemma_of = [lemma(t) for t in distinct]
-    names = list(dict.fromkeys(lemma_of))
-    ids = {name: i for i, name in enumerate(names)}
-    good = [i for i, p in enumerate(names) if not (p in generic or p in stop or len(p) < 3 or not can_describe(p))]
-    n = len(names)
-    words = tokens.select(
-        "row",
-        gram=pl.col("token").replace_strict(distinct, [ids[p] for p in lemma_of], return_dtype=pl.Int64),
-        position=pl.int_range(pl.len(), dtype=pl.Int64),
-    ).with_columns(good=pl.col("gram").is_in(good))
+    words = table.words.lookup(tokens).select("row", "gram", "good", position=pl.int_range(pl.len(), dtype=pl.Int64))
+    names, n = table.names, len(table.names)
     pairs = words.with_columns(
         next_gram=pl.col("gram").shift(-1), next_good=pl.col("good").shift(-1), next_row=pl.col("row").shift(-1)
     ).filter(pl.col("good") & pl.col("next_good") & (pl.col("row") == pl.col("next_row")))
@@ -177,6 +207,11 @@ class KeywordTagger:
 
     def candidates_of(self, text: str) -> list[str]:
         return candidates_of(text, self.generic, self.candidates)
+
+    @cached_property
+    def candidate_table(self) -> CandidateTable:
+        """What :func:`candidates_batch` keeps of the words this tagger has met (batch callers pass it)."""
+        return CandidateTable(self.generic)
 
     def embed(self, phrases: Iterable[str]) -> None:
         phrases = set(phrases)

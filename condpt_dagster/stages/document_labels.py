@@ -97,11 +97,13 @@ def label_shard(
     raw_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     labeler: Labeler,
-    batch_docs: int = 32,
+    batch_docs: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LabelStats:
     """Label every document of a raw shard into ``out_path``, a temporary that label_and_check publishes after
-    its checks; ``progress(done)`` is called after each batch with the total so far."""
+    its checks, ``batch_docs`` at a time (None: the labeler's own ``batch_docs``); ``progress(done)`` is called
+    after each batch with the total so far."""
+    batch_docs = batch_docs or labeler.batch_docs
     version = labeler.version()
     stats = LabelStats()
     source = pq.ParquetFile(raw_path)
@@ -215,7 +217,11 @@ class LabelsRejected(RuntimeError):
 
 
 def label_and_check(
-    lake: DataLake, shard: str, labeler: Labeler, batch_docs: int, progress: Callable[[int], None] | None = None
+    lake: DataLake,
+    shard: str,
+    labeler: Labeler,
+    batch_docs: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> LabelsReport:
     """Label a shard into a temporary file, check coverage and the label contract, and publish only if both
     pass (else raise LabelsRejected); then record the drift against the previous labeler version."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import unicodedata
 
+import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from condpt_dagster.labelers import rules
-from condpt_dagster.labelers.tags import candidates_batch, candidates_of
+from condpt_dagster.labelers.tags import CandidateTable, candidates_batch, candidates_of
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 from condpt_dagster.sample_corpus import sample_documents
 
@@ -25,6 +27,32 @@ def test_batch_rules_equal_the_per_document_rules_on_the_sample_corpus(sample_wh
     ]
     assert rules.split_sentences_batch(texts) == [rules.split_sentences(t) for t in texts]
     assert candidates_batch(texts, GENERIC) == [candidates_of(t, GENERIC) for t in texts]
+
+
+def test_candidates_from_a_table_kept_across_batches_equal_the_per_document_ones(sample_wheels):
+    """A long-running labeler passes one table batch after batch: the words it already met, and a table that
+    overflows and starts again, give the same candidates as a fresh one."""
+    texts = [d["text"] for d in sample_documents(sample_wheels, 120, seed=14)]
+    expected = [candidates_of(t, GENERIC) for t in texts]
+    kept, small = CandidateTable(GENERIC), CandidateTable(GENERIC, max_tokens=300)
+    for table in (kept, small):
+        got = [c for i in (0, 40, 80, 0) for c in candidates_batch(texts[i : i + 40], GENERIC, table=table)]
+        assert got == expected + expected[:40]
+    assert len(small.names) < len(kept.names)  # the small table started again: what it holds is one batch's
+
+
+def test_rule_labels_from_tables_kept_across_batches_equal_the_per_document_ones(sample_wheels):
+    texts = [d["text"] for d in sample_documents(sample_wheels, 120, seed=15)] + ["Damn, shit, kill.", "", "12"]
+    expected = [rules.rule_labels(t, phrases=False, language_chars=300) for t in texts]
+    kept, small = rules.RuleTables(), rules.RuleTables(max_words=200)
+    for tables in (kept, small):
+        batches = [texts[i : i + 41] for i in (0, 41, 82, 0)]
+        got = [r for batch in batches for r in rules.rule_labels_batch(batch, language_chars=300, tables=tables)]
+        assert got == expected + expected[:41]
+    assert len(small.syllables) < len(kept.syllables)
+    assert {"damn", "kill", "shit"} <= set(kept.tiers.table.filter(pl.col("tiers") > 0)["word"].to_list())
+    with pytest.raises(ValueError, match="other generic words"):
+        candidates_batch(texts[:2], frozenset({"film"}), table=CandidateTable(GENERIC))
 
 
 _PIECES = st.sampled_from(

@@ -151,3 +151,22 @@ def test_tuning_moves_the_static_vectors_to_the_teachers(taught, workdir):
     before, after = cosine(base), cosine(workdir / "tuned")
     assert after > before + 0.2 and after > 0.7, (before, after)
     assert tuned["document_cosine"] > before
+
+
+def test_the_word_tables_change_speed_never_labels(taught, workdir):
+    """The static encoder and the batch rules keep what they computed per word (labelers/word_table.py): a
+    second pass over the same words, and a cache far too small for a batch (it starts again), give the same
+    vectors and labels as the first pass."""
+    from condpt_dagster.labelers.student import STATIC_DIR, StaticEncoder
+
+    folder = workdir / "model"
+    if not (folder / MANIFEST_FILE).is_file():
+        train(taught, folder)
+    texts = taught["texts"][:60]
+    roomy, tiny = StaticEncoder(folder / STATIC_DIR), StaticEncoder(folder / STATIC_DIR, cache_words=100)
+    first = np.vstack([roomy.encode(texts[:30]), roomy.encode(texts[30:])])
+    np.testing.assert_allclose(np.vstack([roomy.encode(texts[:30]), roomy.encode(texts[30:])]), first, atol=1e-6)
+    np.testing.assert_allclose(np.vstack([tiny.encode(texts[:30]), tiny.encode(texts[30:])]), first, atol=1e-6)
+    assert len(tiny.words) < len(roomy.words)
+    student = StudentLabeler(folder)
+    assert student.label(texts) == student.label(texts)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from factories import write_raw
 
-from condpt_dagster.stages.document_labels import label_quality, record_drift
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, rule_based_labels
+from condpt_dagster.labelers.composite import CompositeLabeler
+from condpt_dagster.labelers.student import StudentLabeler
+from condpt_dagster.stages.document_labels import label_quality, label_shard, record_drift
 
 
 def test_label_contract_violations_are_counted(tmp_path):
@@ -38,3 +42,31 @@ def test_drift_check_compares_with_the_previous_labeler_version(tmp_path):
     assert not result.passed and result.compared_with == "v1"
     assert result.distances["rating"] == pytest.approx(0.9)
     assert record_drift(history, "v3", shifted).passed  # v2 -> v3 did not move
+
+
+class _CountingLabeler(Labeler):
+    """Rule-based labels; remembers how many documents each label() call was given."""
+
+    name = "counting"
+    batch_docs = 7
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def fingerprint(self) -> dict:
+        return {}
+
+    def label(self, texts) -> list[DocumentLabels]:
+        self.calls.append(len(texts))
+        return [rule_based_labels(t, "neutral") for t in texts]
+
+
+def test_a_labeler_reads_its_own_batch_size_unless_the_settings_name_one(tmp_path):
+    """The student reads 512 documents per call (its batch rules pay per batch), the composite labeler 32;
+    ``[labeler] batch_docs`` overrides either."""
+    write_raw(tmp_path / "raw.parquet", "s", [f"d{i}" for i in range(20)], [f"Document {i}." for i in range(20)])
+    own, named = _CountingLabeler(), _CountingLabeler()
+    assert label_shard(tmp_path / "raw.parquet", tmp_path / "a.parquet", own).documents == 20
+    label_shard(tmp_path / "raw.parquet", tmp_path / "b.parquet", named, batch_docs=16)
+    assert own.calls == [7, 7, 6] and named.calls == [16, 4]
+    assert StudentLabeler.batch_docs == 512 and CompositeLabeler.batch_docs == 32
