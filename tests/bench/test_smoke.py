@@ -36,6 +36,7 @@ LOCAL = {
     "tokenize_blocks": ["--docs", "200", "--block-size", "128"],
     "train": ["--steps", "2", "--block-size", "32", "--micro-batch", "2"],
     "student": ["--docs", "240", "--sample", "160", "--speed-docs", "16", "--warm-docs", "16", "--work", WORK],
+    "student_batch": ["--work", WORK, "--build-docs", "200", "--sample", "120", "--docs", "64", "--sizes", "16", "64"],
     "scale": ["--sizes", "200", "--docs-per-shard", "100", "--sample", "60", "--agreement", "0", "0", "--work", WORK],
 }
 DEPLOYMENT = {
