@@ -85,10 +85,9 @@ def build_document_labels(labeler: LabelerResource) -> dg.AssetsDefinition:
         lake.require_inputs("document_labels", shard)
         impl = labeler.labeler()
         batch_docs = labeler.batch_docs or impl.batch_docs
-        log_every = batch_docs * 10
 
         def progress(done: int) -> None:
-            if done % log_every < batch_docs:
+            if done % (batch_docs * 10) < batch_docs:  # every tenth batch
                 context.log.info(f"{shard}: labeled {done} documents")
 
         try:

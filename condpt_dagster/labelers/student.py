@@ -257,6 +257,8 @@ class StudentLabeler(Labeler):
         return rules.RuleTables()  # the lexicon and syllables of the words met so far (not the student's files)
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+        if not texts:
+            return []
         reading = self.read(texts)
         _, heads, taxonomy, tagger = self._model
         predicted = heads.predict(reading.features, reading.doc_vecs)

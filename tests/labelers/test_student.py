@@ -170,3 +170,4 @@ def test_the_word_tables_change_speed_never_labels(taught, workdir):
     assert len(tiny.words) < len(roomy.words)
     student = StudentLabeler(folder)
     assert student.label(texts) == student.label(texts)
+    assert student.label([]) == []
