@@ -233,14 +233,14 @@ class RuleTables:
 
         self.rules = rules or RatingRules.load()
         self.tier_names = list(self.rules.tiers)
-        self.syllables = WordTable({"word": pl.String, "syllables": pl.Int64}, self._syllables, max_words)
-        self.tiers = WordTable({"word": pl.String, "tiers": pl.Int64}, self._tiers, max_words)
+        self.syllables = WordTable({"word": pl.String, "syllables": pl.Int64}, self._syllable_counts, max_words)
+        self.tiers = WordTable({"word": pl.String, "tiers": pl.Int64}, self._tier_masks, max_words)
 
     @staticmethod
-    def _syllables(words: list[str]) -> dict[str, list]:
+    def _syllable_counts(words: list[str]) -> dict[str, list]:
         return {"syllables": [_syllables(w) for w in words]}
 
-    def _tiers(self, words: list[str]) -> dict[str, list]:
+    def _tier_masks(self, words: list[str]) -> dict[str, list]:
         bits = {name: 1 << i for i, name in enumerate(self.tier_names)}
         return {"tiers": [sum(bits[t] for t in self.rules.tiers_of(w)) for w in words]}
 
