@@ -27,7 +27,12 @@ _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 # Wording cues: cue -> (pattern, matches per word that count as a full 1.0).
 _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
     "legal": (
-        re.compile(r"\b(?:shall|hereby|herein|thereof|pursuant|licen[cs]e[er]|warrant(?:y|ies)|liability)\b|§", re.I),
+        re.compile(
+            r"\b(?:shall|hereby|herein|thereof|thereto|hereunder|pursuant|notwithstanding|"
+            r"licen[cs](?:e|es|ed|ee|ees|er|ing|ors?)|warrant(?:y|ies)|liab(?:le|ility)|copyright(?:s|ed)?|"
+            r"indemnif(?:y|ies|ied|ication)|terms and conditions|provided that|in accordance with)\b|§",
+            re.I,
+        ),
         0.01,
     ),
     "academic": (
@@ -66,7 +71,11 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
 # scan is skipped.
 _DOTTED_I = str.maketrans({"\u0307": "", "ı": "i"})  # casefold("İ") is "i" + U+0307; re.I matches ı to i
 _NEEDLES: dict[str, tuple[str, ...]] = {
-    "legal": ("shall", "hereby", "herein", "thereof", "pursuant", "licen", "warrant", "liabilit", "§"),
+    "legal": (
+        *("shall", "hereby", "herein", "thereof", "thereto", "hereunder", "pursuant", "notwithstanding", "licen"),
+        *("warrant", "liab", "copyright", "indemnif", "terms and conditions", "provided that", "in accordance with"),
+        "§",
+    ),
     "steps": ("step ", "first,", "next,", "then,", "finally,", "click", "select", "preheat", "stir", "install", "tap"),
     "commerce": ("$", "buy", "price", "shipping", "order now", "discount", "sale", "free trial", "add to cart"),
     "news": ("said on ", "according to", "official", "spokes", "told reporters", "reported"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +134,13 @@ def fit_format(
     sim_t, cue_t = torch.tensor(sims + hand_extra), torch.tensor(cues)
     gate_t = torch.tensor(gate)
     target = torch.tensor([names.index(d.format) for d in docs])
-    per_source = {s: sum(d.source == s for d in docs) for s in {d.source for d in docs}}
-    sample_weight = torch.tensor([1.0 / per_source[d.source] for d in docs], dtype=torch.float64)
+    # A document its own format's gate refuses (a licence passage without legal wording) cannot be reached by
+    # any weight: fitted on, it only drives the other formats' logits down (the scale ran away to 130).
+    reachable = [_passes_gate(d.format, row) for d, row in zip(docs, cues, strict=True)]
+    per_source = Counter(d.source for d, ok in zip(docs, reachable, strict=True) if ok)
+    sample_weight = torch.tensor(
+        [ok / per_source[d.source] if ok else 0.0 for d, ok in zip(docs, reachable, strict=True)], dtype=torch.float64
+    )
     cols = [names.index(n) for n in fitted]
     scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
     weights = torch.zeros((len(fitted), len(CUES)), dtype=torch.float64, requires_grad=True)
@@ -156,7 +162,12 @@ def fit_format(
             n: {c: round(float(w), 6) for c, w in zip(CUES, row, strict=True)}
             for n, row in zip(fitted, weights.detach().numpy(), strict=True)
         },
-        "trained_on": f"{len(docs)} documents of {len(per_source)} sources, dev tune split",
+        "trained_on": f"{sum(reachable)} documents of {len(per_source)} sources, dev tune split"
+        + (
+            f" ({len(docs) - sum(reachable)} that their format's required cue refuses left out)"
+            if not all(reachable)
+            else ""
+        ),
     }
 
 

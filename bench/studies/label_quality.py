@@ -9,7 +9,8 @@ Fields and metrics (test split by default: the labeler's learned parts are fitte
   text.
 - rating: AUROC of ``scores.rating`` (and of the ordinal G < PG < PG-13 < R) for offensive vs clean
   one-liners; share of clean ones rated G; peer: alt-profanity-check's probability.
-- format: accuracy per source whose format is known (news, fiction, transcripts, documentation, reviews), and
+- format: accuracy per source whose format is known (news, fiction, speeches, documentation, reviews, e-mail,
+  essays, licences), and
   the confusion matrix per source (true format of the source x predicted format, counts).
 - genre: accuracy of a classifier (logistic regression, 5-fold) that sees only the emitted labels (format,
   topics, tags, rating, sentiment, length) and predicts press / nonfiction / fiction.

@@ -24,6 +24,7 @@ FORMATS = (
     "tutorial",
     "review",
     "opinion",
+    "essay",
     "personal-blog",
     "forum",
     "email",

@@ -8,7 +8,7 @@ scholarly formulae. Each cue is a rate in [0, 1]. A format's score is
     scale * (similarity(format) + sum(hand[format][cue] * cue)) + sum(fitted[format][cue] * cue)
 
 and the best score wins. ``scale`` and the cue weights of the formats the dev sets cover (news, fiction,
-review, speech, code) are fitted by tools/train_label_heads.py (softmax over all formats on the dev
+review, speech, code, email, essay, legal) are fitted by tools/train_label_heads.py (softmax over all formats on the dev
 tune split, no per-format bias: a bias would learn that the formats without dev data never occur) and
 stored in ``data/label_heads.json``; the other formats keep the hand-set structural weights ``CUE_WEIGHTS``.
 """
@@ -60,7 +60,13 @@ _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 # Case-insensitive ones (all but news and digits) run on the folded text (see _folded), which is much faster
 # than the regex crate's (?i) with Unicode word boundaries.
 _WORDING: dict[str, tuple[str, float]] = {
-    "legal": (r"\b(?:shall|hereby|herein|thereof|pursuant|licen[cs]e[er]|warrant(?:y|ies)|liability)\b|§", 0.01),
+    # legal formulae and the words of licences and contracts ("License" itself: a licence's most frequent word)
+    "legal": (
+        r"\b(?:shall|hereby|herein|thereof|thereto|hereunder|pursuant|notwithstanding|"
+        r"licen[cs](?:e|es|ed|ee|ees|er|ing|ors?)|warrant(?:y|ies)|liab(?:le|ility)|copyright(?:s|ed)?|"
+        r"indemnif(?:y|ies|ied|ication)|terms and conditions|provided that|in accordance with)\b|§",
+        0.01,
+    ),
     "academic": (
         r"\bet al\.|\bin this (?:paper|study)\b|\bwe (?:propose|present)\b|\[\d+\]|\(\w+,? \d{4}\)",
         0.005,

@@ -194,8 +194,9 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "4"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
-    # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30)
+    revision = "5"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
+    # licences (`legal`'s gate)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512

@@ -100,16 +100,16 @@ def _fetch(archive: Archive, folder: Path) -> None:
         raise FictionSourceError(f"{archive.file}: `{' '.join(archive.fetch)}` failed: {done.stderr.strip()[-500:]}")
 
 
-def passages(paragraphs: list[str], prefix: str, source: str) -> Iterator[Passage]:
-    """~PASSAGE_WORDS-word passages of whole paragraphs; the split is drawn per ten passages (a chapter)."""
+def passages(paragraphs: list[str], prefix: str, source: str, words: int = PASSAGE_WORDS) -> Iterator[Passage]:
+    """~``words``-word passages of whole paragraphs; the split is drawn per ten passages (a chapter)."""
     current: list[str] = []
-    words = n = 0
+    count = n = 0
     for paragraph in paragraphs:
         current.append(paragraph)
-        words += len(paragraph.split())
-        if words >= PASSAGE_WORDS:
+        count += len(paragraph.split())
+        if count >= words:
             yield Passage(f"{prefix}-{n}", source, "\n\n".join(current), dev_split(f"{prefix}-{n // 10}"))
-            current, words, n = [], 0, n + 1
+            current, count, n = [], 0, n + 1
 
 
 def moby_dick(folder: Path) -> Iterator[Passage]:

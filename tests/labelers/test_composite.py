@@ -198,14 +198,32 @@ MAIL = (
     "Thanks,\nDana"
 )
 
+ESSAY = (
+    "There is a particular kind of quiet that settles on a town after the last train has gone. It is easy to "
+    "mistake it for loneliness, but it is closer to attention: the streets give back what the noise of the day "
+    "had hidden. Perhaps this is why so many writers have praised walking at night. Most of us are too busy to "
+    "notice how little we notice. Habit is a kind of blindness, and the cure for it is not novelty but patience, "
+    "the willingness to look again at what we believed we already knew. The old philosophers understood this "
+    "better than we do; they thought of wisdom less as knowing more than as seeing plainly."
+)
+
+LICENCE = (
+    "This document is distributed under the Example Public License, version 2. You may copy and redistribute it "
+    "in any medium, provided that you keep this copyright notice intact and license any modified version under "
+    "the same terms and conditions. Anyone who receives a copy is licensed to use it in accordance with the "
+    "License. The licensor is not liable for any damage caused by its use."
+)
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         (MAIL, "email"),  # its From: / Subject: lines are a mail's headers, not speaker turns
+        (ESSAY, "essay"),  # reflective prose: neither a story nor an opinion piece on a current issue
         (FICTION, "fiction"),
         (CODE, "code"),
         (LEGAL, "legal"),
+        (LICENCE, "legal"),  # a licence's own words (License, copyright, terms and conditions) without "shall"
         (NEWS_QUOTES, "news"),  # quotations on lines of their own are not speaker turns
         (SPEECH, "speech"),  # one speaker addressing the House: a speech, not a transcript
         (INTERVIEW, "transcript"),

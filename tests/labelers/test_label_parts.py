@@ -102,6 +102,18 @@ def test_tag_candidates_are_words_that_can_describe_a_document():
     )
 
 
+def test_archaic_function_words_are_no_tags():
+    """Issue 30: `thou` was the top tag of 64% of the Meditations' passages (an old translation's pronoun)."""
+    tagger = KeywordTagger(lambda phrases: np.zeros((len(phrases), 4)), Taxonomy(TAXONOMY).generic_tags)
+    text = (
+        "Thou art a soul; thy reason is thine own. Unto thee the gods have given reason, and thou hast it. "
+        "Whence comes thy trouble? Thy reason hath the power to judge, and thy soul doth judge."
+    )
+    cands = set(tagger.candidates_of(text))
+    assert {"soul", "god"} <= cands
+    assert not {"thou", "thy", "thee", "thine", "hath", "doth", "hast", "unto", "whence"} & cands
+
+
 def test_taxonomy_rejects_unknown_formats(tmp_path):
     edited = tmp_path / "taxonomy.toml"
     shutil.copy(TAXONOMY, edited)

@@ -42,3 +42,17 @@ def test_the_penalty_is_chosen_by_cross_validation():
     assert scores[chosen["l2"]] >= max(scores.values()) - heads.L2_TOLERANCE
     stronger = [l2 for l2 in scores if l2 > chosen["l2"]]
     assert all(scores[l2] < max(scores.values()) - heads.L2_TOLERANCE for l2 in stronger)
+
+
+def test_documents_their_format_gate_refuses_are_left_out_of_the_fit():
+    """A licence passage without legal wording can never be labelled `legal` (REQUIRED_CUES): fitted on, it
+    drove every other format's logit down and the similarity scale ran away (to 130 on the dev sets)."""
+    names, docs, sims, cues = _mail_and_news()
+    clean = heads.fit_format(names, docs, sims, cues, l2=0.001)
+    refused = [SimpleNamespace(format="email", source="list")] * 10  # e-mail without a single mail line
+    with_refused = heads.fit_format(
+        names, docs + refused, np.vstack([sims, sims[:10]]), np.vstack([cues, np.zeros((10, len(CUES)))]), l2=0.001
+    )
+    assert with_refused["scale"] == pytest.approx(clean["scale"], rel=1e-6)
+    assert with_refused["weights"] == clean["weights"]
+    assert "10 that their format's required cue refuses left out" in with_refused["trained_on"]
