@@ -78,9 +78,13 @@ def dev_split(group: str) -> str:
 
 
 def ensure_fiction_archives(folder: Path) -> None:
+    ensure_archives(folder, ARCHIVES)
+
+
+def ensure_archives(folder: Path, archives: tuple[Archive, ...]) -> None:
     """Fetch each archive into ``folder`` unless there; refuse one whose digest is not the pinned one."""
     folder.mkdir(parents=True, exist_ok=True)
-    for archive in ARCHIVES:
+    for archive in archives:
         path = folder / archive.file
         if not path.is_file():
             _fetch(archive, folder)
@@ -147,7 +151,7 @@ def _austen_novels(deb: Path) -> dict[str, list[str]]:
             warnings.simplefilter("ignore", UserWarning)
             return rdata.conversion.convert(rdata.parser.parse_data(data))
 
-    members = _deb_members(deb, ("janeaustenr/data/Rdata.rdx", "janeaustenr/data/Rdata.rdb"))
+    members = deb_members(deb, ("janeaustenr/data/Rdata.rdx", "janeaustenr/data/Rdata.rdb"))
     index = parse(gzip.decompress(members["janeaustenr/data/Rdata.rdx"]))
     blob = members["janeaustenr/data/Rdata.rdb"]
     novels = {}
@@ -161,7 +165,7 @@ def _austen_novels(deb: Path) -> dict[str, list[str]]:
     return novels
 
 
-def _deb_members(deb: Path, suffixes: tuple[str, ...]) -> dict[str, bytes]:
+def deb_members(deb: Path, suffixes: tuple[str, ...]) -> dict[str, bytes]:
     """The files of a Debian package whose paths end with ``suffixes``, read without unpacking it."""
     if shutil.which("dpkg-deb") is None:
         raise FictionSourceError(f"{deb}: reading a Debian package needs dpkg-deb (apt-get install dpkg)")
