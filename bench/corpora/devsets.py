@@ -263,8 +263,7 @@ def licences(_cache: Path, folder: Path = COMMON_LICENSES) -> Iterator[DevDoc]:
         if path.is_symlink() or not path.is_file():  # GPL -> GPL-3 and the like: each text once
             continue
         family = re.sub(r"-[\d.]+$", "", path.name)
-        blocks = re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
-        paragraphs = [" ".join(block.split()) for block in blocks if block.strip()]
+        paragraphs = _paragraphs(path.read_text(encoding="utf-8"))
         for passage in fiction.passages(paragraphs, f"legal-{path.name}", "legal", words=LEGAL_WORDS):
             # one family, one split: GPL-2 and GPL-3 share whole sections
             yield DevDoc(passage.id, "legal", passage.text, split_of(f"legal-{family}"), format="legal",
@@ -294,8 +293,13 @@ def _article(entry: str) -> str | None:
     head, _, body = entry.strip().partition("\n\n")
     body = re.sub(r"^\s*<[^>]*>\s*", "", body.strip())
     body = re.sub(r"\n\s*\(\d{4}-\d{2}-\d{2}\)\s*$", "", body).replace("{", "").replace("}", "")
-    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", body) if block.strip()]
+    paragraphs = _paragraphs(body)
     return f"{head.splitlines()[0].strip()}\n\n" + "\n\n".join(paragraphs) if paragraphs else None
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The blank-line separated paragraphs of ``text``, each reflowed onto one line."""
+    return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]
 
 
 def _thread(text: str) -> str:
