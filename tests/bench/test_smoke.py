@@ -7,6 +7,7 @@ trained here for 30 steps."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ DEPLOYMENT = {
     "partitions": ["--shards", "4", "--docs", "2", "--timeout", "600", "--work", WORK],
 }
 NEEDS_POSTGRES = {"backfill", "run_overhead"}
+# downloads ~100 MB of wheels from PyPI: its parts are tested in test_gpu_bundle.py, the scripts' CPU path below
+NOT_SMOKED = {"gpu_bundle"}
 # smoke size of the eval report: every part runs (losses, generations, attribution, synopses, bootstrap)
 SMOKE_EVAL = """[eval]
 max_docs = 10
@@ -69,13 +72,55 @@ def run(name: str, args: list[str], tmp_path: Path, wheels: Path | None = None) 
 
 def test_every_benchmark_has_a_smoke_size():
     modules = {p.stem for p in (REPO / "bench").glob("*.py")} - {"__init__"}
-    assert modules == set(LOCAL) | set(DEPLOYMENT) | {"eval_report"}, "a new benchmark needs its smoke size here"
+    smoked = set(LOCAL) | set(DEPLOYMENT) | {"eval_report"}
+    assert modules == smoked | NOT_SMOKED, "a new benchmark needs its smoke size here"
 
 
 @pytest.mark.bench
 @pytest.mark.parametrize("name", sorted(LOCAL))
 def test_benchmark_runs_at_smoke_size(name, tmp_path, sample_wheels):
     run(name, LOCAL[name], tmp_path, sample_wheels)
+
+
+@pytest.mark.bench
+def test_gpu_scripts_run_their_cpu_path(tmp_path, sample_wheels):
+    """The GPU benchmarks' shell scripts, on CPU at smoke size: blocks prepared elsewhere (PREPARED), then
+    trained through the checkpoint stage's launcher; the labeler on an encoder folder given by MODEL_DIR."""
+    run("gpu_prepare", LOCAL["gpu_prepare"], tmp_path, sample_wheels)
+    from condpt_dagster.core.hashing import cached_sha256
+    from condpt_dagster.labelers.encoder import default_model_dir
+
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "PREPARED": str(tmp_path / "work"),
+        "STEPS": "2",
+        "PRESET": "tiny",
+        "PRECISION": "fp32",
+        "BLOCK_SIZE": "128",
+        "MICRO_BATCH": "1",
+        "WORK": str(tmp_path / "train"),
+    }
+    train = subprocess.run(["bench/gpu_train.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "device: cpu  preset: tiny" in train.stdout and "tokens/s:" in train.stdout
+    model = default_model_dir()
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DEVICE": "cpu",
+        "PRECISION": "fp32",
+        "DOCS": "8",
+        "WORDS": "60",
+        "RULE_WORKERS": "0",
+        "SAMPLE_WHEELS": str(sample_wheels),
+        "MODEL_DIR": str(model),
+        "MODEL_SHA256": cached_sha256(model / "model.safetensors"),
+        "WORK": str(tmp_path / "label"),
+    }
+    label = subprocess.run(["bench/gpu_label.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert label.returncode == 0, label.stderr[-3000:]
+    assert "full labeler" in label.stdout and "raw encoder" in label.stdout
 
 
 @pytest.mark.bench
