@@ -33,6 +33,7 @@ LOCAL = {
     "gpu_prepare": ["--wheels", WHEELS, "--data", WORK, "--docs", "60", "--block-size", "128"],
     "ingest": ["--mb", "0.2", "--rss-gb", "0", "--repeat", "1", "--work", WORK],
     "label": ["--docs", "8", "--rule-docs", "16"],
+    "label_host": ["--docs", "40", "--batch", "10", "--workers", "2", "--wheels", WHEELS],
     "load_definitions": ["--reps", "1"],
     "tokenize_blocks": ["--docs", "200", "--block-size", "128"],
     "train": ["--steps", "2", "--block-size", "32", "--micro-batch", "2"],

@@ -13,7 +13,7 @@ import torch
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import build_labeler
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings, split_sentences, windows
-from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir
+from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir, padded
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.labelers.tags import lemma_phrase
 from condpt_dagster.labelers.taxonomy import TAXONOMY
@@ -264,6 +264,26 @@ def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
     finally:
         if parallel._rule_pool is not None:
             parallel._rule_pool.shutdown()
+
+
+def test_encoder_token_ids_are_transformers_ids(labeler, sample_wheels):
+    """The encoder tokenizes with the Rust tokenizer directly (faster); ids must be what transformers' call gave:
+    special tokens, truncation at 256 (tokenizer.json says 128), no padding (tokenizer.json pads to 128)."""
+    encoder = labeler.encoder
+    texts = [d["text"] for d in sample_documents(sample_wheels, 40, seed=8)]
+    texts += [s for t in texts for s in split_sentences(t)] + ["", " ", "naïve café: 東京 😀", "word " * 400]
+    expected = encoder.tokenizer(texts, truncation=True, max_length=256, add_special_tokens=True)["input_ids"]
+    ids = encoder.tokenize(texts)
+    assert ids == expected
+    assert max(map(len, ids)) == 256 and min(map(len, ids)) == 2  # truncated, unpadded, [CLS] [SEP] kept
+
+
+def test_encoder_input_tensors_are_right_padded_ids_and_mask():
+    batch = [[101, 7, 102], [101, 102], [101, 5, 6, 7, 102]]
+    input_ids, mask = padded(batch)
+    assert input_ids.dtype == mask.dtype == torch.int64
+    assert input_ids.tolist() == [[101, 7, 102, 0, 0], [101, 102, 0, 0, 0], [101, 5, 6, 7, 102]]
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
 
 
 def test_half_precision_is_refused_on_cpu_and_changes_the_version():
