@@ -13,7 +13,17 @@ The first call installs ``.gpu/train/whl`` into a folder outside the checkout an
 machine is still warm, installs ``.gpu/label/whl`` beside it and labels. Wheels are those of this environment's
 versions, for CPython 3.12 on x86-64 Linux, repacked with LZMA (pip reads it) to fit.
 
-    python -m bench.gpu_bundle [--out .gpu]
+    python -m bench.gpu_bundle [--out .gpu]      # then ignore .gpu/ (echo /.gpu/ >> .git/info/exclude)
+
+The two device calls as run on 2026-12-04 (BENCHMARKS.md, "On one H200"), back to back so that the machine
+stays warm (its /tmp holds the first call's installs):
+
+    carry [".gpu/train"]: python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+        .gpu/train/whl/*.whl; export PYTHONPATH=/tmp/site; mkdir -p /tmp/prep;
+        tar xJf .gpu/train/prepared.tar.xz -C /tmp/prep; PREPARED=/tmp/prep bench/gpu_train.sh
+    carry [".gpu/label"]: python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+        .gpu/label/whl/*.whl; export PYTHONPATH=/tmp/site; SAMPLE_WHEELS=.gpu/label/sample_wheels \
+        MODEL_DIR=.gpu/label/minilm MODEL_SHA256=$(cat .gpu/label/minilm.sha256) bench/gpu_label.sh
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ CARRY_LIMIT = 64 * 2**20
 # What the device image lacks, by the process that imports it (bench/gpu_label.sh, bench/gpu_train.sh).
 TRAIN_WHEELS = (
     "deepspeed", "hjson", "pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection",
-    "msgspec", "orjson", "zstandard", "dill", "dagster-pipes",
+    "msgspec", "orjson", "zstandard", "dill", "dagster-pipes", "phonenumbers",
 )  # fmt: skip
 # alt-profanity-check's pickled model needs its own scikit-learn version.
 STAGED_LABEL_WHEELS = ("polars", "polars-runtime-32", "scikit-learn", "joblib", "py3langid")
