@@ -43,9 +43,11 @@ class RecordingEncoder:
         return getattr(self.inner, name)
 
     def encode(self, texts):
-        ids = self.inner.tokenize(texts) if len(texts) else []
+        return self.encode_ids(self.inner.tokenize(texts)) if len(texts) else self.inner.encode(texts)
+
+    def encode_ids(self, ids):
         self.sequences.extend(ids)
-        return self.inner.encode_ids(ids) if ids else self.inner.encode(texts)
+        return self.inner.encode_ids(ids)
 
 
 def run_labeler(labeler: CompositeLabeler, texts: list[str], batch: int = 32):

@@ -32,14 +32,16 @@ GPU_BATCH_TOKENS = 262_144
 
 
 class StubForward:
-    """The labeler's encoder with the real tokenizer but random unit vectors instead of the forward pass."""
+    """The labeler's encoder with random unit vectors instead of the forward pass (tokenizing is real)."""
 
     def __init__(self, inner: SentenceEncoder) -> None:
         self.inner, self.dim, self.tokens_encoded = inner, inner.dim, 0
         self.rng = np.random.default_rng(0)
 
     def encode(self, texts) -> np.ndarray:
-        ids = self.inner.tokenize(texts) if len(texts) else []
+        return self.encode_ids(self.inner.tokenize(texts) if len(texts) else [])
+
+    def encode_ids(self, ids) -> np.ndarray:
         vectors = self.rng.standard_normal((len(ids), self.dim)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from condpt_dagster.core.hashing import config_version
 from condpt_dagster.core.vocab import SYNOPSIS_MAX_CHARS
+
+if TYPE_CHECKING:
+    from condpt_dagster.labelers.rules import RuleLabels
 
 EMPTY_SYNOPSIS = "(no text)"
 
@@ -93,10 +96,23 @@ def rule_based_labels(
     raised by the learned rating score, which goes to ``scores.rating``; with the encoder's ``doc_vec`` too,
     by the score that also reads the embedding.
     """
-    from condpt_dagster.labelers.rating import RatingHead, rating_features
     from condpt_dagster.labelers.rules import rule_labels
 
-    rule = rule_labels(text)
+    return labels_from_rules(text, rule_labels(text), sentiment, synopsis_chars, profanity_probability, doc_vec)
+
+
+def labels_from_rules(
+    text: str,
+    rule: RuleLabels,
+    sentiment: str,
+    synopsis_chars: int = SYNOPSIS_MAX_CHARS,
+    profanity_probability: float | None = None,
+    doc_vec: np.ndarray | None = None,
+) -> DocumentLabels:
+    """:func:`rule_based_labels` from ``rule`` (``rules.rule_labels(text)``, the costly part, computed
+    elsewhere: the composite labeler's text workers read it before the encoder has the document's vector)."""
+    from condpt_dagster.labelers.rating import RatingHead, rating_features
+
     rating, scores = rule.rating, {"language": rule.language_score}
     if profanity_probability is not None:
         head = RatingHead.load("rating" if doc_vec is None else "rating_encoder")

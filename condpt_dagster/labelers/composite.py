@@ -30,12 +30,12 @@ import numpy as np
 from condpt_dagster.core.hashing import file_sha256
 from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
-from condpt_dagster.labelers.base import DocumentLabels, Labeler, one_line, rule_based_batch
+from condpt_dagster.labelers.base import DocumentLabels, Labeler, labels_from_rules, one_line
 from condpt_dagster.labelers.encoder import MINILM_SHA256, SentenceEncoder, default_model_dir, verify_weights
-from condpt_dagster.labelers.rules import split_sentences
-from condpt_dagster.labelers.sentiment import LABEL_HEADS, SentimentHead, vader_score
-from condpt_dagster.labelers.tags import KeywordTagger, candidates_batch
+from condpt_dagster.labelers.sentiment import LABEL_HEADS, SentimentHead
+from condpt_dagster.labelers.tags import KeywordTagger
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
+from condpt_dagster.labelers.text_reading import TextReader, TextReading, read_texts
 
 # Where the files live and how the work is spread do not change labels; precision does (bf16 rounds).
 _NOT_IN_VERSION = ("taxonomy_path", "model_dir", "adapter_dir", "device", "rule_workers", "threads")
@@ -65,24 +65,6 @@ class CompositeSettings:
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(norm, 1e-12)
-
-
-def windows(sentences: list[str], window_words: int, max_windows: int, max_sentences: int) -> list[list[str]]:
-    """Group sentences into windows of <= window_words words; keep up to max_windows spread evenly."""
-    groups: list[list[str]] = [[]]
-    words = 0
-    for sentence in sentences:
-        n = len(sentence.split())
-        if groups[-1] and words + n > window_words:
-            groups.append([])
-            words = 0
-        groups[-1].append(sentence)
-        words += n
-    groups = [g for g in groups if g]
-    if len(groups) > max_windows:
-        picks = np.linspace(0, len(groups) - 1, max_windows).round().astype(int)
-        groups = [groups[i] for i in sorted(set(picks.tolist()))]
-    return [g[:max_sentences] for g in groups]
 
 
 def document_vector(wins: list[list[str]], sent_vecs: np.ndarray) -> np.ndarray:
@@ -196,20 +178,23 @@ class CompositeLabeler(Labeler):
 
     # ---------------------------------------------------------------------------------------- labelling
 
+    @cached_property
+    def _reader(self) -> TextReader:
+        cfg = self.config
+        return TextReader(
+            str(self.model_dir),
+            cfg.window_words,
+            cfg.max_windows,
+            cfg.max_sentences_per_window,
+            self.taxonomy.generic_tags,
+            cfg.tag_candidates,
+        )
+
     def read(self, texts: Sequence[str]) -> list[_Read]:
         """Sentences in windows and their embeddings, for every document of a batch in one encoder pass."""
-        cfg = self.config
-        texts = [rules.strip_markup(t) for t in texts]
-        doc_windows = [
-            windows(split_sentences(t), cfg.window_words, cfg.max_windows, cfg.max_sentences_per_window) for t in texts
-        ]
-        vectors = self.encoder.encode([s for wins in doc_windows for w in wins for s in w])
-        reads, pos = [], 0
-        for text, wins in zip(texts, doc_windows, strict=True):
-            n = sum(len(w) for w in wins)
-            reads.append(_Read(text, wins, vectors[pos : pos + n]))
-            pos += n
-        return reads
+        stripped = [rules.strip_markup(t) for t in texts]
+        doc_windows = [self._reader.windows_of(t) for t in stripped]
+        return _reads(stripped, doc_windows, self.encoder.encode([s for wins in doc_windows for w in wins for s in w]))
 
     def document_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit document embeddings (zeros for text without sentences): the sentiment head's input."""
@@ -221,16 +206,18 @@ class CompositeLabeler(Labeler):
     def label_and_read(self, texts: Sequence[str]) -> tuple[list[DocumentLabels], list[_Read]]:
         """Labels and how the encoder read each document (sentences, their embeddings, the document
         embedding): what a student learns to reproduce (labelers/distill.py)."""
-        reads = self.read(texts)
-        out, lexicon = self._rules(reads)
-        tagger, joined = self.tagger, [" ".join(r.sentences) for r in reads]
-        found = candidates_batch(joined, tagger.generic, tagger.candidates, tagger.candidate_table)
-        for r, candidates in zip(reads, found, strict=True):
-            r.candidates = candidates
+        parts = self._read_texts(texts)
+        ids = [seq for part in parts for seq in part.token_ids]
+        vectors = self.encoder.encode_ids(ids) if ids else np.zeros((0, self.encoder.dim), dtype=np.float32)
+        reads = _reads([p.text for p in parts], [p.windows for p in parts], vectors)
+        out = []
+        for part, doc in zip(parts, reads, strict=True):
+            doc.candidates = part.candidates
+            rating_p, chars = part.profanity_probability, self.config.synopsis_chars
+            out.append(labels_from_rules(part.text, part.rule, "neutral", chars, rating_p, doc.vector))
         self.tagger.embed(c for r in reads for c in r.candidates)
-        cues = formats.cue_matrix([doc.text for doc in reads])
-        for labels, doc, doc_cues, doc_lexicon in zip(out, reads, cues.tolist(), lexicon, strict=True):
-            self._label_one(labels, doc, dict(zip(formats.CUES, doc_cues, strict=True)), doc_lexicon)
+        for labels, doc, part in zip(out, reads, parts, strict=True):
+            self._label_one(labels, doc, dict(zip(formats.CUES, part.cues, strict=True)), part.lexicon)
         if self.finetuned is not None:
             from condpt_dagster.labelers.finetune import apply_tags
 
@@ -238,25 +225,21 @@ class CompositeLabeler(Labeler):
                 apply_tags(labels, predicted)
         return out, reads
 
-    def _rules(self, reads: list[_Read]) -> tuple[list[DocumentLabels], list[float]]:
-        """The rule/lexicon labels (rating, SFW, language, ...) and the VADER score of each document's sentences:
-        here, or split across the ``rule_workers`` processes so that they keep pace with an encoder on a GPU."""
-        texts, sentences, vectors = [r.text for r in reads], [r.sentences for r in reads], [r.vector for r in reads]
-        workers, chars = self.config.rule_workers, self.config.synopsis_chars
+    def _read_texts(self, texts: Sequence[str]) -> list[TextReading]:
+        """What each document's text alone gives (text_reading.py): here, or split across the ``rule_workers``
+        processes so that the process driving the encoder on a GPU only encodes and applies the heads."""
+        workers = self.config.rule_workers
         if workers == 0 or len(texts) < 2 * workers:
-            return rules_and_lexicon(texts, sentences, chars, vectors)
+            return read_texts(self._reader, texts)
         if self._rule_pool is None:  # spawn: a forked child of a process that holds CUDA is not safe
             context = multiprocessing.get_context("spawn")
             self._rule_pool = ProcessPoolExecutor(workers, mp_context=context)
         size = -(-len(texts) // workers)
         jobs = [
-            self._rule_pool.submit(
-                rules_and_lexicon, texts[i : i + size], sentences[i : i + size], chars, vectors[i : i + size]
-            )
+            self._rule_pool.submit(read_texts, self._reader, list(texts[i : i + size]))
             for i in range(0, len(texts), size)
         ]
-        parts = [job.result() for job in jobs]
-        return [x for labels, _ in parts for x in labels], [x for _, scores in parts for x in scores]
+        return [part for job in jobs for part in job.result()]
 
     def _label_one(self, labels: DocumentLabels, doc: _Read, cues: dict[str, float], lexicon: float) -> None:
         vec = doc.vector
@@ -323,9 +306,11 @@ class CompositeLabeler(Labeler):
         labels.scores.update({f"tag:{t}": round(s, 4) for t, s in keywords})
 
 
-def rules_and_lexicon(
-    texts: list[str], sentences: list[list[str]], synopsis_chars: int, vectors: list[np.ndarray | None]
-) -> tuple[list[DocumentLabels], list[float]]:
-    """What reads text alone, run by the rule workers: the rule labels and VADER over each document's sentences
-    (the sentiment lexicon alone was 5 ms of the 14 a document cost the process driving the encoder)."""
-    return rule_based_batch(texts, "neutral", synopsis_chars, vectors), [vader_score(s) for s in sentences]
+def _reads(texts: list[str], doc_windows: list[list[list[str]]], vectors: np.ndarray) -> list[_Read]:
+    """One :class:`_Read` per document from the batch's sentence vectors, in order."""
+    reads, pos = [], 0
+    for text, wins in zip(texts, doc_windows, strict=True):
+        n = sum(len(w) for w in wins)
+        reads.append(_Read(text, wins, vectors[pos : pos + n]))
+        pos += n
+    return reads

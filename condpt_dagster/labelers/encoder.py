@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ class SentenceEncoder:
             torch.set_num_threads(threads)
         hf_logging.disable_progress_bar()
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self._token_ids = _ids_tokenizer(self.tokenizer.backend_tokenizer)
+        self._token_ids = token_id_tokenizer(str(self.model_dir))
         model = AutoModel.from_pretrained(self.model_dir, local_files_only=True, use_safetensors=True)
         model.eval()
         if quantize:  # dynamic int8 for Linear layers: CPU only
@@ -132,12 +133,14 @@ class SentenceEncoder:
         return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
 
 
-def _ids_tokenizer(backend):
-    """A copy of the model's Rust tokenizer that truncates at MAX_TOKENS and never pads (tokenizer.json pads
-    and truncates at 128)."""
+@lru_cache(maxsize=4)
+def token_id_tokenizer(model_dir: str):
+    """The model's Rust tokenizer (its tokenizer.json, what transformers loads) truncating at MAX_TOKENS and
+    never padding (tokenizer.json pads and truncates at 128): one per process, for the encoder and the text
+    workers alike."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_str(backend.to_str())
+    tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     return tokenizer

@@ -12,11 +12,12 @@ import torch
 
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import build_labeler
-from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings, split_sentences, windows
+from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
 from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir, padded
-from condpt_dagster.labelers.rules import rule_labels
+from condpt_dagster.labelers.rules import rule_labels, split_sentences
 from condpt_dagster.labelers.tags import lemma_phrase
 from condpt_dagster.labelers.taxonomy import TAXONOMY
+from condpt_dagster.labelers.text_reading import windows
 from condpt_dagster.sample_corpus import sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
 
