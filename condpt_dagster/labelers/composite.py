@@ -12,6 +12,9 @@ Per batch of documents:
    ``synopsis`` (the sentence closest to the document embedding);
 4. ``tags`` (tags.py): lemmatized keyphrases by relevance, then a mood word and, for fiction, a genre word
    when one clearly fits; at most ``max_tags``.
+
+What reads text alone (text_reading.py: windows, token ids, rules, VADER, tag candidates, layout cues) runs
+here or in ``rule_workers`` processes; this process encodes and applies the heads.
 """
 
 from __future__ import annotations
