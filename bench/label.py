@@ -54,8 +54,8 @@ def run_labeler(labeler: CompositeLabeler, texts: list[str], batch: int = 32):
     start = time.perf_counter()
     tokens0 = labeler.encoder.tokens_encoded
     labels = []
-    for i in range(0, len(texts), batch):
-        labels += labeler.label(texts[i : i + batch])
+    for part in labeler.label_batches(texts[i : i + batch] for i in range(0, len(texts), batch)):  # as the asset does
+        labels += part
     return labels, time.perf_counter() - start, labeler.encoder.tokens_encoded - tokens0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,3 +184,9 @@ class Labeler(ABC):
     @abstractmethod
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         """Labels for a batch of documents, one per text, in order; never raises on odd text."""
+
+    def label_batches(self, batches: Iterable[Sequence[str]]) -> Iterator[list[DocumentLabels]]:
+        """:meth:`label` of each batch in turn, in order. A labeler that can prepare the next batch while it
+        labels this one overrides it (the composite with ``rule_workers``); it may read one batch ahead."""
+        for texts in batches:
+            yield self.label(texts)

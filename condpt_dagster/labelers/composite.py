@@ -19,9 +19,10 @@ here or in ``rule_workers`` processes; this process encodes and applies the head
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -209,7 +210,21 @@ class CompositeLabeler(Labeler):
     def label_and_read(self, texts: Sequence[str]) -> tuple[list[DocumentLabels], list[_Read]]:
         """Labels and how the encoder read each document (sentences, their embeddings, the document
         embedding): what a student learns to reproduce (labelers/distill.py)."""
-        parts = self._read_texts(texts)
+        return self._label_parts(texts, self._start_reading(texts)())
+
+    def label_batches(self, batches: Iterable[Sequence[str]]) -> Iterator[list[DocumentLabels]]:
+        """Labels of each batch in turn; the rule workers read batch k+1 while this process labels batch k."""
+        waiting = None
+        for texts in batches:
+            started = (texts, self._start_reading(texts))
+            if waiting is not None:
+                yield self._label_parts(waiting[0], waiting[1]())[0]
+            waiting = started
+        if waiting is not None:
+            yield self._label_parts(waiting[0], waiting[1]())[0]
+
+    def _label_parts(self, texts: Sequence[str], parts: list[TextReading]) -> tuple[list[DocumentLabels], list[_Read]]:
+        """Encodes what the text reading gave and labels every field."""
         ids = [seq for part in parts for seq in part.token_ids]
         vectors = self.encoder.encode_ids(ids) if ids else np.zeros((0, self.encoder.dim), dtype=np.float32)
         reads = _reads([p.text for p in parts], [p.windows for p in parts], vectors)
@@ -228,12 +243,13 @@ class CompositeLabeler(Labeler):
                 apply_tags(labels, predicted)
         return out, reads
 
-    def _read_texts(self, texts: Sequence[str]) -> list[TextReading]:
-        """What each document's text alone gives (text_reading.py): here, or split across the ``rule_workers``
-        processes so that the process driving the encoder on a GPU only encodes and applies the heads."""
+    def _start_reading(self, texts: Sequence[str]) -> Callable[[], list[TextReading]]:
+        """Starts reading what each document's text alone gives (text_reading.py), split across the
+        ``rule_workers`` processes (so that the process driving the encoder only encodes and applies the
+        heads) or, without workers or for a small batch, here when the returned function is called."""
         workers = self.config.rule_workers
         if workers == 0 or len(texts) < 2 * workers:
-            return read_texts(self._reader, texts)
+            return functools.partial(read_texts, self._reader, texts)
         if self._rule_pool is None:  # spawn: a forked child of a process that holds CUDA is not safe
             context = multiprocessing.get_context("spawn")
             self._rule_pool = ProcessPoolExecutor(workers, mp_context=context)
@@ -242,7 +258,7 @@ class CompositeLabeler(Labeler):
             self._rule_pool.submit(read_texts, self._reader, list(texts[i : i + size]))
             for i in range(0, len(texts), size)
         ]
-        return [part for job in jobs for part in job.result()]
+        return lambda: [part for job in jobs for part in job.result()]
 
     def _label_one(self, labels: DocumentLabels, doc: _Read, cues: dict[str, float], lexicon: float) -> None:
         vec = doc.vector

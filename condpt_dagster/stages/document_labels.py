@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,9 +109,15 @@ def label_shard(
     source = pq.ParquetFile(raw_path)
     schema = LABEL_SCHEMA.with_metadata({LABELER_VERSION_KEY: version})  # also says it for an empty shard
     with pq.ParquetWriter(out_path, schema, compression="zstd") as writer:
-        for batch in source.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
-            ids = batch.column("id").to_pylist()
-            labels = labeler.label(batch.column("text").to_pylist())
+        pending_ids: deque[list[str]] = deque()  # the labeler may read one batch ahead of what it returns
+
+        def texts() -> Iterator[list[str]]:
+            for batch in source.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
+                pending_ids.append(batch.column("id").to_pylist())
+                yield batch.column("text").to_pylist()
+
+        for labels in labeler.label_batches(texts()):
+            ids = pending_ids.popleft()
             if len(labels) != len(ids):
                 raise RuntimeError(f"{labeler.name} returned {len(labels)} label rows for {len(ids)} documents")
             writer.write_table(label_rows(ids, labels, labeler, version))

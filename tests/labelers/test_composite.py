@@ -340,3 +340,26 @@ def test_a_mood_is_tagged_only_when_it_clearly_wins(labeler):
     tied = clear.copy()
     tied[moods.index("sad")] = 2.9  # far above usual, but so is another mood
     assert labeler._mood(doc_with(tied)) is None
+
+
+def test_label_batches_read_one_batch_ahead_and_equal_label(labeler, sample_wheels):
+    """With rule workers, the next batch is handed to them before this one's labels are returned (so they
+    read while this process encodes); the labels are label()'s, batch for batch."""
+    texts = [d["text"] for d in sample_documents(sample_wheels, 36, seed=9)]
+    batches = [texts[i : i + 12] for i in range(0, 36, 12)]
+    parallel = CompositeLabeler(CompositeSettings(rule_workers=2), encoder=labeler.encoder)
+    taken = []
+
+    def feed():
+        for batch in batches:
+            taken.append(len(batch))
+            yield batch
+
+    try:
+        stream = parallel.label_batches(feed())
+        first = next(stream)
+        assert len(taken) == 2  # batch 2 was already with the workers when batch 1's labels came back
+        assert [first, *stream] == [labeler.label(b) for b in batches]
+    finally:
+        if parallel._rule_pool is not None:
+            parallel._rule_pool.shutdown()

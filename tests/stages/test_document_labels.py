@@ -70,3 +70,21 @@ def test_a_labeler_reads_its_own_batch_size_unless_the_settings_name_one(tmp_pat
     label_shard(tmp_path / "raw.parquet", tmp_path / "b.parquet", named, batch_docs=16)
     assert own.calls == [7, 7, 6] and named.calls == [16, 4]
     assert StudentLabeler.batch_docs == 512 and CompositeLabeler.batch_docs == 32
+
+
+class _ReadAheadLabeler(_CountingLabeler):
+    """Takes every batch before it returns the first one's labels (the most any labeler may read ahead);
+    each synopsis names its document's text, so a row written under another document's id shows."""
+
+    def label_batches(self, batches):
+        taken = list(batches)
+        yield from (self.label(texts) for texts in taken)
+
+
+def test_labels_stay_with_their_documents_when_the_labeler_reads_ahead(tmp_path):
+    ids = [f"d{i}" for i in range(20)]
+    write_raw(tmp_path / "raw.parquet", "s", ids, [f"Document number {i}." for i in range(20)])
+    stats = label_shard(tmp_path / "raw.parquet", tmp_path / "l.parquet", _ReadAheadLabeler())
+    rows = pq.read_table(tmp_path / "l.parquet", columns=["id", "synopsis"]).to_pylist()
+    assert stats.documents == 20 and [r["id"] for r in rows] == ids
+    assert all(r["synopsis"] == f"Document number {r['id'][1:]}." for r in rows)
