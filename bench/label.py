@@ -6,11 +6,13 @@ In one run, on sample documents normalized as ingestion does:
 1. the full composite labeler (fresh tag cache) -> docs/s and encoder tokens/s;
 2. the raw encoder forward pass over exactly the token sequences the labeler encoded (sentences of every
    window and tag candidates), same batching -> tokens/s; ratio 1 / 2;
-3. the rule/lexicon taggers alone on one core -> docs/s;
-4. the labeler with a dynamic int8 encoder -> speed ratio vs fp32 and agreement with the fp32 labels;
-5. peak RSS after the fp32 labeler run.
+3. the model's forward passes alone over the same sequences (inputs built and on the device beforehand): how
+   much of 2 is the model and how much the host work around it;
+4. the rule/lexicon taggers alone on one core -> docs/s;
+5. the labeler with a dynamic int8 encoder -> speed ratio vs fp32 and agreement with the fp32 labels;
+6. peak RSS after the fp32 labeler run.
 With ``--device cuda`` the encoder runs there (``--precision`` bf16/fp16, large length-sorted batches) and
-``--rule-workers`` CPU processes run the rule taggers; step 4 (CPU int8) is skipped.
+``--rule-workers`` CPU processes run the rule taggers; step 5 (CPU int8) is skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
+from condpt_dagster.labelers.encoder import padded
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
@@ -64,6 +67,30 @@ def fixed_length(texts: list[str], words: int, count: int) -> list[str]:
     stream = [w for text in texts for w in text.split(" ")]
     starts = [(i * words) % len(stream) for i in range(count)]
     return [" ".join(stream[start : start + words]) for start in starts]  # slicing the rest first was O(n^2)
+
+
+def length_batches(ids: list[list[int]], budget: int) -> list[list[list[int]]]:
+    """Length-sorted batches of at most ``budget`` padded tokens, as the encoder cuts them."""
+    batches, batch = [], []
+    for seq in sorted(ids, key=len):
+        if batch and (len(batch) + 1) * len(seq) > budget:
+            batches.append(batch)
+            batch = []
+        batch.append(seq)
+    return [*batches, batch] if batch else batches
+
+
+def forward_only(encoder, sequences: list[list[int]]) -> float:
+    """Seconds the model's forward passes alone take over ``sequences``: inputs built and on the device first."""
+    inputs = [[t.to(encoder.device) for t in padded(b)] for b in length_batches(sequences, encoder.batch_tokens)]
+    synchronize = torch.cuda.synchronize if str(encoder.device).startswith("cuda") else (lambda: None)
+    synchronize()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for input_ids, mask in inputs:
+            encoder.model(input_ids=input_ids, attention_mask=mask)
+    synchronize()
+    return time.perf_counter() - start
 
 
 def agreement(a, b) -> dict[str, float]:
@@ -131,6 +158,11 @@ def main() -> None:
         f"({raw_tokens:,} tokens)"
     )
     print(f"ratio (labeler / raw encoder tokens/s): {(tokens / t_full) / (raw_tokens / t_raw):.2f}x")
+    t_forward = forward_only(recorder.inner, recorder.sequences)
+    print(
+        f"forward pass alone {t_forward:7.2f}s  {raw_tokens / t_forward:8.0f} tokens/s: "
+        f"{t_forward / t_raw:.0%} of the raw encoder's time (the rest: sorting, batching, tensors, copies)"
+    )
     print(f"peak RSS after fp32 labeling: {rss_mib:,.0f} MiB")
 
     rule_texts = texts[: args.rule_docs]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.label import fixed_length
+from bench.label import fixed_length, length_batches
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
 from condpt_dagster.labelers.encoder import MAX_TOKENS, SentenceEncoder, padded
@@ -80,19 +80,8 @@ def tokenizing(encoder: SentenceEncoder, sentences: list[str], n_docs: int) -> N
     )
 
 
-def gpu_batches(ids: list[list[int]]) -> list[list[list[int]]]:
-    """Length-sorted batches of at most GPU_BATCH_TOKENS padded tokens, as the encoder cuts them on a GPU."""
-    batches, batch = [], []
-    for seq in sorted(ids, key=len):
-        if batch and (len(batch) + 1) * len(seq) > GPU_BATCH_TOKENS:
-            batches.append(batch)
-            batch = []
-        batch.append(seq)
-    return [*batches, batch] if batch else batches
-
-
 def padding(ids: list[list[int]]) -> None:
-    batches = gpu_batches(ids)
+    batches = length_batches(ids, GPU_BATCH_TOKENS)
     t_rows, old = best_of(2, lambda: [rows_padded(b) for b in batches])
     t_scatter, new = best_of(2, lambda: [padded(b) for b in batches])
     assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(old, new, strict=True))
