@@ -4,8 +4,9 @@ Per document: the markup-stripped text, its sentences in windows and their token
 the rule labels (rules.py) with alt-profanity-check's probability (the learned rating is finished once the
 document's embedding exists), VADER over the window sentences, the keyword-tag candidates and the layout
 cues. None of it needs the encoder, so with ``rule_workers = N`` it runs in N processes and the process that
-drives the encoder only encodes and applies the heads (BENCHMARKS.md, "The host side of GPU labeling"). Every part is computed per document (or per row of a batch call whose rows are
-independent), so how documents are split across processes never changes a label.
+drives the encoder only encodes and applies the heads (BENCHMARKS.md, "The host side of GPU labeling").
+Every part is computed per document (or per row of a batch call whose rows are independent), so how
+documents are split across processes never changes a label.
 """
 
 from __future__ import annotations
