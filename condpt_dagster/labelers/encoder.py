@@ -137,10 +137,17 @@ class SentenceEncoder:
 def token_id_tokenizer(model_dir: str):
     """The model's Rust tokenizer (its tokenizer.json, what transformers loads) truncating at MAX_TOKENS and
     never padding (tokenizer.json pads and truncates at 128): one per process, for the encoder and the text
-    workers alike."""
+    workers alike. A model folder without tokenizer.json gets the one transformers builds for it."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    file = Path(model_dir) / "tokenizer.json"
+    if file.is_file():
+        tokenizer = Tokenizer.from_file(str(file))
+    else:
+        from transformers import AutoTokenizer
+
+        backend = AutoTokenizer.from_pretrained(model_dir, local_files_only=True).backend_tokenizer
+        tokenizer = Tokenizer.from_str(backend.to_str())
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     return tokenizer

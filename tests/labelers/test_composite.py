@@ -13,7 +13,13 @@ import torch
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import build_labeler
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
-from condpt_dagster.labelers.encoder import ModelIntegrityError, SentenceEncoder, default_model_dir, padded
+from condpt_dagster.labelers.encoder import (
+    ModelIntegrityError,
+    SentenceEncoder,
+    default_model_dir,
+    padded,
+    token_id_tokenizer,
+)
 from condpt_dagster.labelers.rules import rule_labels, split_sentences
 from condpt_dagster.labelers.tags import lemma_phrase
 from condpt_dagster.labelers.taxonomy import TAXONOMY
@@ -363,3 +369,13 @@ def test_label_batches_read_one_batch_ahead_and_equal_label(labeler, sample_whee
     finally:
         if parallel._rule_pool is not None:
             parallel._rule_pool.shutdown()
+
+
+def test_a_model_folder_without_tokenizer_json_gets_transformers_tokenizer(tmp_path):
+    """token_id_tokenizer reads tokenizer.json; without one it takes what transformers builds from vocab.txt."""
+    folder = tmp_path / "model"
+    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("tokenizer.json", "*.safetensors"))
+    texts = ["Hello there, naïve café!", "word " * 300, "", "東京 😀"]
+    built, shipped = token_id_tokenizer(str(folder)), token_id_tokenizer(str(default_model_dir()))
+    assert [e.ids for e in built.encode_batch(texts)] == [e.ids for e in shipped.encode_batch(texts)]
+    assert len(built.encode("word " * 300).ids) == 256
