@@ -27,7 +27,7 @@ import torch
 
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
-from condpt_dagster.labelers.encoder import padded
+from condpt_dagster.labelers.encoder import length_batches, padded
 from condpt_dagster.labelers.rules import rule_labels
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
@@ -69,20 +69,10 @@ def fixed_length(texts: list[str], words: int, count: int) -> list[str]:
     return [" ".join(stream[start : start + words]) for start in starts]  # slicing the rest first was O(n^2)
 
 
-def length_batches(ids: list[list[int]], budget: int) -> list[list[list[int]]]:
-    """Length-sorted batches of at most ``budget`` padded tokens, as the encoder cuts them."""
-    batches, batch = [], []
-    for seq in sorted(ids, key=len):
-        if batch and (len(batch) + 1) * len(seq) > budget:
-            batches.append(batch)
-            batch = []
-        batch.append(seq)
-    return [*batches, batch] if batch else batches
-
-
 def forward_only(encoder, sequences: list[list[int]]) -> float:
     """Seconds the model's forward passes alone take over ``sequences``: inputs built and on the device first."""
-    inputs = [[t.to(encoder.device) for t in padded(b)] for b in length_batches(sequences, encoder.batch_tokens)]
+    batches = length_batches([len(seq) for seq in sequences], encoder.batch_tokens)
+    inputs = [[t.to(encoder.device) for t in padded([sequences[i] for i in rows])] for rows in batches]
     synchronize = torch.cuda.synchronize if str(encoder.device).startswith("cuda") else (lambda: None)
     synchronize()
     start = time.perf_counter()

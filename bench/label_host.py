@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.label import fixed_length, length_batches
+from bench.label import fixed_length
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler, CompositeSettings
-from condpt_dagster.labelers.encoder import MAX_TOKENS, SentenceEncoder, padded
+from condpt_dagster.labelers.encoder import MAX_TOKENS, SentenceEncoder, length_batches, padded
 from condpt_dagster.labelers.rules import split_sentences
 from condpt_dagster.sample_corpus import ensure_sample_wheels, sample_documents
 from condpt_dagster.stages.raw_documents import normalize_texts
@@ -81,7 +81,7 @@ def tokenizing(encoder: SentenceEncoder, sentences: list[str], n_docs: int) -> N
 
 
 def padding(ids: list[list[int]]) -> None:
-    batches = length_batches(ids, GPU_BATCH_TOKENS)
+    batches = [[ids[i] for i in rows] for rows in length_batches([len(seq) for seq in ids], GPU_BATCH_TOKENS)]
     t_rows, old = best_of(2, lambda: [rows_padded(b) for b in batches])
     t_scatter, new = best_of(2, lambda: [padded(b) for b in batches])
     assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(old, new, strict=True))

@@ -107,18 +107,8 @@ class SentenceEncoder:
 
     def _encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths -> little padding
-        start = 0
-        while start < len(order):
-            longest = len(ids[order[start]])
-            end = start
-            while end < len(order) and (end - start + 1) * max(longest, len(ids[order[end]])) <= self.batch_tokens:
-                longest = max(longest, len(ids[order[end]]))
-                end += 1
-            end = max(end, start + 1)
-            batch = [ids[i] for i in order[start:end]]
-            out[order[start:end]] = self._forward(batch)
-            start = end
+        for rows in length_batches([len(seq) for seq in ids], self.batch_tokens):
+            out[rows] = self._forward([ids[i] for i in rows])
         return out
 
     def _forward(self, batch: list[Sequence[int]]) -> np.ndarray:
@@ -151,6 +141,17 @@ def token_id_tokenizer(model_dir: str):
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     return tokenizer
+
+
+def length_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices of sequences of these lengths in length-sorted batches of at most ``budget`` padded tokens
+    (similar lengths -> little padding; a sequence longer than the budget is a batch of its own)."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if not batches or (len(batches[-1]) + 1) * lengths[i] > budget:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def padded(batch: Sequence[Sequence[int]]):
