@@ -31,7 +31,7 @@ WHEELS = Path("data/sample_wheels")
 
 def clear_word_caches() -> None:
     """Forget every word the rules have met (syllables, lemmas, parts of speech, lexicon tiers): cold start."""
-    rules._syllables.cache_clear()
+    rules.syllables.cache_clear()
     tags.lemma.cache_clear()
     tags.can_describe.cache_clear()
     rules.RatingRules.load()._tiers_of.clear()

@@ -9,7 +9,9 @@ In one run, on sample-corpus documents cleaned as the pipeline cleans them:
 3. speed on the same ``--speed-docs`` documents (not in the sample): the teacher (torch on every core), the
    student in one process, and the student in one process per core -> docs/s and the ratio to the teacher.
    Each student process first labels ``--warm-docs`` other documents (sampled ones too), as a long-running
-   labeler has (its word, lemma and syllable caches); the cold figure is printed too;
+   labeler has (its word, lemma and syllable caches); a new process's figure is printed too. Each figure
+   twice, side by side: the student as trained (it starts with the words of its teacher sample,
+   labelers/student_words.py) and a copy without those words;
 4. with ``--fasttext`` (``pip install fasttext-wheel``): fastText classifiers trained on the same teacher
    labels of the same training part (format, top topic, sentiment sign), held-out accuracy and docs/s.
 """
@@ -21,6 +23,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,7 @@ from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.student import StudentLabeler
+from condpt_dagster.labelers.student_words import WORDS_DIR
 from condpt_dagster.sample_corpus import write_sample_shards
 from condpt_dagster.stages import clean_documents, raw_documents
 from condpt_dagster.stages import student as stage
@@ -94,26 +98,67 @@ def every_text(lake: DataLake, shards: list[str]) -> list[str]:
     return [text for table in tables for text in table.column("text").to_pylist()]
 
 
-def _label_part(args: tuple[str, list[str], list[str]]) -> float:
-    folder, texts, warm = args
-    labeler = StudentLabeler(folder, require_passed=False)  # speed is measured whatever the verdict
+def _label_part(args: tuple[str, list[str], list[str], int | None]) -> tuple[float, float]:
+    """Seconds to load the student and to label ``texts`` after ``warm``."""
+    folder, texts, warm, blas_threads = args
+    start = time.perf_counter()
+    labeler = StudentLabeler(folder, require_passed=False, threads=blas_threads)  # whatever the verdict
+    labeler.load()
+    loading = time.perf_counter() - start
     batch = labeler.batch_docs  # as document_labels calls it
     for i in range(0, len(warm), batch):  # a long-running labeler has met most words already (its word tables)
         labeler.label(warm[i : i + batch])
     start = time.perf_counter()
     for i in range(0, len(texts), batch):
         labeler.label(texts[i : i + batch])
-    return time.perf_counter() - start
+    return loading, time.perf_counter() - start
 
 
-def docs_per_second(student_dir: Path, texts: list[str], processes: int, warm: list[str]) -> float:
+def docs_per_second(
+    student_dir: Path, texts: list[str], processes: int, warm: list[str], blas_threads: int | None = None
+) -> tuple[float, float]:
     """Docs/s of ``processes`` fresh (spawned: polars' thread pool does not survive a fork) student processes,
-    each with one polars thread when there is one process per core."""
-    parts = [(str(student_dir), texts[i::processes], warm) for i in range(processes)]
+    each with one polars thread when there is one process per core, once loaded; and the load's seconds."""
+    parts = [(str(student_dir), texts[i::processes], warm, blas_threads) for i in range(processes)]
     threads = {"POLARS_MAX_THREADS": "1"} if processes > 1 else {}
     with mock.patch.dict(os.environ, threads), ProcessPoolExecutor(processes, mp_context=SPAWN) as pool:
-        seconds = max(pool.map(_label_part, parts))
-    return len(texts) / seconds
+        timings = list(pool.map(_label_part, parts))
+    return len(texts) / max(seconds for _, seconds in timings), max(loading for loading, _ in timings)
+
+
+def speeds(teacher: CompositeLabeler, student: Path, texts: list[str], warm: list[str], work: Path) -> None:
+    """Docs/s of the teacher and of the student, with the words of its teacher sample (``words/``) and without
+    them (a copy of the student without that folder: how every process started before they were kept)."""
+    start = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        teacher.label(texts[i : i + 32])
+    teacher_rate = len(texts) / (time.perf_counter() - start)
+    bare = work / "student-without-words"
+    shutil.rmtree(bare, ignore_errors=True)
+    shutil.copytree(student, bare, ignore=shutil.ignore_patterns(WORDS_DIR))
+    cores = os.cpu_count() or 1
+    words = f"{np.mean([len(t.split()) for t in texts]):.0f} words"
+    print(f"speed on {len(texts)} unsampled documents ({words}): teacher {teacher_rate:.1f} docs/s ({cores} threads)")
+    rates = {}
+    for name, folder in (("with its sample's words", student), ("without them", bare)):
+        (cold, loading), (one, _) = docs_per_second(folder, texts, 1, []), docs_per_second(folder, texts, 1, warm)
+        every = docs_per_second(folder, texts, cores, warm)[0] if cores > 1 else None
+        rates[name] = cold, one, every
+        print(
+            f"student {name}: a new process loads in {loading:.1f} s, "
+            f"then {cold:.0f} docs/s ({cold / teacher_rate:.0f}x)"
+            f"; after {len(warm)} other documents {one:.0f} docs/s in 1 process ({one / teacher_rate:.0f}x)"
+            + (f", {every:.0f} in {cores} ({every / teacher_rate:.0f}x)" if every else "")
+        )
+    ratios = [a / b for a, b in zip(*rates.values(), strict=True) if a and b]
+    print("with / without the words: " + ", ".join(f"{r:.2f}x" for r in ratios) + " (new process, 1 warm, all warm)")
+    if cores > 1:  # numpy's default, one BLAS thread per core in each process: how the student ran before
+        crowded = docs_per_second(student, texts, cores, warm, blas_threads=cores)[0]
+        every = rates["with its sample's words"][2]
+        print(
+            f"with BLAS on {cores} threads per process: {crowded:.0f} docs/s in {cores} processes; "
+            f"on 1 thread: {every / crowded:.2f}x"
+        )
 
 
 def fasttext_baseline(sample_path: Path, seed: int, holdout: float) -> dict[str, tuple[float, float]]:
@@ -194,20 +239,7 @@ def main() -> None:
         return
     timed = set(texts)
     warm = [t for t in every_text(lake, shards) if t not in timed][: args.warm_docs]
-    start = time.perf_counter()
-    for i in range(0, len(texts), 32):
-        teacher.label(texts[i : i + 32])
-    teacher_rate = len(texts) / (time.perf_counter() - start)
-    cores = os.cpu_count() or 1
-    cold = docs_per_second(report.published, texts, 1, [])
-    one = docs_per_second(report.published, texts, 1, warm)
-    every = docs_per_second(report.published, texts, cores, warm) if cores > 1 else one
-    print(
-        f"speed on {len(texts)} unsampled documents ({np.mean([len(t.split()) for t in texts]):.0f} words): "
-        f"teacher {teacher_rate:.1f} docs/s ({cores} threads); student {one:.0f} docs/s in 1 process "
-        f"({one / teacher_rate:.0f}x), {every:.0f} docs/s in {cores} ({every / teacher_rate:.0f}x), after "
-        f"{len(warm)} other documents; {cold:.0f} docs/s in 1 process with a cold word cache"
-    )
+    speeds(teacher, report.published, texts, warm, work)
     if args.fasttext:
         for name, (accuracy, rate) in fasttext_baseline(lake.teacher_sample, options.seed, options.holdout).items():
             print(

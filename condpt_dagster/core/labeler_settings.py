@@ -50,7 +50,10 @@ LABELERS: dict[str, LabelerKind] = {
     ),
     # student_dir defaults to the lake's student/model (defs/definitions.py), so it is only checked when built
     "student": LabelerKind(
-        "condpt_dagster.labelers.student:StudentLabeler", ("student_dir",), requires="student_dir", checked_early=False
+        "condpt_dagster.labelers.student:StudentLabeler",
+        ("student_dir", "threads"),
+        requires="student_dir",
+        checked_early=False,
     ),
 }
 LabelerName = Literal[tuple(LABELERS)]  # type: ignore[valid-type]  # the names above, for pydantic and Dagster
@@ -77,7 +80,10 @@ class LabelerSettings(Section):
         None, ge=0, description="composite: CPU processes for the rule/lexicon taggers beside the encoder."
     )
     threads: int | None = Field(
-        None, ge=1, description="composite: torch threads of a CPU encoder (cores / concurrent runs; default all)."
+        None,
+        ge=1,
+        description="composite: torch threads of a CPU encoder (cores / concurrent runs; default all); "
+        "student: numpy's BLAS threads (default 1: one process per core).",
     )
     student_dir: str | None = Field(
         None, description="student: a trained student folder (default: the lake's student/model, see [student])."

@@ -38,12 +38,12 @@ from condpt_dagster.labelers import format as formats
 from condpt_dagster.labelers import rules
 from condpt_dagster.labelers.encoder import verify_weights
 from condpt_dagster.labelers.rating import RATING_TIERS, RatingHead
+from condpt_dagster.labelers.static_encoder import StaticEncoder
 from condpt_dagster.labelers.student import (
     HEADS_FILE,
     MANIFEST_FILE,
     STATIC_DIR,
     TAXONOMY_FILE,
-    StaticEncoder,
     StudentLabeler,
     read_batch,
 )
@@ -195,9 +195,13 @@ def train_student(
         _write_manifest(staging, manifest)
         start = time.perf_counter()
         held_idx = np.flatnonzero(held)
-        predicted = StudentLabeler(staging, require_passed=False).label([texts[i] for i in held_idx])
+        student = StudentLabeler(staging, require_passed=False)
+        predicted = student.label([texts[i] for i in held_idx])
         scores = agreement(predicted, [teacher_rows[i] for i in held_idx])
         seconds["agreement"] = time.perf_counter() - start
+        start = time.perf_counter()
+        _meet_every_word(student, [texts[i] for i in np.flatnonzero(train)])
+        seconds["word_tables"] = time.perf_counter() - start
         thresholds, passed, summary = _verdict(scores, options)
         published = _publish(staging, folder, manifest, scores, (thresholds, passed, summary))
     finally:
@@ -205,6 +209,13 @@ def train_student(
     return DistillReport(
         int(train.sum()), int(held.sum()), scores, thresholds, refused, counts, passed, summary, published, seconds
     )
+
+
+def _meet_every_word(student: StudentLabeler, texts: Sequence[str]) -> None:
+    """Label the rest of the sample too and keep every word met (labelers/student_words.py)."""
+    for i in range(0, len(texts), student.batch_docs):
+        student.label(texts[i : i + student.batch_docs])
+    student.save_words()
 
 
 SENTIMENTS = ("positive", "negative")  # neutral, like the format unknown, is what a refusal falls back to

@@ -146,7 +146,7 @@ def _hyphenator() -> pyphen.Pyphen:
 
 
 @lru_cache(maxsize=200_000)
-def _syllables(word: str) -> int:
+def syllables(word: str) -> int:
     return len(_hyphenator().positions(word)) + 1
 
 
@@ -157,8 +157,8 @@ def readability_grade(text: str) -> float:
         return 0.0
     sample_end = text.find(words[-1]) + len(words[-1]) if len(words) == READABILITY_SAMPLE_WORDS else len(text)
     sentences = max(1, len(_SENTENCE_END.findall(text[:sample_end])))
-    syllables = sum(_syllables(w.lower()) for w in words)
-    grade = 0.39 * len(words) / sentences + 11.8 * syllables / len(words) - 15.59
+    total = sum(syllables(w.lower()) for w in words)
+    grade = 0.39 * len(words) / sentences + 11.8 * total / len(words) - 15.59
     return round(min(max(grade, 0.0), 20.0), 1)
 
 
@@ -226,19 +226,27 @@ class RuleTables:
     word's syllables and each lexicon word's rating tiers (a bit per tier). A long-running labeler passes
     the same tables batch after batch."""
 
-    def __init__(self, rules: RatingRules | None = None, max_words: int = 200_000) -> None:
+    def __init__(
+        self, rules: RatingRules | None = None, max_words: int = 200_000, base: dict[str, pl.DataFrame] | None = None
+    ) -> None:
         import polars as pl
 
         from condpt_dagster.labelers.word_table import WordTable
 
         self.rules = rules or RatingRules.load()
         self.tier_names = list(self.rules.tiers)
-        self.syllables = WordTable({"word": pl.String, "syllables": pl.Int64}, self._syllable_counts, max_words)
-        self.tiers = WordTable({"word": pl.String, "tiers": pl.Int64}, self._tier_masks, max_words)
+        base = base or {}
+        syllables, tiers = {"word": pl.String, "syllables": pl.Int64}, {"word": pl.String, "tiers": pl.Int64}
+        self.syllables = WordTable(syllables, self._syllable_counts, max_words, base=base.get("syllables"))
+        self.tiers = WordTable(tiers, self._tier_masks, max_words, base=base.get("tiers"))
+
+    def export(self) -> dict[str, pl.DataFrame]:
+        """Every word met so far and its values, as ``base`` takes them (the tiers are the default rules')."""
+        return {"syllables": self.syllables.table, "tiers": self.tiers.table}
 
     @staticmethod
     def _syllable_counts(words: list[str]) -> dict[str, list]:
-        return {"syllables": [_syllables(w) for w in words]}
+        return {"syllables": [syllables(w) for w in words]}
 
     def _tier_masks(self, words: list[str]) -> dict[str, list]:
         bits = {name: 1 << i for i, name in enumerate(self.tier_names)}

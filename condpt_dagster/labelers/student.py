@@ -35,19 +35,19 @@ import polars as pl
 
 from condpt_dagster.core.hashing import cached_sha256, file_sha256
 from condpt_dagster.labelers import format as formats
-from condpt_dagster.labelers import rules
+from condpt_dagster.labelers import rules, student_words
 from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
+from condpt_dagster.labelers.language import languages_of
 from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score, tier_rates
+from condpt_dagster.labelers.static_encoder import StaticEncoder, unit
 from condpt_dagster.labelers.tags import KeywordTagger, candidates_batch
 from condpt_dagster.labelers.taxonomy import Taxonomy
-from condpt_dagster.labelers.word_table import WordTable
 
 STATIC_DIR = "static"  # the model2vec model (model.safetensors, tokenizer.json, config.json)
 HEADS_FILE = "heads.npz"  # every head's arrays, loaded without pickle
 MANIFEST_FILE = "manifest.json"  # classes, refused values, agreement, teacher version
 TAXONOMY_FILE = "taxonomy.toml"  # the teacher's taxonomy: topic names and calibration
 MAX_SENTENCES = 256  # sentences read per document (the teacher reads at most 3 x 64)
-_BERT_WORD = r"\w+|[^\w\s]"  # how BERT's pre-tokenizer splits: words and single punctuation marks
 
 
 class StudentUnavailable(RuntimeError):
@@ -90,78 +90,6 @@ def lexicon_features(rule: rules.RuleLabels) -> list[float]:
     return [*tier_rates(rule.hits, rule.words), float(np.log1p(rule.words))]
 
 
-class StaticEncoder:
-    """A model2vec static model read word by word: a word's token vectors are summed once (through the model's
-    own tokenizer) and cached, so a sentence vector is a sparse sum over its words, the mean of its tokens'
-    vectors as model2vec computes it, without tokenizing the same word twice. A batch's words are cut out and
-    looked up in the cache (a polars table) at once."""
-
-    def __init__(self, folder: Path, cache_words: int = 200_000) -> None:
-        from model2vec import StaticModel
-
-        model = StaticModel.from_pretrained(folder)
-        self.tokenizer = model.tokenizer
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        self.embedding = np.asarray(model.embedding, dtype=np.float32)
-        self.dim = int(self.embedding.shape[1])
-        self._clear()
-        self.words = WordTable({"word": pl.String, "index": pl.Int64}, self._add, cache_words, on_clear=self._clear)
-
-    def _clear(self) -> None:
-        self.word_ids: list[list[int]] = []  # each cached word's token ids (training reads them)
-        self.sums = np.zeros((1024, self.dim), dtype=np.float32)  # cached word -> the sum of its token vectors
-        self.counts = np.zeros(1024, dtype=np.float32)
-
-    def _add(self, words: list[str]) -> dict[str, list]:
-        start = len(self.word_ids)
-        need = start + len(words)
-        if need > len(self.counts):
-            grow = max(need, 2 * len(self.counts))
-            self.sums = np.vstack([self.sums, np.zeros((grow - len(self.counts), self.dim), np.float32)])
-            self.counts = np.concatenate([self.counts, np.zeros(grow - len(self.counts), np.float32)])
-        for offset, encoding in enumerate(self.tokenizer.encode_batch(words, add_special_tokens=False)):
-            self.sums[start + offset] = self.embedding[encoding.ids].sum(0)
-            self.counts[start + offset] = len(encoding.ids)
-            self.word_ids.append(encoding.ids)
-        return {"index": list(range(start, need))}
-
-    def _words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(text, cached word) index pairs, one per word of each text in order; new words are cached first."""
-        words = (
-            pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
-            .select(row=pl.int_range(pl.len(), dtype=pl.Int64), word=pl.col("text").str.extract_all(_BERT_WORD))
-            .explode("word")
-            .drop_nulls("word")
-            .with_columns(pl.col("word").str.to_lowercase())
-        )
-        found = self.words.lookup(words)  # sums are recomputed identically: the cache changes speed, never vectors
-        return found["row"].to_numpy(), found["index"].to_numpy()
-
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """The tokens each text's vector averages, as :meth:`encode` reads them (for fine-tuning)."""
-        rows, columns = self._words(texts)
-        out: list[list[int]] = [[] for _ in texts]
-        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
-            out[row].extend(self.word_ids[column])
-        return out
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``len(texts) x dim`` unit vectors (zero rows for texts without words)."""
-        from scipy.sparse import csr_matrix
-
-        rows, columns = self._words(texts)
-        ones = np.ones(len(columns), np.float32)
-        matrix = csr_matrix((ones, (rows, columns)), shape=(len(texts), len(self.counts)))
-        tokens = matrix @ self.counts
-        vectors = (matrix @ self.sums) / np.maximum(tokens, 1.0)[:, None]
-        return _unit(np.asarray(vectors, dtype=np.float32))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
 class Heads:
     """The fitted heads, read from ``heads.npz`` and ``manifest.json`` (no pickle anywhere)."""
 
@@ -194,15 +122,19 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "5"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "6"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
-    # licences (`legal`'s gate)
+    # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
+    # the order in which the process had met the words)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512
 
-    def __init__(self, student_dir: str | Path, require_passed: bool = True) -> None:
+    def __init__(self, student_dir: str | Path, require_passed: bool = True, threads: int | None = None) -> None:
         self.folder = Path(student_dir)
+        # numpy's BLAS threads while labelling: the student runs one process per core, and BLAS's default of one
+        # thread per core made two processes fight over two cores (1.2-1.27x slower; BENCHMARKS.md, issue 29)
+        self.threads = threads or 1
         self.require_passed = require_passed  # False only while distill.py measures a new student
         self._loaded_hash: str | None = None
 
@@ -232,7 +164,7 @@ class StudentLabeler(Labeler):
         return super().version()
 
     @cached_property
-    def _model(self) -> tuple[StaticEncoder, Heads, Taxonomy, KeywordTagger]:
+    def _model(self) -> tuple[StaticEncoder, Heads, Taxonomy, KeywordTagger, rules.RuleTables]:
         if self._loaded_hash is None:
             raise StudentUnavailable(
                 f"{self.folder}: no trained student (materialize teacher_sample and student_labeler first)"
@@ -242,26 +174,48 @@ class StudentLabeler(Labeler):
         if self.require_passed and not check["passed"]:
             raise StudentUnavailable(f"{self.folder}: the student failed its agreement check: {check['summary']}")
         taxonomy = Taxonomy(self.folder / TAXONOMY_FILE)
-        static = StaticEncoder(self.folder / STATIC_DIR)
-        tagger = KeywordTagger(static.encode, taxonomy.generic_tags)
-        return static, heads, taxonomy, tagger
+        try:  # the words the student met on its teacher sample: every process starts with them
+            words = student_words.load(self.folder / student_words.WORDS_DIR, taxonomy.generic_tags)
+            static = StaticEncoder(self.folder / STATIC_DIR, base=words.get("static"))
+            tagger = KeywordTagger(static.encode, taxonomy.generic_tags, candidate_base=words.get("candidates"))
+            tables = rules.RuleTables(base=words)
+            tagger.candidate_table  # noqa: B018 - built now, so that a broken table fails here
+            student_words.load_word_functions()
+            languages_of(["Loaded now."], [True])  # py3langid's model (~0.8 s): here, not in the first batch
+        except (ValueError, pl.exceptions.PolarsError) as err:
+            raise StudentUnavailable(f"{self.folder}: its word tables are unusable: {err}") from err
+        return static, heads, taxonomy, tagger, tables
+
+    def load(self) -> None:
+        """Load the student now: its files, its word tables and everything its rules read with, so that the
+        first batch costs what every batch costs (one ~1.5-2.5 s load per process)."""
+        self.version()
+        self._model  # noqa: B018
+
+    def save_words(self) -> None:
+        """Keep the words this labeler has met (its teacher sample, at training) in the student's folder."""
+        static, _, taxonomy, tagger, tables = self._model
+        frames = {"static": static.export(), "candidates": tagger.candidate_table.export(), **tables.export()}
+        student_words.save(self.folder / student_words.WORDS_DIR, frames, taxonomy.generic_tags)
 
     # ---------------------------------------------------------------------------------------- labelling
 
     def read(self, texts: Sequence[str]) -> Reading:
         self.version()  # reload if the files changed under this process
-        static = self._model[0]
-        return read_batch(static, texts, self._rule_tables)
-
-    @cached_property
-    def _rule_tables(self) -> rules.RuleTables:
-        return rules.RuleTables()  # the lexicon and syllables of the words met so far (not the student's files)
+        static, *_, tables = self._model
+        return read_batch(static, texts, tables)
 
     def label(self, texts: Sequence[str]) -> list[DocumentLabels]:
+        from threadpoolctl import threadpool_limits
+
         if not texts:
             return []
+        with threadpool_limits(self.threads, user_api="blas"):
+            return self._label(texts)
+
+    def _label(self, texts: Sequence[str]) -> list[DocumentLabels]:
         reading = self.read(texts)
-        _, heads, taxonomy, tagger = self._model
+        _, heads, taxonomy, tagger, _ = self._model
         predicted = heads.predict(reading.features, reading.doc_vecs)
         predicted["format_scores"] = heads.format_model.score_matrix(
             heads.formats, predicted["format_similarities"], reading.cues
@@ -358,7 +312,7 @@ def read_batch(static: StaticEncoder, texts: Sequence[str], tables: rules.RuleTa
     bounds = np.cumsum([0, *(len(doc) for doc in sentences)])
     sentence_vecs = [vecs[a:b] for a, b in itertools.pairwise(bounds)]
     doc_vecs = np.stack(
-        [_unit(v.mean(0)) if len(v) else np.zeros(static.dim, np.float32) for v in sentence_vecs]
+        [unit(v.mean(0)) if len(v) else np.zeros(static.dim, np.float32) for v in sentence_vecs]
     ).astype(np.float32)
     rule_labels = rules.rule_labels_batch(clean, language_chars=LANGUAGE_CHARS, tables=tables)
     cues = formats.cue_matrix(clean)

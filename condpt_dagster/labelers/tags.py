@@ -16,6 +16,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache, cached_property, lru_cache
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -34,6 +35,19 @@ _DESCRIBING = frozenset({"NOUN", "PROPN", "ADJ"})
 
 @cache
 def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (CountVectorizer's), read from their source file as a literal: importing
+    scikit-learn for them cost each new labelling process 1.2 s. Imported if the file is ever laid out otherwise."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    source = Path(spec.origin).parent / "feature_extraction" / "_stop_words.py" if spec and spec.origin else None
+    try:
+        for node in ast.parse(source.read_text(encoding="utf-8")).body if source else []:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["ENGLISH_STOP_WORDS"]:
+                return frozenset(ast.literal_eval(node.value.args[0]))
+    except (OSError, SyntaxError, ValueError, AttributeError, IndexError):
+        pass
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
@@ -80,27 +94,45 @@ def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[s
 class CandidateTable:
     """What :func:`candidates_batch` knows of every token it has met: its lemma (an id into ``names``) and
     whether that lemma can be a tag, kept in a :class:`WordTable`, so that a long-running labeler
-    lemmatizes and checks each word once, not once per batch."""
+    lemmatizes and checks each word once, not once per batch. ``base`` (token, lemma, good), as
+    :meth:`export` writes it, is kept from the start."""
 
-    def __init__(self, generic: frozenset[str], max_tokens: int = 200_000) -> None:
+    SCHEMA = pl.Schema({"token": pl.String, "lemma": pl.String, "good": pl.Boolean})
+
+    def __init__(self, generic: frozenset[str], max_tokens: int = 200_000, base: pl.DataFrame | None = None) -> None:
         self.generic = generic
         self.names: list[str] = []  # lemma id -> lemma
         self._ids: dict[str, int] = {}
+        start = None
+        if base is not None:
+            base = base.select(self.SCHEMA.names()).cast(dict(self.SCHEMA))
+            start = base.select("token", gram=pl.Series([self._id(n) for n in base["lemma"].to_list()]), good="good")
+        self._base_names = len(self.names)
         schema = {"token": pl.String, "gram": pl.Int64, "good": pl.Boolean}
-        self.words = WordTable(schema, self._compute, max_tokens, on_clear=self._forget)
+        self.words = WordTable(schema, self._compute, max_tokens, on_clear=self._forget, base=start)
+
+    def export(self) -> pl.DataFrame:
+        """Every token met so far: its lemma and whether it can be a tag."""
+        names = pl.Series("lemma", self.names, pl.String)
+        return self.words.table.select("token", lemma=names.gather(self.words.table["gram"]), good="good")
+
+    def _id(self, name: str) -> int:
+        if name not in self._ids:
+            self._ids[name] = len(self.names)
+            self.names.append(name)
+        return self._ids[name]
 
     def _forget(self) -> None:
-        self.names, self._ids = [], {}
+        for name in self.names[self._base_names :]:
+            del self._ids[name]
+        del self.names[self._base_names :]
 
     def _compute(self, tokens: list[str]) -> dict[str, list]:
         stop = _stop_words()
         grams, good = [], []
         for token in tokens:
             name = lemma(token)
-            if name not in self._ids:
-                self._ids[name] = len(self.names)
-                self.names.append(name)
-            grams.append(self._ids[name])
+            grams.append(self._id(name))
             good.append(not (name in self.generic or name in stop or len(name) < 3 or not can_describe(name)))
         return {"gram": grams, "good": good}
 
@@ -196,8 +228,10 @@ class KeywordTagger:
         diversity: float = 0.5,
         min_score: float = 0.15,
         cache_size: int = 200_000,
+        candidate_base: pl.DataFrame | None = None,
     ) -> None:
         self.encode = encode
+        self.candidate_base = candidate_base  # CandidateTable.export() of an earlier tagger: its tokens kept
         self.generic = generic
         self.candidates = candidates
         self.diversity = diversity
@@ -211,7 +245,7 @@ class KeywordTagger:
     @cached_property
     def candidate_table(self) -> CandidateTable:
         """What :func:`candidates_batch` keeps of the words this tagger has met (batch callers pass it)."""
-        return CandidateTable(self.generic)
+        return CandidateTable(self.generic, base=self.candidate_base)
 
     def embed(self, phrases: Iterable[str]) -> None:
         phrases = set(phrases)

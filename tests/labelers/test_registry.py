@@ -48,3 +48,9 @@ def test_renamed_keys_reach_the_labeler_under_its_own_name():
         "quantize": False,
         "threads": 2,
     }
+
+
+def test_the_student_takes_its_blas_threads_from_the_settings(tmp_path):
+    settings = LabelerSettings(name="student", student_dir=str(tmp_path), threads=2)
+    assert build_labeler(settings.name, labeler_options(settings)).threads == 2
+    assert build_labeler("student", {"student_dir": str(tmp_path)}).threads == 1  # one process per core

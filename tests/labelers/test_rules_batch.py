@@ -4,6 +4,8 @@ generated text (markup, shouting, profanity, every kind of white space and sente
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import unicodedata
 
 import polars as pl
@@ -53,6 +55,41 @@ def test_rule_labels_from_tables_kept_across_batches_equal_the_per_document_ones
     assert {"damn", "kill", "shit"} <= set(kept.tiers.table.filter(pl.col("tiers") > 0)["word"].to_list())
     with pytest.raises(ValueError, match="other generic words"):
         candidates_batch(texts[:2], frozenset({"film"}), table=CandidateTable(GENERIC))
+
+
+def test_tables_started_from_an_export_keep_it_and_change_no_label(sample_wheels):
+    """A student saves what its tables met on its teacher sample (labelers/student_words.py) and every later
+    process starts from that export: the same candidates and rule labels as fresh tables, and a table that
+    overflows starts again from the export, not from nothing."""
+    texts = [d["text"] for d in sample_documents(sample_wheels, 120, seed=16)]
+    met, fresh_rules = CandidateTable(GENERIC), rules.RuleTables()
+    candidates_batch(texts[:60], GENERIC, table=met)
+    rules.rule_labels_batch(texts[:60], language_chars=300, tables=fresh_rules)
+    started = CandidateTable(GENERIC, max_tokens=200, base=met.export())
+    started_rules = rules.RuleTables(max_words=200, base=fresh_rules.export())
+    assert len(started.words) == len(met.words) and len(started_rules.syllables) == len(fresh_rules.syllables)
+    for batch in (texts[:60], texts[60:], texts[:60]):  # the 200-word room overflows on the unseen half
+        assert candidates_batch(batch, GENERIC, table=started) == [candidates_of(t, GENERIC) for t in batch]
+        assert rules.rule_labels_batch(batch, language_chars=300, tables=started_rules) == [
+            rules.rule_labels(t, phrases=False, language_chars=300) for t in batch
+        ]
+        assert len(started.words) >= len(met.words) and len(started_rules.tiers) >= len(fresh_rules.tiers)
+    assert started.export().head(len(met.words)).equals(met.export())  # the export is still there, first
+    duplicated = pl.concat([fresh_rules.export()["syllables"]] * 2)
+    with pytest.raises(ValueError, match="unique words"):
+        rules.RuleTables(base={"syllables": duplicated})
+
+
+def test_the_tag_stop_words_are_scikit_learns_read_without_importing_it():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from condpt_dagster.labelers.tags import _stop_words
+
+    code = "import sys; from condpt_dagster.labelers import tags; words = tags._stop_words()\n"
+    code += "print(len(words), 'sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(len(ENGLISH_STOP_WORDS)), "False"]  # a new labelling process saves scikit-learn's 1.2 s import
+    assert _stop_words() == ENGLISH_STOP_WORDS
 
 
 _PIECES = st.sampled_from(

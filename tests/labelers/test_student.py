@@ -171,3 +171,68 @@ def test_the_word_tables_change_speed_never_labels(taught, workdir):
     student = StudentLabeler(folder)
     assert student.label(texts) == student.label(texts)
     assert student.label([]) == []
+
+
+def test_a_student_starts_with_the_words_of_its_teacher_sample(taught, workdir, tmp_path, caplog):
+    """Training keeps the words the student met on its sample (labelers/student_words.py), so a new process
+    starts warm; the tables change speed, never labels: the same labels as a copy without them, a static
+    vector summed in text order whatever was met before, and tables another environment computed unused."""
+    import shutil
+
+    from condpt_dagster.labelers.student import STATIC_DIR, StaticEncoder
+    from condpt_dagster.labelers.student_words import COMPUTED_BY, TABLES, WORDS_DIR
+
+    folder = workdir / "model"
+    if not (folder / MANIFEST_FILE).is_file():
+        train(taught, folder)
+    assert sorted(p.stem for p in (folder / WORDS_DIR).glob("*.parquet")) == sorted(TABLES)
+    static, *_, tagger, tables = loaded(folder)
+    assert len(static.words) > 1000 and len(tagger.candidate_table.words) > 1000 and len(tables.tiers) > 1000
+    bare = tmp_path / "bare"
+    shutil.copytree(folder, bare)
+    shutil.rmtree(bare / WORDS_DIR)
+    texts = [*taught["texts"][::-1][:80], "", "<p>Shit!</p> Damn it all.", "12 34"]
+    assert StudentLabeler(folder).label(texts) == StudentLabeler(bare).label(texts)
+
+    fresh, fed = StaticEncoder(bare / STATIC_DIR), StaticEncoder(bare / STATIC_DIR)
+    fed.encode(taught["texts"][100:140])  # other words first: other cache rows for the same words
+    assert np.array_equal(fresh.encode(texts), fed.encode(texts)) and np.array_equal(
+        fresh.encode(texts), static.encode(texts)
+    )
+
+    moved = tmp_path / "other-env"
+    shutil.copytree(folder, moved)
+    computed = json.loads((moved / WORDS_DIR / COMPUTED_BY).read_text())
+    (moved / WORDS_DIR / COMPUTED_BY).write_text(json.dumps(computed | {"pyphen": "0.0"}))
+    with caplog.at_level("WARNING"):
+        static, *_, tagger, tables = loaded(moved)
+    assert "another ['pyphen']" in caplog.text
+    assert len(static.words) > 1000 and len(tagger.candidate_table.words) == 0 and len(tables.syllables) == 0
+    assert StudentLabeler(moved).label(texts) == StudentLabeler(bare).label(texts)
+
+    (moved / WORDS_DIR / "static.parquet").write_bytes(b"not parquet")
+    with pytest.raises(StudentUnavailable, match=r"word tables are unusable.*static\.parquet"):
+        StudentLabeler(moved).label(texts[:1])
+
+
+def test_the_student_keeps_numpys_blas_to_its_threads(taught, workdir):
+    """One student process per core: numpy's default of a BLAS thread per core made two processes fight."""
+    from threadpoolctl import threadpool_info
+
+    folder = workdir / "model"
+    if not (folder / MANIFEST_FILE).is_file():
+        train(taught, folder)
+    student, seen = StudentLabeler(folder), []
+    inner = student._label
+    student._label = lambda texts: (
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}) or inner(texts)
+    )
+    assert student.label(taught["texts"][:3]) == StudentLabeler(folder, threads=2).label(taught["texts"][:3])
+    assert seen == [{1}]
+
+
+def loaded(folder: Path) -> tuple:
+    """A student's loaded parts: static encoder, heads, taxonomy, tagger, rule tables."""
+    student = StudentLabeler(folder)
+    student.version()
+    return student._model
