@@ -193,15 +193,7 @@ def train_student(
         manifest["static_tuning"] = tuned
         np.savez(staging / HEADS_FILE, **arrays)
         _write_manifest(staging, manifest)
-        start = time.perf_counter()
-        held_idx = np.flatnonzero(held)
-        student = StudentLabeler(staging, require_passed=False)
-        predicted = student.label([texts[i] for i in held_idx])
-        scores = agreement(predicted, [teacher_rows[i] for i in held_idx])
-        seconds["agreement"] = time.perf_counter() - start
-        start = time.perf_counter()
-        _meet_every_word(student, [texts[i] for i in np.flatnonzero(train)])
-        seconds["word_tables"] = time.perf_counter() - start
+        scores = _agreement_and_words(StudentLabeler(staging, require_passed=False), texts, teacher_rows, held, seconds)
         thresholds, passed, summary = _verdict(scores, options)
         published = _publish(staging, folder, manifest, scores, (thresholds, passed, summary))
     finally:
@@ -211,11 +203,22 @@ def train_student(
     )
 
 
-def _meet_every_word(student: StudentLabeler, texts: Sequence[str]) -> None:
-    """Label the rest of the sample too and keep every word met (labelers/student_words.py)."""
-    for i in range(0, len(texts), student.batch_docs):
-        student.label(texts[i : i + student.batch_docs])
+def _agreement_and_words(
+    student: StudentLabeler, texts: Sequence[str], rows: Sequence[dict[str, Any]], held: np.ndarray, seconds: dict
+) -> dict[str, float]:
+    """The student's agreement with the teacher on the held-out part; then it labels the training part too and
+    keeps every word it met (labelers/student_words.py)."""
+    start = time.perf_counter()
+    held_idx = np.flatnonzero(held)
+    scores = agreement(student.label([texts[i] for i in held_idx]), [rows[i] for i in held_idx])
+    seconds["agreement"] = time.perf_counter() - start
+    start = time.perf_counter()
+    train = [texts[i] for i in np.flatnonzero(~held)]
+    for i in range(0, len(train), student.batch_docs):
+        student.label(train[i : i + student.batch_docs])
     student.save_words()
+    seconds["word_tables"] = time.perf_counter() - start
+    return scores
 
 
 SENTIMENTS = ("positive", "negative")  # neutral, like the format unknown, is what a refusal falls back to
