@@ -35,10 +35,12 @@ class StaticEncoder:
         self.counts = np.zeros(1024, dtype=np.float32)
         start = None
         if base is not None:
-            ids = base["ids"].to_list()
-            if any(i < 0 or i >= len(self.embedding) for word in ids for i in word):
+            flat = base["ids"].explode().drop_nulls()
+            if len(flat) and (flat.min() < 0 or flat.max() >= len(self.embedding)):
                 raise ValueError(f"{folder}: a base word's token id is outside the vocabulary")
-            start = pl.DataFrame({"word": base["word"], "index": self._store(ids)}, schema=self.SCHEMA)
+            start = pl.DataFrame(
+                {"word": base["word"], "index": self._store(base["ids"].to_list())}, schema=self.SCHEMA
+            )
         self._base_words = len(self.word_ids)
         self.words = WordTable(self.SCHEMA, self._add, cache_words, on_clear=self._clear, base=start)
 
@@ -64,7 +66,9 @@ class StaticEncoder:
         if need > len(self.counts):  # room for half as many words again: a saved base is ~50,000 x 384 floats
             sums = np.empty((max(need + need // 2, 2 * len(self.counts)), self.dim), np.float32)
             sums[:start] = self.sums[:start]  # rows past the words are never read
-            self.sums, self.counts = sums, np.resize(self.counts[:start], len(sums))
+            counts = np.zeros(len(sums), np.float32)
+            counts[:start] = self.counts[:start]
+            self.sums, self.counts = sums, counts
         lengths = np.array([len(i) for i in ids], dtype=np.int64)
         rows = start + np.arange(len(ids))
         for length in np.unique(lengths).tolist():

@@ -2,8 +2,8 @@
 
 The student computes, per distinct word, what only Python computes (labelers/word_table.py): its token ids in
 the static model, its syllables, its rating-lexicon tiers, its lemma and whether it can be a tag. A process
-that starts empty pays for every word again: a shard's first batches ran at a quarter of a warm process's
-speed (BENCHMARKS.md, issue 29). Training labels the whole teacher sample once more and keeps those tables
+that starts empty pays for every word again: a shard's first documents ran at about half a warm process's
+speed (BENCHMARKS.md, issue 29, part 7). Training labels the whole teacher sample once more and keeps those tables
 in ``<student>/words/``:
 
 | file                   | columns                                     | computed by                        |
