@@ -51,6 +51,7 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
         re.compile(rf"\b(?:said on {_DAY}|according to|officials?|spokes(?:man|woman)|told reporters|reported)\b"),
         0.005,
     ),
+    "reported_speech": (re.compile(r"\b(?:said|says|told|asked)\b", re.I), 0.01),
     "forum": (
         re.compile(r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", re.I),
         0.005,

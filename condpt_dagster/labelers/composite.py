@@ -99,12 +99,13 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "7"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "8"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
     # 6: format `email` (mail lines: headers, quoted replies); a mail header line is not a speaker's turn
     # 7: format `essay` (nonfiction prose: reflections, memoir, history); archaic function words are no tags
+    # 8: `encyclopedic` fitted on Wikipedia articles; the `reported_speech` cue (said, told) tells news from them
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
