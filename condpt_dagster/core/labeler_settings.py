@@ -112,6 +112,8 @@ class StudentSettings(Section):
     min_examples: int = Field(20, ge=1, description="Teacher labels a value needs before the student emits it.")
     epochs: int = Field(8, ge=0, description="Passes tuning the static embeddings (0: as distilled).")
     min_agreement: float = Field(0.90, ge=0, le=1, description="Agreement needed on format, top topic and rating.")
-    min_sentiment_agreement: float = Field(0.85, ge=0, le=1, description="Agreement needed on sentiment sign.")
+    min_sentiment_agreement: float = Field(
+        0.85, ge=0, le=1, description="Agreement needed on sentiment sign (documents the teacher calls polar)."
+    )
     seed: int = Field(0, description="Sample and holdout draw.")
     batch_docs: int = Field(64, ge=1, description="Documents per teacher labeling batch (memory, not output).")

@@ -105,7 +105,8 @@ class CompositeLabeler(Labeler):
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
     # 6: format `email` (mail lines: headers, quoted replies); a mail header line is not a speaker's turn
     # 7: format `essay` (nonfiction prose: reflections, memoir, history); archaic function words are no tags
-    # 8: `encyclopedic` fitted on Wikipedia articles; the `reported_speech` cue (said, told) tells news from them
+    # 8: `encyclopedic` fitted on Wikipedia articles; the `reported_speech` cue (said, told) tells news from them;
+    #    sentiment of factual formats (news, encyclopedic, code, ...) from the lexicon alone, neutral unless polar
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
@@ -288,7 +289,10 @@ class CompositeLabeler(Labeler):
         labels.topics = [n for n, s in ranked if s >= tax.min_score and s >= best - tax.margin][: tax.max_topics]
 
     def _sentiment(self, lexicon: float, vec: np.ndarray, labels: DocumentLabels) -> None:
-        score, encoder = SentimentHead.load().score(lexicon, vec)
+        """The lexicon + encoder mix; in a factual format (taxonomy.toml) the lexicon's score alone, since the
+        head, fitted on reviews, reads any text as one. Needs ``labels.format``."""
+        mixed, encoder = SentimentHead.load().score(lexicon, vec)
+        score = lexicon if labels.format in self.taxonomy.factual_formats else mixed
         labels.scores.update(
             {
                 "sentiment": round(score, 4),
@@ -296,8 +300,7 @@ class CompositeLabeler(Labeler):
                 "sentiment:encoder": round(encoder, 4),
             }
         )
-        band = self.taxonomy.neutral_band
-        labels.sentiment = "positive" if score > band else "negative" if score < -band else "neutral"
+        labels.sentiment = self.taxonomy.sentiment_label(score, labels.format)
 
     @staticmethod
     def _clear_winner(scores: np.ndarray, names: list[str], margin: float, floor: float = -np.inf) -> str | None:

@@ -61,7 +61,7 @@ class DistillSettings:
     epochs: int = 8  # passes of static-embedding tuning (the best on a tenth of the training part is kept)
     seed: int = 0
     min_agreement: float = 0.90  # format, top topic, rating
-    min_sentiment_agreement: float = 0.85  # sign of the sentiment score
+    min_sentiment_agreement: float = 0.85  # sign of the sentiment score where the teacher's label is polar
 
 
 @dataclass
@@ -90,17 +90,24 @@ def _rare(values: Sequence[str], min_examples: int, known: Sequence[str]) -> dic
     return {v: counts.get(v, 0) for v in known if counts.get(v, 0) < min_examples}
 
 
-def _fit_heads(x: np.ndarray, y: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _fit_heads(
+    x: np.ndarray, y: dict[str, np.ndarray], factual: np.ndarray, min_examples: int
+) -> dict[str, np.ndarray]:
     """Ridge regressions (alpha by cross-validation) of the rating score's logit and the sentiment score's
-    arctanh on standardized features."""
+    arctanh on standardized features; and of the sentiment on the documents of factual formats alone, where the
+    teacher's score is its lexicon's and not the review-trained mix (``sentiment_factual``, if there are at least
+    ``min_examples``)."""
     from sklearn.linear_model import RidgeCV
 
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
     arrays = {"feature_mean": mean, "feature_scale": scale}
-    for name in ("rating", "sentiment"):
-        ridge = RidgeCV(alphas=(0.1, 1.0, 10.0, 100.0, 1000.0)).fit(z, y[name])
+    fits = {"rating": (z, y["rating"]), "sentiment": (z, y["sentiment"])}
+    if factual.sum() >= min_examples:
+        fits["sentiment_factual"] = (z[factual], y["sentiment"][factual])
+    for name, (inputs, target) in fits.items():
+        ridge = RidgeCV(alphas=(0.1, 1.0, 10.0, 100.0, 1000.0)).fit(inputs, target)
         arrays[f"{name}_coef"], arrays[f"{name}_intercept"] = ridge.coef_, np.asarray(ridge.intercept_)
     return arrays
 
@@ -113,14 +120,17 @@ def agreement(student: Sequence[Any], teacher: Sequence[dict[str, Any]]) -> dict
 
     pairs = list(zip(student, teacher, strict=True))
     n = max(1, len(pairs))
+    # the sign where the teacher's label is polar: a neutral document's score sits near 0, its sign is noise
     signs = [
-        (s.scores["sentiment"] >= 0) == (json.loads(t["scores"] or "{}").get("sentiment", 0.0) >= 0) for s, t in pairs
+        (s.scores["sentiment"] >= 0) == (t["sentiment"] == "positive")
+        for s, t in pairs
+        if t["sentiment"] in ("positive", "negative")
     ]
     return {
         "format": sum(s.format == t["format"] for s, t in pairs) / n,
         "top_topic": sum(top(s.topics) == top(list(t["topics"])) for s, t in pairs) / n,
         "rating": sum(s.rating == t["rating"] for s, t in pairs) / n,
-        "sentiment_sign": sum(signs) / n,
+        "sentiment_sign": sum(signs) / len(signs) if signs else 1.0,
         "sentiment_label": sum(s.sentiment == t["sentiment"] for s, t in pairs) / n,
     }
 
@@ -185,7 +195,8 @@ def train_student(
         train = ~held
         counts = _counts(teacher_rows, train)
         refused = _refusals(teacher_rows, train, topics, options.min_examples)
-        arrays = _fit_heads(x[train], {k: v[train] for k, v in y.items()})
+        factual = np.array([r["format"] in taxonomy.factual_formats for r in teacher_rows])
+        arrays = _fit_heads(x[train], {k: v[train] for k, v in y.items()}, factual[train], options.min_examples)
         arrays["topic_prototypes"], arrays["format_prototypes"] = reads.topic_prototypes, reads.format_prototypes
         seconds["fit_heads"] = time.perf_counter() - start
         classes = {"format": list(taxonomy.formats), "topics": topics}

@@ -112,20 +112,24 @@ class Heads:
     def predict(self, features: np.ndarray, doc_vecs: np.ndarray) -> dict[str, np.ndarray]:
         x = self._standardize(features)
         a = self.arrays
-        return {
+        predicted = {
             "topic_scores": doc_vecs @ a["topic_prototypes"].T,
             "format_similarities": doc_vecs @ a["format_prototypes"].T,
             "rating_logit": x @ a["rating_coef"] + a["rating_intercept"],
             "sentiment_atanh": x @ a["sentiment_coef"] + a["sentiment_intercept"],
         }
+        if "sentiment_factual_coef" in a:  # the teacher's lexicon-only score of factual formats
+            predicted["sentiment_factual_atanh"] = x @ a["sentiment_factual_coef"] + a["sentiment_factual_intercept"]
+        return predicted
 
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "6"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "7"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
-    # the order in which the process had met the words)
+    # the order in which the process had met the words); 7: the teacher's neutral band and a
+    # sentiment head of its own for factual formats
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512
@@ -277,9 +281,9 @@ class StudentLabeler(Labeler):
         labels.topics = [n for n in kept if n not in heads.refused["topics"]]
         if len(labels.topics) < len(kept):
             refusals.append("a topic too rare in the teacher sample was dropped")
-        score = float(np.tanh(p["sentiment_atanh"]))
-        band = taxonomy.neutral_band
-        labels.sentiment = "positive" if score > band else "negative" if score < -band else "neutral"
+        factual = labels.format in taxonomy.factual_formats and "sentiment_factual_atanh" in p
+        score = float(np.tanh(p["sentiment_factual_atanh" if factual else "sentiment_atanh"]))
+        labels.sentiment = taxonomy.sentiment_label(score, labels.format)  # the teacher's band for that format
         if labels.sentiment in heads.refused["sentiment"]:
             refusals.append(f"sentiment {labels.sentiment} too rare in the teacher sample: neutral")
             labels.sentiment = "neutral"

@@ -39,12 +39,21 @@ class Taxonomy:
         self.margin = float(cal["margin"])
         self.max_topics = int(cal["max_topics"])
         self.neutral_band = float(cal["neutral_band"])
+        self.factual_formats = frozenset(cal.get("factual_formats", []))  # none: every format keeps the mix
+        if unknown := sorted(self.factual_formats - set(self.formats)):
+            raise ValueError(f"{path}: [calibration] factual_formats {unknown} are not among [formats]")
+        self.factual_neutral_band = float(cal.get("factual_neutral_band", self.neutral_band))
         self.genre_margin = float(cal.get("genre_margin", cal.get("mood_margin", 0.02)))
         self.mood_min_z = float(cal.get("mood_min_z", 2.0))
         self.mood_margin_z = float(cal.get("mood_margin_z", 0.3))
         self.mood_scale = _mood_scale(raw.get("mood_calibration", {}), list(self.moods), path)
         tags = raw.get("tags", {})
         self.generic_tags = frozenset(tags.get("generic", [])) | frozenset(tags.get("sources", []))
+
+    def sentiment_label(self, score: float, fmt: str) -> str:
+        """positive / negative / neutral for a sentiment score, with the band of the document's format."""
+        band = self.factual_neutral_band if fmt in self.factual_formats else self.neutral_band
+        return "positive" if score > band else "negative" if score < -band else "neutral"
 
 
 def _mood_scale(table: dict, moods: list[str], path: Path) -> tuple[list[float], list[float]]:

@@ -214,6 +214,14 @@ ESSAY = (
     "better than we do; they thought of wisdom less as knowing more than as seeing plainly."
 )
 
+ENCYCLOPEDIC = (
+    "The Danube is the second-longest river in Europe, after the Volga. It rises in the Black Forest of Germany "
+    "and flows for 2,850 kilometres through ten countries before it empties into the Black Sea. The river formed "
+    "a frontier of the Roman Empire for four centuries, and it remains an important waterway for trade. Its basin "
+    "covers about 800,000 square kilometres and is home to 83 million people. Four national capitals, Vienna, "
+    "Bratislava, Budapest and Belgrade, stand on its banks."
+)
+
 LICENCE = (
     "This document is distributed under the Example Public License, version 2. You may copy and redistribute it "
     "in any medium, provided that you keep this copyright notice intact and license any modified version under "
@@ -232,6 +240,7 @@ LICENCE = (
         (LEGAL, "legal"),
         (LICENCE, "legal"),  # a licence's own words (License, copyright, terms and conditions) without "shall"
         (NEWS_QUOTES, "news"),  # quotations on lines of their own are not speaker turns
+        (ENCYCLOPEDIC, "encyclopedic"),  # names and numbers without a reporter's "said": an article
         (SPEECH, "speech"),  # one speaker addressing the House: a speech, not a transcript
         (INTERVIEW, "transcript"),
     ],
@@ -239,6 +248,22 @@ LICENCE = (
 def test_format_reads_the_genre(labeler, text, expected):
     [lab] = labeler.label([text])
     assert lab.format == expected, lab.scores
+
+
+def test_factual_formats_are_neutral_unless_their_words_are_clearly_polar(labeler):
+    grim = (
+        "The earthquake killed at least 300 people and destroyed thousands of homes, officials said on Monday. "
+        "Rescuers said the death toll was likely to rise as the devastating tragedy left survivors in despair."
+    )
+    article, code, news, review = labeler.label([ENCYCLOPEDIC, CODE, grim, "A wonderful, moving film. I loved it."])
+    factual = labeler.taxonomy.factual_formats
+    for lab in (article, code, news):
+        assert lab.format in factual, lab.format
+        assert lab.scores["sentiment"] == lab.scores["sentiment:lexicon"]  # the review-trained head left out
+    assert (article.sentiment, code.sentiment) == ("neutral", "neutral")
+    assert news.sentiment == "negative" and news.scores["sentiment"] <= -0.2
+    assert review.format not in factual and review.sentiment == "positive"
+    assert review.scores["sentiment"] != review.scores["sentiment:lexicon"]  # the mix
 
 
 def test_learned_rating_catches_innuendo_without_swear_words(labeler):

@@ -124,6 +124,19 @@ def test_taxonomy_rejects_unknown_formats(tmp_path):
     assert len(taxonomy.topics) == 24 and set(taxonomy.formats) == set(STEERABLE_FORMATS)
 
 
+def test_factual_formats_get_their_own_neutral_band(tmp_path):
+    taxonomy = Taxonomy(TAXONOMY)
+    assert {"news", "encyclopedic", "code"} <= taxonomy.factual_formats and "review" not in taxonomy.factual_formats
+    assert [taxonomy.sentiment_label(s, "review") for s in (-0.15, 0.05, 0.15)] == ["negative", "neutral", "positive"]
+    assert [taxonomy.sentiment_label(s, "news") for s in (-0.15, 0.15, 0.25)] == ["neutral", "neutral", "positive"]
+    edited = tmp_path / "taxonomy.toml"
+    edited.write_text(TAXONOMY.read_text().replace('factual_formats = ["news"', 'factual_formats = ["gossip", "news"'))
+    with pytest.raises(ValueError, match=r"taxonomy.toml: \[calibration\] factual_formats \['gossip'\]"):
+        Taxonomy(edited)
+    edited.write_text(TAXONOMY.read_text().replace("factual_formats", "# factual_formats"))
+    assert Taxonomy(edited).factual_formats == frozenset()  # a taxonomy without the key keeps one band
+
+
 def test_format_evidence_names_the_runner_up_and_the_cues_that_moved_the_choice():
     """What `condpt audit show` prints under the format: the chosen and next formats' scores, and the layout
     cues that added most to the chosen one (zero contributions and impossible formats left out)."""

@@ -12,7 +12,7 @@ from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.labelers.distill import DistillSettings, TeacherReads, train_student
 from condpt_dagster.labelers.encoder import default_model_dir
 from condpt_dagster.labelers.student import MANIFEST_FILE, StudentLabeler, StudentUnavailable
-from condpt_dagster.labelers.taxonomy import TAXONOMY
+from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 from condpt_dagster.stages.document_labels import label_rows
 
 
@@ -91,6 +91,26 @@ def test_student_learns_the_teacher_and_writes_label_rows(taught, workdir):
         assert lab.rating in ("G", "PG", "PG-13", "R") and lab.language
         assert -1 <= lab.scores["sentiment"] <= 1 and lab.sentiment in ("positive", "negative", "neutral")
     assert sum(bool(lab.tags) for lab in labels) > 50  # keyword tags ranked by the static embedding
+
+
+def test_factual_formats_get_a_sentiment_head_of_their_own(taught, workdir):
+    """The teacher scores a factual document by its lexicon alone (near 0) and a review by the mix (far from 0):
+    the student fits a second head on the factual part of its sample and reads a factual document with it."""
+    report = train(taught, workdir / "factual")
+    assert report.passed, report.summary
+    with np.load(report.published / "heads.npz") as heads:
+        assert "sentiment_factual_coef" in heads.files
+    student = StudentLabeler(report.published)
+    factual = Taxonomy(report.published / "taxonomy.toml").factual_formats  # the teacher's, copied with it
+    news = [t for t, r in zip(taught["texts"], taught["rows"], strict=True) if r["format"] in factual]
+    assert len(news) >= 20
+    labels = student.label(news[:40])
+    predicted = [abs(lab.scores["sentiment"]) for lab in labels if lab.format in factual]
+    teacher = [abs(json.loads(r["scores"])["sentiment"]) for r in taught["rows"] if r["format"] not in factual]
+    assert predicted and np.median(predicted) < 0.5 * np.median(teacher)  # scaled as the lexicon, not the mix
+    few = train(taught, workdir / "few-factual", min_examples=1000, min_agreement=0.0, min_sentiment_agreement=0.0)
+    with np.load(few.published / "heads.npz") as heads:
+        assert "sentiment_factual_coef" not in heads.files  # too few factual documents: the one head for all
 
 
 def test_a_value_the_teacher_gave_too_rarely_is_never_emitted(taught, workdir):
@@ -236,3 +256,27 @@ def loaded(folder: Path) -> tuple:
     student = StudentLabeler(folder)
     student.version()
     return student._model
+
+
+def test_the_sentiment_sign_is_compared_where_the_teacher_is_polar():
+    from types import SimpleNamespace
+
+    from condpt_dagster.labelers.distill import agreement
+
+    def student(score: float) -> SimpleNamespace:
+        return SimpleNamespace(format="news", topics=["politics"], rating="G", sentiment="neutral",
+                               scores={"sentiment": score})  # fmt: skip
+
+    def teacher(label: str, score: float) -> dict:
+        return {"format": "news", "topics": ["politics"], "rating": "G", "sentiment": label,
+                "scores": json.dumps({"sentiment": score})}  # fmt: skip
+
+    pairs = [
+        (student(0.4), teacher("positive", 0.5)),
+        (student(-0.3), teacher("positive", 0.3)),  # the one disagreement that counts
+        (student(-0.01), teacher("neutral", 0.02)),  # a neutral document's sign is noise: left out
+        (student(0.01), teacher("neutral", -0.05)),
+    ]
+    scores = agreement([s for s, _ in pairs], [t for _, t in pairs])
+    assert scores["sentiment_sign"] == 0.5 and scores["format"] == 1.0
+    assert agreement([student(0.1)], [teacher("neutral", -0.1)])["sentiment_sign"] == 1.0  # nothing polar to miss
