@@ -26,7 +26,7 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 |            | allowed by each licence)                                    |                                       |
 | foldoc     | ``dict-foldoc`` 20230119-1 (Debian, GFDL): the Free On-line | encyclopedic (a knowledge article)    |
 |            | Dictionary of Computing, articles of 100 words or more      |                                       |
-| wiki       | ``gensim`` 4.4.0's test data (PyPI, LGPL-2.1): 107 English  | encyclopedic (a knowledge article)    |
+| wiki       | ``gensim`` 4.4.0's test data (PyPI, LGPL-2.1): 94 English   | encyclopedic (a knowledge article)    |
 |            | Wikipedia articles, A to Az (CC BY-SA 4.0); ``corpora/wiki`` |                                       |
 
 austen and moby are read by ``condpt_dagster.sample_corpus.fiction``, which also offers their ``tune``

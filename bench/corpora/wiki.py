@@ -2,8 +2,9 @@
 
 gensim 4.4.0's wheel (PyPI, LGPL-2.1) holds ``gensim/test/test_data/enwiki-latest-pages-articles1.xml-
 p000000010p000030302-shortened.bz2``: a MediaWiki export of the first 206 pages of an English Wikipedia dump
-(text CC BY-SA 4.0 / GFDL), 107 of them articles, from Aardvark and Abraham Lincoln to Azerbaijan: history,
-biology, geography, biographies, philosophy, sport. The articles' wikitext becomes plain text with
+(text CC BY-SA 4.0 / GFDL), 107 of them articles (94 once disambiguation pages and lists are skipped), from
+Aardvark and Abraham Lincoln to Azerbaijan: history, biology, geography, biographies, philosophy, sport. The
+articles' wikitext becomes plain text with
 ``mwparserfromhell`` (images, categories, references, tables and the closing reference sections dropped; section
 headings kept as their own lines), then ~``WORDS``-word passages of whole paragraphs, the article's title above its
 first passage, at most ``PASSAGES`` per article so that the long ones do not outweigh the rest. One article, one
@@ -32,7 +33,7 @@ WHEEL = fiction.Archive(
     "pip",
 )  # fmt: skip
 DUMP = "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-WORDS = 250  # a passage: a few paragraphs of one section
+WORDS = 250  # a passage: a few paragraphs, under the headings they fall under
 PASSAGES = 5  # per article
 MIN_WORDS = 100  # the last passage of an article (or a short article), as FOLDOC's articles
 MIN_PARAGRAPH_WORDS = 3  # shorter lines are what markup removal left behind (an emptied template, a bare caption)
