@@ -240,7 +240,10 @@ def _refusals(rows: Sequence[dict[str, Any]], train: np.ndarray, topics: list[st
     picked = [rows[i] for i in np.flatnonzero(train)]
     return {
         "format": _rare([r["format"] for r in picked], least, STEERABLE_FORMATS),
-        "topics": _rare(_top_topics(rows, train), least, topics),
+        # a topic anywhere in the teacher's list is a teacher label of it (the student emits lists, and one
+        # prototype scores a topic wherever it ranks); counting only first places refused topics that are
+        # given often but seldom first (BENCHMARKS.md "Scale, part 9")
+        "topics": _rare(_given_topics(rows, train), least, topics),
         "rating": _rare([r["rating"] for r in picked], least, RATINGS),
         "sentiment": _rare([r["sentiment"] for r in picked], least, SENTIMENTS),
     }
@@ -250,11 +253,16 @@ def _top_topics(rows: Sequence[dict[str, Any]], mask: np.ndarray) -> list[str]:
     return [rows[i]["topics"][0] for i in np.flatnonzero(mask) if len(rows[i]["topics"])]
 
 
+def _given_topics(rows: Sequence[dict[str, Any]], mask: np.ndarray) -> list[str]:
+    return [topic for i in np.flatnonzero(mask) for topic in rows[i]["topics"]]
+
+
 def _counts(rows: Sequence[dict[str, Any]], mask: np.ndarray) -> dict[str, dict[str, int]]:
     picked = [rows[i] for i in np.flatnonzero(mask)]
     return {
         "format": dict(Counter(r["format"] for r in picked)),
         "top_topic": dict(Counter(_top_topics(rows, mask))),
+        "topics": dict(Counter(_given_topics(rows, mask))),  # every place in the list: what refusals count
         "rating": dict(Counter(r["rating"] for r in picked)),
         "sentiment": dict(Counter(r["sentiment"] for r in picked)),
     }

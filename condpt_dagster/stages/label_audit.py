@@ -28,7 +28,15 @@ from condpt_dagster.core.faults import failpoint
 from condpt_dagster.core.label_history import history
 from condpt_dagster.core.lake import DataLake
 
-SCHEMA = """
+# DuckDB's checkpoint vacuums: it merges the small row groups each shard's append leaves, and that work grows
+# with the table (at 1M documents two upserts in every ~17 took 7-10 s instead of ~1.3 s, one per generation,
+# whenever a table's appends filled a row group). A write that only appends needs no vacuum; one that deleted
+# rows (a relabelled shard, or its replay) turns it back on, so their space is reclaimed (`_deleted`;
+# BENCHMARKS.md "Scale, part 9").
+APPEND_ONLY = "SET max_vacuum_tasks = 0;"
+SCHEMA = (
+    APPEND_ONLY
+    + """
 CREATE TABLE IF NOT EXISTS documents (shard VARCHAR, id VARCHAR, source VARCHAR, chars BIGINT, line BIGINT);
 CREATE TABLE IF NOT EXISTS labels (
     shard VARCHAR, id VARCHAR, rating VARCHAR, sfw BOOLEAN, sentiment VARCHAR, language VARCHAR, synopsis VARCHAR,
@@ -100,6 +108,7 @@ CREATE OR REPLACE VIEW label_changes AS
     FROM label_history a JOIN label_history b
         ON a.shard = b.shard AND a.id = b.id AND a.labeler_version <> b.labeler_version;
 """
+)
 
 
 SHARD_TABLES = ("documents", "removed", "labels", "label_history", "tags", "tag_pairs", "block_spans")
@@ -117,8 +126,10 @@ class AuditWriter:
         return upsert_shard(self._write.con, self._lake, shard)
 
     def record_checkpoints(self) -> int:
-        self._write.wrote(CHECKPOINTS_KEY)
-        return record_checkpoints(self._write.con, self._lake)
+        rows = checkpoint_rows(self._lake)
+        if replace_checkpoints(self._write.con, rows):  # unchanged: nothing for the other generation to replay
+            self._write.wrote(CHECKPOINTS_KEY)
+        return len(rows)
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         return self._write.con.execute(sql, params or []).fetchall()
@@ -133,12 +144,13 @@ class AuditWriter:
 def _replay(con: duckdb.DuckDBPyConnection, key: str) -> None:
     """Copy one keyed write's rows from the published generation (core/double_buffer.py)."""
     if key == CHECKPOINTS_KEY:
-        con.execute("DELETE FROM checkpoints")
+        if con.execute("DELETE FROM checkpoints").fetchone()[0]:
+            con.execute("RESET max_vacuum_tasks")
         con.execute("INSERT INTO checkpoints BY NAME SELECT * FROM published.checkpoints")
     elif key.startswith(SHARD_KEY):
         shard = key.removeprefix(SHARD_KEY)
+        _delete_shard(con, shard)
         for table in SHARD_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM published.{table} WHERE shard = ?", [shard])
     else:
         raise ValueError(f"unknown audit journal key {key!r}")
@@ -155,8 +167,7 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
     """Replace one shard's rows in every table, in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in SHARD_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE shard = ?", [shard])
+        _delete_shard(con, shard)
         con.execute(
             "INSERT INTO documents BY NAME SELECT ? AS shard, id, source, length(text) AS chars, line, "
             "left(text, ?) AS excerpt FROM read_parquet(?)",
@@ -207,6 +218,13 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
     }
 
 
+def _delete_shard(con: duckdb.DuckDBPyConnection, shard: str) -> None:
+    """Delete the shard's rows from every table; if there were any, this session's checkpoints vacuum again."""
+    deleted = sum(con.execute(f"DELETE FROM {t} WHERE shard = ?", [shard]).fetchone()[0] for t in SHARD_TABLES)
+    if deleted:
+        con.execute("RESET max_vacuum_tasks")
+
+
 def _count_tag_pairs(con: duckdb.DuckDBPyConnection, shard: str) -> None:
     """Keyword-tag pairs per document, counted once per shard at upsert (the co-occurrence view sums them:
     a self-join over every tag row at query time took 1.8 s at 1M documents)."""
@@ -231,8 +249,8 @@ def _load_history(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) ->
         )
 
 
-def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
-    """(Re)load every checkpoint manifest: which data versions of which shards each run trained on."""
+def checkpoint_rows(lake: DataLake) -> list[tuple]:
+    """Every checkpoint manifest's rows: which data versions of which shards each run trained on."""
     rows = []
     for manifest_path in lake.checkpoint_manifests():
         manifest = CheckpointManifest.load(manifest_path)
@@ -241,11 +259,27 @@ def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
             labels_version = lineage.get(shard, {}).get("labels_version")
             row = (manifest.run, shard, version, manifest.tokenizer_sha256, manifest.steps)
             rows.append((*row, manifest.final_loss, labels_version))
+    return rows
+
+
+def replace_checkpoints(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> bool:
+    """Make the checkpoints table hold ``rows``; False when it already did (most writes: rewriting it would
+    delete rows, and deleted rows turn the vacuum back on)."""
+    if sorted(con.execute("SELECT * FROM checkpoints").fetchall(), key=repr) == sorted(rows, key=repr):
+        return False
     con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM checkpoints")
+    if con.execute("DELETE FROM checkpoints").fetchone()[0]:
+        con.execute("RESET max_vacuum_tasks")
     if rows:
         con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute("COMMIT")
+    return True
+
+
+def record_checkpoints(con: duckdb.DuckDBPyConnection, lake: DataLake) -> int:
+    """(Re)load every checkpoint manifest into ``con``'s checkpoints table; the number of rows."""
+    rows = checkpoint_rows(lake)
+    replace_checkpoints(con, rows)
     return len(rows)
 
 

@@ -126,6 +126,20 @@ def test_a_value_the_teacher_gave_too_rarely_is_never_emitted(taught, workdir):
     assert refused and all(lab.format == "unknown" for lab in refused if "format" in lab.error)
 
 
+def test_a_topic_counts_its_teacher_labels_in_every_place_of_the_list():
+    """A topic the teacher lists often but seldom first has its teacher labels: it is not refused."""
+    from condpt_dagster.labelers.distill import _refusals
+
+    def row(topics: list[str]) -> dict:
+        return {"format": "news", "topics": topics, "rating": "G", "sentiment": "neutral"}
+
+    rows = [row(["politics", "history"])] * 30 + [row(["religion"])] * 5 + [row(["history"])] * 2
+    refused = _refusals(rows, np.ones(len(rows), dtype=bool), ["politics", "history", "religion", "games"], 20)
+    assert refused["topics"] == {"religion": 5, "games": 0}  # history: first twice, given 32 times
+    held_out = np.array([i < 25 for i in range(len(rows))])
+    assert "politics" in _refusals(rows, ~held_out, ["politics"], 20)["topics"]  # only the training part counts
+
+
 def test_a_student_below_the_agreement_threshold_is_not_published(taught, workdir):
     train(taught, workdir / "gate")
     version = StudentLabeler(workdir / "gate").version()

@@ -309,3 +309,23 @@ def test_a_generation_catches_up_with_what_was_published_not_with_the_lake(audit
     con = open_for_audit(audited)
     versions = audit_query(con, "SELECT shard, labeler_version, count(*) FROM labels GROUP BY ALL ORDER BY 1")
     assert versions.rows() == [("a", "v1", 30), ("b", "v5", 5), ("c", "v1", 4)]
+
+
+def _vacuum_tasks(writer) -> int:
+    return int(writer.query("SELECT current_setting('max_vacuum_tasks')")[0][0])
+
+
+def test_only_a_write_that_deleted_rows_vacuums(audited, monkeypatch):
+    """Appends leave DuckDB's checkpoint vacuum off (it merged row groups for seconds at 1M documents); a
+    relabelled shard deletes its old rows, and the vacuum comes back so their space is reclaimed."""
+    monkeypatch.setattr(double_buffer, "COPY_BELOW_BYTES", 0)
+    write_shard(audited, "c", 4)
+    with audit_writer(audited.audit_db, audited) as writer:
+        writer.upsert("c")
+        writer.record_checkpoints()  # the manifests did not change: the table is not rewritten
+        assert _vacuum_tasks(writer) == 0
+    write_shard(audited, "b", 7, version="v7")
+    with audit_writer(audited.audit_db, audited) as writer:
+        assert _vacuum_tasks(writer) == 0  # replaying shard c's append deletes nothing
+        writer.upsert("b")
+        assert _vacuum_tasks(writer) > 0
