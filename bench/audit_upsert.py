@@ -74,8 +74,9 @@ def two_generations_vacuuming(db: Path, lake: DataLake, shard: str) -> None:
     """As before part 9: DuckDB's checkpoint vacuum on for every write, appends included."""
     double_buffer.COPY_BELOW_BYTES = 0
     with double_buffered_write(db, SCHEMA.removeprefix(APPEND_ONLY), _replay) as write:
-        AuditWriter(write, lake).upsert(shard)
-        AuditWriter(write, lake).record_checkpoints()
+        writer = AuditWriter(write, lake)
+        writer.upsert(shard)
+        writer.record_checkpoints()
 
 
 def main() -> None:

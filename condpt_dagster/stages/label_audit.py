@@ -31,7 +31,7 @@ from condpt_dagster.core.lake import DataLake
 # DuckDB's checkpoint vacuums: it merges the small row groups each shard's append leaves, and that work grows
 # with the table (at 1M documents two upserts in every ~17 took 7-10 s instead of ~1.3 s, one per generation,
 # whenever a table's appends filled a row group). A write that only appends needs no vacuum; one that deleted
-# rows (a relabelled shard, or its replay) turns it back on, so their space is reclaimed (`_deleted`;
+# rows (a relabelled shard, or its replay) turns it back on, so their space is reclaimed (`_delete`;
 # BENCHMARKS.md "Scale, part 9").
 APPEND_ONLY = "SET max_vacuum_tasks = 0;"
 SCHEMA = (
@@ -144,8 +144,7 @@ class AuditWriter:
 def _replay(con: duckdb.DuckDBPyConnection, key: str) -> None:
     """Copy one keyed write's rows from the published generation (core/double_buffer.py)."""
     if key == CHECKPOINTS_KEY:
-        if con.execute("DELETE FROM checkpoints").fetchone()[0]:
-            con.execute("RESET max_vacuum_tasks")
+        _delete(con, "DELETE FROM checkpoints")
         con.execute("INSERT INTO checkpoints BY NAME SELECT * FROM published.checkpoints")
     elif key.startswith(SHARD_KEY):
         shard = key.removeprefix(SHARD_KEY)
@@ -218,11 +217,15 @@ def upsert_shard(con: duckdb.DuckDBPyConnection, lake: DataLake, shard: str) -> 
     }
 
 
-def _delete_shard(con: duckdb.DuckDBPyConnection, shard: str) -> None:
-    """Delete the shard's rows from every table; if there were any, this session's checkpoints vacuum again."""
-    deleted = sum(con.execute(f"DELETE FROM {t} WHERE shard = ?", [shard]).fetchone()[0] for t in SHARD_TABLES)
-    if deleted:
+def _delete(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> None:
+    """Run a DELETE; if it deleted rows, this session's checkpoints vacuum again (``APPEND_ONLY``)."""
+    if con.execute(sql, params or []).fetchone()[0]:
         con.execute("RESET max_vacuum_tasks")
+
+
+def _delete_shard(con: duckdb.DuckDBPyConnection, shard: str) -> None:
+    for table in SHARD_TABLES:
+        _delete(con, f"DELETE FROM {table} WHERE shard = ?", [shard])
 
 
 def _count_tag_pairs(con: duckdb.DuckDBPyConnection, shard: str) -> None:
@@ -268,8 +271,7 @@ def replace_checkpoints(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> bo
     if sorted(con.execute("SELECT * FROM checkpoints").fetchall(), key=repr) == sorted(rows, key=repr):
         return False
     con.execute("BEGIN TRANSACTION")
-    if con.execute("DELETE FROM checkpoints").fetchone()[0]:
-        con.execute("RESET max_vacuum_tasks")
+    _delete(con, "DELETE FROM checkpoints")
     if rows:
         con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute("COMMIT")
