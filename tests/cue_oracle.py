@@ -56,6 +56,14 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
         re.compile(r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", re.I),
         0.005,
     ),
+    "code_tokens": (
+        re.compile(
+            r"\b[a-z_][a-z0-9_]*\(\)|\b[a-z_]\w*\.[a-z_]\w*\(|\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b__\w+__\b|"
+            r"\b[a-z_]\w*\[[^\]\n]{0,20}\]|::=|==|!=|<=|>=|`[^`\n]{1,40}`",
+            re.I,
+        ),
+        0.02,
+    ),
     "digits": (re.compile(r"\b\d[\d,.:%$]*\b"), 0.05),
     "address": (
         re.compile(

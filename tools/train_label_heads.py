@@ -35,7 +35,7 @@ from sklearn.model_selection import cross_val_predict
 
 from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.format import CUES, REQUIRED_CUES, FormatModel, layout_cues
+from condpt_dagster.labelers.format import CUES, FormatModel, has_required_cue, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
 from condpt_dagster.labelers.rules import rule_labels, split_sentences, strip_markup
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, vader_score
@@ -77,8 +77,8 @@ def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tu
 
 
 def _passes_gate(name: str, cue_row: np.ndarray) -> bool:
-    """REQUIRED_CUES as in FormatModel.scores: a gated format needs its cue at the threshold."""
-    return name not in REQUIRED_CUES or cue_row[CUES.index(REQUIRED_CUES[name][0])] >= REQUIRED_CUES[name][1]
+    """REQUIRED_CUES as in FormatModel.scores: a gated format needs one of its cues at its threshold."""
+    return has_required_cue(name, dict(zip(CUES, cue_row.tolist(), strict=True)))
 
 
 L2_GRID = (0.05, 0.02, 0.01, 0.005, 0.003, 0.002, 0.001)

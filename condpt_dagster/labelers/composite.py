@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "8"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "9"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -107,6 +107,7 @@ class CompositeLabeler(Labeler):
     # 7: format `essay` (nonfiction prose: reflections, memoir, history); archaic function words are no tags
     # 8: `encyclopedic` fitted on Wikipedia articles; the `reported_speech` cue (said, told) tells news from them;
     #    sentiment of factual formats (news, encyclopedic, code, ...) from the lexicon alone, neutral unless polar
+    # 9: `code` only with code evidence (code lines, or code in the sentences: the `code_tokens` cue)
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
@@ -142,6 +143,7 @@ class CompositeLabeler(Labeler):
             "rating_rules_sha256": file_sha256(rules.RATING_RULES),
             "label_heads_sha256": file_sha256(LABEL_HEADS),
             "format_cues": formats.CUE_WEIGHTS,
+            "required_cues": formats.REQUIRED_CUES,
             "adapter": self.finetuned.fingerprint() if self.finetuned else None,
         }
 

@@ -80,6 +80,15 @@ _WORDING: dict[str, tuple[str, float]] = {
     # the dev news stories have one per 200 words, 1% of the Wikipedia passages)
     "reported_speech": (r"\b(?:said|says|told|asked)\b", 0.01),
     "forum": (r"\b(?:re:|reply|replied|posted|thread|thanks in advance|anyone know|lol|imho)\b", 0.005),
+    # code inside prose: empty-call parentheses, method calls, snake_case and __dunder__ names, indexing, grammar
+    # rules (::=), comparison operators, backquoted spans; a programming language's reference names them in its
+    # sentences (dev tune split: 92% of the Python reference's passages reach 1 per 100 words; no news story,
+    # novel passage, speech or Wikipedia article does), an encyclopedia article about a language hardly ever
+    "code_tokens": (
+        r"\b[a-z_][a-z0-9_]*\(\)|\b[a-z_]\w*\.[a-z_]\w*\(|\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b__\w+__\b|"
+        r"\b[a-z_]\w*\[[^\]\n]{0,20}\]|::=|==|!=|<=|>=|`[^`\n]{1,40}`",
+        0.02,
+    ),
     "digits": (r"\b\d[\d,.:%$]*\b", 0.05),
     # a speaker addressing an audience (speeches: the chair, the House, fellow citizens)
     "address": (
@@ -133,19 +142,37 @@ CUE_WEIGHTS: dict[str, dict[str, float]] = {
     "academic": {"academic": 0.15},
     "news": {"news": 0.08, "digits": 0.03},
 }
-# Formats with a layout or wording signature they cannot lack: below this cue rate they are not chosen,
-# however similar the sentences are (Melville's prose is not a poem because it sounds like one).
-REQUIRED_CUES: dict[str, tuple[str, float]] = {
-    "poetry": ("verse_lines", 0.5),
-    "list": ("list_lines", 0.3),
-    "product-page": ("commerce", 0.5),
-    "legal": ("legal", 0.5),
+# Formats with a layout or wording signature they cannot lack: unless one of its cues reaches its rate a format
+# is not chosen, however similar the sentences are (Melville's prose is not a poem because it sounds like one).
+REQUIRED_CUES: dict[str, tuple[tuple[str, float], ...]] = {
+    "poetry": (("verse_lines", 0.5),),
+    "list": (("list_lines", 0.3),),
+    "product-page": (("commerce", 0.5),),
+    "legal": (("legal", 0.5),),
     # a transcript has speaker turns (NAME: ..., Q: / A:) on a tenth of its lines at least; quotations in a
     # news story or a single speech are not one
-    "transcript": ("speaker_lines", 0.25),
+    "transcript": (("speaker_lines", 0.25),),
     # a mail shows itself: header lines, quoted replies, "... wrote:" (a letter without them reads as prose)
-    "email": ("mail_lines", 0.25),
+    "email": (("mail_lines", 0.25),),
+    # code shows itself: code lines (2% of the lines) or code in the sentences (1 per 100 words: 96% of the
+    # Python reference's tune passages have one or the other); an article about a programming language is not
+    # code (the test-only FOLDOC articles were labelled `code`: BENCHMARKS.md, issue 30)
+    "code": (("code_lines", 0.05), ("code_tokens", 0.5)),
 }
+
+
+def has_required_cue(name: str, cues: dict[str, float]) -> bool:
+    """Whether format ``name`` may be chosen for a document with these cue rates (``REQUIRED_CUES``)."""
+    return any(cues.get(cue, 0.0) >= floor for cue, floor in REQUIRED_CUES.get(name, (("", -np.inf),)))
+
+
+def required_cue_mask(names: Sequence[str], cues: np.ndarray) -> np.ndarray:
+    """:func:`has_required_cue` for a batch: ``cues`` (n x ``CUES``) -> n x ``names`` booleans."""
+    allowed = np.ones((len(cues), len(names)), dtype=bool)
+    for j, name in enumerate(names):
+        if name in REQUIRED_CUES:
+            allowed[:, j] = np.any([cues[:, CUES.index(cue)] >= floor for cue, floor in REQUIRED_CUES[name]], axis=0)
+    return allowed
 
 
 def _rate(count: np.ndarray, total: np.ndarray, saturation: float) -> np.ndarray:
@@ -247,8 +274,7 @@ class FormatModel:
     def scores(self, similarities: dict[str, float], cues: dict[str, float]) -> dict[str, float]:
         out = {}
         for name, sim in similarities.items():
-            required = REQUIRED_CUES.get(name)
-            if required and cues.get(required[0], 0.0) < required[1]:
+            if not has_required_cue(name, cues):
                 out[name] = -np.inf
                 continue
             hand = sum(w * cues.get(cue, 0.0) for cue, w in self.hand.get(name, {}).items())
@@ -261,10 +287,7 @@ class FormatModel:
         ``CUES``, :func:`cue_matrix`) -> n x formats, ``-inf`` where a required cue is missing."""
         hand, fitted = self._weights(tuple(names))
         scores = self.scale * (similarities + cues @ hand.T) + cues @ fitted.T
-        for j, name in enumerate(names):
-            if name in REQUIRED_CUES:
-                cue, floor = REQUIRED_CUES[name]
-                scores[cues[:, CUES.index(cue)] < floor, j] = -np.inf
+        scores[~required_cue_mask(names, cues)] = -np.inf
         return scores
 
     def _weights(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
-from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, layout_cues
+from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, cue_matrix, has_required_cue, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, RatingHead, rating_features
 from condpt_dagster.labelers.sentiment import SentimentHead
 from condpt_dagster.labelers.tags import KeywordTagger
@@ -53,6 +53,34 @@ def test_gated_formats_need_their_cue():
     mail = model.scores(similar_to_email, layout_cues(MAIL))
     assert max(mail, key=mail.get) == "email"
     assert set(REQUIRED_CUES) <= set(STEERABLE_FORMATS)
+
+
+ABOUT_A_LANGUAGE = (  # an encyclopedia article about code: no code in it
+    "Pascal is a programming language designed by Niklaus Wirth in 1970 for teaching structured programming. "
+    "It influenced Modula-2 and Ada, and Borland's compilers made it popular on personal computers."
+)
+REFERENCE = (  # a language reference: prose that names code, with no code lines
+    "The id() function returns an integer for every object, and the __dict__ attribute holds a module's names. "
+    "Writing m.__dict__['a'] defines m.a, and x == y compares values where x is y compares identities."
+)
+
+
+def test_code_needs_code_lines_or_code_in_its_sentences():
+    assert layout_cues(ABOUT_A_LANGUAGE)["code_tokens"] == 0 and layout_cues(REFERENCE)["code_tokens"] == 1.0
+    assert has_required_cue("code", layout_cues(CODE)) and has_required_cue("code", layout_cues(REFERENCE))
+    assert not has_required_cue("code", layout_cues(ABOUT_A_LANGUAGE))
+    similar_to_code = {name: 0.1 for name in STEERABLE_FORMATS} | {"code": 0.9, "encyclopedic": 0.5}
+    model = FormatModel.load()
+    article = model.scores(similar_to_code, layout_cues(ABOUT_A_LANGUAGE))
+    assert article["code"] == -np.inf and max(article, key=article.get) == "encyclopedic"
+    for text in (CODE, REFERENCE):
+        scores = model.scores(similar_to_code, layout_cues(text))
+        assert max(scores, key=scores.get) == "code"
+    # the batch path gates the same way
+    names = list(similar_to_code)
+    texts = [ABOUT_A_LANGUAGE, REFERENCE, CODE]
+    matrix = model.score_matrix(names, np.array([list(similar_to_code.values())] * 3), cue_matrix(texts))
+    assert [names[j] for j in matrix.argmax(1)] == ["encyclopedic", "code", "code"]
 
 
 def test_rating_score_rises_with_evidence_and_never_lowers_the_lexicon():
