@@ -107,7 +107,8 @@ class CompositeLabeler(Labeler):
     # 7: format `essay` (nonfiction prose: reflections, memoir, history); archaic function words are no tags
     # 8: `encyclopedic` fitted on Wikipedia articles; the `reported_speech` cue (said, told) tells news from them;
     #    sentiment of factual formats (news, encyclopedic, code, ...) from the lexicon alone, neutral unless polar
-    # 9: `code` only with code evidence (code lines, or code in the sentences: the `code_tokens` cue)
+    # 9: `code` only with code evidence (code lines, or code in the sentences: the `code_tokens` cue), a
+    #    `personal-blog` only in the first person
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

@@ -129,7 +129,8 @@ class StudentLabeler(Labeler):
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
     # the order in which the process had met the words); 7: the teacher's neutral band and a
-    # sentiment head of its own for factual formats; 8: `code` only with code evidence (format.REQUIRED_CUES)
+    # sentiment head of its own for factual formats; 8: `code` only with code evidence, `personal-blog` only in
+    # the first person (format.REQUIRED_CUES)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512

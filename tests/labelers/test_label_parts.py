@@ -52,6 +52,12 @@ def test_gated_formats_need_their_cue():
     assert model.scores(similar_to_email, layout_cues(PROSE))["email"] == -np.inf  # no mail lines
     mail = model.scores(similar_to_email, layout_cues(MAIL))
     assert max(mail, key=mail.get) == "email"
+    similar_to_blog = {name: 0.1 for name in STEERABLE_FORMATS} | {"personal-blog": 0.9}
+    assert model.scores(similar_to_blog, layout_cues(PROSE))["personal-blog"] == -np.inf  # nobody speaks for itself
+    diary = model.scores(
+        similar_to_blog, layout_cues("I spent my weekend in the hills. My legs still ache, and I loved it.")
+    )
+    assert max(diary, key=diary.get) == "personal-blog"
     assert set(REQUIRED_CUES) <= set(STEERABLE_FORMATS)
 
 
