@@ -35,7 +35,7 @@ from sklearn.model_selection import cross_val_predict
 
 from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.format import CUES, FormatModel, has_required_cue, layout_cues
+from condpt_dagster.labelers.format import CUES, FormatModel, layout_cues, required_cue_mask
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
 from condpt_dagster.labelers.rules import rule_labels, split_sentences, strip_markup
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, vader_score
@@ -74,11 +74,6 @@ def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tu
             sims.append(labeler._format_matrix @ vec)
             cues.append([layout_cues(read.text)[c] for c in CUES])
     return np.array(sims, dtype=np.float64), np.array(cues, dtype=np.float64)
-
-
-def _passes_gate(name: str, cue_row: np.ndarray) -> bool:
-    """REQUIRED_CUES as in FormatModel.scores: a gated format needs one of its cues at its threshold."""
-    return has_required_cue(name, dict(zip(CUES, cue_row.tolist(), strict=True)))
 
 
 L2_GRID = (0.05, 0.02, 0.01, 0.005, 0.003, 0.002, 0.001)
@@ -130,13 +125,14 @@ def fit_format(
             for row in cues
         ]
     )
-    gate = np.array([[0.0 if _passes_gate(n, row) else -1e4 for n in names] for row in cues])
+    allowed = required_cue_mask(names, cues)  # REQUIRED_CUES, as the labeler applies them
+    gate = np.where(allowed, 0.0, -1e4)
     sim_t, cue_t = torch.tensor(sims + hand_extra), torch.tensor(cues)
     gate_t = torch.tensor(gate)
     target = torch.tensor([names.index(d.format) for d in docs])
     # A document its own format's gate refuses (a licence passage without legal wording) cannot be reached by
     # any weight: fitted on, it only drives the other formats' logits down (the scale ran away to 130).
-    reachable = [_passes_gate(d.format, row) for d, row in zip(docs, cues, strict=True)]
+    reachable = [bool(allowed[i, names.index(d.format)]) for i, d in enumerate(docs)]
     per_source = Counter(d.source for d, ok in zip(docs, reachable, strict=True) if ok)
     sample_weight = torch.tensor(
         [ok / per_source[d.source] if ok else 0.0 for d, ok in zip(docs, reachable, strict=True)], dtype=torch.float64

@@ -83,7 +83,7 @@ _WORDING: dict[str, tuple[str, float]] = {
     # code inside prose: empty-call parentheses, method calls, snake_case and __dunder__ names, indexing, grammar
     # rules (::=), comparison operators, backquoted spans; a programming language's reference names them in its
     # sentences (dev tune split: 92% of the Python reference's passages reach 1 per 100 words; no news story,
-    # novel passage, speech or Wikipedia article does), an encyclopedia article about a language hardly ever
+    # novel passage, speech or Wikipedia article does); an encyclopedia article about a language hardly ever does
     "code_tokens": (
         r"\b[a-z_][a-z0-9_]*\(\)|\b[a-z_]\w*\.[a-z_]\w*\(|\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b__\w+__\b|"
         r"\b[a-z_]\w*\[[^\]\n]{0,20}\]|::=|==|!=|<=|>=|`[^`\n]{1,40}`",
@@ -166,7 +166,8 @@ REQUIRED_CUES: dict[str, tuple[tuple[str, float], ...]] = {
 
 def has_required_cue(name: str, cues: dict[str, float]) -> bool:
     """Whether format ``name`` may be chosen for a document with these cue rates (``REQUIRED_CUES``)."""
-    return any(cues.get(cue, 0.0) >= floor for cue, floor in REQUIRED_CUES.get(name, (("", -np.inf),)))
+    required = REQUIRED_CUES.get(name)
+    return required is None or any(cues.get(cue, 0.0) >= floor for cue, floor in required)
 
 
 def required_cue_mask(names: Sequence[str], cues: np.ndarray) -> np.ndarray:
