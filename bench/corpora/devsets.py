@@ -103,7 +103,7 @@ FOLDOC = fiction.Archive(
     ("apt-get", "download", "dict-foldoc=20230119-1"),
     "apt-get (Debian)",
 )
-FOLDOC_WORDS = 100  # an article, not a one-line definition
+ARTICLE_WORDS = 100  # a dictionary article (FOLDOC, the Jargon File), not a one-line definition
 JARGON = fiction.Archive(
     "dict-jargon_4.4.7-3.1_all.deb",
     "405f8168d7994ed2cb71407bb95493daec2e9aa66fc0461dafa74a9d6728a8c1",
@@ -333,7 +333,7 @@ def _dictionary(deb: Path, name: str) -> Iterator[DevDoc]:
         headword, offset, length = line.split("\t")[:3]
         start = _dict_number(offset)
         article = _article(data[start : start + _dict_number(length)].decode("utf-8", errors="replace"))
-        if article and len(article.split()) >= FOLDOC_WORDS and not headword.startswith("00database"):
+        if article and len(article.split()) >= ARTICLE_WORDS and not headword.startswith("00database"):
             doc_id = f"{name}-{headword}"
             yield DevDoc(doc_id, name, article, split_of(doc_id), format="encyclopedic", genre="nonfiction")
 
