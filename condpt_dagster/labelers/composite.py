@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "10"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "11"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -110,6 +110,7 @@ class CompositeLabeler(Labeler):
     # 9: `code` only with code evidence (code lines, or code in the sentences: the `code_tokens` cue), a
     #    `personal-blog` only in the first person
     # 10: `encyclopedic`'s prototype also explains technology and science (a compiler, photosynthesis)
+    # 11: `review`'s prototype also reads a critic's one-line blurb (a gripping, beautifully shot film)
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
