@@ -222,6 +222,9 @@ ENCYCLOPEDIC = (
     "Bratislava, Budapest and Belgrade, stand on its banks."
 )
 
+# a critic's one-line blurb: a verdict on a work in one sentence, no first person, no stars
+CRITIC_BLURB = "A handsome but hollow costume drama that mistakes solemnity for depth."
+
 LICENCE = (
     "This document is distributed under the Example Public License, version 2. You may copy and redistribute it "
     "in any medium, provided that you keep this copyright notice intact and license any modified version under "
@@ -243,6 +246,7 @@ LICENCE = (
         (ENCYCLOPEDIC, "encyclopedic"),  # names and numbers without a reporter's "said": an article
         (SPEECH, "speech"),  # one speaker addressing the House: a speech, not a transcript
         (INTERVIEW, "transcript"),
+        (CRITIC_BLURB, "review"),
     ],
 )
 def test_format_reads_the_genre(labeler, text, expected):
