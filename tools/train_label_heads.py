@@ -65,15 +65,20 @@ def fit_sentiment(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> dict
     }
 
 
-def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tuple[np.ndarray, np.ndarray]:
-    """Prototype similarities and layout cue rates of each document."""
-    sims, cues = [], []
+def format_inputs(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Document embedding, prototype similarities and layout cue rates of each document."""
+    vectors, cues = [], []
     for i in range(0, len(docs), 64):
         for read in labeler.read([d.text for d in docs[i : i + 64]]):
-            vec = read.vector if read.vector is not None else np.zeros(labeler.encoder.dim)
-            sims.append(labeler._format_matrix @ vec)
+            vectors.append(read.vector if read.vector is not None else np.zeros(labeler.encoder.dim))
             cues.append([layout_cues(read.text)[c] for c in CUES])
-    return np.array(sims, dtype=np.float64), np.array(cues, dtype=np.float64)
+    vectors = np.array(vectors, dtype=np.float64).reshape(len(docs), -1)
+    return vectors, vectors @ labeler._format_matrix.T, np.array(cues, dtype=np.float64).reshape(len(docs), -1)
+
+
+def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tuple[np.ndarray, np.ndarray]:
+    """Prototype similarities and layout cue rates of each document."""
+    return format_inputs(labeler, docs)[1:]
 
 
 L2_GRID = (0.05, 0.02, 0.01, 0.005, 0.003, 0.002, 0.001)
@@ -110,8 +115,16 @@ def choose_l2(names: list[str], docs: list[devsets.DevDoc], sims: np.ndarray, cu
 
 
 def fit_format(
-    names: list[str], docs: list[devsets.DevDoc], sims: np.ndarray, cues: np.ndarray, l2: float = 0.05
+    names: list[str],
+    docs: list[devsets.DevDoc],
+    sims: np.ndarray,
+    cues: np.ndarray,
+    l2: float = 0.05,
+    fitted_formats_only: bool = False,
 ) -> dict:
+    """Softmax regression of the documents' formats over every format (``fitted_formats_only``: over the formats
+    the documents have, so the cue weights are not pushed to keep the other formats down; a study, not kept:
+    bench/studies/format_generalization.py)."""
     import torch
 
     fitted = sorted({d.format for d in docs})
@@ -129,7 +142,7 @@ def fit_format(
     gate = np.where(allowed, 0.0, -1e4)
     sim_t, cue_t = torch.tensor(sims + hand_extra), torch.tensor(cues)
     gate_t = torch.tensor(gate)
-    target = torch.tensor([names.index(d.format) for d in docs])
+    target = torch.tensor([(fitted if fitted_formats_only else names).index(d.format) for d in docs])
     # A document its own format's gate refuses (a licence passage without legal wording) cannot be reached by
     # any weight: fitted on, it only drives the other formats' logits down (the scale ran away to 130).
     reachable = [bool(allowed[i, names.index(d.format)]) for i, d in enumerate(docs)]
@@ -146,6 +159,8 @@ def fit_format(
         optimizer.zero_grad()
         logits = scale * sim_t + gate_t
         logits[:, cols] = logits[:, cols] + cue_t @ weights.T
+        if fitted_formats_only:
+            logits = logits[:, cols]
         nll = torch.nn.functional.cross_entropy(logits, target, reduction="none")
         loss = (nll * sample_weight).sum() / sample_weight.sum() + l2 * (weights**2).sum()
         loss.backward()

@@ -56,3 +56,18 @@ def test_documents_their_format_gate_refuses_are_left_out_of_the_fit():
     assert with_refused["scale"] == pytest.approx(clean["scale"], rel=1e-6)
     assert with_refused["weights"] == clean["weights"]
     assert "10 that their format's required cue refuses left out" in with_refused["trained_on"]
+
+
+def test_a_cue_on_every_document_lifts_the_fitted_formats_unless_the_softmax_leaves_the_others_out():
+    """With the softmax over every format, a cue that every dev document has (proper nouns) learns to keep the
+    formats without dev data down (bench/studies/format_generalization.py); over the fitted formats only, the
+    penalty leaves it at no net lift."""
+    names, docs, sims, cues = _mail_and_news()
+    sims[:, names.index("opinion")] += 0.25  # an unfitted format about as similar as the two fitted ones
+    cues[:, CUES.index("proper_nouns")] = 1.0
+    lift = {}
+    for only in (False, True):
+        spec = heads.fit_format(names, docs, sims, cues, l2=0.001, fitted_formats_only=only)
+        lift[only] = np.mean([spec["weights"][f]["proper_nouns"] for f in ("news", "email")])
+    assert lift[False] > 1.0
+    assert abs(lift[True]) < 0.01

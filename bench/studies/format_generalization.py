@@ -1,0 +1,194 @@
+"""Does the format head learn formats or sources? Format accuracy per dev source for the committed head and four
+ways to change it, each also measured on sources that the fit never saw.
+
+    python -m bench.studies.format_generalization [--cache data/devsets] [--features F.npz] [--json out.json]
+
+The fitted head (tools/train_label_heads.py) is fitted on the tune split of the fittable sources, so its accuracy
+on their test split is an in-source figure. Two measures of what a source the fit never saw gets:
+- the ``devsets.TEST_ONLY`` sources (test split), never fitted on;
+- leave one source out (tune split): refit without a source, then label it. Only meaningful where the source's
+  format has a second fitted source (fiction: Moby-Dick, Austen; speech: Commons, SOTU); elsewhere the format
+  loses its only source and with it its fitted weights.
+
+Variants (each reported on tune, test, and left out where it is fitted):
+- ``committed``: data/label_heads.json as the labeler reads it;
+- ``loso``: the committed recipe (l2 from label_heads.json) refitted without each two-source format's source;
+- ``centered``: the committed cue weights minus their mean over the fitted formats (share 0.5 or 1.0): a cue on
+  nearly every document (proper nouns, digits) then no longer lifts every fitted format above the unfitted ones;
+- ``fitted-only``: refitted with the softmax over the fitted formats only;
+- ``embedding``: the committed scores plus ``beta`` x a logistic-regression head on the document embedding
+  (per-format logits centered over the formats it knows; 0 for the others), fitted on the tune split, and left
+  out one source at a time.
+
+Features (embedding, similarities, cues: ~8 minutes on 2 cores) are cached in ``--features``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from sklearn.linear_model import LogisticRegression
+
+from bench.corpora import devsets
+from condpt_dagster.labelers.composite import CompositeLabeler
+from condpt_dagster.labelers.format import CUES, FormatModel
+from condpt_dagster.labelers.sentiment import LABEL_HEADS
+from tools.train_label_heads import fit_format, format_inputs
+
+TUNE_PER_SOURCE, TEST_PER_SOURCE = 200, 100  # as train_label_heads fits and label_quality reports
+TWO_SOURCE_FORMATS = ("moby", "austen", "commons", "sotu")  # sources whose format has another fitted source
+CENTER_SHARES = (0.5, 1.0)
+SPLITS = ("tune", "test")
+EMBEDDING_C, EMBEDDING_BETAS = 1.0, (0.1, 0.3)
+
+
+def load_split(cache: Path, split: str) -> list[devsets.DevDoc]:
+    if split == "test":
+        # the documents label_quality reports on (its sample takes every one-liner: all_of)
+        return [d for d in devsets.load(cache, "test", TEST_PER_SOURCE, all_of=("jokes",)) if d.format]
+    tune = [d for d in devsets.load(cache, "tune", 2000) if d.source not in devsets.TEST_ONLY and d.format]
+    return [d for s in sorted({d.source for d in tune}) for d in [d for d in tune if d.source == s][:TUNE_PER_SOURCE]]
+
+
+def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per split: ``vectors``, ``sims``, ``cues``, ``format``, ``source`` (cached in ``path``)."""
+    if path.is_file():
+        stored = np.load(path)
+        split_of = {s: {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(s + "/")} for s in SPLITS}
+        return split_of
+    labeler, out = CompositeLabeler(), {}
+    for split in SPLITS:
+        docs = load_split(cache, split)
+        vectors, sims, cues = format_inputs(labeler, docs)
+        out[split] = {"vectors": vectors, "sims": sims, "cues": cues, "format": np.array([d.format for d in docs]),
+                      "source": np.array([d.source for d in docs])}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"{s}/{k}": v for s, cols in out.items() for k, v in cols.items()})
+    tmp.replace(path)
+    return out
+
+
+def accuracy(split: dict[str, np.ndarray], predicted: np.ndarray) -> dict[str, float]:
+    """Share of each source's documents given their true format."""
+    hits = predicted == split["format"]
+    return {s: round(float(hits[split["source"] == s].mean()), 3) for s in sorted(set(split["source"]))}
+
+
+def misses(split: dict[str, np.ndarray], predicted: np.ndarray) -> dict[str, dict[str, int]]:
+    """Per source, the two formats its misses went to most often."""
+    out = {}
+    for source in sorted(set(split["source"])):
+        rows = (split["source"] == source) & (predicted != split["format"])
+        out[source] = dict(Counter(predicted[rows].tolist()).most_common(2))
+    return out
+
+
+def highest_share(split: dict[str, np.ndarray], predicted: np.ndarray) -> tuple[str, float]:
+    """The format predicted most often relative to its true share (the 1.5x target)."""
+    predicted_n, true_n = Counter(predicted.tolist()), Counter(split["format"].tolist())
+    ratio, name = max((predicted_n[f] / n, f) for f, n in true_n.items())
+    return name, round(ratio, 3)
+
+
+def _docs(split: dict[str, np.ndarray], rows: np.ndarray) -> list[devsets.DevDoc]:
+    """What fit_format reads of the documents: source and format."""
+    pairs = zip(split["source"][rows], split["format"][rows], strict=True)
+    return [devsets.DevDoc(id="", source=str(s), text="", format=str(f)) for s, f in pairs]
+
+
+def scores(model: FormatModel, names: list[str], split: dict[str, np.ndarray], rows=slice(None)) -> np.ndarray:
+    return model.score_matrix(names, split["sims"][rows], split["cues"][rows])
+
+
+def refit(names: list[str], split: dict[str, np.ndarray], rows: np.ndarray, l2: float, only: bool) -> FormatModel:
+    spec = fit_format(names, _docs(split, rows), split["sims"][rows], split["cues"][rows], l2, only)
+    return FormatModel.from_spec(spec)
+
+
+def centered(spec: dict, share: float) -> FormatModel:
+    weights = spec["weights"]
+    mean = {c: np.mean([w.get(c, 0.0) for w in weights.values()]) for c in CUES}
+    moved = {f: {c: w.get(c, 0.0) - share * mean[c] for c in CUES} for f, w in weights.items()}
+    return FormatModel.from_spec({**spec, "weights": moved})
+
+
+def embedding_logits(train: dict[str, np.ndarray], rows: np.ndarray, vectors: np.ndarray, names: list[str]):
+    """Per-format logits of a source-balanced logistic regression on the embedding, centered over the formats it
+    was fitted on; 0 for the formats it never saw."""
+    sources = train["source"][rows]
+    counts = Counter(sources.tolist())
+    weight = np.array([1.0 / counts[s] for s in sources])
+    head = LogisticRegression(C=EMBEDDING_C, max_iter=3000)
+    head.fit(train["vectors"][rows], train["format"][rows], sample_weight=weight * len(weight) / weight.sum())
+    logits = head.decision_function(vectors)
+    logits = logits - logits.mean(1, keepdims=True)
+    out = np.zeros((len(vectors), len(names)))
+    out[:, [names.index(c) for c in head.classes_]] = logits
+    return out
+
+
+def run(data: dict[str, dict[str, np.ndarray]]) -> list[dict]:
+    names = list(CompositeLabeler().taxonomy.formats)
+    spec = json.loads(LABEL_HEADS.read_text(encoding="utf-8"))["format"]
+    tune, test = data["tune"], data["test"]
+    every = np.arange(len(tune["format"]))
+    results = []
+
+    def record(variant: str, split_name: str, split: dict, score_matrix: np.ndarray) -> None:
+        predicted = np.array(names)[score_matrix.argmax(1)]
+        name, ratio = highest_share(split, predicted)
+        results.append({"variant": variant, "split": split_name, "accuracy": accuracy(split, predicted),
+                        "highest_share": [name, ratio], "misses": misses(split, predicted)})  # fmt: skip
+
+    variants = {"committed": FormatModel.from_spec(spec)}
+    variants |= {f"centered {share}": centered(spec, share) for share in CENTER_SHARES}
+    variants["refit (control)"] = refit(names, tune, every, spec["l2"], only=False)
+    variants["fitted-only"] = refit(names, tune, every, spec["l2"], only=True)
+    for variant, model in variants.items():
+        record(variant, "tune", tune, scores(model, names, tune))
+        record(variant, "test", test, scores(model, names, test))
+    left_out = np.zeros((len(every), len(names)))
+    for source in TWO_SOURCE_FORMATS:
+        held = tune["source"] == source
+        left_out[held] = scores(refit(names, tune, every[~held], spec["l2"], only=False), names, tune, held)
+    two = np.isin(tune["source"], TWO_SOURCE_FORMATS)
+    record("refit without the source", "left out", {k: v[two] for k, v in tune.items()}, left_out[two])
+    base_tune, base_test = scores(variants["committed"], names, tune), scores(variants["committed"], names, test)
+    in_source = embedding_logits(tune, every, test["vectors"], names)
+    out_of_source = np.zeros_like(base_tune)
+    for source in sorted(set(tune["source"])):
+        held = tune["source"] == source
+        out_of_source[held] = embedding_logits(tune, every[~held], tune["vectors"][held], names)
+    for beta in EMBEDDING_BETAS:
+        record(f"embedding beta {beta}", "test", test, base_test + beta * in_source)
+        record(f"embedding beta {beta}", "left out", tune, base_tune + beta * out_of_source)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=Path("data/devsets"))
+    parser.add_argument("--features", type=Path, default=Path("data/format_generalization.npz"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = run(features(args.cache, args.features))
+    for r in results:
+        acc, (name, ratio) = r["accuracy"], r["highest_share"]
+        per_source = " ".join(f"{s} {a:.2f}" for s, a in acc.items())
+        mean = np.mean(list(acc.values()))
+        print(f"{r['variant']:<26} {r['split']:<9} mean {mean:.3f}  highest share {ratio:.2f}x {name:<13} {per_source}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
