@@ -20,7 +20,8 @@ Variants (each reported on tune, test, and left out where it is fitted):
   (per-format logits centered over the formats it knows; 0 for the others), fitted on the tune split, and left
   out one source at a time.
 
-Features (embedding, similarities, cues: ~8 minutes on 2 cores) are cached in ``--features``.
+Features (embedding, similarities, cues: ~12 minutes on 2 cores) are cached in ``--features``, and computed anew
+when the dev sets' documents change.
 """
 
 from __future__ import annotations
@@ -59,17 +60,20 @@ def load_split(cache: Path, split: str) -> list[devsets.DevDoc]:
 
 
 def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Per split: ``vectors``, ``sims``, ``cues``, ``format``, ``source`` (cached in ``path``)."""
+    """Per split: ``vectors``, ``sims``, ``cues``, ``format``, ``source``, ``id`` (cached in ``path``, read back
+    while it holds the same documents)."""
+    docs = {split: load_split(cache, split) for split in SPLITS}
     if path.is_file():
         stored = np.load(path)
-        split_of = {s: {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(s + "/")} for s in SPLITS}
-        return split_of
+        cached = {s: {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(s + "/")} for s in SPLITS}
+        if all(cached[s].get("id", np.array([])).tolist() == [d.id for d in docs[s]] for s in SPLITS):
+            return cached
     labeler, out = CompositeLabeler(), {}
-    for split in SPLITS:
-        docs = load_split(cache, split)
-        vectors, sims, cues = format_inputs(labeler, docs)
-        out[split] = {"vectors": vectors, "sims": sims, "cues": cues, "format": np.array([d.format for d in docs]),
-                      "source": np.array([d.source for d in docs])}  # fmt: skip
+    for split, split_docs in docs.items():
+        vectors, sims, cues = format_inputs(labeler, split_docs)
+        out[split] = {"vectors": vectors, "sims": sims, "cues": cues, "id": np.array([d.id for d in split_docs]),
+                      "format": np.array([d.format for d in split_docs]),
+                      "source": np.array([d.source for d in split_docs])}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **{f"{s}/{k}": v for s, cols in out.items() for k, v in cols.items()})

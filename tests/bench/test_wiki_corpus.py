@@ -93,3 +93,15 @@ def test_the_dev_source_keeps_one_article_in_one_split(tmp_path):
     assert len(by_article) == 12 and all(len(splits) == 1 for splits in by_article.values())
     assert {split for splits in by_article.values() for split in splits} == {"tune", "test"}
     assert len(docs) == 12 * wiki.PASSAGES
+
+
+def test_the_lee_corpus_is_news_one_story_per_line(tmp_path):
+    """``lee``: gensim's copy of the Lee background corpus, a second newspaper for the `news` format."""
+    stories = ["Police say a man has been arrested in Sydney.", "", "  The Prime Minister said on Monday ...  "]
+    with zipfile.ZipFile(tmp_path / wiki.WHEEL.file, "w") as wheel:
+        wheel.writestr(devsets.LEE_CORPUS, "\n".join(stories) + "\n")
+    docs = list(devsets.lee_news(tmp_path))
+    assert [d.text for d in docs] == [stories[0], stories[2].strip()]  # the blank line is no story
+    assert [d.id for d in docs] == ["lee-0", "lee-2"]
+    assert {(d.source, d.format, d.genre) for d in docs} == {("lee", "news", "press")}
+    assert "lee" in devsets.TEST_ONLY  # reported, never fitted on
