@@ -13,7 +13,9 @@
 - format: the scale of the prototype similarity and, for the formats the dev sets cover, cue
   weights by softmax regression over all formats (the others keep their hand-set cue weights), each source
   weighted equally; the L2 penalty on the cue weights chosen by 5-fold cross-validation on the tune split
-  (mean per-source accuracy; the strongest penalty within 0.005 of the best).
+  (mean per-source accuracy; the strongest penalty within 0.005 of the best);
+- format_embedding: logistic regression of the format on the document embedding (each source weighted the same),
+  a second opinion the labeler takes only among the formats it was fitted on (``FORMAT_EMBEDDING_BETA``).
 
 Never reads the test split; label_quality.py reports on it. Never fits on ``devsets.TEST_ONLY`` sources.
 """
@@ -74,11 +76,6 @@ def format_inputs(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tupl
             cues.append([layout_cues(read.text)[c] for c in CUES])
     vectors = np.array(vectors, dtype=np.float64).reshape(len(docs), -1)
     return vectors, vectors @ labeler._format_matrix.T, np.array(cues, dtype=np.float64).reshape(len(docs), -1)
-
-
-def format_features(labeler: CompositeLabeler, docs: list[devsets.DevDoc]) -> tuple[np.ndarray, np.ndarray]:
-    """Prototype similarities and layout cue rates of each document."""
-    return format_inputs(labeler, docs)[1:]
 
 
 L2_GRID = (0.05, 0.02, 0.01, 0.005, 0.003, 0.002, 0.001)
@@ -182,6 +179,29 @@ def fit_format(
     }
 
 
+# Weight of the embedding head's logits against the format scores: the largest of 0.1 / 0.3 / 1.0 whose mean accuracy
+# on tune sources left out of the head's fit stays within L2_TOLERANCE of the scores without it
+# (bench/studies/format_generalization.py: 0.898 / 0.897 / 0.878 against 0.899).
+FORMAT_EMBEDDING_BETA = 0.3
+FORMAT_EMBEDDING_C = 1.0
+
+
+def fit_format_embedding(docs: list[devsets.DevDoc], vectors: np.ndarray, beta: float = FORMAT_EMBEDDING_BETA) -> dict:
+    """``format_embedding``: logistic regression of the format on the document embedding, each source weighted the
+    same (labelers/format.py FormatEmbeddingHead)."""
+    sources = Counter(d.source for d in docs)
+    weight = np.array([1.0 / sources[d.source] for d in docs])
+    head = LogisticRegression(C=FORMAT_EMBEDDING_C, max_iter=3000)
+    head.fit(vectors, [d.format for d in docs], sample_weight=weight * len(docs) / weight.sum())
+    return {
+        "formats": [str(c) for c in head.classes_],
+        "coef": [[round(float(w), 6) for w in row] for row in head.coef_],
+        "intercept": [round(float(b), 6) for b in head.intercept_],
+        "beta": beta,
+        "trained_on": f"{len(docs)} documents of {len(sources)} sources, dev tune split",
+    }
+
+
 def rating_matrix(texts: list[str]) -> np.ndarray:
     probs = profanity_probabilities([strip_markup(t) for t in texts])
     rows = []
@@ -231,7 +251,9 @@ def main() -> None:
     parser.add_argument("--imdb", type=int, default=3000)
     parser.add_argument("--clean-per-source", type=int, default=200)
     parser.add_argument("--format-per-source", type=int, default=200)
-    parser.add_argument("--parts", default="sentiment,rating,format", help="Refit only these; keep the rest.")
+    parser.add_argument(
+        "--parts", default="sentiment,rating,format,format_embedding", help="Refit only these; keep the rest."
+    )
     parser.add_argument("--out", type=Path, default=LABEL_HEADS)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -250,10 +272,13 @@ def main() -> None:
         heads["sentiment"] = fit_sentiment(labeler, imdb)
     if "rating" in parts:
         heads.update(fit_rating(labeler, jokes, clean))
+    if parts & {"format", "format_embedding"}:
+        names, (vectors, sims, cues) = list(labeler.taxonomy.formats), format_inputs(labeler, formatted)
     if "format" in parts:
-        names, (sims, cues) = list(labeler.taxonomy.formats), format_features(labeler, formatted)
         chosen = choose_l2(names, formatted, sims, cues)
         heads["format"] = {**fit_format(names, formatted, sims, cues, chosen["l2"]), **chosen}
+    if "format_embedding" in parts:
+        heads["format_embedding"] = fit_format_embedding(formatted, vectors)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(heads, indent=1) + "\n", encoding="utf-8")
     tmp.replace(args.out)

@@ -16,9 +16,11 @@ Variants (each reported on tune, test, and left out where it is fitted):
 - ``centered``: the committed cue weights minus their mean over the fitted formats (share 0.5 or 1.0): a cue on
   nearly every document (proper nouns, digits) then no longer lifts every fitted format above the unfitted ones;
 - ``fitted-only``: refitted with the softmax over the fitted formats only;
-- ``embedding``: the committed scores plus ``beta`` x a logistic-regression head on the document embedding
-  (per-format logits centered over the formats it knows; 0 for the others), fitted on the tune split, and left
-  out one source at a time.
+- ``embedding``: the committed scores plus ``beta`` x the logistic-regression head on the document embedding that
+  train_label_heads fits (per-format logits centered over the formats it knows; 0 for the others), fitted on the
+  tune split, and left out one source at a time;
+- ``embedding rerank``: the same head as the labeler takes it (labelers/format.py FormatEmbeddingHead): only
+  where the committed head chose a format it knows, and then only among those formats.
 
 Features (embedding, similarities, cues: ~12 minutes on 2 cores) are cached in ``--features``, and computed anew
 when the dev sets' documents change.
@@ -30,25 +32,24 @@ import argparse
 import json
 import os
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sklearn.linear_model import LogisticRegression
-
 from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.format import CUES, FormatModel
+from condpt_dagster.labelers.format import CUES, FormatEmbeddingHead, FormatModel
 from condpt_dagster.labelers.sentiment import LABEL_HEADS
-from tools.train_label_heads import fit_format, format_inputs
+from tools.train_label_heads import fit_format, fit_format_embedding, format_inputs
 
 TUNE_PER_SOURCE, TEST_PER_SOURCE = 200, 100  # as train_label_heads fits and label_quality reports
 TWO_SOURCE_FORMATS = ("moby", "austen", "commons", "sotu")  # sources whose format has another fitted source
 CENTER_SHARES = (0.5, 1.0)
 SPLITS = ("tune", "test")
-EMBEDDING_C, EMBEDDING_BETAS = 1.0, (0.1, 0.3)
+EMBEDDING_BETAS, RERANK_BETAS = (0.1, 0.3), (0.1, 0.3, 1.0)
 
 
 def load_split(cache: Path, split: str) -> list[devsets.DevDoc]:
@@ -125,19 +126,50 @@ def centered(spec: dict, share: float) -> FormatModel:
     return FormatModel.from_spec({**spec, "weights": moved})
 
 
-def embedding_logits(train: dict[str, np.ndarray], rows: np.ndarray, vectors: np.ndarray, names: list[str]):
-    """Per-format logits of a source-balanced logistic regression on the embedding, centered over the formats it
-    was fitted on; 0 for the formats it never saw."""
-    sources = train["source"][rows]
-    counts = Counter(sources.tolist())
-    weight = np.array([1.0 / counts[s] for s in sources])
-    head = LogisticRegression(C=EMBEDDING_C, max_iter=3000)
-    head.fit(train["vectors"][rows], train["format"][rows], sample_weight=weight * len(weight) / weight.sum())
-    logits = head.decision_function(vectors)
-    logits = logits - logits.mean(1, keepdims=True)
+def embedding_head(train: dict[str, np.ndarray], rows: np.ndarray, beta: float = 1.0) -> FormatEmbeddingHead:
+    """The labeler's embedding head (tools/train_label_heads.py) fitted on ``rows`` of ``train``."""
+    return FormatEmbeddingHead.from_spec(fit_format_embedding(_docs(train, rows), train["vectors"][rows], beta))
+
+
+def added_logits(head: FormatEmbeddingHead, vectors: np.ndarray, names: list[str]) -> np.ndarray:
+    """The head's logits as n x ``names`` columns to add to the scores: centered over the formats it was fitted on,
+    0 for the others."""
+    logits = head.logits(vectors)
     out = np.zeros((len(vectors), len(names)))
-    out[:, [names.index(c) for c in head.classes_]] = logits
+    out[:, [names.index(f) for f in head.formats]] = logits - logits.mean(1, keepdims=True)
     return out
+
+
+def _embedding_variants(record, names: list[str], tune: dict, test: dict, base: dict[str, np.ndarray]) -> None:
+    """The embedding head added to the committed scores, and as the labeler takes it (a reranker among the formats
+    it knows); on the test split (fitted on the whole tune split) and on each tune source left out of its fit."""
+    every = np.arange(len(tune["format"]))
+    whole = embedding_head(tune, every)
+    left_out = {s: embedding_head(tune, every[tune["source"] != s]) for s in sorted(set(tune["source"]))}
+
+    def on_left_out(scores_of) -> np.ndarray:
+        out = np.zeros_like(base["tune"])
+        for source, head in left_out.items():
+            held = tune["source"] == source
+            out[held] = scores_of(head, base["tune"][held], tune["vectors"][held])
+        return out
+
+    for beta in EMBEDDING_BETAS:
+        added = _added(names, beta)
+        record(f"embedding beta {beta}", "test", test, added(whole, base["test"], test["vectors"]))
+        record(f"embedding beta {beta}", "left out", tune, on_left_out(added))
+    for beta in RERANK_BETAS:
+        reranked = _reranked(names, beta)
+        record(f"embedding rerank beta {beta}", "test", test, reranked(whole, base["test"], test["vectors"]))
+        record(f"embedding rerank beta {beta}", "left out", tune, on_left_out(reranked))
+
+
+def _added(names: list[str], beta: float):
+    return lambda head, scores, vectors: scores + beta * added_logits(head, vectors, names)
+
+
+def _reranked(names: list[str], beta: float):
+    return lambda head, scores, vectors: replace(head, beta=beta).rerank(names, scores, vectors)
 
 
 def run(data: dict[str, dict[str, np.ndarray]]) -> list[dict]:
@@ -166,15 +198,8 @@ def run(data: dict[str, dict[str, np.ndarray]]) -> list[dict]:
         left_out[held] = scores(refit(names, tune, every[~held], spec["l2"], only=False), names, tune, held)
     two = np.isin(tune["source"], TWO_SOURCE_FORMATS)
     record("refit without the source", "left out", {k: v[two] for k, v in tune.items()}, left_out[two])
-    base_tune, base_test = scores(variants["committed"], names, tune), scores(variants["committed"], names, test)
-    in_source = embedding_logits(tune, every, test["vectors"], names)
-    out_of_source = np.zeros_like(base_tune)
-    for source in sorted(set(tune["source"])):
-        held = tune["source"] == source
-        out_of_source[held] = embedding_logits(tune, every[~held], tune["vectors"][held], names)
-    for beta in EMBEDDING_BETAS:
-        record(f"embedding beta {beta}", "test", test, base_test + beta * in_source)
-        record(f"embedding beta {beta}", "left out", tune, base_tune + beta * out_of_source)
+    base = {name: scores(variants["committed"], names, split) for name, split in (("tune", tune), ("test", test))}
+    _embedding_variants(record, names, tune, test, base)
     return results
 
 

@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "11"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "12"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -111,6 +111,7 @@ class CompositeLabeler(Labeler):
     #    `personal-blog` only in the first person
     # 10: `encyclopedic`'s prototype also explains technology and science (a compiler, photosynthesis)
     # 11: `review`'s prototype also reads a critic's one-line blurb (a gripping, beautifully shot film)
+    # 12: a second opinion on format from the document embedding, among the formats with dev data only
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
@@ -275,7 +276,7 @@ class CompositeLabeler(Labeler):
             return
         self._topics(vec, labels)
         labels.format, format_evidence = formats.best_format(
-            self._format_matrix @ vec, list(self.taxonomy.formats), cues
+            self._format_matrix @ vec, list(self.taxonomy.formats), cues, vec
         )
         labels.scores.update(format_evidence)
         self._sentiment(lexicon, vec, labels)

@@ -308,6 +308,43 @@ class FormatModel:
         return {cue: self.scale * hand.get(cue, 0.0) * rate + fitted.get(cue, 0.0) * rate for cue, rate in cues.items()}
 
 
+@dataclass(frozen=True)
+class FormatEmbeddingHead:
+    """A second opinion from the document embedding (logistic regression, label_heads.json's
+    ``format_embedding``), consulted only where the prototypes and cues chose one of the formats it was fitted on,
+    and then only among those: ``score + beta * logit``. A format without dev data is never taken from or given to
+    by it (a head that knows nine formats would send the rest of a corpus to them: BENCHMARKS.md "Does the format
+    head learn formats or sources?")."""
+
+    formats: tuple[str, ...]
+    coef: np.ndarray  # formats x embedding dimensions
+    intercept: np.ndarray  # formats
+    beta: float
+
+    @classmethod
+    @cache
+    def load(cls, path: Path = LABEL_HEADS) -> FormatEmbeddingHead | None:
+        spec = json.loads(path.read_text(encoding="utf-8")).get("format_embedding")
+        return None if spec is None else cls.from_spec(spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> FormatEmbeddingHead:
+        coef, intercept = np.asarray(spec["coef"], dtype=np.float64), np.asarray(spec["intercept"], dtype=np.float64)
+        return cls(tuple(spec["formats"]), coef, intercept, float(spec["beta"]))
+
+    def logits(self, vectors: np.ndarray) -> np.ndarray:
+        """n x ``formats`` logits of unit document embeddings (n x dimensions)."""
+        return vectors @ self.coef.T + self.intercept
+
+    def rerank(self, names: Sequence[str], scores: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """``scores`` (n x ``names``) where the arg max is a format the head never saw; elsewhere the head's formats
+        with ``beta`` x its logits added and every other format ``-inf``."""
+        known = [list(names).index(f) for f in self.formats]
+        among_known = np.full_like(scores, -np.inf)
+        among_known[:, known] = scores[:, known] + self.beta * self.logits(vectors)
+        return np.where(np.isin(scores.argmax(1), known)[:, None], among_known, scores)
+
+
 EVIDENCE_CUES = 3  # layout cues recorded per document (the ones that added most to the chosen format)
 
 
@@ -324,9 +361,15 @@ def evidence(model: FormatModel, scores: dict[str, float], cues: dict[str, float
     return out
 
 
-def best_format(similarities: np.ndarray, names: list[str], cues: dict[str, float]) -> tuple[str, dict[str, float]]:
-    """The format and its evidence (:func:`evidence`) from a document's similarities and :func:`layout_cues`."""
-    model = FormatModel.load()
+def best_format(
+    similarities: np.ndarray, names: list[str], cues: dict[str, float], vector: np.ndarray | None = None
+) -> tuple[str, dict[str, float]]:
+    """The format and its evidence (:func:`evidence`) from a document's similarities and :func:`layout_cues`, and,
+    given its embedding, the :class:`FormatEmbeddingHead`'s second opinion."""
+    model, head = FormatModel.load(), FormatEmbeddingHead.load()
     scores = model.scores(dict(zip(names, similarities.tolist(), strict=True)), cues)
+    if head is not None and vector is not None:
+        row = head.rerank(names, np.array([[scores[n] for n in names]]), vector[None])[0]
+        scores = dict(zip(names, row.tolist(), strict=True))
     best = max(scores, key=scores.__getitem__)
     return best, evidence(model, scores, cues, best)

@@ -27,13 +27,15 @@ def test_centering_the_cue_weights_keeps_the_order_among_the_fitted_formats():
     assert not np.allclose(before, after)  # what moved is the fitted formats against the others
 
 
-def test_the_embedding_head_says_nothing_about_formats_it_never_saw():
+def test_the_added_embedding_logits_say_nothing_about_formats_the_head_never_saw():
     rng = np.random.default_rng(2)
     vectors = rng.normal(0, 1, (60, 8))
     train = {"vectors": vectors, "format": np.array(["news", "fiction", "review"] * 20),
              "source": np.array(["a", "b", "c"] * 20)}  # fmt: skip
-    logits = study.embedding_logits(train, np.arange(60), vectors[:5], NAMES)
-    seen = [NAMES.index(f) for f in ("news", "fiction", "review")]
+    head = study.embedding_head(train, np.arange(60))
+    assert sorted(head.formats) == ["fiction", "news", "review"]
+    logits = study.added_logits(head, vectors[:5], NAMES)
+    seen = [NAMES.index(f) for f in head.formats]
     assert np.allclose(np.delete(logits, seen, axis=1), 0.0)
     assert np.allclose(logits[:, seen].sum(1), 0.0) and np.abs(logits[:, seen]).max() > 0
 
