@@ -59,7 +59,8 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
     "code_tokens": (
         re.compile(
             r"\b[a-z_][a-z0-9_]*\(\)|\b[a-z_]\w*\.[a-z_]\w*\(|\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b__\w+__\b|"
-            r"\b[a-z_]\w*\[[^\]\n]{0,20}\]|::=|==|!=|<=|>=|`[^`\n]{1,40}`",
+            r"\b[a-z_]\w*\[[^\]\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]{0,20}\]|::=|==|!=|<=|>=|"
+            r"`[^`\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]{1,40}`",
             re.I,
         ),
         0.02,

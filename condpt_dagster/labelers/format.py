@@ -58,6 +58,8 @@ _SECOND_PERSON = ("you", "your", "you're", "yours")
 # character or at the very start (neither pattern can overlap itself).
 _SPACE_CAPITAL, _OTHER_SPACE_CAPITAL = " [A-Z][a-z]", "[^a-z,;] [A-Z][a-z]"
 _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+# Line breaks as str.splitlines() knows them, for a character class: an index or a backquoted span stays on one line
+_BREAKS = r"\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
 # Wording cues: cue -> (pattern, matches per word that count as a full 1.0).
 # Case-insensitive ones (all but news and digits) run on the folded text (see _folded), which is much faster
 # than the regex crate's (?i) with Unicode word boundaries.
@@ -86,7 +88,7 @@ _WORDING: dict[str, tuple[str, float]] = {
     # novel passage, speech or Wikipedia article does); an encyclopedia article about a language hardly ever does
     "code_tokens": (
         r"\b[a-z_][a-z0-9_]*\(\)|\b[a-z_]\w*\.[a-z_]\w*\(|\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b__\w+__\b|"
-        r"\b[a-z_]\w*\[[^\]\n]{0,20}\]|::=|==|!=|<=|>=|`[^`\n]{1,40}`",
+        rf"\b[a-z_]\w*\[[^\]{_BREAKS}]{{0,20}}\]|::=|==|!=|<=|>=|`[^`{_BREAKS}]{{1,40}}`",
         0.02,
     ),
     "digits": (r"\b\d[\d,.:%$]*\b", 0.05),

@@ -7,7 +7,7 @@ import unicodedata
 
 import cue_oracle
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from condpt_dagster.labelers.format import CUES, cue_matrix, layout_cues
@@ -149,6 +149,7 @@ _TEXT = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_TEXT, min_size=1, max_size=4))
+@example(["`\x1e`", "x[\x1c]", "`a\u2028b` y[\r]"])  # a backquoted span or an index across a line break
 def test_batch_cues_equal_the_python_definitions_on_generated_text(texts):
     texts = [unicodedata.normalize("NFC", t) for t in texts]
     np.testing.assert_array_equal(cue_matrix(texts), oracle_matrix(texts))
