@@ -5,7 +5,9 @@
 In one run, on sample-corpus documents cleaned as the pipeline cleans them:
 1. ``teacher_sample``'s stage: ``--sample`` documents drawn across 4 shards, labelled and read by the teacher
    (the composite labeler) -> teacher docs/s while sampling;
-2. ``student_labeler``'s stage: distil, tune, fit, and the held-out agreement per field with its verdict;
+2. ``student_labeler``'s stage: distil, tune, fit, and the held-out agreement per field with its verdict; the
+   held-out format agreement side by side with a copy of the student without the teacher's second opinion on
+   format (its ``format_embedding`` head, which students before student revision 9 did not apply);
 3. speed on the same ``--speed-docs`` documents (not in the sample): the teacher (torch on every core), the
    student in one process, and the student in one process per core -> docs/s and the ratio to the teacher.
    Each student process first labels ``--warm-docs`` other documents (sampled ones too), as a long-running
@@ -41,7 +43,7 @@ from condpt_dagster.core.labeler_settings import StudentSettings
 from condpt_dagster.core.lake import DataLake
 from condpt_dagster.core.settings import CleanSettings, IngestSettings
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.student import StudentLabeler
+from condpt_dagster.labelers.student import MANIFEST_FILE, StudentLabeler
 from condpt_dagster.labelers.student_words import WORDS_DIR
 from condpt_dagster.sample_corpus import write_sample_shards
 from condpt_dagster.stages import clean_documents, raw_documents
@@ -161,6 +163,29 @@ def speeds(teacher: CompositeLabeler, student: Path, texts: list[str], warm: lis
         )
 
 
+def second_opinion_side_by_side(lake: DataLake, student: Path, options: StudentSettings, work: Path) -> None:
+    """Held-out format agreement of the student as trained (with the teacher's second opinion on format, its
+    ``format_embedding`` head) and of a copy without it (as students before student revision 9 chose)."""
+    manifest = json.loads((student / MANIFEST_FILE).read_text(encoding="utf-8"))
+    if not manifest.get("format_embedding"):
+        print("format: the teacher has no second opinion on format (label_heads.json format_embedding)")
+        return
+    bare = work / "student-without-second-opinion"
+    shutil.rmtree(bare, ignore_errors=True)
+    shutil.copytree(student, bare)
+    (bare / MANIFEST_FILE).write_text(json.dumps({**manifest, "format_embedding": None}), encoding="utf-8")
+    sample = pq.read_table(lake.teacher_sample, columns=["id", "text", "format"]).to_pylist()
+    held = [r for r in sample if unit_hash(r["id"], options.seed, "student-holdout") < options.holdout]
+    agree = {}
+    for name, folder in (("with the second opinion", student), ("without it", bare)):
+        labeler = StudentLabeler(folder, require_passed=False)
+        labels = [
+            lab for i in range(0, len(held), 512) for lab in labeler.label([r["text"] for r in held[i : i + 512]])
+        ]
+        agree[name] = np.mean([lab.format == r["format"] for lab, r in zip(labels, held, strict=True)])
+    print(f"held-out format agreement ({len(held)} docs): " + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
+
+
 def fasttext_baseline(sample_path: Path, seed: int, holdout: float) -> dict[str, tuple[float, float]]:
     import fasttext
 
@@ -233,6 +258,7 @@ def main() -> None:
     )
     print(f"verdict: {'published' if report.passed else 'rejected'}: {report.summary}")
     print(f"refused (teacher labels in training < {options.min_examples}): {report.refused}")
+    second_opinion_side_by_side(lake, report.published, options, work)
     texts = unsampled(lake, shards, args.speed_docs)
     if not texts:
         print("speed: not measured, every document is in the teacher sample (--sample below the clean documents)")

@@ -6,10 +6,11 @@
    sample (``tune_static``: model2vec's tokenlearn recipe). Zero-shot the distilled vectors are far from the
    teacher's space (cosine 0.36 on the sample corpus); tuned, 0.9.
 2. **Heads**: topics and format reuse the teacher's own heads on the tuned document vector (its topic and
-   format prototypes, kept in ``heads.npz``, and its format model with layout cues); scikit-learn fits ridge
-   regressions (alpha by cross-validation) of the rating score's logit and the sentiment score's arctanh on
-   the vector plus structure cues and rating-lexicon counts. Values the teacher gave fewer than
-   ``min_examples`` times in the training part are refused. Names and thresholds go to ``manifest.json``.
+   format prototypes and its second opinion on format, kept in ``heads.npz``, and its format model with layout
+   cues); scikit-learn fits ridge regressions (alpha by cross-validation) of the rating score's logit and the
+   sentiment score's arctanh on the vector plus structure cues and rating-lexicon counts. Values the teacher
+   gave fewer than ``min_examples`` times in the training part are refused. Names and thresholds go to
+   ``manifest.json``.
 3. **Agreement**: the held-out part (``holdout``, drawn by document id) is labelled by the student through
    the same code that labels the corpus, and compared with the teacher field by field. The student is
    published (``folder``) only when every figure clears its threshold; otherwise it goes to ``rejected``
@@ -18,13 +19,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from condpt_dagster.labelers.student import (
     STATIC_DIR,
     TAXONOMY_FILE,
     StudentLabeler,
+    keep_format_head,
     read_batch,
 )
 
@@ -201,6 +204,7 @@ def train_student(
         seconds["fit_heads"] = time.perf_counter() - start
         classes = {"format": list(taxonomy.formats), "topics": topics}
         manifest = _manifest(teacher, options, classes, refused, counts, int(train.sum()), int(held.sum()))
+        manifest["format_embedding"] = keep_format_head(arrays)  # the teacher's second opinion on format
         manifest["static_tuning"] = tuned
         np.savez(staging / HEADS_FILE, **arrays)
         _write_manifest(staging, manifest)
@@ -392,8 +396,5 @@ def distilled_static(encoder_dir: Path, cache: Path) -> Path:
 @contextmanager
 def _quiet_progress_bars() -> Iterator[None]:
     """model2vec draws tqdm bars on stderr while it distils: noise in a run's log."""
-    import io
-    from contextlib import redirect_stderr
-
     with redirect_stderr(io.StringIO()):
         yield

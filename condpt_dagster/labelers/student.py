@@ -90,6 +90,17 @@ def lexicon_features(rule: rules.RuleLabels) -> list[float]:
     return [*tier_rates(rule.hits, rule.words), float(np.log1p(rule.words))]
 
 
+def keep_format_head(arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The teacher's second opinion on format (label_heads.json's ``format_embedding``), kept with a student so
+    that it reranks as the teacher does, on its own document vector: the weights go into ``arrays`` (heads.npz),
+    the formats and the weight are returned for the manifest (None: the teacher has none)."""
+    head = formats.FormatEmbeddingHead.load()
+    if head is None:
+        return None
+    arrays["format_embedding_coef"], arrays["format_embedding_intercept"] = head.coef, head.intercept
+    return {"formats": list(head.formats), "beta": head.beta}
+
+
 class Heads:
     """The fitted heads, read from ``heads.npz`` and ``manifest.json`` (no pickle anywhere)."""
 
@@ -102,9 +113,26 @@ class Heads:
         self.refused: dict[str, dict[str, int]] = self.manifest["refused"]
         spec = self.manifest["format_model"]
         self.format_model = formats.FormatModel(spec["scale"], spec["hand"], spec["fitted"])
+        self.format_head = self._format_head(folder, self.manifest.get("format_embedding"))
         expected = {"structure_cues": list(formats.STRUCTURE_CUES), "rating_tiers": list(RATING_TIERS)}
         if self.manifest["features"] != expected:
             raise StudentUnavailable(f"{folder}: trained on features {self.manifest['features']}; retrain the student")
+
+    def _format_head(self, folder: Path, spec: dict[str, Any] | None) -> formats.FormatEmbeddingHead | None:
+        """The teacher's second opinion on format, if it had one when the student was trained (a student from
+        before it has none, and chooses as its teacher then did)."""
+        if spec is None:
+            return None
+        if not {"format_embedding_coef", "format_embedding_intercept"} <= self.arrays.keys():
+            raise StudentUnavailable(f"{folder}: {MANIFEST_FILE} names a format_embedding head, {HEADS_FILE} lacks it")
+        coef, intercept = self.arrays["format_embedding_coef"], self.arrays["format_embedding_intercept"]
+        return formats.FormatEmbeddingHead(tuple(spec["formats"]), coef, intercept, float(spec["beta"]))
+
+    def format_scores(self, similarities: np.ndarray, cues: np.ndarray, doc_vecs: np.ndarray) -> np.ndarray:
+        """n x ``formats`` scores as the teacher's ``best_format`` makes them: the format model, then the second
+        opinion of the document vector."""
+        scores = self.format_model.score_matrix(self.formats, similarities, cues)
+        return scores if self.format_head is None else self.format_head.rerank(self.formats, scores, doc_vecs)
 
     def _standardize(self, features: np.ndarray) -> np.ndarray:
         return (features - self.arrays["feature_mean"]) / self.arrays["feature_scale"]
@@ -125,12 +153,13 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "8"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "9"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
     # the order in which the process had met the words); 7: the teacher's neutral band and a
     # sentiment head of its own for factual formats; 8: `code` only with code evidence, `personal-blog` only in
-    # the first person (format.REQUIRED_CUES)
+    # the first person (format.REQUIRED_CUES); 9: the teacher's second opinion on format (its format_embedding
+    # head, kept in the student's files) on the student's own document vector
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512
@@ -222,8 +251,8 @@ class StudentLabeler(Labeler):
         reading = self.read(texts)
         _, heads, taxonomy, tagger, _ = self._model
         predicted = heads.predict(reading.features, reading.doc_vecs)
-        predicted["format_scores"] = heads.format_model.score_matrix(
-            heads.formats, predicted["format_similarities"], reading.cues
+        predicted["format_scores"] = heads.format_scores(
+            predicted["format_similarities"], reading.cues, reading.doc_vecs
         )
         out = []
         for i, text in enumerate(reading.texts):

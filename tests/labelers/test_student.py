@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from condpt_dagster.labelers.base import LABEL_SCHEMA
 from condpt_dagster.labelers.distill import DistillSettings, TeacherReads, train_student
 from condpt_dagster.labelers.encoder import default_model_dir
-from condpt_dagster.labelers.student import MANIFEST_FILE, StudentLabeler, StudentUnavailable
+from condpt_dagster.labelers.format import FormatEmbeddingHead
+from condpt_dagster.labelers.student import HEADS_FILE, MANIFEST_FILE, StudentLabeler, StudentUnavailable
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 from condpt_dagster.stages.document_labels import label_rows
 
@@ -124,6 +126,53 @@ def test_a_value_the_teacher_gave_too_rarely_is_never_emitted(taught, workdir):
     assert not {lab.format for lab in labels} & rare
     refused = [lab for lab in labels if lab.error and "too rare" in lab.error]
     assert refused and all(lab.format == "unknown" for lab in refused if "format" in lab.error)
+
+
+def _variant(folder: Path, to: Path, manifest: dict | None = None, **arrays: np.ndarray) -> Path:
+    """A copy of a student with its manifest and some of its heads' arrays replaced."""
+    shutil.copytree(folder, to)
+    if manifest is not None:
+        (to / MANIFEST_FILE).write_text(json.dumps(manifest))
+    if arrays:
+        with np.load(folder / HEADS_FILE) as heads:
+            np.savez(to / HEADS_FILE, **(dict(heads) | arrays))
+    return to
+
+
+def test_the_student_takes_the_teachers_second_opinion_on_format(taught, workdir, tmp_path):
+    """The teacher's embedding head travels with the student and reranks its format as best_format does: only
+    among the head's formats, only where the format model chose one of them. A student trained before the head
+    (no ``format_embedding`` in its manifest) chooses as before; one whose files lack the weights is refused."""
+    head = FormatEmbeddingHead.load()
+    assert head is not None and "review" in head.formats
+    report = train(taught, workdir / "second-opinion", min_agreement=0.0, min_sentiment_agreement=0.0)
+    manifest = json.loads((report.published / MANIFEST_FILE).read_text())
+    assert manifest["format_embedding"] == {"formats": list(head.formats), "beta": head.beta}
+    with np.load(report.published / HEADS_FILE) as heads:
+        np.testing.assert_allclose(heads["format_embedding_coef"], head.coef)
+    without = _variant(
+        report.published, tmp_path / "without", {k: v for k, v in manifest.items() if k != "format_embedding"}
+    )
+    review = np.array([50.0 if f == "review" else 0.0 for f in head.formats])  # the head says review, loudly
+    loud = _variant(
+        report.published, tmp_path / "loud", format_embedding_coef=0 * head.coef, format_embedding_intercept=review
+    )
+    texts = taught["texts"]
+    before = [lab.format for lab in StudentLabeler(without).label(texts)]
+    after = [lab.format for lab in StudentLabeler(loud).label(texts)]
+    known = [b in head.formats for b in before]
+    assert sum(known) > 100 and set(before) != {"review"}
+    # `unknown`: a format refused for too few teacher labels came first, with the head's formats or without
+    expected = [
+        {"review"} if k else {"review", b} if b == "unknown" else {b} for b, k in zip(before, known, strict=True)
+    ]
+    bad = [(a, b) for a, b, e in zip(after, before, expected, strict=True) if a not in e]
+    assert not bad, bad[:10]
+    broken = _variant(report.published, tmp_path / "broken", {**manifest, "agreement_check": {"passed": True}})
+    with np.load(report.published / HEADS_FILE) as heads:
+        np.savez(broken / HEADS_FILE, **{k: v for k, v in heads.items() if not k.startswith("format_embedding")})
+    with pytest.raises(StudentUnavailable, match="lacks it"):
+        StudentLabeler(broken).label(texts[:1])
 
 
 def test_a_topic_counts_its_teacher_labels_in_every_place_of_the_list():
