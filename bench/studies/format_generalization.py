@@ -23,7 +23,8 @@ Variants (each reported on tune, test, and left out where it is fitted):
   where the committed head chose a format it knows, and then only among those formats.
 
 Features (embedding, similarities, cues: ~12 minutes on 2 cores) are cached in ``--features``, and computed anew
-when the dev sets' documents change.
+when the dev sets' documents or labelers/format.py change; the similarities are always taken anew from the cached
+embeddings and the taxonomy's prototypes (a second).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.corpora import devsets
+from condpt_dagster.core.hashing import file_sha256
+from condpt_dagster.labelers import format as format_module
 from condpt_dagster.labelers.composite import CompositeLabeler
 from condpt_dagster.labelers.format import CUES, FormatEmbeddingHead, FormatModel
 from condpt_dagster.labelers.sentiment import LABEL_HEADS
@@ -62,14 +65,19 @@ def load_split(cache: Path, split: str) -> list[devsets.DevDoc]:
 
 def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Per split: ``vectors``, ``sims``, ``cues``, ``format``, ``source``, ``id`` (cached in ``path``, read back
-    while it holds the same documents)."""
+    while it holds the same documents and the cues were computed by the same labelers/format.py; the similarities
+    are computed anew from the vectors, so that a prototype edited in the taxonomy counts)."""
     docs = {split: load_split(cache, split) for split in SPLITS}
+    labeler, cue_code = CompositeLabeler(), file_sha256(Path(format_module.__file__))
     if path.is_file():
         stored = np.load(path)
         cached = {s: {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(s + "/")} for s in SPLITS}
-        if all(cached[s].get("id", np.array([])).tolist() == [d.id for d in docs[s]] for s in SPLITS):
+        same_docs = all(cached[s].get("id", np.array([])).tolist() == [d.id for d in docs[s]] for s in SPLITS)
+        if same_docs and stored.get("meta/cue_code", np.array("")).item() == cue_code:
+            for split in cached.values():
+                split["sims"] = split["vectors"] @ labeler._format_matrix.T
             return cached
-    labeler, out = CompositeLabeler(), {}
+    out = {}
     for split, split_docs in docs.items():
         vectors, sims, cues = format_inputs(labeler, split_docs)
         out[split] = {"vectors": vectors, "sims": sims, "cues": cues, "id": np.array([d.id for d in split_docs]),
@@ -77,7 +85,7 @@ def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
                       "source": np.array([d.source for d in split_docs])}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"{s}/{k}": v for s, cols in out.items() for k, v in cols.items()})
+    np.savez(tmp, **{f"{s}/{k}": v for s, cols in out.items() for k, v in cols.items()}, **{"meta/cue_code": cue_code})
     tmp.replace(path)
     return out
 
