@@ -76,6 +76,12 @@ _WORDING: dict[str, tuple[re.Pattern[str], float]] = {
         0.004,
     ),
 }
+_VIEWS_OWN = re.compile(
+    r"\b(?:views|opinions) expressed[a-z'’ ,]{0,60}? (?:are|is) (?:solely |entirely )?(?:(?:the|this) (?:author|"
+    r"writer|columnist|contributor)(?:['’]s|s['’]|s)? own|(?:his|her|their) own|(?:those|that) of (?:the|"
+    r"its|their) (?:authors?|writers?|columnists?|contributors?))\b",
+    re.I,
+)
 # Substrings every match of a wording pattern contains (casefolded, which covers what re.I matches once the two
 # Turkish i's are folded too; news is case-sensitive): a text holding none of them has no match, and the regex
 # scan is skipped.
@@ -138,6 +144,7 @@ def layout_cues(text: str) -> dict[str, float]:
         **structure_cues(text, words),
         **{cue: _rate(_wording_matches(cue, pattern, text, folded), n_words, full) for cue, (pattern, full) in wording},
         "proper_nouns": _rate(len(_PROPER.findall(text)), n_words, 0.08),
+        "views_own": 1.0 if _VIEWS_OWN.search(text) else 0.0,
     }
 
 

@@ -111,6 +111,14 @@ _PIECES = st.sampled_from(
         "TAP",
         "\x00",
         "§ 2",
+        "The views expressed",
+        "VIEWS EXPRESSED here are",
+        "opinions expressed by Forbes",
+        "are the author's own",
+        "are the \u212author’s own",
+        "are solely those of the writers",
+        "is their own",
+        "Opinions expressed in this ſolumn are his own",
         "!",
         "?",
         ".",
@@ -150,6 +158,7 @@ _TEXT = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_TEXT, min_size=1, max_size=4))
 @example(["`\x1e`", "x[\x1c]", "`a\u2028b` y[\r]"])  # a backquoted span or an index across a line break
+@example(["The views expressed in this article are the author's own.", "Views expressed here are\nmy own"])
 def test_batch_cues_equal_the_python_definitions_on_generated_text(texts):
     texts = [unicodedata.normalize("NFC", t) for t in texts]
     np.testing.assert_array_equal(cue_matrix(texts), oracle_matrix(texts))

@@ -37,6 +37,33 @@ def test_mail_header_lines_are_mail_not_speaker_turns():
     assert layout_cues(">>> 1 + 1\n2\n>>> print(3)\n3")["mail_lines"] == 0.0  # a Python prompt is no reply
 
 
+NEWS = "Officials said on Monday that the bridge will close for repairs, according to the city's transport office."
+SIGN_OFF = "Jane Roe teaches urban planning. The views expressed in this article are the author's own."
+
+
+def test_an_article_that_declares_its_views_its_authors_own_is_opinion():
+    signed = layout_cues(f"{NEWS}\n\n{SIGN_OFF}")
+    assert signed["views_own"] == 1.0 and layout_cues(NEWS)["views_own"] == 0.0
+    for sign_off in (
+        "Opinions expressed by Forbes contributors are their own.",
+        "The opinions expressed in this commentary are solely those of the author.",
+        "VIEWS EXPRESSED HERE ARE THE WRITER’S OWN",
+    ):
+        assert layout_cues(sign_off)["views_own"] == 1.0, sign_off
+    for not_one in (
+        "He expressed his views on his own.",
+        "Views expressed at the meeting were mixed.",
+        "The author's own views are expressed here.",
+        "I was sent this blender for free; all opinions expressed are my own.",  # a sponsored review's disclosure
+    ):
+        assert layout_cues(not_one)["views_own"] == 0.0, not_one
+    model = FormatModel.load()
+    sounds_like_news = {name: 0.1 for name in STEERABLE_FORMATS} | {"news": 0.45, "opinion": 0.3}
+    report, op_ed = model.scores(sounds_like_news, layout_cues(NEWS)), model.scores(sounds_like_news, signed)
+    assert max(report, key=report.get) == "news" and max(op_ed, key=op_ed.get) == "opinion"
+    assert model.contributions("opinion", signed)["views_own"] > 0
+
+
 def test_gated_formats_need_their_cue():
     model = FormatModel.load()
     similar_to_poetry = {name: 0.1 for name in STEERABLE_FORMATS} | {"poetry": 0.9}
