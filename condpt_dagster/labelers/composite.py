@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "14"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "15"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -115,6 +115,7 @@ class CompositeLabeler(Labeler):
     # 13: `review`'s prototype also reads short verdicts without a named work (a tedious sequel; well worth seeing)
     # 14: `encyclopedic`'s prototype also reads a glossary entry (a term, its sense, a cross-reference)
     #     and an article that declares its views its author's own (the `views_own` cue) is `opinion`
+    # 15: `essay`'s prototype also reads a personal essay's voice (pages written at a kitchen table)
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

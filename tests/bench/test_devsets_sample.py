@@ -23,4 +23,4 @@ def test_a_source_added_last_leaves_every_earlier_sample_as_it_was(monkeypatch, 
     after = [d.id for d in devsets.load(tmp_path, "test", 10)]
     assert [i for i in after if not i.startswith("lee-")] == before
     assert len(after) == len(before) + 10
-    assert devsets.ADDED_LATER[-1] == "lee"
+    assert devsets.ADDED_LATER.index("lee") > devsets.ADDED_LATER.index("wiki")
