@@ -38,6 +38,8 @@ def test_a_variant_that_costs_one_fitted_source_too_much_is_not_chosen_whatever_
     assert study.chosen(results, max_drop=0.05) == "memoir"
     results["garden"] = (_fitted(0.913, moby=0.93), 0.806)
     assert study.chosen(results) == "garden"
+    results["exactly the limit"] = (_fitted(0.914, moby=0.90), 0.810)  # 0.93 - 0.90 is 0.030000000000000027
+    assert study.chosen(results) == "exactly the limit"
 
 
 def test_with_no_variant_eligible_the_taxonomy_stays_as_it_is():
