@@ -19,7 +19,7 @@ from pathlib import Path
 
 from condpt_dagster.core.settings import IngestSettings
 from condpt_dagster.labelers import rules, tags
-from condpt_dagster.labelers.format import cue_matrix
+from condpt_dagster.labelers.format_cues import cue_matrix
 from condpt_dagster.labelers.language import languages_of
 from condpt_dagster.labelers.tags import candidates_batch, candidates_of
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy

@@ -1,17 +1,28 @@
 """The teacher's layout cues as they were written before they ran in polars (per document, Python's re):
-the oracle that labelers/format.py's batch implementation is checked against (test_format_cues.py)."""
+the oracle that labelers/format_cues.py's batch implementation is checked against (test_format_cues.py)."""
 
 import re
 from collections import Counter
 from statistics import median
+
+from condpt_dagster.labelers.format_cues import _ABBREVIATIONS, _HEADINGS
 
 _CODE_LINE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import|#include|return\b|if .*:$|for .*:$|\}|\{|//|/\*|<\w+[^>]*>$)"
     r"|[;{}]\s*$|^\s{4,}\S.*[=(].*"
 )
 _LIST_LINE = re.compile(r"^\s*(?:[-*•·▪]|\d{1,3}[.)]|[a-z][.)])\s+\S|\|.*\|")
-_SPEAKER_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,3}|Q|A)\s*:\s+\S")
+_SPEAKER_LINE = re.compile(r"^\s*([A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,3})\s*:\s+\S")
 _MAIL_HEADER = re.compile(r"^\s*(?:From|To|Cc|Bcc|Subject|Date|Sent|Reply-To)\s*:\s+\S")
+_PLAY_SPEAKER = re.compile(
+    r"^\s*([A-Z][a-z]{1,11}(?: [A-Z][a-z]{0,11}){0,2}|[A-Z][A-Z'\-]{1,15}(?: [A-Z][A-Z'\-]{1,15}){0,2})"
+    r"(?: \([a-z][^)\n]{0,30}\))?\.\s+\S"
+)
+_NOT_PLAY_SPEAKER = re.compile(
+    rf"^\s*(?:(?:{'|'.join(w for a in _ABBREVIATIONS for w in (a, a.upper()))})\.|"
+    rf"(?:{'|'.join(w for h in _HEADINGS for w in (h, h.upper()))}) )"
+)
+_CAPITAL_LINE = re.compile(r"^\s*[\"“‘'(\[]?[A-Z]")
 _MAIL_LINE = re.compile(
     rf"{_MAIL_HEADER.pattern}|^\s*>(?:\s|$|>\s|>$|[^>\s])|wrote:\s*$|^--\s?$|^-+ ?Original Message ?-+"
 )
@@ -118,14 +129,17 @@ def structure_cues(text: str, words: list[str]) -> dict[str, float]:
     n_words = len(words)
     counts = Counter(words)
     sentences = max(1, len(re.findall(r"[.!?](?:\s|$)", text)))
-    short_lines = n_lines >= 4 and median(len(line) for line in lines) < 50 and sentences < n_lines * 0.8
+    median_line = median(len(line) for line in lines) if lines else 0
+    speakers = _speakers(lines)
+    turns = Counter(name for _, name in speakers if name is not None)
+    capitals = sum(bool(_CAPITAL_LINE.match(line)) for line in lines)
+    short = median_line < 50 or (median_line < 70 and capitals >= 0.6 * n_lines)
+    short_lines = n_lines >= 4 and short and sentences < n_lines * 0.8
     return {
         "code_lines": _rate(sum(bool(_CODE_LINE.search(line)) for line in lines), n_lines, 0.4),
         "list_lines": _rate(sum(bool(_LIST_LINE.match(line)) for line in lines), n_lines, 0.5),
         "verse_lines": 1.0 if short_lines else 0.0,
-        "speaker_lines": _rate(
-            sum(bool(_SPEAKER_LINE.match(line)) and not _MAIL_HEADER.match(line) for line in lines), n_lines, 0.4
-        ),
+        "speaker_lines": _rate(sum(said in ("Q", "A") or turns[name] >= 2 for said, name in speakers), n_lines, 0.4),
         "dialogue": _rate(len(_QUOTE.findall(text)) / 2, sentences, 0.3),
         "narrative": _rate(sum(counts[w] for w in _NARRATIVE), n_words, 0.08),
         "first_person": _rate(sum(counts[w] for w in _FIRST_PERSON), n_words, 0.05),
@@ -133,6 +147,22 @@ def structure_cues(text: str, words: list[str]) -> dict[str, float]:
         "dialogue_lines": _rate(sum(bool(_QUOTE_START.match(line)) for line in lines), n_lines, 0.3),
         "mail_lines": _rate(sum(bool(_MAIL_LINE.search(line)) for line in lines), n_lines, 0.15),
     }
+
+
+def _play_name(line: str) -> str | None:
+    """The speaker of a play's turn (Name. ...), unless an abbreviation or a heading opens the line."""
+    found = _PLAY_SPEAKER.match(line)
+    return found.group(1).lower() if found and not _NOT_PLAY_SPEAKER.match(line) else None
+
+
+def _speakers(lines: list[str]) -> list[tuple[str | None, str | None]]:
+    """Per line: the name before a colon (not a mail header), and the speaker's name lower-cased (NAME: or Name.)."""
+    out = []
+    for line in lines:
+        found = _SPEAKER_LINE.match(line)
+        said = found.group(1) if found and not _MAIL_HEADER.match(line) else None
+        out.append((said, said.lower() if said is not None else _play_name(line)))
+    return out
 
 
 def layout_cues(text: str) -> dict[str, float]:

@@ -37,7 +37,8 @@ from sklearn.model_selection import cross_val_predict
 
 from bench.corpora import devsets
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.format import CUES, FormatModel, layout_cues, required_cue_mask
+from condpt_dagster.labelers.format import FormatModel, required_cue_mask
+from condpt_dagster.labelers.format_cues import CUES, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, profanity_probabilities, rating_features
 from condpt_dagster.labelers.rules import rule_labels, split_sentences, strip_markup
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, vader_score

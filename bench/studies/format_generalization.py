@@ -23,8 +23,8 @@ Variants (each reported on tune, test, and left out where it is fitted):
   where the committed head chose a format it knows, and then only among those formats.
 
 Features (embedding, similarities, cues: ~12 minutes on 2 cores) are cached in ``--features``, and computed anew
-when the dev sets' documents or labelers/format.py change; the similarities are always taken anew from the cached
-embeddings and the taxonomy's prototypes (a second).
+when the dev sets' documents change; when only labelers/format_cues.py changed, the cues alone (seconds); the
+similarities are always taken anew from the cached embeddings and the taxonomy's prototypes (a second).
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.corpora import devsets
 from condpt_dagster.core.hashing import file_sha256
-from condpt_dagster.labelers import format as format_module
+from condpt_dagster.labelers import format_cues
 from condpt_dagster.labelers.composite import CompositeLabeler
-from condpt_dagster.labelers.format import CUES, FormatEmbeddingHead, FormatModel
+from condpt_dagster.labelers.format import FormatEmbeddingHead, FormatModel
+from condpt_dagster.labelers.format_cues import CUES, cue_matrix
+from condpt_dagster.labelers.rules import strip_markup
 from condpt_dagster.labelers.sentiment import LABEL_HEADS
 from tools.train_label_heads import fit_format, fit_format_embedding, format_inputs
 
@@ -65,15 +67,19 @@ def load_split(cache: Path, split: str) -> list[devsets.DevDoc]:
 
 def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Per split: ``vectors``, ``sims``, ``cues``, ``format``, ``source``, ``id`` (cached in ``path``, read back
-    while it holds the same documents and the cues were computed by the same labelers/format.py; the similarities
+    while it holds the same documents and the cues were computed by the same labelers/format_cues.py; the similarities
     are computed anew from the vectors, so that a prototype edited in the taxonomy counts)."""
     docs = {split: load_split(cache, split) for split in SPLITS}
-    labeler, cue_code = CompositeLabeler(), file_sha256(Path(format_module.__file__))
+    labeler, cue_code = CompositeLabeler(), file_sha256(Path(format_cues.__file__))
     if path.is_file():
         stored = np.load(path)
         cached = {s: {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(s + "/")} for s in SPLITS}
         same_docs = all(cached[s].get("id", np.array([])).tolist() == [d.id for d in docs[s]] for s in SPLITS)
-        if same_docs and stored.get("meta/cue_code", np.array("")).item() == cue_code:
+        if same_docs:
+            if stored.get("meta/cue_code", np.array("")).item() != cue_code:  # the cues alone: seconds
+                for split, split_docs in docs.items():
+                    cached[split]["cues"] = cue_matrix([strip_markup(d.text) for d in split_docs])
+                _save(path, cached, cue_code)
             for split in cached.values():
                 split["sims"] = split["vectors"] @ labeler._format_matrix.T
             return cached
@@ -83,11 +89,16 @@ def features(cache: Path, path: Path) -> dict[str, dict[str, np.ndarray]]:
         out[split] = {"vectors": vectors, "sims": sims, "cues": cues, "id": np.array([d.id for d in split_docs]),
                       "format": np.array([d.format for d in split_docs]),
                       "source": np.array([d.source for d in split_docs])}  # fmt: skip
+    _save(path, out, cue_code)
+    return out
+
+
+def _save(path: Path, splits: dict[str, dict[str, np.ndarray]], cue_code: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"{s}/{k}": v for s, cols in out.items() for k, v in cols.items()}, **{"meta/cue_code": cue_code})
+    columns = {f"{s}/{k}": v for s, cols in splits.items() for k, v in cols.items() if k != "sims"}
+    np.savez(tmp, **columns, **{"meta/cue_code": cue_code})
     tmp.replace(path)
-    return out
 
 
 def accuracy(split: dict[str, np.ndarray], predicted: np.ndarray) -> dict[str, float]:

@@ -33,7 +33,7 @@ import numpy as np
 
 from condpt_dagster.core.hashing import file_sha256
 from condpt_dagster.labelers import format as formats
-from condpt_dagster.labelers import rules
+from condpt_dagster.labelers import format_cues, rules
 from condpt_dagster.labelers.base import DocumentLabels, Labeler, labels_from_rules, one_line
 from condpt_dagster.labelers.encoder import MINILM_SHA256, SentenceEncoder, default_model_dir, verify_weights
 from condpt_dagster.labelers.sentiment import LABEL_HEADS, SentimentHead
@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "15"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "16"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -116,6 +116,8 @@ class CompositeLabeler(Labeler):
     # 14: `encyclopedic`'s prototype also reads a glossary entry (a term, its sense, a cross-reference)
     #     and an article that declares its views its author's own (the `views_own` cue) is `opinion`
     # 15: `essay`'s prototype also reads a personal essay's voice (pages written at a kitchen table)
+    # 16: speaker turns only where a name opens several lines (or Q: / A:), a play's "Ham. ..." turns too, and
+    #     they weigh 0.5 for `transcript`; verse lines up to 70 characters when most open with a capital (Whitman)
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()
@@ -247,7 +249,7 @@ class CompositeLabeler(Labeler):
             out.append(labels_from_rules(part.text, part.rule, "neutral", chars, rating_p, doc.vector))
         self.tagger.embed(c for r in reads for c in r.candidates)
         for labels, doc, part in zip(out, reads, parts, strict=True):
-            self._label_one(labels, doc, dict(zip(formats.CUES, part.cues, strict=True)), part.lexicon)
+            self._label_one(labels, doc, dict(zip(format_cues.CUES, part.cues, strict=True)), part.lexicon)
         if self.finetuned is not None:
             from condpt_dagster.labelers.finetune import apply_tags
 

@@ -37,7 +37,7 @@ from condpt_dagster.core.hashing import config_version, unit_hash
 from condpt_dagster.core.io import atomic_dir
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
 from condpt_dagster.labelers import format as formats
-from condpt_dagster.labelers import rules
+from condpt_dagster.labelers import format_cues, rules
 from condpt_dagster.labelers.encoder import verify_weights
 from condpt_dagster.labelers.rating import RATING_TIERS, RatingHead
 from condpt_dagster.labelers.static_encoder import StaticEncoder
@@ -284,7 +284,7 @@ def _manifest(
     return {
         "teacher": {"labeler": teacher["labeler"], "labeler_version": teacher["labeler_version"]},
         "options": asdict(options),
-        "features": {"structure_cues": list(formats.STRUCTURE_CUES), "rating_tiers": list(RATING_TIERS)},
+        "features": {"structure_cues": list(format_cues.STRUCTURE_CUES), "rating_tiers": list(RATING_TIERS)},
         "classes": classes,
         "rating_thresholds": RatingHead.load("rating_encoder").thresholds,
         "format_model": asdict(formats.FormatModel.load()),

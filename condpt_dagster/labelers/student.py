@@ -35,7 +35,7 @@ import polars as pl
 
 from condpt_dagster.core.hashing import cached_sha256, file_sha256
 from condpt_dagster.labelers import format as formats
-from condpt_dagster.labelers import rules, student_words
+from condpt_dagster.labelers import format_cues, rules, student_words
 from condpt_dagster.labelers.base import EMPTY_SYNOPSIS, DocumentLabels, Labeler, one_line
 from condpt_dagster.labelers.language import languages_of
 from condpt_dagster.labelers.rating import RATING_TIERS, rating_from_score, tier_rates
@@ -114,7 +114,7 @@ class Heads:
         spec = self.manifest["format_model"]
         self.format_model = formats.FormatModel(spec["scale"], spec["hand"], spec["fitted"])
         self.format_head = self._format_head(folder, self.manifest.get("format_embedding"))
-        expected = {"structure_cues": list(formats.STRUCTURE_CUES), "rating_tiers": list(RATING_TIERS)}
+        expected = {"structure_cues": list(format_cues.STRUCTURE_CUES), "rating_tiers": list(RATING_TIERS)}
         if self.manifest["features"] != expected:
             raise StudentUnavailable(f"{folder}: trained on features {self.manifest['features']}; retrain the student")
 
@@ -153,13 +153,14 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "9"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "10"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
     # the order in which the process had met the words); 7: the teacher's neutral band and a
     # sentiment head of its own for factual formats; 8: `code` only with code evidence, `personal-blog` only in
     # the first person (format.REQUIRED_CUES); 9: the teacher's second opinion on format (its format_embedding
-    # head, kept in the student's files) on the student's own document vector
+    # head, kept in the student's files) on the student's own document vector; 10: the teacher's speaker turns
+    # (a recurring name, a play's turns) and verse lines (composite revision 16)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512
@@ -296,7 +297,7 @@ class StudentLabeler(Labeler):
         refusals = []
         scores = dict(zip(heads.formats, p["format_scores"].tolist(), strict=True))
         best = max(scores, key=scores.__getitem__)
-        cue_rates = dict(zip(formats.CUES, cues.tolist(), strict=True))
+        cue_rates = dict(zip(format_cues.CUES, cues.tolist(), strict=True))
         labels.scores.update(formats.evidence(heads.format_model, scores, cue_rates, best))
         if best in heads.refused["format"]:
             refusals.append(f"format {best} too rare in the teacher sample: unknown")
@@ -349,8 +350,8 @@ def read_batch(static: StaticEncoder, texts: Sequence[str], tables: rules.RuleTa
         [unit(v.mean(0)) if len(v) else np.zeros(static.dim, np.float32) for v in sentence_vecs]
     ).astype(np.float32)
     rule_labels = rules.rule_labels_batch(clean, language_chars=LANGUAGE_CHARS, tables=tables)
-    cues = formats.cue_matrix(clean)
-    structure = cues[:, : len(formats.STRUCTURE_CUES)].astype(np.float32)  # CUES starts with STRUCTURE_CUES
+    cues = format_cues.cue_matrix(clean)
+    structure = cues[:, : len(format_cues.STRUCTURE_CUES)].astype(np.float32)  # CUES starts with STRUCTURE_CUES
     lexicon = np.array([lexicon_features(r) for r in rule_labels], np.float32).reshape(len(clean), -1)
     features = np.hstack([doc_vecs, structure, lexicon])
     return Reading(clean, rule_labels, sentences, sentence_vecs, doc_vecs, cues, features)

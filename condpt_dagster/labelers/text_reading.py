@@ -17,8 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from condpt_dagster.labelers import format as formats
-from condpt_dagster.labelers import rules
+from condpt_dagster.labelers import format_cues, rules
 from condpt_dagster.labelers.base import RATING_SAMPLE_CHARS
 from condpt_dagster.labelers.rules import RuleLabels, split_sentences
 from condpt_dagster.labelers.sentiment import vader_score
@@ -92,7 +91,7 @@ def read_texts(reader: TextReader, texts: Sequence[str]) -> list[TextReading]:
     table = _candidate_table(reader.generic_tags)
     joined = [" ".join(doc) for doc in sentences]
     candidates = candidates_batch(joined, reader.generic_tags, reader.tag_candidates, table)
-    cues = formats.cue_matrix(stripped).tolist()
+    cues = format_cues.cue_matrix(stripped).tolist()
     return [
         TextReading(
             text=text,

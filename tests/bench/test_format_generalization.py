@@ -6,7 +6,8 @@ import pytest
 pytest.importorskip("sklearn")
 study = pytest.importorskip("bench.studies.format_generalization")
 from condpt_dagster.core.vocab import STEERABLE_FORMATS  # noqa: E402
-from condpt_dagster.labelers.format import CUES, FormatModel  # noqa: E402
+from condpt_dagster.labelers.format import FormatModel  # noqa: E402
+from condpt_dagster.labelers.format_cues import CUES  # noqa: E402
 
 NAMES = list(STEERABLE_FORMATS)
 
@@ -46,3 +47,30 @@ def test_accuracy_share_and_misses_per_source():
     assert study.accuracy(split, predicted) == {"n": 1.0, "w": 0.25}
     assert study.highest_share(split, predicted) == ("fiction", 1.5)  # speech has no true share: not a ratio
     assert study.misses(split, predicted) == {"n": {}, "w": {"speech": 2, "fiction": 1}}
+
+
+def test_features_recompute_only_the_cues_when_only_the_cue_code_changed(tmp_path, monkeypatch):
+    from bench.corpora.devsets import DevDoc
+    from condpt_dagster.labelers.format_cues import cue_matrix
+
+    docs = [DevDoc(f"d{i}", "s", text, format="news") for i, text in enumerate(["A: hi\nB: yes\nA: no", "Plain."])]
+    monkeypatch.setattr(study, "load_split", lambda cache, split: docs)
+    monkeypatch.setattr(study, "CompositeLabeler", lambda: type("Stub", (), {"_format_matrix": np.eye(3, 4)})())
+    vectors = np.arange(8.0).reshape(2, 4)
+    monkeypatch.setattr(
+        study, "format_inputs", lambda labeler, d: (vectors, vectors @ np.eye(3, 4).T, np.zeros((2, 2)))
+    )
+    monkeypatch.setattr(study, "file_sha256", lambda path: "old code")
+    path = tmp_path / "features.npz"
+    assert (study.features(tmp_path, path)["test"]["cues"] == 0).all()  # as format_inputs gave them
+
+    def no_encoder(labeler, d):
+        raise AssertionError("the embeddings are cached: only the cues are new")
+
+    monkeypatch.setattr(study, "format_inputs", no_encoder)
+    monkeypatch.setattr(study, "file_sha256", lambda path: "new code")
+    for features in (study.features(tmp_path, path), study.features(tmp_path, path)):  # computed, then read back
+        np.testing.assert_array_equal(features["test"]["cues"], cue_matrix([d.text for d in docs]))
+        np.testing.assert_array_equal(features["tune"]["vectors"], vectors)
+        np.testing.assert_array_equal(features["tune"]["sims"], vectors @ np.eye(3, 4).T)
+    assert np.load(path)["meta/cue_code"].item() == "new code"

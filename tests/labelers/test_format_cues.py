@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from condpt_dagster.labelers.format import CUES, cue_matrix, layout_cues
+from condpt_dagster.labelers.format_cues import CUES, cue_matrix, layout_cues
 from condpt_dagster.sample_corpus import sample_documents
 
 
@@ -52,6 +52,16 @@ _PIECES = st.sampled_from(
         "-----Original Message-----",
         "Mr Smith",
         "o Mr Smith",
+        "Ham. Whither",
+        "Old M. Oh",
+        "LUCY (aside). Poor",
+        "FIRST WITCH. When",
+        "Mr. Darcy",
+        "DR. Hood",
+        "CHAPTER I. Down",
+        "Sept. 3",
+        "(Enter",
+        "“Lo",
         "a B, C",
         "said on Monday",
         "officials",

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from condpt_dagster.core.vocab import RATINGS, STEERABLE_FORMATS
-from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, cue_matrix, has_required_cue, layout_cues
+from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, has_required_cue
+from condpt_dagster.labelers.format_cues import cue_matrix, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, RatingHead, rating_features
 from condpt_dagster.labelers.sentiment import SentimentHead
 from condpt_dagster.labelers.tags import KeywordTagger
@@ -26,6 +27,42 @@ def test_layout_cues_see_line_structure():
     assert layout_cues(VERSE)["verse_lines"] == 1.0 and layout_cues(PROSE)["verse_lines"] == 0
     assert layout_cues(INTERVIEW)["speaker_lines"] == 1.0 and layout_cues(PROSE)["speaker_lines"] == 0
     assert all(0 <= v <= 1 for text in (CODE, VERSE, PROSE, INTERVIEW, "") for v in layout_cues(text).values())
+
+
+PLAY = (
+    "SCENE I.\n\nThe House of Justice Headstrong.\n\nLucy.  To whom are you speaking, William?\n\n"
+    "Will.  Only an old man, miss.\n\nLUCY (aside).  Poor old man! how he trembles.\n\n"
+    "Old M.  You are very good, miss.\n\nLucy.  Pray sit down.\n\nOld M.  As long as he pleases.\n"
+)
+NOVEL = (
+    "CHAPTER I. The Arrival\n\nMr. Darcy bowed and said nothing.\n\nMrs. Bennet was delighted.\n\n"
+    "Dr. Hood looked out of the window.\n\nSept. 3 was a Tuesday, and it rained.\n\nYes. She would go.\n"
+)
+WHITMAN = (  # long lines, most opening with a capital: verse; prose wrapped at 60 characters opens few
+    "Of physiology from top to toe I sing, not physiognomy alone,\n"
+    "Nor brain alone is worthy for the Muse, I say the Form complete\n"
+    "is worthier far, the Female equally with the Male I sing.\n"
+    "Of Life immense in passion, pulse, and power, cheerful, for freest\n"
+    "action form'd under the laws divine, the Modern Man I sing.\n"
+)
+WRAPPED = (
+    "The committee met on Tuesday and discussed the budget at length\n"
+    "before the members voted on the plan, which passed by a margin\n"
+    "of two votes after a debate that lasted well into the evening\n"
+    "and left several of the members unhappy with the final result.\n"
+)
+
+
+def test_a_play_scripts_turns_are_speaker_lines_and_an_abbreviation_opening_a_sentence_is_not():
+    assert layout_cues(PLAY)["speaker_lines"] == 1.0  # 5 of 8 lines (Will. speaks once: not counted)
+    assert layout_cues(NOVEL)["speaker_lines"] == 0.0  # "Yes." opens one paragraph: no speaker's turns
+    assert has_required_cue("transcript", layout_cues(PLAY))
+    assert not has_required_cue("transcript", layout_cues(NOVEL))
+
+
+def test_long_verse_lines_that_open_with_capitals_are_verse_and_wrapped_prose_is_not():
+    assert layout_cues(WHITMAN)["verse_lines"] == 1.0 and has_required_cue("poetry", layout_cues(WHITMAN))
+    assert layout_cues(WRAPPED)["verse_lines"] == 0.0
 
 
 MAIL = "From: Ann <ann@example.org>\nSubject: Re: the build\n\n> It fails here.\nIt works for me.\n\nAnn"

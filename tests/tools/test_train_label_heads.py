@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from condpt_dagster.core.vocab import STEERABLE_FORMATS
-from condpt_dagster.labelers.format import CUES
+from condpt_dagster.labelers.format_cues import CUES
 
 pytest.importorskip("sklearn")
 heads = pytest.importorskip("tools.train_label_heads")
