@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("sklearn")
 study = pytest.importorskip("bench.studies.prototype_examples")
 generalization = pytest.importorskip("bench.studies.format_generalization")
+from condpt_dagster.labelers.format_cues import CUES  # noqa: E402
 
 
 def test_variants_drop_only_examples_never_the_description_and_add_each_candidate_alone():
@@ -65,8 +66,11 @@ def test_new_examples_move_only_their_formats_prototype():
     assert np.allclose(matrix, np.eye(3))  # the labeler's own prototypes untouched
 
 
-def test_cached_features_take_similarities_anew_and_cues_again_when_the_cue_code_changes(tmp_path, monkeypatch):
-    docs = {s: [SimpleNamespace(id=f"{s}{i}", format="news", source="a") for i in range(3)] for s in ("tune", "test")}
+def test_cached_features_take_similarities_anew_and_only_the_cues_when_the_cue_code_changes(tmp_path, monkeypatch):
+    docs = {
+        s: [SimpleNamespace(id=f"{s}{i}", format="news", source="a", text="A: hi\nA: yes") for i in range(3)]
+        for s in ("tune", "test")
+    }
     calls = []
 
     def fake_inputs(labeler, split_docs):
@@ -86,5 +90,6 @@ def test_cached_features_take_similarities_anew_and_cues_again_when_the_cue_code
     assert calls == [3, 3]  # read back, not computed
     assert np.allclose(again["tune"]["sims"], 2 * again["tune"]["vectors"])
     monkeypatch.setattr(generalization, "file_sha256", lambda path: "other cue code")
-    generalization.features(tmp_path, path)
-    assert calls == [3, 3, 3, 3]
+    recomputed = generalization.features(tmp_path, path)
+    assert calls == [3, 3]  # the embeddings are kept (test_format_generalization.py checks the cues' values)
+    assert recomputed["test"]["cues"].shape == (3, len(CUES)) and recomputed["test"]["cues"].any()
