@@ -139,7 +139,9 @@ def structure_cues(text: str, words: list[str]) -> dict[str, float]:
         "code_lines": _rate(sum(bool(_CODE_LINE.search(line)) for line in lines), n_lines, 0.4),
         "list_lines": _rate(sum(bool(_LIST_LINE.match(line)) for line in lines), n_lines, 0.5),
         "verse_lines": 1.0 if short_lines else 0.0,
-        "speaker_lines": _rate(sum(said in ("Q", "A") or turns[name] >= 2 for said, name in speakers), n_lines, 0.4),
+        "speaker_lines": _rate(
+            sum(said in ("Q", "A") or (turns[name] >= 2 and len(turns) >= 2) for said, name in speakers), n_lines, 0.4
+        ),
         "dialogue": _rate(len(_QUOTE.findall(text)) / 2, sentences, 0.3),
         "narrative": _rate(sum(counts[w] for w in _NARRATIVE), n_words, 0.08),
         "first_person": _rate(sum(counts[w] for w in _FIRST_PERSON), n_words, 0.05),

@@ -202,13 +202,14 @@ def _line_matches(cue: str, pattern: str) -> pl.Expr:
 
 def _speaker_turns() -> pl.Expr:
     """The lines of a list that are speakers' turns: Q: / A:, or a name (NAME: ..., a play's Name. ...) that opens
-    another of its lines too, in any case ("LUCY (aside)." is Lucy's turn). A label that opens one line ("ANALYSIS:
-    Trump revels ...", "Keywords: ...", "Finally: ...") is not a speaker."""
+    another of its lines too, in any case ("LUCY (aside)." is Lucy's turn), where two names or more open lines. A
+    label that opens one line ("ANALYSIS: Trump revels ...", "Keywords: ...", "Finally: ...") is not a speaker."""
     line = pl.element()
     said = pl.when(~line.str.contains(_MAIL_HEADER)).then(line.str.extract(_SPEAKER_LINE, 1))
     acted = pl.when(~line.str.contains(_NOT_PLAY_SPEAKER)).then(line.str.extract(_PLAY_SPEAKER, 1))
     name = pl.coalesce(said, acted).str.to_lowercase()
-    return said.is_in(["Q", "A"]).fill_null(False) | (name.is_not_null() & name.is_duplicated())
+    conversation = name.drop_nulls().n_unique() >= 2  # one title repeated ("Scanners II: ...") is no dialogue
+    return said.is_in(["Q", "A"]).fill_null(False) | (name.is_not_null() & name.is_duplicated() & conversation)
 
 
 def cue_matrix(texts: Sequence[str]) -> np.ndarray:

@@ -53,7 +53,15 @@ WRAPPED = (
 )
 
 
+REVIEW = (  # a film's title with a colon, opening several lines: one name, no conversation
+    "Scanners II: The New Order is just as good as the first film.\n"
+    "Scanners II: The New Order has some imaginative gory scenes.\nThe plot is a new take on the series.\n"
+)
+
+
 def test_a_play_scripts_turns_are_speaker_lines_and_an_abbreviation_opening_a_sentence_is_not():
+    assert layout_cues(REVIEW)["speaker_lines"] == 0.0
+    assert layout_cues(INTERVIEW.replace("SMITH", "HOST"))["speaker_lines"] == 0.0  # one speaker: no turns
     assert layout_cues(PLAY)["speaker_lines"] == 1.0  # 5 of 8 lines (Will. speaks once: not counted)
     assert layout_cues(NOVEL)["speaker_lines"] == 0.0  # "Yes." opens one paragraph: no speaker's turns
     assert has_required_cue("transcript", layout_cues(PLAY))
