@@ -125,11 +125,10 @@ _LINE_BREAK = r"\r\n|[\r\x0b\x0c\x85\u2028\u2029]"
 LINE_CUES: dict[str, tuple[str, float]] = {  # cue -> (pattern a line must contain, typical rate)
     "code_lines": (_CODE_LINE, 0.4),
     "list_lines": (_LIST_LINE, 0.5),
-    "speaker_lines": (_SPEAKER_LINE, 0.4),
+    "speaker_lines": (_SPEAKER_LINE, 0.4),  # and a play's turns, where names recur: _speaker_turns
     "dialogue_lines": (_QUOTE_START, 0.3),
     "mail_lines": (_MAIL_LINE, 0.15),
 }
-_NOT_LINES: dict[str, str] = {}  # cue -> lines its pattern matches that do not count (speaker_lines: _speaker_turns)
 WORD_CUES: dict[str, tuple[tuple[str, ...], float]] = {  # cue -> (words counted, typical rate)
     "narrative": (_NARRATIVE, 0.08),
     "first_person": (_FIRST_PERSON, 0.05),
@@ -194,10 +193,7 @@ def _counts(texts: pl.Series) -> pl.DataFrame:
 
 
 def _line_matches(cue: str, pattern: str) -> pl.Expr:
-    if cue == "speaker_lines":
-        return _speaker_turns()
-    matches = pl.element().str.contains(pattern)
-    return matches & ~pl.element().str.contains(_NOT_LINES[cue]) if cue in _NOT_LINES else matches
+    return _speaker_turns() if cue == "speaker_lines" else pl.element().str.contains(pattern)
 
 
 def _speaker_turns() -> pl.Expr:
