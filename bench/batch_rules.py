@@ -34,6 +34,7 @@ def clear_word_caches() -> None:
     rules.syllables.cache_clear()
     tags.lemma.cache_clear()
     tags.can_describe.cache_clear()
+    tags.modern_spellings.cache_clear()
     rules.RatingRules.load()._tiers_of.clear()
 
 

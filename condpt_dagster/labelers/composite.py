@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "16"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "17"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -118,6 +118,8 @@ class CompositeLabeler(Labeler):
     # 15: `essay`'s prototype also reads a personal essay's voice (pages written at a kitchen table)
     # 16: speaker turns only where a name opens several lines (or Q: / A:), a play's "Ham. ..." turns too, and
     #     they weigh 0.5 for `transcript`; verse lines up to 70 characters when most open with a capital (Whitman)
+    # 17: tags: old spellings of words that cannot describe (the Folio's `haue`, `vpon`), speech prefixes (`Ham.`)
+    #     and stage directions (`Exeunt`) are none
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

@@ -153,14 +153,15 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "10"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "11"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
     # the order in which the process had met the words); 7: the teacher's neutral band and a
     # sentiment head of its own for factual formats; 8: `code` only with code evidence, `personal-blog` only in
     # the first person (format.REQUIRED_CUES); 9: the teacher's second opinion on format (its format_embedding
     # head, kept in the student's files) on the student's own document vector; 10: the teacher's speaker turns
-    # (a recurring name, a play's turns) and verse lines (composite revision 16)
+    # (a recurring name, a play's turns) and verse lines (composite revision 16); 11: the teacher's tag words
+    # (old spellings, speech prefixes: composite revision 17)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512
@@ -327,7 +328,7 @@ class StudentLabeler(Labeler):
         labels.scores["synopsis"] = round(float(vecs[central] @ doc), 4)
 
     def _tags(self, out: list[DocumentLabels], reading: Reading, tagger: KeywordTagger) -> None:
-        texts = [" ".join(s) for s in reading.sentences]
+        texts = ["\n".join(s) for s in reading.sentences]  # as the teacher's text_reading joins them
         candidates = candidates_batch(texts, tagger.generic, tagger.candidates, tagger.candidate_table)
         tagger.embed(c for cands in candidates for c in cands)
         for labels, keywords in zip(out, tagger.select_batch(reading.doc_vecs, candidates, 10), strict=True):

@@ -29,6 +29,12 @@ from condpt_dagster.labelers.word_table import WordTable
 # that each token is lemmatized once rather than once per n-gram it is part of. Hyphens only join letters:
 # "ms-" (from "MS-13") and "--" are not words.
 _TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z]+(?:-[a-zA-Z]+)*\b")
+# A play's speech prefixes ("Ham. Whither ...", "Mrs. Talb. Stay"): who speaks, abbreviated (the Folio's `Ham`,
+# `Cassi`, `Bru` were tags of the dev plays), not what the text is about: one or two capitalized words of up to six
+# letters with a period opening a line, before a capital (the labelers join their windows' sentences a line each,
+# so a sentence of one short word goes too, "Yes." or "Hush.", and says as little). Only at a line's start: a
+# sentence's start too cost 8x the time of lower-casing the text.
+_SPEECH_PREFIX = re.compile(r"^[ \t]*(?:[A-Z][a-z]{0,5}\.\s+){1,2}(?=[A-Z])", re.MULTILINE)
 # Parts of speech a keyword can take (lemminflect's universal tags); a word that can be none of them is no tag.
 _DESCRIBING = frozenset({"NOUN", "PROPN", "ADJ"})
 
@@ -76,12 +82,50 @@ def can_describe(word: str) -> bool:
     return not tags or not _DESCRIBING.isdisjoint(tags)
 
 
-def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[str]:
-    """The ``limit`` most frequent lemmatized 1-2-grams of ``text`` without stop, generic or non-describing
-    words."""
+# Early Modern printers' spellings (Shakespeare's First Folio, the 1611 Bible) of words the tables know: u for a
+# v inside a word (haue, themselues), v for an initial u (vpon, vnto), a final e (speake, selfe), ee for e (heere)
+_OLD_SPELLINGS = (
+    (re.compile(r"(?<=[a-z])u(?=[aeiou])"), "v"),
+    (re.compile(r"^v(?=[^aeiouy])"), "u"),
+    (re.compile(r"e$"), ""),
+    (re.compile(r"ee"), "e"),
+)
+
+
+@lru_cache(maxsize=200_000)
+def modern_spellings(word: str) -> frozenset[str]:
+    """What ``word``, unknown to the part-of-speech tables, spells in modern English if it is an old spelling
+    (``haue`` -> ``have``, ``heere`` -> ``here``): each rule of ``_OLD_SPELLINGS`` applied or not; {} for a word
+    the tables know. A name may collide (``Howe`` -> ``how``): rare beside the Folio's every other line."""
+    import lemminflect
+
+    if lemminflect.getAllLemmas(word) or word in _stop_words():
+        return frozenset()
+    spellings = {word}
+    for pattern, replacement in _OLD_SPELLINGS:
+        spellings |= {pattern.sub(replacement, s) for s in spellings}
+    return frozenset(spellings - {word})
+
+
+def is_tag_word(name: str, generic: frozenset[str]) -> bool:
+    """Whether lemma ``name`` may be a tag: no stop word, generic word or word that cannot describe (and no old
+    spelling of one: ``haue``, ``speake``), and three letters at least."""
     stop = _stop_words()
-    lemmas = [lemma(t) for t in _TOKEN.findall(text.lower()) if t not in stop]
-    bad = [p in generic or p in stop or len(p) < 3 or not can_describe(p) for p in lemmas]
+    return len(name) >= 3 and all(
+        w not in generic and w not in stop and can_describe(w) for w in (name, *modern_spellings(name))
+    )
+
+
+def _tag_text(text: str) -> str:
+    """The text tags are counted in: lower-cased, speech prefixes out."""
+    return _SPEECH_PREFIX.sub("", text).lower()
+
+
+def candidates_of(text: str, generic: frozenset[str], limit: int = 30) -> list[str]:
+    """The ``limit`` most frequent lemmatized 1-2-grams of ``text`` whose words may be tags (:func:`is_tag_word`)."""
+    stop = _stop_words()
+    lemmas = [lemma(t) for t in _TOKEN.findall(_tag_text(text)) if t not in stop]
+    bad = [not is_tag_word(p, generic) for p in lemmas]
     counts: Counter[str] = Counter(w for w, b in zip(lemmas, bad, strict=True) if not b)
     for (a, b), (bad_a, bad_b) in zip(pairwise(lemmas), pairwise(bad), strict=False):
         if not (bad_a or bad_b or a == b):
@@ -128,12 +172,11 @@ class CandidateTable:
         del self.names[self._base_names :]
 
     def _compute(self, tokens: list[str]) -> dict[str, list]:
-        stop = _stop_words()
         grams, good = [], []
         for token in tokens:
             name = lemma(token)
             grams.append(self._id(name))
-            good.append(not (name in self.generic or name in stop or len(name) < 3 or not can_describe(name)))
+            good.append(is_tag_word(name, self.generic))
         return {"gram": grams, "good": good}
 
 
@@ -150,7 +193,7 @@ def candidates_batch(
     elif table.generic != generic:
         raise ValueError("candidates_batch: the table was built for other generic words")
     tokens = (
-        pl.DataFrame({"text": with_python_words(pl.Series([t.lower() for t in texts], dtype=pl.String))})
+        pl.DataFrame({"text": with_python_words(pl.Series([_tag_text(t) for t in texts], dtype=pl.String))})
         .select(row=pl.int_range(pl.len(), dtype=pl.Int64), token=pl.col("text").str.extract_all(_TOKEN.pattern))
         .explode("token")
         .drop_nulls("token")

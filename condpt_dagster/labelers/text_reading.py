@@ -89,7 +89,7 @@ def read_texts(reader: TextReader, texts: Sequence[str]) -> list[TextReading]:
     bounds = np.cumsum([0, *(len(doc) for doc in sentences)]).tolist()
     probabilities = profanity_probabilities([rules.strip_markup(t[:RATING_SAMPLE_CHARS]) for t in stripped])
     table = _candidate_table(reader.generic_tags)
-    joined = [" ".join(doc) for doc in sentences]
+    joined = ["\n".join(doc) for doc in sentences]  # a sentence a line: tags.py drops speech prefixes opening one
     candidates = candidates_batch(joined, reader.generic_tags, reader.tag_candidates, table)
     cues = format_cues.cue_matrix(stripped).tolist()
     return [

@@ -13,7 +13,7 @@ from condpt_dagster.labelers.format import REQUIRED_CUES, FormatModel, has_requi
 from condpt_dagster.labelers.format_cues import cue_matrix, layout_cues
 from condpt_dagster.labelers.rating import FEATURES, RatingHead, rating_features
 from condpt_dagster.labelers.sentiment import SentimentHead
-from condpt_dagster.labelers.tags import KeywordTagger
+from condpt_dagster.labelers.tags import KeywordTagger, candidates_batch
 from condpt_dagster.labelers.taxonomy import TAXONOMY, Taxonomy
 
 CODE = "import os\n\ndef main():\n    path = os.getcwd()\n    print(path)\n    return 0\n"
@@ -218,6 +218,23 @@ def test_archaic_function_words_are_no_tags():
     cands = set(tagger.candidates_of(text))
     assert {"soul", "god"} <= cands
     assert not {"thou", "thy", "thee", "thine", "hath", "doth", "hast", "unto", "whence"} & cands
+
+
+def test_old_spellings_of_words_that_cannot_describe_are_no_tags():
+    """Issue 30: the First Folio's `haue` (have) was the top tag of 21% of the dev plays' passages; its spellings
+    of stop words and verbs (`heere`, `vpon`, `speake`), the stage direction `Exeunt` and the speech prefixes
+    (`Ham.`, `Hor.`: Hamlet and Horatio speaking) said nothing either."""
+    generic = Taxonomy(TAXONOMY).generic_tags
+    tagger = KeywordTagger(lambda phrases: np.zeros((len(phrases), 4)), generic)
+    text = (
+        "Hor. Heere comes the Ghost: I haue seene the Ghost vpon the platforme. Speake to the Ghost, Horatio.\n"
+        "Ham. I heare the Ghost; it hath beene heere before. The Ghost will speake vpon my soule. Exeunt.\n"
+        "Hor. The Ghost of the King haue I seene, vpon my soule; and Wittenberg is farre."
+    )
+    cands = set(tagger.candidates_of(text))
+    assert {"ghost", "king", "soule", "wittenberg", "horatio"} <= cands
+    assert not {"haue", "heere", "vpon", "speake", "heare", "beene", "seene", "exeunt", "ham", "hor"} & cands
+    assert candidates_batch([text], generic) == [tagger.candidates_of(text)]
 
 
 def test_taxonomy_rejects_unknown_formats(tmp_path):
