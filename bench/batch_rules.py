@@ -33,7 +33,7 @@ def clear_word_caches() -> None:
     """Forget every word the rules have met (syllables, lemmas, parts of speech, lexicon tiers): cold start."""
     rules.syllables.cache_clear()
     tags.lemma.cache_clear()
-    tags.can_describe.cache_clear()
+    tags.parts_of_speech.cache_clear()
     tags.modern_spellings.cache_clear()
     rules.RatingRules.load()._tiers_of.clear()
 

@@ -74,11 +74,16 @@ def lemma_phrase(phrase: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def can_describe(word: str) -> bool:
-    """Whether ``word`` can be a noun or an adjective (or is unknown to the tables: names, rare terms)."""
+def parts_of_speech(word: str) -> frozenset[str]:
+    """The parts of speech lemminflect's tables know ``word`` as (empty for a word they do not know)."""
     import lemminflect
 
-    tags = lemminflect.getAllLemmas(word)
+    return frozenset(lemminflect.getAllLemmas(word))
+
+
+def can_describe(word: str) -> bool:
+    """Whether ``word`` can be a noun or an adjective (or is unknown to the tables: names, rare terms)."""
+    tags = parts_of_speech(word)
     return not tags or not _DESCRIBING.isdisjoint(tags)
 
 
@@ -97,9 +102,7 @@ def modern_spellings(word: str) -> frozenset[str]:
     """What ``word``, unknown to the part-of-speech tables, spells in modern English if it is an old spelling
     (``haue`` -> ``have``, ``heere`` -> ``here``): each rule of ``_OLD_SPELLINGS`` applied or not; {} for a word
     the tables know. A name may collide (``Howe`` -> ``how``): rare beside the Folio's every other line."""
-    import lemminflect
-
-    if lemminflect.getAllLemmas(word) or word in _stop_words():
+    if parts_of_speech(word) or word in _stop_words():
         return frozenset()
     spellings = {word}
     for pattern, replacement in _OLD_SPELLINGS:
