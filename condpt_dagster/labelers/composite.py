@@ -99,7 +99,7 @@ class _Read:
 
 class CompositeLabeler(Labeler):
     name = "composite"
-    revision = "17"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
+    revision = "18"  # 2: format field, pretraining taxonomy, learned rating score, VADER+head sentiment, lemma tags;
     # 3: tags that describe (part of speech, stop lemmas, source names), moods only when they clearly win;
     # 4: layout cues in polars (equal but next to other-number characters and combining marks: format.py);
     # 5: format `speech`; `transcript` only with speaker turns (REQUIRED_CUES)
@@ -120,6 +120,7 @@ class CompositeLabeler(Labeler):
     #     they weigh 0.5 for `transcript`; verse lines up to 70 characters when most open with a capital (Whitman)
     # 17: tags: old spellings of words that cannot describe (the Folio's `haue`, `vpon`), speech prefixes (`Ham.`)
     #     and stage directions (`Exeunt`) are none
+    # 18: no sentence ends at an abbreviation's period (`Mr.`, `hon.`, `U.S.`): "My hon." was a synopsis
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

@@ -153,7 +153,7 @@ class Heads:
 
 class StudentLabeler(Labeler):
     name = "student"
-    revision = "11"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
+    revision = "12"  # 2: tag candidates that describe (issue 30); 3: a batch read at once in polars (words by
     # the regex crate's \w, cues and rules as before); 4: the mail_lines cue (issue 30); 5: the legal cue reads
     # licences (`legal`'s gate); 6: static vectors summed in text order (they had depended, in the last bit, on
     # the order in which the process had met the words); 7: the teacher's neutral band and a
@@ -161,7 +161,8 @@ class StudentLabeler(Labeler):
     # the first person (format.REQUIRED_CUES); 9: the teacher's second opinion on format (its format_embedding
     # head, kept in the student's files) on the student's own document vector; 10: the teacher's speaker turns
     # (a recurring name, a play's turns) and verse lines (composite revision 16); 11: the teacher's tag words
-    # (old spellings, speech prefixes: composite revision 17)
+    # (old spellings, speech prefixes: composite revision 17); 12: the teacher's sentences (abbreviations end
+    # none: composite revision 18)
     # The batch rules pay per call (a polars plan, one join per word table): per document 512 costs 0.5-0.6x
     # of 32 and 0.65x of 128, and 2,048 little less than 512 (bench/student_batch.py; BENCHMARKS.md).
     batch_docs = 512

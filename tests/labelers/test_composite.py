@@ -290,6 +290,21 @@ def test_tags_are_lemmatized(labeler):
     assert not {"films", "scenes", "movies"} & set(lab.tags)
 
 
+def test_no_sentence_ends_at_an_abbreviation_and_the_synopsis_is_a_whole_one(labeler):
+    """Titles, Latin abbreviations and initials end no sentence ("My hon." was a Commons speech's synopsis); a
+    line break still does."""
+    whole = [
+        "My hon. Friend the Member for Livingston (Mr. Cook) asked about hospital waiting lists in Scotland.",
+        "Dr. Smith told the committee that waiting lists in the U.S. and in Scotland had grown, e.g. in Fife.",
+        "The Rt. Hon. Member for Fife, Mrs. Brown, asked when J. R. Jones would publish the hospital figures.",
+    ]
+    assert split_sentences(" ".join(whole)) == whole
+    assert split_sentences("Yours,\nMr.\nSmith") == ["Yours,", "Mr.", "Smith"]
+    assert split_sentences('"Come along," said I. "Where is he?"') == ['"Come along," said I.', '"Where is he?"']
+    [lab] = labeler.label([" ".join(whole)])
+    assert lab.synopsis in whole
+
+
 def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
     texts = [d["text"] for d in sample_documents(sample_wheels, 24, seed=5)]
     parallel = CompositeLabeler(CompositeSettings(rule_workers=2), encoder=labeler.encoder)
