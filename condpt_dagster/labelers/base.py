@@ -178,7 +178,11 @@ class Labeler(ABC):
     def version(self) -> str:
         """Hashes the files once per instance: the version of the model this instance loaded."""
         if getattr(self, "_version", None) is None:
-            self._version = config_version(self.revision, {"labeler": self.name, **self.fingerprint()})
+            from condpt_dagster.labelers import rules  # every labeler's language, length and readability
+
+            self._version = config_version(
+                self.revision, {"labeler": self.name, "rules": rules.REVISION, **self.fingerprint()}
+            )
         return self._version
 
     @abstractmethod

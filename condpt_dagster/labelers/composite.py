@@ -120,7 +120,8 @@ class CompositeLabeler(Labeler):
     #     they weigh 0.5 for `transcript`; verse lines up to 70 characters when most open with a capital (Whitman)
     # 17: tags: old spellings of words that cannot describe (the Folio's `haue`, `vpon`), speech prefixes (`Ham.`)
     #     and stage directions (`Exeunt`) are none
-    # 18: no sentence ends at an abbreviation's period (`Mr.`, `hon.`, `U.S.`): "My hon." was a synopsis
+    # 18: no sentence ends at an abbreviation's period (`Mr.`, `hon.`, `U.S.`): "My hon." was a synopsis (and
+    #     for the readability grade: rules.REVISION 2); `hon` is a generic tag word
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RATING_RULES = DATA / "rating_rules.toml"
+# Bumped when the rule labels of a text change (language, length, readability, the lexicon rating): every
+# labeler's version includes it (base.Labeler.version). 2: an abbreviation's period ends no sentence (readability).
+REVISION = "2"
 LANGUAGE_SAMPLE_CHARS = 1000
 READABILITY_SAMPLE_WORDS = 200
 
@@ -46,6 +49,19 @@ ABBREVIATIONS = (
     *("Supt", "Insp", "Fr", "Mt", "vs", "cf", "viz", "e.g", "i.e"),
 )
 _INITIAL = "[A-HJ-Z]"  # not I: "said I." ends a narrator's sentence far more often than I. opens a name
+# Where no look-behind can say it (the regex crate; counting sentence ends), an abbreviation's period becomes
+# _KEPT_PERIOD. Each match takes the character before the abbreviation, so the second of two adjacent ones ("U.S.")
+# waits for a second pass. The same pattern means the same in Python's re and in the regex crate.
+_ABBREVIATION_BATCH = rf"(^|[^A-Za-z])({'|'.join([_INITIAL, *map(re.escape, ABBREVIATIONS)])})\."
+_ABBREVIATION = re.compile(_ABBREVIATION_BATCH)
+_KEPT_PERIOD = "\x01"
+
+
+def _kept_periods_of(text: str) -> str:
+    """``text`` with every abbreviation's period as _KEPT_PERIOD, as :func:`kept_periods` marks a batch."""
+    for _ in range(2):
+        text = _ABBREVIATION.sub(rf"\g<1>\g<2>{_KEPT_PERIOD}", text)
+    return text
 
 
 def _sentence_split() -> re.Pattern[str]:
@@ -174,12 +190,13 @@ def syllables(word: str) -> int:
 
 
 def readability_grade(text: str) -> float:
-    """Flesch-Kincaid grade level (0.39 w/s + 11.8 syl/w - 15.59) of the first few hundred words."""
+    """Flesch-Kincaid grade level (0.39 w/s + 11.8 syl/w - 15.59) of the first few hundred words (an
+    abbreviation's period ends no sentence)."""
     words = re.findall(r"[A-Za-z]+", text)[:READABILITY_SAMPLE_WORDS]
     if not words:
         return 0.0
     sample_end = text.find(words[-1]) + len(words[-1]) if len(words) == READABILITY_SAMPLE_WORDS else len(text)
-    sentences = max(1, len(_SENTENCE_END.findall(text[:sample_end])))
+    sentences = max(1, len(_SENTENCE_END.findall(_kept_periods_of(text[:sample_end]))))
     total = sum(syllables(w.lower()) for w in words)
     grade = 0.39 * len(words) / sentences + 11.8 * total / len(words) - 15.59
     return round(min(max(grade, 0.0), 20.0), 1)
@@ -334,7 +351,7 @@ def _readability_batch(texts: pl.Series, tables: RuleTables) -> list[float]:
     prefixes = []
     for text, n, last in zip(texts.to_list(), counts.tolist(), sample.list.last().to_list(), strict=True):
         prefixes.append(text[: text.find(last) + len(last)] if n == READABILITY_SAMPLE_WORDS else text)
-    sentences = pl.Series(prefixes, dtype=pl.String).str.count_matches(_SENTENCE_END_BATCH).to_list()
+    sentences = kept_periods(pl.Series(prefixes, dtype=pl.String)).str.count_matches(_SENTENCE_END_BATCH).to_list()
     grades = []
     for n, syllable_count, ends in zip(counts.tolist(), syllables.tolist(), sentences, strict=True):
         if n == 0:
@@ -349,10 +366,6 @@ def _readability_batch(texts: pl.Series, tables: RuleTables) -> list[float]:
 # and put back, and the break becomes a NUL marker to split on (texts holding a NUL or a _KEPT_PERIOD are split
 # in Python).
 _BREAK_BATCH = rf"([.!?])[\"')\]]*{SPACE}+|\n+"
-# An abbreviation's period becomes _KEPT_PERIOD before the breaks are cut, and a period again after. Each match
-# takes the character before the abbreviation, so the second of two adjacent ones ("U.S.") waits for a second pass.
-_ABBREVIATION_BATCH = rf"(^|[^A-Za-z])({'|'.join([_INITIAL, *map(re.escape, ABBREVIATIONS)])})\."
-_KEPT_PERIOD = "\x01"
 
 
 def kept_periods(series: pl.Series) -> pl.Series:

@@ -20,7 +20,7 @@ from condpt_dagster.labelers.encoder import (
     padded,
     token_id_tokenizer,
 )
-from condpt_dagster.labelers.rules import rule_labels, split_sentences
+from condpt_dagster.labelers.rules import readability_grade, rule_labels, split_sentences
 from condpt_dagster.labelers.tags import lemma_phrase
 from condpt_dagster.labelers.taxonomy import TAXONOMY
 from condpt_dagster.labelers.text_reading import windows
@@ -141,6 +141,26 @@ def test_version_tracks_taxonomy_and_config(tmp_path):
     assert CompositeLabeler(CompositeSettings(quantize=True)).version() != base.version()
     assert CompositeLabeler().version() == base.version()
     assert build_labeler("composite").version() == base.version()
+
+
+def test_every_labelers_version_tracks_the_rule_labels(monkeypatch):
+    """Language, length and readability come from rules.py for every labeler (the generative and fine-tuned
+    ones too, which have no revision of their own for them)."""
+    from condpt_dagster.labelers import rules
+    from condpt_dagster.labelers.base import Labeler
+
+    class RulesOnly(Labeler):
+        name = "rules-only"
+
+        def fingerprint(self):
+            return {}
+
+        def label(self, texts):
+            raise NotImplementedError
+
+    before = RulesOnly().version()
+    monkeypatch.setattr(rules, "REVISION", rules.REVISION + "-next")
+    assert RulesOnly().version() != before
 
 
 def test_encoder_weights_are_verified(tmp_path):
@@ -291,8 +311,8 @@ def test_tags_are_lemmatized(labeler):
 
 
 def test_no_sentence_ends_at_an_abbreviation_and_the_synopsis_is_a_whole_one(labeler):
-    """Titles, Latin abbreviations and initials end no sentence ("My hon." was a Commons speech's synopsis); a
-    line break still does."""
+    """Titles, Latin abbreviations and initials end no sentence ("My hon." was a Commons speech's synopsis, and
+    each such period lowered the readability grade); a line break still does."""
     whole = [
         "My hon. Friend the Member for Livingston (Mr. Cook) asked about hospital waiting lists in Scotland.",
         "Dr. Smith told the committee that waiting lists in the U.S. and in Scotland had grown, e.g. in Fife.",
@@ -301,6 +321,8 @@ def test_no_sentence_ends_at_an_abbreviation_and_the_synopsis_is_a_whole_one(lab
     assert split_sentences(" ".join(whole)) == whole
     assert split_sentences("Yours,\nMr.\nSmith") == ["Yours,", "Mr.", "Smith"]
     assert split_sentences('"Come along," said I. "Where is he?"') == ['"Come along," said I.', '"Where is he?"']
+    # nor do they end a sentence for the readability grade: the same as without those periods
+    assert readability_grade(" ".join(whole)) == readability_grade(" ".join(s.replace(". ", " ") for s in whole))
     [lab] = labeler.label([" ".join(whole)])
     assert lab.synopsis in whole
 
