@@ -121,7 +121,7 @@ class CompositeLabeler(Labeler):
     # 17: tags: old spellings of words that cannot describe (the Folio's `haue`, `vpon`), speech prefixes (`Ham.`)
     #     and stage directions (`Exeunt`) are none
     # 18: no sentence ends at an abbreviation's period (`Mr.`, `hon.`, `U.S.`): "My hon." was a synopsis (and
-    #     for the readability grade: rules.REVISION 2); `hon` is a generic tag word
+    #     for the readability grade, now read up to the 200th word: rules.REVISION 2); `hon` is a generic tag word
 
     def __init__(self, config: CompositeSettings | None = None, encoder: SentenceEncoder | None = None) -> None:
         self.config = config or CompositeSettings()

@@ -29,10 +29,13 @@ if TYPE_CHECKING:
 DATA = Path(__file__).resolve().parents[1] / "data"
 RATING_RULES = DATA / "rating_rules.toml"
 # Bumped when the rule labels of a text change (language, length, readability, the lexicon rating): every
-# labeler's version includes it (base.Labeler.version). 2: an abbreviation's period ends no sentence (readability).
+# labeler's version includes it (base.Labeler.version). 2: an abbreviation's period ends no sentence (readability),
+# and the readability sample ends at its 200th word (it ended where that word's text first occurred: "the" in "then").
 REVISION = "2"
 LANGUAGE_SAMPLE_CHARS = 1000
 READABILITY_SAMPLE_WORDS = 200
+# The text up to the end of its READABILITY_SAMPLE_WORDS-th word (the same in Python's re and the regex crate).
+_READABILITY_SAMPLE = rf"^[^A-Za-z]*[A-Za-z]+(?:[^A-Za-z]+[A-Za-z]+){{{READABILITY_SAMPLE_WORDS - 1}}}"
 
 _WORD = re.compile(r"[a-z0-9']+")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
@@ -195,8 +198,8 @@ def readability_grade(text: str) -> float:
     words = re.findall(r"[A-Za-z]+", text)[:READABILITY_SAMPLE_WORDS]
     if not words:
         return 0.0
-    sample_end = text.find(words[-1]) + len(words[-1]) if len(words) == READABILITY_SAMPLE_WORDS else len(text)
-    sentences = max(1, len(_SENTENCE_END.findall(_kept_periods_of(text[:sample_end]))))
+    sample = re.match(_READABILITY_SAMPLE, text)
+    sentences = max(1, len(_SENTENCE_END.findall(_kept_periods_of(sample.group() if sample else text))))
     total = sum(syllables(w.lower()) for w in words)
     grade = 0.39 * len(words) / sentences + 11.8 * total / len(words) - 15.59
     return round(min(max(grade, 0.0), 20.0), 1)
@@ -348,10 +351,8 @@ def _readability_batch(texts: pl.Series, tables: RuleTables) -> list[float]:
     words = sample.explode().drop_nulls().str.to_lowercase()  # in text order, empty samples leave nothing
     per_word = tables.syllables.lookup(pl.DataFrame({"word": words}))["syllables"]
     syllables = np.bincount(np.repeat(np.arange(len(counts)), counts), per_word.to_numpy(), minlength=len(counts))
-    prefixes = []
-    for text, n, last in zip(texts.to_list(), counts.tolist(), sample.list.last().to_list(), strict=True):
-        prefixes.append(text[: text.find(last) + len(last)] if n == READABILITY_SAMPLE_WORDS else text)
-    sentences = kept_periods(pl.Series(prefixes, dtype=pl.String)).str.count_matches(_SENTENCE_END_BATCH).to_list()
+    prefixes = texts.str.extract(f"({_READABILITY_SAMPLE})").fill_null(texts)
+    sentences = kept_periods(prefixes).str.count_matches(_SENTENCE_END_BATCH).to_list()
     grades = []
     for n, syllable_count, ends in zip(counts.tolist(), syllables.tolist(), sentences, strict=True):
         if n == 0:

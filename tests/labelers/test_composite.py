@@ -20,7 +20,7 @@ from condpt_dagster.labelers.encoder import (
     padded,
     token_id_tokenizer,
 )
-from condpt_dagster.labelers.rules import readability_grade, rule_labels, split_sentences
+from condpt_dagster.labelers.rules import readability_grade, rule_labels, rule_labels_batch, split_sentences
 from condpt_dagster.labelers.tags import lemma_phrase
 from condpt_dagster.labelers.taxonomy import TAXONOMY
 from condpt_dagster.labelers.text_reading import windows
@@ -325,6 +325,15 @@ def test_no_sentence_ends_at_an_abbreviation_and_the_synopsis_is_a_whole_one(lab
     assert readability_grade(" ".join(whole)) == readability_grade(" ".join(s.replace(". ", " ") for s in whole))
     [lab] = labeler.label([" ".join(whole)])
     assert lab.synopsis in whole
+
+
+def test_readability_reads_sentences_up_to_the_200th_word():
+    """The sample ends at the 200th word itself, not where that word first occurs ("sat" in the first sentences),
+    which had left out most sentence ends and raised the grade."""
+    text = "Then the dog ran home. " + "A cat sat on a mat. " * 60
+    first_200_words = "Then the dog ran home. " + "A cat sat on a mat. " * 32 + "A cat sat"
+    assert readability_grade(text) == readability_grade(first_200_words) < 3
+    assert rule_labels_batch([text], language_chars=300)[0].readability == readability_grade(text)
 
 
 def test_rule_workers_give_the_same_labels(labeler, sample_wheels):
